@@ -1,0 +1,233 @@
+package httpserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// DefaultBodyLimit is the largest request body accepted unless configured.
+const DefaultBodyLimit = 64 << 10
+
+// Check reports whether a dependency is usable; /readyz runs them all.
+type Check func(ctx context.Context) error
+
+// Config holds the server's collaborators. The zero value is valid: no
+// readiness checks, global OTel providers, slog.Default.
+type Config struct {
+	// BodyLimit caps request bodies in bytes; 0 means DefaultBodyLimit.
+	BodyLimit int64
+	// Ready maps a dependency name to its check, e.g. "postgres".
+	Ready          map[string]Check
+	Logger         *slog.Logger
+	TracerProvider trace.TracerProvider
+	MeterProvider  metric.MeterProvider
+	Propagator     propagation.TextMapPropagator
+	// Metrics serves GET /metrics; nil answers 404.
+	Metrics http.Handler
+	// ShutdownTimeout bounds the graceful drain in Run; 0 means 10 s.
+	ShutdownTimeout time.Duration
+}
+
+// Server is an echo router wrapped in OTel instrumentation.
+type Server struct {
+	// Echo is where the service registers its routes.
+	Echo    *echo.Echo
+	handler http.Handler
+	cfg     Config
+}
+
+// New builds a server with the platform endpoints already routed.
+func New(cfg Config) *Server {
+	if cfg.BodyLimit <= 0 {
+		cfg.BodyLimit = DefaultBodyLimit
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = 10 * time.Second
+	}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = errorHandler(cfg.Logger)
+	e.Pre(bodyLimit(cfg.BodyLimit))
+	e.Use(middleware.Recover(), nameSpanByRoute)
+
+	e.GET("/healthz", func(c echo.Context) error {
+		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+	})
+	e.GET("/readyz", readyHandler(cfg.Ready))
+	if cfg.Metrics != nil {
+		e.GET("/metrics", echo.WrapHandler(cfg.Metrics))
+	}
+
+	opts := []otelhttp.Option{
+		otelhttp.WithFilter(func(r *http.Request) bool {
+			switch r.URL.Path {
+			case "/healthz", "/readyz", "/metrics":
+				return false // probes and scrapes would drown the traces
+			}
+			return true
+		}),
+	}
+	if cfg.TracerProvider != nil {
+		opts = append(opts, otelhttp.WithTracerProvider(cfg.TracerProvider))
+	}
+	if cfg.MeterProvider != nil {
+		opts = append(opts, otelhttp.WithMeterProvider(cfg.MeterProvider))
+	}
+	if cfg.Propagator != nil {
+		opts = append(opts, otelhttp.WithPropagators(cfg.Propagator))
+	}
+	return &Server{Echo: e, handler: otelhttp.NewHandler(e, "http.server", opts...), cfg: cfg}
+}
+
+// ServeHTTP serves one request through the instrumentation and the router.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// Run serves on addr until ctx is done, then stops accepting, lets
+// requests in flight finish (bounded by Config.ShutdownTimeout) and returns.
+func (s *Server) Run(ctx context.Context, addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve is Run on a listener the caller opened (tests use port 0).
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve http: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shut down http: %w", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve http: %w", err)
+	}
+	return nil
+}
+
+// nameSpanByRoute renames the otelhttp server span after routing, when the
+// route template is known ("GET /orders/:id"), and labels its metrics.
+func nameSpanByRoute(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		route := c.Path()
+		if route != "" {
+			ctx := c.Request().Context()
+			span := trace.SpanFromContext(ctx)
+			span.SetName(c.Request().Method + " " + route)
+			span.SetAttributes(semconv.HTTPRoute(route))
+			if l, ok := otelhttp.LabelerFromContext(ctx); ok {
+				l.Add(semconv.HTTPRoute(route))
+			}
+		}
+		return next(c)
+	}
+}
+
+func bodyLimit(limit int64) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			r := c.Request()
+			if r.ContentLength > limit {
+				return tooLargeError(limit)
+			}
+			r.Body = http.MaxBytesReader(c.Response(), r.Body, limit)
+			return next(c)
+		}
+	}
+}
+
+func readyHandler(checks map[string]Check) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		for name, check := range checks {
+			ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+			err := check(ctx)
+			cancel()
+			if err != nil {
+				return NewError(http.StatusServiceUnavailable, "not_ready", name+": "+err.Error())
+			}
+		}
+		return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+	}
+}
+
+func errorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
+	return func(err error, c echo.Context) {
+		if c.Response().Committed {
+			return
+		}
+		e := asError(err)
+		var he *echo.HTTPError
+		switch {
+		case e != nil:
+		case errors.As(err, &he):
+			e = fromEchoError(he)
+		default:
+			logger.ErrorContext(c.Request().Context(), "request failed",
+				"method", c.Request().Method, "route", c.Path(), "error", err)
+			e = NewError(http.StatusInternalServerError, "internal", "internal server error")
+		}
+		if e.Status >= 500 {
+			trace.SpanFromContext(c.Request().Context()).RecordError(err)
+		}
+		body := errorBody{Error: errorDetail{Code: e.Code, Message: e.Message, Fields: e.Fields}}
+		if c.Request().Method == http.MethodHead {
+			err = c.NoContent(e.Status)
+		} else {
+			err = c.JSON(e.Status, body)
+		}
+		if err != nil {
+			logger.WarnContext(c.Request().Context(), "write error response", "error", err)
+		}
+	}
+}
+
+func fromEchoError(he *echo.HTTPError) *Error {
+	switch he.Code {
+	case http.StatusNotFound:
+		return NewError(he.Code, "not_found", "no such route")
+	case http.StatusMethodNotAllowed:
+		return NewError(he.Code, "method_not_allowed", "method not allowed on this route")
+	case http.StatusRequestEntityTooLarge:
+		return NewError(he.Code, "payload_too_large", "the body is too large")
+	}
+	msg := http.StatusText(he.Code)
+	if s, ok := he.Message.(string); ok {
+		msg = s
+	}
+	code := "internal"
+	if he.Code < 500 {
+		code = "bad_request"
+	}
+	return NewError(he.Code, code, msg)
+}

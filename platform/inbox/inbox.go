@@ -1,0 +1,76 @@
+// Package inbox makes message handlers idempotent: the ID (ce_id) of every
+// message a consumer applied is recorded in the same transaction as the
+// message's effect, so a redelivered message finds its ID and changes
+// nothing. Kafka delivers at least once; with the inbox, each effect
+// happens exactly once.
+//
+// To drop it from a service, make every handler idempotent on its own
+// (for example with natural keys and upserts) and call the handler
+// directly.
+package inbox
+
+import (
+	"context"
+	"embed"
+	"fmt"
+	"io/fs"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/example/sagasuite/platform/kafka"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Migrations is the inbox table's schema, for postgres.Migrate.
+func Migrations() fs.FS {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		panic(err) // the embedded path is fixed at compile time
+	}
+	return sub
+}
+
+// Execer is satisfied by pgx.Tx.
+type Execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+// Record notes that consumer applied eventID within tx. It reports false
+// when the ID was already recorded: the caller must then apply nothing.
+// A concurrent transaction recording the same ID blocks until that one
+// ends, so two deliveries racing each other still apply once.
+func Record(ctx context.Context, tx Execer, consumer, eventID string) (first bool, err error) {
+	tag, err := tx.Exec(ctx, `INSERT INTO inbox (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, consumer, eventID)
+	if err != nil {
+		return false, fmt.Errorf("inbox: record %s: %w", eventID, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// TxHandler applies one message inside tx.
+type TxHandler func(ctx context.Context, tx pgx.Tx, m kafka.Message) error
+
+// Handler returns a kafka.Handler that runs h in a transaction and only for
+// messages consumer has not applied before.
+func Handler(pool *pgxpool.Pool, consumer string, h TxHandler) kafka.Handler {
+	return kafka.HandlerFunc(func(ctx context.Context, m kafka.Message) error {
+		return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			first, err := Record(ctx, tx, consumer, m.ID)
+			if err != nil {
+				return err
+			}
+			if !first {
+				trace.SpanFromContext(ctx).AddEvent("duplicate message skipped",
+					trace.WithAttributes(attribute.String("messaging.message.id", m.ID)))
+				return nil
+			}
+			return h(ctx, tx, m)
+		})
+	})
+}

@@ -1,0 +1,76 @@
+package inbox_test
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"sync"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/example/sagasuite/platform/inbox"
+	"github.com/example/sagasuite/platform/kafka"
+	"github.com/example/sagasuite/platform/postgrestest"
+)
+
+func TestHandlerAppliesEachMessageOnce(t *testing.T) {
+	pool := postgrestest.Pool(t, map[string]fs.FS{"inbox": inbox.Migrations()})
+	ctx := context.Background()
+	if _, err := pool.Exec(ctx, `CREATE TABLE counter (n int NOT NULL); INSERT INTO counter VALUES (0)`); err != nil {
+		t.Fatal(err)
+	}
+	h := inbox.Handler(pool, "test", func(ctx context.Context, tx pgx.Tx, m kafka.Message) error {
+		_, err := tx.Exec(ctx, `UPDATE counter SET n = n + 1`)
+		return err
+	})
+	msg := func(id string) kafka.Message { return kafka.Message{Event: kafka.Event{ID: id}} }
+
+	// The same message delivered concurrently and repeatedly: applied once.
+	var wg sync.WaitGroup
+	for range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := h.Handle(ctx, msg("m-1")); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := h.Handle(ctx, msg("m-2")); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := pool.QueryRow(ctx, `SELECT n FROM counter`).Scan(&n); err != nil || n != 2 {
+		t.Fatalf("counter = %d (%v), want 2", n, err)
+	}
+	// Another consumer has its own record of the same ID.
+	other := inbox.Handler(pool, "other", func(ctx context.Context, tx pgx.Tx, m kafka.Message) error { return nil })
+	if err := other.Handle(ctx, msg("m-1")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestFailedHandlerRecordsNothing(t *testing.T) {
+	pool := postgrestest.Pool(t, map[string]fs.FS{"inbox": inbox.Migrations()})
+	ctx := context.Background()
+	calls := 0
+	h := inbox.Handler(pool, "test", func(ctx context.Context, tx pgx.Tx, m kafka.Message) error {
+		calls++
+		if calls == 1 {
+			return errors.New("boom")
+		}
+		return nil
+	})
+	m := kafka.Message{Event: kafka.Event{ID: "m"}}
+	if err := h.Handle(ctx, m); err == nil {
+		t.Fatal("want the handler's error")
+	}
+	if err := h.Handle(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	if calls != 2 {
+		t.Fatalf("handler ran %d times, want 2: a failed attempt must not be recorded as applied", calls)
+	}
+}

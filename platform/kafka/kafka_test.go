@@ -1,0 +1,311 @@
+package kafka_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	kafkago "github.com/segmentio/kafka-go"
+	"go.opentelemetry.io/otel/propagation"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/example/sagasuite/platform/kafka"
+	"github.com/example/sagasuite/platform/kafkatest"
+)
+
+type env struct {
+	brokers []string
+	topic   string
+	pub     *kafka.Publisher
+	spans   *tracetest.SpanRecorder
+	obs     kafka.Observers
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	e := &env{brokers: kafkatest.Brokers(t), topic: fmt.Sprintf("test.%s.%d", t.Name(), time.Now().UnixNano())}
+	e.spans = tracetest.NewSpanRecorder()
+	e.obs = kafka.Observers{
+		TracerProvider: sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(e.spans)),
+		Propagator:     propagation.TraceContext{},
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := kafka.EnsureTopics(ctx, e.brokers, 3, e.topic); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	e.pub, err = kafka.NewPublisher(kafka.PublisherConfig{Brokers: e.brokers, Observers: e.obs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.pub.Close() })
+	return e
+}
+
+// consume runs a consumer in the background until the test ends.
+func (e *env) consume(t *testing.T, group string, h kafka.HandlerFunc) {
+	t.Helper()
+	c, err := kafka.NewConsumer(kafka.ConsumerConfig{
+		Brokers: e.brokers, Group: group, Topics: []string{e.topic}, DLQ: e.pub,
+		SessionTimeout: 6 * time.Second, MaxBackoff: 100 * time.Millisecond, Observers: e.obs,
+	}, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("consumer: %v", err)
+		}
+	})
+}
+
+func event(t *testing.T, typ, key string, data any) kafka.Event {
+	t.Helper()
+	ev, err := kafka.NewEvent(typ, "/test", key, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ev
+}
+
+func TestPublishConsumeCarriesEventAndTrace(t *testing.T) {
+	e := newEnv(t)
+	got := make(chan kafka.Message, 10)
+	e.consume(t, "g-"+e.topic, func(ctx context.Context, m kafka.Message) error {
+		got <- m
+		return nil
+	})
+	ctx, parent := e.obs.TracerProvider.Tracer("test").Start(context.Background(), "request")
+	sent := event(t, "test.happened", "k-1", map[string]int{"n": 1})
+	if err := e.pub.Publish(ctx, e.topic, sent); err != nil {
+		t.Fatal(err)
+	}
+	parent.End()
+
+	m := waitMessage(t, got)
+	if m.ID != sent.ID || m.Type != sent.Type || m.Source != sent.Source || m.Key != "k-1" || string(m.Data) != `{"n":1}` {
+		t.Fatalf("received %+v, sent %+v", m.Event, sent)
+	}
+	if !m.Time.Equal(sent.Time) {
+		t.Errorf("time %v, sent %v", m.Time, sent.Time)
+	}
+	// send span is a child of the request; process span is a child of send.
+	send := findSpan(t, e.spans, "send "+e.topic)
+	process := findSpan(t, e.spans, "process "+e.topic)
+	if send.Parent().SpanID() != parent.SpanContext().SpanID() {
+		t.Errorf("send span parent %s, want request %s", send.Parent().SpanID(), parent.SpanContext().SpanID())
+	}
+	if process.Parent().SpanID() != send.SpanContext().SpanID() || process.SpanContext().TraceID() != parent.SpanContext().TraceID() {
+		t.Errorf("process span parent %s trace %s, want send %s trace %s", process.Parent().SpanID(),
+			process.SpanContext().TraceID(), send.SpanContext().SpanID(), parent.SpanContext().TraceID())
+	}
+	if send.SpanKind() != trace.SpanKindProducer || process.SpanKind() != trace.SpanKindConsumer {
+		t.Errorf("kinds %v %v", send.SpanKind(), process.SpanKind())
+	}
+	attrs := map[string]string{}
+	for _, a := range process.Attributes() {
+		attrs[string(a.Key)] = a.Value.Emit()
+	}
+	for k, v := range map[string]string{"messaging.system": "kafka", "messaging.destination.name": e.topic,
+		"messaging.operation.type": "process", "messaging.message.id": sent.ID, "messaging.consumer.group.name": "g-" + e.topic} {
+		if attrs[k] != v {
+			t.Errorf("process span %s = %q, want %q", k, attrs[k], v)
+		}
+	}
+}
+
+func TestEventTraceOverridesContext(t *testing.T) {
+	e := newEnv(t)
+	_, origin := e.obs.TracerProvider.Tracer("test").Start(context.Background(), "origin")
+	origin.End()
+	carrier := propagation.MapCarrier{}
+	propagation.TraceContext{}.Inject(trace.ContextWithSpan(context.Background(), origin), carrier)
+	ev := event(t, "test.happened", "k", 1)
+	ev.Trace = carrier
+	if err := e.pub.Publish(context.Background(), e.topic, ev); err != nil {
+		t.Fatal(err)
+	}
+	send := findSpan(t, e.spans, "send "+e.topic)
+	if send.Parent().SpanID() != origin.SpanContext().SpanID() {
+		t.Fatalf("send span parent %s, want the saved context %s", send.Parent().SpanID(), origin.SpanContext().SpanID())
+	}
+}
+
+func TestTransientErrorsAreRetriedInOrder(t *testing.T) {
+	e := newEnv(t)
+	var mu sync.Mutex
+	attempts := map[string]int{}
+	var order []string
+	done := make(chan struct{})
+	e.consume(t, "g-"+e.topic, func(ctx context.Context, m kafka.Message) error {
+		mu.Lock()
+		defer mu.Unlock()
+		attempts[m.ID]++
+		if string(m.Data) == `"first"` && attempts[m.ID] < 3 {
+			return errors.New("database briefly away")
+		}
+		order = append(order, string(m.Data))
+		if len(order) == 2 {
+			close(done)
+		}
+		return nil
+	})
+	if err := e.pub.Publish(context.Background(), e.topic, event(t, "t", "same-key", "first"), event(t, "t", "same-key", "second")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("messages not processed")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if order[0] != `"first"` || order[1] != `"second"` {
+		t.Fatalf("order %v: a retried message must not be overtaken by the next one of its key", order)
+	}
+}
+
+func TestUnprocessableMessagesGoToDLQAndConsumptionGoesOn(t *testing.T) {
+	e := newEnv(t)
+	good := make(chan kafka.Message, 10)
+	e.consume(t, "g-"+e.topic, func(ctx context.Context, m kafka.Message) error {
+		if m.Type == "unknown.type" {
+			return kafka.Permanent(fmt.Errorf("unknown event type %q", m.Type))
+		}
+		good <- m
+		return nil
+	})
+	ctx := context.Background()
+	// Raw writes to one partition, so "good" is behind every poison message.
+	w := &kafkago.Writer{Addr: kafkago.TCP(e.brokers...), Topic: e.topic, Balancer: &kafkago.Murmur2Balancer{}, BatchTimeout: time.Millisecond, RequiredAcks: kafkago.RequireAll}
+	defer w.Close()
+	valid := event(t, "x", "k", 1)
+	header := func(skip string, override map[string]string) []kafkago.Header {
+		var hs []kafkago.Header
+		for k, v := range map[string]string{"ce_specversion": "1.0", "ce_id": "id-" + skip, "ce_type": "t.ok", "ce_source": "/test", "ce_time": valid.Time.Format(time.RFC3339Nano)} {
+			if k == skip {
+				continue
+			}
+			if o, ok := override[k]; ok {
+				v = o
+			}
+			hs = append(hs, kafkago.Header{Key: k, Value: []byte(v)})
+		}
+		return hs
+	}
+	poison := []kafkago.Message{
+		{Key: []byte("k"), Value: []byte(`{not json`), Headers: header("", nil)},
+		{Key: []byte("k"), Value: []byte(`{}`), Headers: header("ce_id", nil)},
+		{Key: []byte("k"), Value: []byte(`{}`), Headers: header("ce_type", nil)},
+		{Key: []byte("k"), Value: []byte(`{}`), Headers: header("", map[string]string{"ce_specversion": "0.3"})},
+		{Key: []byte("k"), Value: []byte(`{}`), Headers: header("", map[string]string{"ce_type": "unknown.type"})},
+	}
+	if err := w.WriteMessages(ctx, poison...); err != nil {
+		t.Fatal(err)
+	}
+	goodEvent := event(t, "t.ok", "k", "good")
+	if err := e.pub.Publish(ctx, e.topic, goodEvent); err != nil {
+		t.Fatal(err)
+	}
+	if m := waitMessage(t, good); m.ID != goodEvent.ID {
+		t.Fatalf("got %s, want the good message %s", m.ID, goodEvent.ID)
+	}
+
+	r := kafkago.NewReader(kafkago.ReaderConfig{Brokers: e.brokers, Topic: e.topic + ".dlq", GroupID: "dlq-reader-" + e.topic,
+		StartOffset: kafkago.FirstOffset, MaxWait: 100 * time.Millisecond, SessionTimeout: 6 * time.Second})
+	defer r.Close()
+	rctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	for i, p := range poison {
+		m, err := r.ReadMessage(rctx)
+		if err != nil {
+			t.Fatalf("dlq message %d: %v", i, err)
+		}
+		reason := ""
+		for _, h := range m.Headers {
+			if h.Key == kafka.HeaderDLQReason {
+				reason = string(h.Value)
+			}
+		}
+		if reason == "" || string(m.Value) != string(p.Value) || string(m.Key) != "k" {
+			t.Errorf("dlq message %d: value %q reason %q, want value %q and a reason", i, m.Value, reason, p.Value)
+		}
+		t.Logf("dlq %d: %s", i, reason)
+	}
+}
+
+func TestUncommittedMessageIsRedeliveredAfterRestart(t *testing.T) {
+	e := newEnv(t)
+	group := "g-" + e.topic
+	ev := event(t, "t", "k", 1)
+	if err := e.pub.Publish(context.Background(), e.topic, ev); err != nil {
+		t.Fatal(err)
+	}
+	// First consumer fails the message forever, then stops.
+	failing := make(chan struct{}, 100)
+	c, err := kafka.NewConsumer(kafka.ConsumerConfig{Brokers: e.brokers, Group: group, Topics: []string{e.topic}, DLQ: e.pub,
+		SessionTimeout: 6 * time.Second, MaxBackoff: 50 * time.Millisecond}, kafka.HandlerFunc(func(ctx context.Context, m kafka.Message) error {
+		failing <- struct{}{}
+		return errors.New("down")
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	select {
+	case <-failing:
+	case <-time.After(20 * time.Second):
+		t.Fatal("first consumer got nothing")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	// The second one gets it again: nothing was committed.
+	got := make(chan kafka.Message, 1)
+	e.consume(t, group, func(ctx context.Context, m kafka.Message) error {
+		got <- m
+		return nil
+	})
+	if m := waitMessage(t, got); m.ID != ev.ID {
+		t.Fatalf("redelivered %s, want %s", m.ID, ev.ID)
+	}
+}
+
+func waitMessage(t *testing.T, ch <-chan kafka.Message) kafka.Message {
+	t.Helper()
+	select {
+	case m := <-ch:
+		return m
+	case <-time.After(20 * time.Second):
+		t.Fatal("no message within 20 s")
+		return kafka.Message{}
+	}
+}
+
+func findSpan(t *testing.T, rec *tracetest.SpanRecorder, name string) sdktrace.ReadOnlySpan {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, s := range rec.Ended() {
+			if s.Name() == name {
+				return s
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("no span %q", name)
+	return nil
+}

@@ -1,0 +1,84 @@
+// Package outbox is the transactional outbox: a service writes the events
+// it emits into its own database in the same transaction as the change
+// they describe, and a [Relay] publishes them to Kafka afterwards. Either
+// both the change and its events happen or neither does, whatever crashes.
+//
+// The relay wakes on PostgreSQL NOTIFY (sent by [Write] and delivered at
+// commit), so a hop costs milliseconds rather than a polling interval; a
+// slow poll remains as a safety net. Rows are published in commit order per
+// key and deleted once Kafka acknowledged them. Delivery is at least once:
+// a relay that dies between publishing and deleting publishes again, and
+// consumers deduplicate on the event ID (package inbox).
+//
+// Each row keeps the W3C trace context of the transaction that wrote it, so
+// the send span, and everything downstream, joins the trace of the request
+// or message that caused the event.
+//
+// To drop it from a service, publish with kafka.Publisher after commit and
+// accept that a crash in between loses events.
+package outbox
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"go.opentelemetry.io/otel/propagation"
+
+	"github.com/example/sagasuite/platform/kafka"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Migrations is the outbox table's schema, for postgres.Migrate.
+func Migrations() fs.FS {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		panic(err) // the embedded path is fixed at compile time
+	}
+	return sub
+}
+
+// channel is the NOTIFY channel that wakes relays.
+const channel = "outbox"
+
+// Message is one event bound for a topic.
+type Message struct {
+	Topic string
+	Event kafka.Event
+}
+
+// Execer is satisfied by pgx.Tx: Write must run inside the caller's
+// transaction to be atomic with the change.
+type Execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+// Write stores msgs in tx, with the trace context of ctx, and notifies the
+// relays, who hear of it when tx commits.
+func Write(ctx context.Context, tx Execer, msgs ...Message) error {
+	carrier := propagation.MapCarrier{}
+	propagation.TraceContext{}.Inject(ctx, carrier)
+	traceJSON, err := json.Marshal(carrier)
+	if err != nil {
+		return fmt.Errorf("outbox: encode trace context: %w", err)
+	}
+	for _, m := range msgs {
+		e := m.Event
+		if _, err := tx.Exec(ctx, `INSERT INTO outbox (topic, event_key, event_id, event_type, event_source, event_time, data, trace_context)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+			m.Topic, e.Key, e.ID, e.Type, e.Source, e.Time, e.Data, traceJSON); err != nil {
+			return fmt.Errorf("outbox: write %s event: %w", e.Type, err)
+		}
+	}
+	if len(msgs) > 0 {
+		if _, err := tx.Exec(ctx, `SELECT pg_notify($1, '')`, channel); err != nil {
+			return fmt.Errorf("outbox: notify: %w", err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,178 @@
+package outbox_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	kafkago "github.com/segmentio/kafka-go"
+	"go.opentelemetry.io/otel/propagation"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
+	"github.com/example/sagasuite/platform/kafka"
+	"github.com/example/sagasuite/platform/kafkatest"
+	"github.com/example/sagasuite/platform/outbox"
+	"github.com/example/sagasuite/platform/postgrestest"
+)
+
+func newEvent(t *testing.T, key string, n int) kafka.Event {
+	t.Helper()
+	e, err := kafka.NewEvent("test.event", "/test", key, map[string]int{"n": n})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func write(t *testing.T, ctx context.Context, pool interface {
+	Begin(context.Context) (pgx.Tx, error)
+}, msgs ...outbox.Message) {
+	t.Helper()
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := outbox.Write(ctx, tx, msgs...); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Rows reach Kafka in order, promptly (woken by NOTIFY, not the 1 h poll
+// set here), with the trace of the writing transaction, and are removed.
+func TestRelayPublishesInOrderWithTrace(t *testing.T) {
+	pool := postgrestest.Pool(t, map[string]fs.FS{"outbox": outbox.Migrations()})
+	brokers := kafkatest.Brokers(t)
+	topic := fmt.Sprintf("test.outbox.%d", time.Now().UnixNano())
+	ctx := context.Background()
+	if err := kafka.EnsureTopics(ctx, brokers, 3, topic); err != nil {
+		t.Fatal(err)
+	}
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	pub, err := kafka.NewPublisher(kafka.PublisherConfig{Brokers: brokers, Observers: kafka.Observers{TracerProvider: tp, Propagator: propagation.TraceContext{}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	relay, err := outbox.NewRelay(pool, pub, outbox.RelayConfig{PollInterval: time.Hour, BatchSize: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- relay.Run(rctx) }()
+	defer func() { cancel(); <-done }()
+	time.Sleep(200 * time.Millisecond) // let the relay LISTEN
+
+	txCtx, span := tp.Tracer("test").Start(ctx, "command")
+	const n = 30
+	var sent []kafka.Event
+	for i := range n {
+		e := newEvent(t, "same-key", i)
+		sent = append(sent, e)
+		write(t, txCtx, pool, outbox.Message{Topic: topic, Event: e})
+	}
+	span.End()
+
+	r := kafkago.NewReader(kafkago.ReaderConfig{Brokers: brokers, Topic: topic, GroupID: "g-" + topic,
+		StartOffset: kafkago.FirstOffset, MaxWait: 50 * time.Millisecond, SessionTimeout: 6 * time.Second})
+	defer r.Close()
+	readCtx, readCancel := context.WithTimeout(ctx, 10*time.Second)
+	defer readCancel()
+	for i := range n {
+		m, err := r.ReadMessage(readCtx)
+		if err != nil {
+			t.Fatalf("message %d: %v (the relay must wake on NOTIFY, not poll)", i, err)
+		}
+		var id, traceparent string
+		for _, h := range m.Headers {
+			switch h.Key {
+			case "ce_id":
+				id = string(h.Value)
+			case "traceparent":
+				traceparent = string(h.Value)
+			}
+		}
+		if id != sent[i].ID {
+			t.Fatalf("message %d is %s, want %s: order lost", i, id, sent[i].ID)
+		}
+		if want := span.SpanContext().TraceID().String(); len(traceparent) < 35 || traceparent[3:35] != want {
+			t.Fatalf("message %d traceparent %q, want trace %s", i, traceparent, want)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var left int
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM outbox`).Scan(&left); err != nil {
+			t.Fatal(err)
+		}
+		if left == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d rows left in the outbox", left)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+type failingPublisher struct {
+	mu    sync.Mutex
+	fails int
+	got   []kafka.Event
+}
+
+func (p *failingPublisher) Publish(ctx context.Context, topic string, events ...kafka.Event) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.fails > 0 {
+		p.fails--
+		return errors.New("broker down")
+	}
+	p.got = append(p.got, events...)
+	return nil
+}
+
+// A failed publish keeps the rows; a rolled-back transaction leaves none;
+// two relays on one database publish each row once.
+func TestRelayKeepsRowsUntilPublished(t *testing.T) {
+	pool := postgrestest.Pool(t, map[string]fs.FS{"outbox": outbox.Migrations()})
+	ctx := context.Background()
+	pub := &failingPublisher{fails: 1}
+	a, _ := outbox.NewRelay(pool, pub, outbox.RelayConfig{})
+	b, _ := outbox.NewRelay(pool, pub, outbox.RelayConfig{})
+
+	write(t, ctx, pool, outbox.Message{Topic: "t", Event: newEvent(t, "k", 1)}, outbox.Message{Topic: "t", Event: newEvent(t, "k", 2)})
+	tx, _ := pool.Begin(ctx)
+	if err := outbox.Write(ctx, tx, outbox.Message{Topic: "t", Event: newEvent(t, "k", 3)}); err != nil {
+		t.Fatal(err)
+	}
+	_ = tx.Rollback(ctx)
+
+	if _, err := a.PublishBatch(ctx); err == nil {
+		t.Fatal("want the publisher's error")
+	}
+	var wg sync.WaitGroup
+	for _, r := range []*outbox.Relay{a, b, a, b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := r.PublishBatch(ctx); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if len(pub.got) != 2 {
+		t.Fatalf("published %d events, want exactly the 2 committed ones once", len(pub.got))
+	}
+}

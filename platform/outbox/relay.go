@@ -1,0 +1,251 @@
+package outbox
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/example/sagasuite/platform/kafka"
+)
+
+// Publisher sends events to a topic and returns once they are durable.
+// *kafka.Publisher implements it.
+type Publisher interface {
+	Publish(ctx context.Context, topic string, events ...kafka.Event) error
+}
+
+// RelayConfig tunes a Relay. The zero value is valid.
+type RelayConfig struct {
+	// BatchSize caps rows published per transaction; 0 means 500.
+	BatchSize int
+	// PollInterval is the safety-net poll for a missed notification; 0 means 1 s.
+	PollInterval time.Duration
+	Logger       *slog.Logger
+	// MeterProvider receives outbox metrics; nil means the global provider.
+	MeterProvider metric.MeterProvider
+}
+
+// Relay publishes the outbox. Several relays (replicas) may share one
+// database: an advisory lock lets one publish at a time, which also keeps
+// the order.
+type Relay struct {
+	pool      *pgxpool.Pool
+	pub       Publisher
+	cfg       RelayConfig
+	published metric.Int64Counter
+	lag       metric.Float64Histogram
+}
+
+// lockKey is the advisory lock id shared by every relay of a database.
+const lockKey = 0x6f7574626f78 // "outbox"
+
+// NewRelay returns a relay from pool's outbox table to pub.
+func NewRelay(pool *pgxpool.Pool, pub Publisher, cfg RelayConfig) (*Relay, error) {
+	if pool == nil || pub == nil {
+		return nil, errors.New("outbox relay: pool and publisher are required")
+	}
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = 500
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	mp := cfg.MeterProvider
+	if mp == nil {
+		mp = otel.GetMeterProvider()
+	}
+	meter := mp.Meter("github.com/example/sagasuite/platform/outbox")
+	r := &Relay{pool: pool, pub: pub, cfg: cfg}
+	var err error
+	if r.published, err = meter.Int64Counter("outbox.published",
+		metric.WithDescription("Outbox rows published to Kafka."), metric.WithUnit("{message}")); err != nil {
+		return nil, err
+	}
+	if r.lag, err = meter.Float64Histogram("outbox.lag",
+		metric.WithDescription("Time from an outbox row's commit to Kafka's acknowledgement."), metric.WithUnit("s"),
+		metric.WithExplicitBucketBoundaries(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Run publishes until ctx is done. It returns nil on shutdown; publishing
+// failures are logged and retried.
+func (r *Relay) Run(ctx context.Context) error {
+	wake := make(chan struct{}, 1)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		r.listen(ctx, wake)
+	}()
+	defer wg.Wait()
+
+	ticker := time.NewTicker(r.cfg.PollInterval)
+	defer ticker.Stop()
+	backoff := 100 * time.Millisecond
+	for {
+		n, err := r.PublishBatch(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil:
+			r.cfg.Logger.WarnContext(ctx, "outbox relay: publish failed, will retry", "error", err, "backoff", backoff)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(backoff):
+			}
+			backoff = min(backoff*2, 5*time.Second)
+			continue
+		case n == r.cfg.BatchSize:
+			continue // more waiting
+		}
+		backoff = 100 * time.Millisecond
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-wake:
+		case <-ticker.C:
+		}
+	}
+}
+
+// listen turns NOTIFYs into wake-ups, reconnecting after failures.
+func (r *Relay) listen(ctx context.Context, wake chan<- struct{}) {
+	for ctx.Err() == nil {
+		err := r.listenOnce(ctx, wake)
+		if ctx.Err() != nil {
+			return
+		}
+		r.cfg.Logger.WarnContext(ctx, "outbox relay: listen failed, polling until it reconnects", "error", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func (r *Relay) listenOnce(ctx context.Context, wake chan<- struct{}) error {
+	pc, err := r.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	conn := pc.Hijack() // a listening connection must not go back to the pool
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, "LISTEN "+channel); err != nil {
+		return err
+	}
+	for {
+		if _, err := conn.WaitForNotification(ctx); err != nil {
+			return err
+		}
+		select {
+		case wake <- struct{}{}:
+		default: // a wake-up is already pending
+		}
+	}
+}
+
+type row struct {
+	id      int64
+	topic   string
+	event   kafka.Event
+	created time.Time
+}
+
+// PublishBatch publishes up to BatchSize of the oldest rows and deletes
+// them, returning how many it published. It publishes nothing while another
+// relay of the same database holds the lock.
+func (r *Relay) PublishBatch(ctx context.Context) (int, error) {
+	var rows []row
+	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+		var locked bool
+		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1)`, lockKey).Scan(&locked); err != nil {
+			return fmt.Errorf("take relay lock: %w", err)
+		}
+		if !locked {
+			return nil
+		}
+		var err error
+		if rows, err = r.load(ctx, tx); err != nil || len(rows) == 0 {
+			return err
+		}
+		if err := r.publish(ctx, rows); err != nil {
+			return err
+		}
+		ids := make([]int64, len(rows))
+		for i, x := range rows {
+			ids[i] = x.id
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM outbox WHERE id = ANY($1)`, ids); err != nil {
+			return fmt.Errorf("delete published rows: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("outbox relay: %w", err)
+	}
+	now := time.Now()
+	for _, x := range rows {
+		attrs := metric.WithAttributes(attribute.String("topic", x.topic))
+		r.published.Add(ctx, 1, attrs)
+		r.lag.Record(ctx, now.Sub(x.created).Seconds(), attrs)
+	}
+	return len(rows), nil
+}
+
+func (r *Relay) load(ctx context.Context, tx pgx.Tx) ([]row, error) {
+	rs, err := tx.Query(ctx, `SELECT id, topic, event_key, event_id, event_type, event_source, event_time, data, trace_context, created_at
+		FROM outbox ORDER BY id LIMIT $1`, r.cfg.BatchSize)
+	if err != nil {
+		return nil, fmt.Errorf("read outbox: %w", err)
+	}
+	var out []row
+	for rs.Next() {
+		var x row
+		var data, traceCtx []byte
+		if err := rs.Scan(&x.id, &x.topic, &x.event.Key, &x.event.ID, &x.event.Type, &x.event.Source,
+			&x.event.Time, &data, &traceCtx, &x.created); err != nil {
+			return nil, fmt.Errorf("read outbox row: %w", err)
+		}
+		x.event.Data = data
+		if err := json.Unmarshal(traceCtx, &x.event.Trace); err != nil {
+			return nil, fmt.Errorf("outbox row %d trace context: %w", x.id, err)
+		}
+		out = append(out, x)
+	}
+	return out, rs.Err()
+}
+
+// publish sends rows in id order, one Publish per run of the same topic.
+func (r *Relay) publish(ctx context.Context, rows []row) error {
+	for start := 0; start < len(rows); {
+		end := start + 1
+		for end < len(rows) && rows[end].topic == rows[start].topic {
+			end++
+		}
+		events := make([]kafka.Event, 0, end-start)
+		for _, x := range rows[start:end] {
+			events = append(events, x.event)
+		}
+		if err := r.pub.Publish(ctx, rows[start].topic, events...); err != nil {
+			return err
+		}
+		start = end
+	}
+	return nil
+}

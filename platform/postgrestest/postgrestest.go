@@ -1,0 +1,76 @@
+// Package postgrestest gives integration tests a real PostgreSQL server
+// and a fresh database on it per test.
+package postgrestest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// LocalURL is the server `make dev` uses, tried when nothing else is set.
+const LocalURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+
+// AdminURL returns a URL of a server t may create databases on:
+// TEST_DATABASE_URL when set, else a PostgreSQL container when a Docker
+// engine answers, else the local server at LocalURL if it answers. With
+// none of them the test fails and says how to provide one.
+func AdminURL(t testing.TB) string {
+	t.Helper()
+	if u := os.Getenv("TEST_DATABASE_URL"); u != "" {
+		return u
+	}
+	if u, ok := containerURL(t); ok {
+		return u
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, LocalURL)
+	if err != nil {
+		t.Fatalf("no PostgreSQL for tests: set TEST_DATABASE_URL to a server the tests may create databases on "+
+			"(for example %s), or start a Docker engine for testcontainers. Tried %s: %v", LocalURL, LocalURL, err)
+	}
+	conn.Close(ctx)
+	return LocalURL
+}
+
+// NewDatabase returns a fresh database name on the server, dropped when t
+// ends, and the server's admin URL.
+func NewDatabase(t testing.TB) (adminURL, name string) {
+	t.Helper()
+	adminURL = AdminURL(t)
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	name = "test_" + hex.EncodeToString(b)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, adminURL)
+		if err != nil {
+			t.Logf("drop test database %s: %v", name, err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+			t.Logf("drop test database %s: %v", name, err)
+		}
+	})
+	return adminURL, name
+}
+
+// DatabaseURL returns adminURL pointed at database name.
+func DatabaseURL(t testing.TB, adminURL, name string) string {
+	t.Helper()
+	u, err := url.Parse(adminURL)
+	if err != nil {
+		t.Fatalf("parse %q: %v", adminURL, err)
+	}
+	u.Path = "/" + name
+	return u.String()
+}

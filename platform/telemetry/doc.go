@@ -1,0 +1,17 @@
+// Package telemetry sets up the three signals and the profiler for one
+// service process from the standard OTEL_* and PYROSCOPE_* variables:
+//
+//   - traces: OTLP (http/protobuf by default, grpc on request) when an
+//     OTEL_EXPORTER_OTLP_*ENDPOINT is set, otherwise recorded nowhere;
+//   - metrics: an OTel meter provider read by the Prometheus exporter and
+//     served on /metrics as OpenMetrics (so exemplars survive);
+//   - logs: slog JSON with trace_id and span_id on every line written with a
+//     context that holds a span;
+//   - profiles: pyroscope-go pushes CPU, memory, mutex, block and goroutine
+//     profiles when PYROSCOPE_SERVER_ADDRESS is set, and CPU samples carry
+//     the span that was running (grafana/otel-profiling-go).
+//
+// Nothing here sets globals: the service's run function decides that.
+// To drop a signal, delete its part of [Setup]; to drop the package, pass
+// noop providers and slog.Default to the rest of the platform.
+package telemetry

@@ -1,0 +1,188 @@
+package telemetry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"runtime"
+	"strings"
+
+	otelpyroscope "github.com/grafana/otel-profiling-go"
+	"github.com/grafana/pyroscope-go"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// Config names the process. ServiceName is required; the rest may be empty.
+// OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES override what is set here.
+type Config struct {
+	ServiceName    string
+	ServiceVersion string
+	InstanceID     string
+	// LogLevel is the minimum level logged; the zero value is Info.
+	LogLevel slog.Level
+}
+
+// Telemetry holds what a service wires into its components. Shutdown
+// flushes every signal.
+type Telemetry struct {
+	Logger         *slog.Logger
+	TracerProvider trace.TracerProvider
+	MeterProvider  metric.MeterProvider
+	// Propagator carries W3C trace context and baggage across HTTP and Kafka.
+	Propagator propagation.TextMapPropagator
+	// MetricsHandler serves every metric in Prometheus/OpenMetrics format.
+	MetricsHandler http.Handler
+
+	shutdown []func(context.Context) error
+}
+
+// Setup builds the providers. getenv is the process environment (os.Getenv
+// in main); the OTLP exporter itself also reads the OTEL_EXPORTER_OTLP_*
+// variables from the process environment, as the SDK specifies.
+func Setup(ctx context.Context, cfg Config, getenv func(string) string, stdout io.Writer) (*Telemetry, error) {
+	if cfg.ServiceName == "" {
+		return nil, errors.New("telemetry: service name is required")
+	}
+	if name := getenv("OTEL_SERVICE_NAME"); name != "" {
+		cfg.ServiceName = name
+	}
+	t := &Telemetry{
+		Propagator: propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}),
+	}
+	res, err := resource.Merge(resource.Default(), resource.NewWithAttributes(semconv.SchemaURL,
+		semconv.ServiceName(cfg.ServiceName),
+		semconv.ServiceVersion(cfg.ServiceVersion),
+		semconv.ServiceInstanceID(cfg.InstanceID),
+	))
+	if err == nil {
+		// Environment last, so OTEL_RESOURCE_ATTRIBUTES wins.
+		var envRes *resource.Resource
+		envRes, err = resource.New(ctx, resource.WithFromEnv())
+		if err == nil {
+			res, err = resource.Merge(res, envRes)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("telemetry resource: %w", err)
+	}
+
+	t.Logger = slog.New(NewLogHandler(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))).
+		With("service", cfg.ServiceName, "instance", cfg.InstanceID)
+
+	tp, err := newTracerProvider(ctx, res, getenv)
+	if err != nil {
+		return nil, err
+	}
+	t.shutdown = append(t.shutdown, tp.Shutdown)
+	t.TracerProvider = tp
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	exporter, err := otelprom.New(otelprom.WithRegisterer(reg))
+	if err != nil {
+		return nil, fmt.Errorf("prometheus exporter: %w", err)
+	}
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithResource(res), sdkmetric.WithReader(exporter))
+	t.shutdown = append(t.shutdown, mp.Shutdown)
+	t.MeterProvider = mp
+	// OpenMetrics is the only exposition format that carries exemplars.
+	t.MetricsHandler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{EnableOpenMetrics: true})
+
+	if addr := getenv("PYROSCOPE_SERVER_ADDRESS"); addr != "" {
+		stop, err := startProfiler(addr, cfg, getenv)
+		if err != nil {
+			return nil, err
+		}
+		t.shutdown = append(t.shutdown, stop)
+		// Labels CPU samples with the span that ran, linking traces to flame graphs.
+		t.TracerProvider = otelpyroscope.NewTracerProvider(tp)
+	}
+	return t, nil
+}
+
+// Shutdown flushes spans, metrics and profiles, in that order, and reports
+// every failure. Bound ctx: exporters without a collector wait for their
+// own timeouts.
+func (t *Telemetry) Shutdown(ctx context.Context) error {
+	var errs []error
+	for _, f := range t.shutdown {
+		errs = append(errs, f(ctx))
+	}
+	return errors.Join(errs...)
+}
+
+func newTracerProvider(ctx context.Context, res *resource.Resource, getenv func(string) string) (*sdktrace.TracerProvider, error) {
+	opts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)} // sampler: OTEL_TRACES_SAMPLER, read by the SDK
+	exporterName := strings.TrimSpace(getenv("OTEL_TRACES_EXPORTER"))
+	endpoint := getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") + getenv("OTEL_EXPORTER_OTLP_ENDPOINT")
+	if exporterName == "none" || (endpoint == "" && exporterName != "otlp") {
+		return sdktrace.NewTracerProvider(opts...), nil // spans still flow in-process (ids in logs, span profiles)
+	}
+	if exporterName != "" && exporterName != "otlp" {
+		return nil, fmt.Errorf("OTEL_TRACES_EXPORTER=%q: only otlp and none are supported", exporterName)
+	}
+	protocol := getenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+	if protocol == "" {
+		protocol = getenv("OTEL_EXPORTER_OTLP_PROTOCOL")
+	}
+	var (
+		exp sdktrace.SpanExporter
+		err error
+	)
+	switch protocol {
+	case "", "http/protobuf":
+		exp, err = otlptracehttp.New(ctx)
+	case "grpc":
+		exp, err = otlptracegrpc.New(ctx)
+	default:
+		return nil, fmt.Errorf("OTEL_EXPORTER_OTLP_PROTOCOL=%q: want http/protobuf or grpc", protocol)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("otlp trace exporter: %w", err)
+	}
+	// The batch processor reads OTEL_BSP_* itself.
+	return sdktrace.NewTracerProvider(append(opts, sdktrace.WithBatcher(exp))...), nil
+}
+
+func startProfiler(addr string, cfg Config, getenv func(string) string) (func(context.Context) error, error) {
+	runtime.SetMutexProfileFraction(5)
+	runtime.SetBlockProfileRate(5)
+	p, err := pyroscope.Start(pyroscope.Config{
+		ApplicationName:   cfg.ServiceName,
+		ServerAddress:     addr,
+		BasicAuthUser:     getenv("PYROSCOPE_BASIC_AUTH_USER"),
+		BasicAuthPassword: getenv("PYROSCOPE_BASIC_AUTH_PASSWORD"),
+		Tags: map[string]string{
+			"service_name": cfg.ServiceName,
+			"version":      cfg.ServiceVersion,
+			"instance":     cfg.InstanceID,
+		},
+		ProfileTypes: []pyroscope.ProfileType{
+			pyroscope.ProfileCPU,
+			pyroscope.ProfileAllocObjects, pyroscope.ProfileAllocSpace,
+			pyroscope.ProfileInuseObjects, pyroscope.ProfileInuseSpace,
+			pyroscope.ProfileGoroutines,
+			pyroscope.ProfileMutexCount, pyroscope.ProfileMutexDuration,
+			pyroscope.ProfileBlockCount, pyroscope.ProfileBlockDuration,
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start profiler: %w", err)
+	}
+	return func(context.Context) error { return p.Stop() }, nil
+}
