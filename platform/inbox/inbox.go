@@ -56,6 +56,25 @@ func Record(ctx context.Context, tx Execer, consumer, eventID string) (first boo
 // TxHandler applies one message inside tx.
 type TxHandler func(ctx context.Context, tx pgx.Tx, m kafka.Message) error
 
+// Routes maps a CloudEvents type to its handler. A type mapped to nil is
+// known and deliberately ignored; a type not in the map is unknown and the
+// message is dead-lettered.
+type Routes map[string]TxHandler
+
+// Route returns a TxHandler that dispatches on the event type.
+func Route(routes Routes) TxHandler {
+	return func(ctx context.Context, tx pgx.Tx, m kafka.Message) error {
+		h, ok := routes[m.Type]
+		if !ok {
+			return kafka.Permanent(fmt.Errorf("unknown event type %q on %s", m.Type, m.Topic))
+		}
+		if h == nil {
+			return nil
+		}
+		return h(ctx, tx, m)
+	}
+}
+
 // Handler returns a kafka.Handler that runs h in a transaction and only for
 // messages consumer has not applied before.
 func Handler(pool *pgxpool.Pool, consumer string, h TxHandler) kafka.Handler {

@@ -59,6 +59,16 @@ type Message struct {
 	Headers   []kafkago.Header // all headers as received, trace context included
 }
 
+// Decode unmarshals the event data into v. Unknown fields are ignored (a
+// tolerant reader: producers may add fields without breaking consumers).
+// A failure is permanent: the same bytes will never decode.
+func (m Message) Decode(v any) error {
+	if err := json.Unmarshal(m.Data, v); err != nil {
+		return Permanent(fmt.Errorf("decode %s data: %w", m.Type, err))
+	}
+	return nil
+}
+
 func (e Event) headers() []kafkago.Header {
 	return []kafkago.Header{
 		{Key: headerSpecVersion, Value: []byte("1.0")},

@@ -1,0 +1,2 @@
+// Package e2e drives the running suite from outside, as a user would.
+package e2e

@@ -1,0 +1,232 @@
+// Package chassis wires what every service of the suite has in common (the
+// microservice-chassis pattern): telemetry, its own PostgreSQL database
+// with migrations, a Kafka publisher with the outbox relay, the HTTP server
+// with health, readiness and metrics, and a Run that starts and stops them
+// together. Each service's run function then shows only what is its own:
+// its routes, its consumers and its background jobs.
+//
+// Everything here is plain wiring of the other platform packages; a
+// service that needs something different can do the same steps by hand.
+package chassis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/example/sagasuite/platform/httpserver"
+	"github.com/example/sagasuite/platform/inbox"
+	"github.com/example/sagasuite/platform/kafka"
+	"github.com/example/sagasuite/platform/outbox"
+	"github.com/example/sagasuite/platform/postgres"
+	"github.com/example/sagasuite/platform/telemetry"
+)
+
+// Config describes one service process.
+type Config struct {
+	Name       string // service name: telemetry, consumer group, default database
+	Version    string
+	InstanceID string
+	LogLevel   slog.Level
+	HTTPAddr   string // where Run serves
+	AdminToken string // guards /admin routes
+
+	// DatabaseURL is the server's admin URL; empty means no database.
+	DatabaseURL  string
+	DatabaseName string // defaults to Name
+	// Migrations are the service's own schema; the outbox and inbox
+	// tables are added when there is a database.
+	Migrations fs.FS
+
+	// KafkaBrokers empty means no Kafka.
+	KafkaBrokers    []string
+	KafkaPartitions int      // for topics this process creates; 0 means 6
+	Topics          []string // created (with their .dlq) at start
+
+	// StartTimeout bounds the wait for PostgreSQL and Kafka at start; 0
+	// means 60 s.
+	StartTimeout time.Duration
+}
+
+// Service is a started chassis. Close releases what Start opened; Run
+// serves until the context ends.
+type Service struct {
+	Tel       *telemetry.Telemetry
+	Log       *slog.Logger
+	Pool      *pgxpool.Pool     // nil without a database
+	Publisher *kafka.Publisher  // nil without Kafka
+	Observers kafka.Observers   // for consumers
+	Server    *httpserver.Server
+
+	cfg     Config
+	runners []func(context.Context) error
+	closers []func()
+}
+
+// Start sets up telemetry (and the OTel globals, for libraries that only
+// use them), opens and migrates the database, creates topics and the
+// publisher, and builds the HTTP server. On error it releases what it had
+// opened.
+func Start(ctx context.Context, cfg Config, getenv func(string) string, stdout io.Writer) (_ *Service, err error) {
+	if cfg.DatabaseName == "" {
+		cfg.DatabaseName = cfg.Name
+	}
+	if cfg.KafkaPartitions <= 0 {
+		cfg.KafkaPartitions = 6
+	}
+	if cfg.StartTimeout <= 0 {
+		cfg.StartTimeout = 60 * time.Second
+	}
+	tel, err := telemetry.Setup(ctx, telemetry.Config{ServiceName: cfg.Name, ServiceVersion: cfg.Version,
+		InstanceID: cfg.InstanceID, LogLevel: cfg.LogLevel}, getenv, stdout)
+	if err != nil {
+		return nil, err
+	}
+	otel.SetTracerProvider(tel.TracerProvider)
+	otel.SetMeterProvider(tel.MeterProvider)
+	otel.SetTextMapPropagator(tel.Propagator)
+	s := &Service{Tel: tel, Log: tel.Logger, cfg: cfg,
+		Observers: kafka.Observers{Logger: tel.Logger, TracerProvider: tel.TracerProvider, MeterProvider: tel.MeterProvider, Propagator: tel.Propagator}}
+	s.closers = append(s.closers, func() {
+		// Bounded: an exporter with no collector must not hold up exit.
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := tel.Shutdown(sctx); err != nil {
+			tel.Logger.Warn("telemetry shutdown", "error", err)
+		}
+	})
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	ready := map[string]httpserver.Check{}
+
+	// Dependencies may still be starting (make dev, compose): wait for them, bounded.
+	wctx, cancel := context.WithTimeout(ctx, cfg.StartTimeout)
+	defer cancel()
+	if cfg.DatabaseURL != "" {
+		err = s.retry(wctx, "postgres", func() error {
+			s.Pool, err = postgres.Open(wctx, cfg.DatabaseURL, cfg.DatabaseName, postgres.Config{TracerProvider: tel.TracerProvider})
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		s.closers = append(s.closers, s.Pool.Close)
+		sets := []struct {
+			name string
+			fsys fs.FS
+		}{{"outbox", outbox.Migrations()}, {"inbox", inbox.Migrations()}, {cfg.Name, cfg.Migrations}}
+		for _, set := range sets {
+			if set.fsys == nil {
+				continue
+			}
+			if err = postgres.Migrate(ctx, s.Pool, set.name, set.fsys); err != nil {
+				return nil, err
+			}
+		}
+		ready["postgres"] = s.Pool.Ping
+	}
+
+	if len(cfg.KafkaBrokers) > 0 {
+		if err = s.retry(wctx, "kafka", func() error {
+			return kafka.EnsureTopics(wctx, cfg.KafkaBrokers, cfg.KafkaPartitions, cfg.Topics...)
+		}); err != nil {
+			return nil, err
+		}
+		if s.Publisher, err = kafka.NewPublisher(kafka.PublisherConfig{Brokers: cfg.KafkaBrokers, Observers: s.Observers}); err != nil {
+			return nil, err
+		}
+		s.closers = append(s.closers, func() { _ = s.Publisher.Close() })
+		ready["kafka"] = func(ctx context.Context) error { return kafka.Ping(ctx, cfg.KafkaBrokers) }
+	}
+	if s.Pool != nil && s.Publisher != nil {
+		relay, err := outbox.NewRelay(s.Pool, s.Publisher, outbox.RelayConfig{Logger: tel.Logger, MeterProvider: tel.MeterProvider})
+		if err != nil {
+			return nil, err
+		}
+		s.Go(relay.Run)
+	}
+
+	s.Server = httpserver.New(httpserver.Config{
+		Logger: tel.Logger, TracerProvider: tel.TracerProvider, MeterProvider: tel.MeterProvider,
+		Propagator: tel.Propagator, Metrics: tel.MetricsHandler, Ready: ready,
+	})
+	return s, nil
+}
+
+// retry calls f until it succeeds or ctx ends, logging each failure.
+func (s *Service) retry(ctx context.Context, what string, f func() error) error {
+	backoff := 100 * time.Millisecond
+	for {
+		err := f()
+		if err == nil {
+			return nil
+		}
+		s.Log.Warn("waiting for "+what, "error", err, "retry_in", backoff)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait for %s: %w", what, err)
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 2*time.Second)
+	}
+}
+
+// Consume adds a consumer group (named after the service) over topics,
+// whose messages are applied once each through the inbox and routed by
+// event type.
+func (s *Service) Consume(topics []string, routes inbox.Routes) error {
+	if s.Pool == nil || s.Publisher == nil {
+		return errors.New("chassis: consuming needs a database and Kafka")
+	}
+	c, err := kafka.NewConsumer(kafka.ConsumerConfig{
+		Brokers: s.cfg.KafkaBrokers, Group: s.cfg.Name, Topics: topics, DLQ: s.Publisher, Observers: s.Observers,
+	}, inbox.Handler(s.Pool, s.cfg.Name, inbox.Route(routes)))
+	if err != nil {
+		return err
+	}
+	s.Go(c.Run)
+	return nil
+}
+
+// Go adds a component to run beside the server; it must return when its
+// context ends.
+func (s *Service) Go(run func(context.Context) error) { s.runners = append(s.runners, run) }
+
+// Run serves HTTP on Config.HTTPAddr and runs every component until ctx
+// ends or one fails, then stops them all, waits for them and closes what
+// Start opened.
+func (s *Service) Run(ctx context.Context) error {
+	addr := s.cfg.HTTPAddr
+	defer s.Close()
+	s.Log.Info(s.cfg.Name+" starting", "addr", addr, "version", s.cfg.Version, "instance", s.cfg.InstanceID)
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.Server.Run(ctx, addr) })
+	for _, run := range s.runners {
+		g.Go(func() error { return run(ctx) })
+	}
+	err := g.Wait()
+	if err != nil {
+		err = fmt.Errorf("%s: %w", s.cfg.Name, err)
+	}
+	s.Log.Info(s.cfg.Name+" stopped", "error", err)
+	return err
+}
+
+// Close releases everything Start opened, newest first. Run calls it.
+func (s *Service) Close() {
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		s.closers[i]()
+	}
+	s.closers = nil
+}

@@ -1,0 +1,53 @@
+package config_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/example/sagasuite/platform/config"
+)
+
+func TestEveryProblemIsReportedAtOnce(t *testing.T) {
+	vars := map[string]string{"A": "nope", "B": "-1s", "C": "x", "D": ":80", "E": "ftp://h", "F": " , "}
+	env := config.New(func(k string) string { return vars[k] })
+	env.Addr("A", "")
+	env.Duration("B", time.Second)
+	env.Int("C", 1, 0, 10)
+	env.Addr("D", "")
+	env.URL("E", "", "http")
+	env.List("F", "")
+	env.Required("G", "")
+	err := env.Err()
+	if err == nil {
+		t.Fatal("want errors")
+	}
+	for _, name := range []string{"A:", "B:", "C:", "E:", "F:", "G:"} {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("error does not mention %s: %v", name, err)
+		}
+	}
+	if strings.Contains(err.Error(), "D:") {
+		t.Errorf("valid D reported: %v", err)
+	}
+}
+
+func TestDefaultsAndValues(t *testing.T) {
+	vars := map[string]string{"N": "7", "L": "a, b,,c", "U": "http://h:1"}
+	env := config.New(func(k string) string { return vars[k] })
+	if got := env.Int("N", 1, 0, 10); got != 7 {
+		t.Errorf("N = %d", got)
+	}
+	if got := env.Duration("X", 3*time.Second); got != 3*time.Second {
+		t.Errorf("X = %v", got)
+	}
+	if got := env.List("L", ""); strings.Join(got, "|") != "a|b|c" {
+		t.Errorf("L = %v", got)
+	}
+	if got := env.URL("U", "", "http"); got != "http://h:1" {
+		t.Errorf("U = %v", got)
+	}
+	if err := env.Err(); err != nil {
+		t.Fatal(err)
+	}
+}

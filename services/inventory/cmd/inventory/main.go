@@ -1,0 +1,77 @@
+// Command inventory owns products and stock. It answers the catalogue over
+// HTTP and takes part in the order saga over Kafka: reserve on
+// orders.placed, commit on payments.authorized, release on failure or
+// cancellation.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/example/sagasuite/platform/chassis"
+	"github.com/example/sagasuite/platform/config"
+	"github.com/example/sagasuite/services/inventory/internal/catalog"
+	"github.com/example/sagasuite/services/inventory/internal/httpapi"
+	"github.com/example/sagasuite/services/inventory/internal/postgres"
+	"github.com/example/sagasuite/services/inventory/internal/saga"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "inventory:", err)
+		os.Exit(1)
+	}
+}
+
+type settings struct {
+	chassis.Config
+	SeedStock int64
+}
+
+// loadConfig reads the environment (CONTRACT.md) and reports every problem at once.
+func loadConfig(getenv func(string) string) (settings, error) {
+	env := config.New(getenv)
+	s := settings{
+		Config:    chassis.FromEnv(env, "inventory", ":8083"),
+		SeedStock: int64(env.Int("SEED_STOCK", 1_000_000, 0, 1_000_000_000)),
+	}
+	s.Version, s.Migrations = version, postgres.Migrations()
+	s.Topics = []string{saga.OrdersTopic, saga.PaymentsTopic, saga.InventoryTopic}
+	return s, env.Err()
+}
+
+func run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	svc, err := chassis.Start(ctx, cfg.Config, getenv, stdout)
+	if err != nil {
+		return err
+	}
+	store := postgres.New(svc.Pool)
+	seeded, err := store.SeedIfEmpty(ctx, catalog.Seed(cfg.SeedStock))
+	if err != nil {
+		svc.Close()
+		return err
+	}
+	if seeded {
+		svc.Log.Info("catalogue seeded", "products", 100, "stock_each", cfg.SeedStock)
+	}
+	handlers := saga.New(store, svc.Tel.TracerProvider)
+	if err := svc.Consume([]string{saga.OrdersTopic, saga.PaymentsTopic}, handlers.Routes()); err != nil {
+		svc.Close()
+		return err
+	}
+	httpapi.Routes(svc.Server.Echo, store, cfg.AdminToken)
+	return svc.Run(ctx)
+}

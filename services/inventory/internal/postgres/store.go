@@ -1,0 +1,280 @@
+// Package postgres keeps inventory's products and reservations. Every
+// change that moves stock locks the products it touches in SKU order, so
+// concurrent orders never deadlock and never oversell.
+package postgres
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"sort"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/example/sagasuite/services/inventory/internal/catalog"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Migrations is inventory's own schema.
+func Migrations() fs.FS {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		panic(err) // fixed at compile time
+	}
+	return sub
+}
+
+// Querier is satisfied by pgx.Tx and *pgxpool.Pool.
+type Querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// Store reads through the pool; changes take the caller's transaction.
+type Store struct{ pool *pgxpool.Pool }
+
+// New returns a store on pool.
+func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+
+// SeedIfEmpty inserts products when the catalogue is empty; replicas
+// starting together insert once.
+func (s *Store) SeedIfEmpty(ctx context.Context, products []catalog.Product) (bool, error) {
+	var seeded bool
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `LOCK TABLE products IN EXCLUSIVE MODE`); err != nil {
+			return err
+		}
+		var n int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM products`).Scan(&n); err != nil || n > 0 {
+			return err
+		}
+		rows := make([][]any, len(products))
+		for i, p := range products {
+			rows[i] = []any{p.SKU, p.Name, p.PriceCents, p.Available}
+		}
+		_, err := tx.CopyFrom(ctx, pgx.Identifier{"products"}, []string{"sku", "name", "price_cents", "available"}, pgx.CopyFromRows(rows))
+		seeded = err == nil
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("seed catalogue: %w", err)
+	}
+	return seeded, nil
+}
+
+const productColumns = `sku, name, price_cents, available, reserved, committed`
+
+// Products returns the catalogue, or only the given SKUs (unknown ones are
+// simply absent), ordered by SKU.
+func (s *Store) Products(ctx context.Context, skus []string) ([]catalog.Product, error) {
+	q, args := `SELECT `+productColumns+` FROM products ORDER BY sku`, []any{}
+	if len(skus) > 0 {
+		q, args = `SELECT `+productColumns+` FROM products WHERE sku = ANY($1) ORDER BY sku`, []any{skus}
+	}
+	rows, err := s.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list products: %w", err)
+	}
+	ps, err := pgx.CollectRows(rows, scanProduct)
+	if err != nil {
+		return nil, fmt.Errorf("list products: %w", err)
+	}
+	return ps, nil
+}
+
+// Product returns one product or catalog.ErrProductNotFound.
+func (s *Store) Product(ctx context.Context, sku string) (catalog.Product, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT `+productColumns+` FROM products WHERE sku = $1`, sku)
+	p, err := pgx.CollectExactlyOneRow(rows, scanProduct)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return p, catalog.ErrProductNotFound
+	}
+	if err != nil {
+		return p, fmt.Errorf("get product %s: %w", sku, err)
+	}
+	return p, nil
+}
+
+func scanProduct(row pgx.CollectableRow) (catalog.Product, error) {
+	var p catalog.Product
+	err := row.Scan(&p.SKU, &p.Name, &p.PriceCents, &p.Available, &p.Reserved, &p.Committed)
+	return p, err
+}
+
+// Reservations returns what orderID holds, by SKU.
+func (s *Store) Reservations(ctx context.Context, orderID string) ([]catalog.Reservation, error) {
+	rows, err := s.pool.Query(ctx, `SELECT order_id, sku, quantity, status FROM reservations WHERE order_id = $1 ORDER BY sku`, orderID)
+	if err != nil {
+		return nil, fmt.Errorf("list reservations: %w", err)
+	}
+	rs, err := pgx.CollectRows(rows, pgx.RowToStructByPos[catalog.Reservation])
+	if err != nil {
+		return nil, fmt.Errorf("list reservations: %w", err)
+	}
+	return rs, nil
+}
+
+// lockProducts locks the rows of skus in SKU order and returns their
+// available stock; the fixed order keeps concurrent transactions from
+// deadlocking.
+func lockProducts(ctx context.Context, tx Querier, skus []string) (map[string]int64, error) {
+	sorted := append([]string(nil), skus...)
+	sort.Strings(sorted)
+	rows, err := tx.Query(ctx, `SELECT sku, available FROM products WHERE sku = ANY($1) ORDER BY sku FOR UPDATE`, sorted)
+	if err != nil {
+		return nil, fmt.Errorf("lock products: %w", err)
+	}
+	defer rows.Close()
+	avail := map[string]int64{}
+	for rows.Next() {
+		var sku string
+		var n int64
+		if err := rows.Scan(&sku, &n); err != nil {
+			return nil, fmt.Errorf("lock products: %w", err)
+		}
+		avail[sku] = n
+	}
+	return avail, rows.Err()
+}
+
+// Reserve holds all items for orderID or none. It returns
+// catalog.ErrOutOfStock (wrapped, naming the SKU) when any item is short or
+// unknown. Reserving an order that already has reservations changes nothing.
+func (s *Store) Reserve(ctx context.Context, tx Querier, orderID string, items []catalog.Item) error {
+	var exists bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM reservations WHERE order_id = $1)`, orderID).Scan(&exists); err != nil {
+		return fmt.Errorf("check reservations: %w", err)
+	}
+	if exists {
+		return nil
+	}
+	skus := make([]string, len(items))
+	qty := make([]int64, len(items))
+	for i, it := range items {
+		skus[i], qty[i] = it.SKU, it.Quantity
+	}
+	avail, err := lockProducts(ctx, tx, skus)
+	if err != nil {
+		return err
+	}
+	for _, it := range items {
+		have, ok := avail[it.SKU]
+		if !ok {
+			return fmt.Errorf("%s is not in the catalogue: %w", it.SKU, catalog.ErrOutOfStock)
+		}
+		if have < it.Quantity {
+			return fmt.Errorf("%s: %d available, %d wanted: %w", it.SKU, have, it.Quantity, catalog.ErrOutOfStock)
+		}
+	}
+	if _, err := tx.Exec(ctx, `UPDATE products p SET available = p.available - x.q, reserved = p.reserved + x.q
+		FROM unnest($1::text[], $2::bigint[]) AS x(sku, q) WHERE p.sku = x.sku`, skus, qty); err != nil {
+		return fmt.Errorf("reserve stock: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO reservations (order_id, sku, quantity, status)
+		SELECT $1, x.sku, x.q, 'RESERVED' FROM unnest($2::text[], $3::bigint[]) AS x(sku, q)`, orderID, skus, qty); err != nil {
+		return fmt.Errorf("record reservations: %w", err)
+	}
+	return nil
+}
+
+// Commit turns orderID's reserved stock into sold stock. It reports whether
+// anything was committed: nothing is when the reservation was released
+// already (the order was cancelled first) or committed before.
+func (s *Store) Commit(ctx context.Context, tx Querier, orderID string) (bool, error) {
+	held, err := s.open(ctx, tx, orderID, catalog.Reserved)
+	if err != nil || len(held) == 0 {
+		return false, err
+	}
+	if err := s.move(ctx, tx, orderID, held, catalog.Committed,
+		`UPDATE products p SET reserved = p.reserved - x.q, committed = p.committed + x.q
+		 FROM unnest($1::text[], $2::bigint[]) AS x(sku, q) WHERE p.sku = x.sku`); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// Release returns everything orderID holds, reserved or committed, to
+// available stock: the compensation when an order fails or is cancelled. It
+// reports whether anything was released; a second call releases nothing.
+func (s *Store) Release(ctx context.Context, tx Querier, orderID string) (bool, error) {
+	reserved, err := s.open(ctx, tx, orderID, catalog.Reserved)
+	if err != nil {
+		return false, err
+	}
+	committed, err := s.open(ctx, tx, orderID, catalog.Committed)
+	if err != nil {
+		return false, err
+	}
+	if len(reserved)+len(committed) == 0 {
+		return false, nil
+	}
+	if len(reserved) > 0 {
+		if err := s.move(ctx, tx, orderID, reserved, catalog.Released,
+			`UPDATE products p SET reserved = p.reserved - x.q, available = p.available + x.q
+			 FROM unnest($1::text[], $2::bigint[]) AS x(sku, q) WHERE p.sku = x.sku`); err != nil {
+			return false, err
+		}
+	}
+	if len(committed) > 0 {
+		if err := s.move(ctx, tx, orderID, committed, catalog.Released,
+			`UPDATE products p SET committed = p.committed - x.q, available = p.available + x.q
+			 FROM unnest($1::text[], $2::bigint[]) AS x(sku, q) WHERE p.sku = x.sku`); err != nil {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// open locks and returns orderID's reservations in status.
+func (s *Store) open(ctx context.Context, tx Querier, orderID, status string) ([]catalog.Item, error) {
+	rows, err := tx.Query(ctx, `SELECT sku, quantity FROM reservations WHERE order_id = $1 AND status = $2 ORDER BY sku FOR UPDATE`, orderID, status)
+	if err != nil {
+		return nil, fmt.Errorf("read reservations: %w", err)
+	}
+	items, err := pgx.CollectRows(rows, pgx.RowToStructByPos[catalog.Item])
+	if err != nil {
+		return nil, fmt.Errorf("read reservations: %w", err)
+	}
+	return items, nil
+}
+
+// move applies stockSQL to the held items and sets their reservations to status.
+func (s *Store) move(ctx context.Context, tx Querier, orderID string, held []catalog.Item, status, stockSQL string) error {
+	skus := make([]string, len(held))
+	qty := make([]int64, len(held))
+	for i, it := range held {
+		skus[i], qty[i] = it.SKU, it.Quantity
+	}
+	if _, err := lockProducts(ctx, tx, skus); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, stockSQL, skus, qty); err != nil {
+		return fmt.Errorf("move stock to %s: %w", status, err)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE reservations SET status = $3, updated_at = now() WHERE order_id = $1 AND sku = ANY($2)`,
+		orderID, skus, status); err != nil {
+		return fmt.Errorf("mark reservations %s: %w", status, err)
+	}
+	return nil
+}
+
+// SetAvailable sets the available stock of sku (restock or drain); reserved
+// and committed stock are untouched.
+func (s *Store) SetAvailable(ctx context.Context, sku string, available int64) (catalog.Product, error) {
+	rows, _ := s.pool.Query(ctx, `UPDATE products SET available = $2 WHERE sku = $1 RETURNING `+productColumns, sku, available)
+	p, err := pgx.CollectExactlyOneRow(rows, scanProduct)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return p, catalog.ErrProductNotFound
+	}
+	if err != nil {
+		return p, fmt.Errorf("set stock of %s: %w", sku, err)
+	}
+	return p, nil
+}

@@ -1,0 +1,102 @@
+// Command orders takes orders over HTTP and follows each through the saga
+// to its terminal status. The order is event-sourced; every change is
+// announced on orders.events through the outbox.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/example/sagasuite/platform/chassis"
+	"github.com/example/sagasuite/platform/config"
+	"github.com/example/sagasuite/platform/eventstore"
+	"github.com/example/sagasuite/platform/postgres"
+	"github.com/example/sagasuite/services/orders/internal/app"
+	"github.com/example/sagasuite/services/orders/internal/httpapi"
+	"github.com/example/sagasuite/services/orders/internal/inventory"
+	ordpg "github.com/example/sagasuite/services/orders/internal/postgres"
+	"github.com/example/sagasuite/services/orders/internal/psp"
+	"github.com/example/sagasuite/services/orders/internal/saga"
+	"github.com/example/sagasuite/services/orders/internal/watchdog"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "orders:", err)
+		os.Exit(1)
+	}
+}
+
+type settings struct {
+	chassis.Config
+	InventoryURL     string
+	InventoryTimeout time.Duration
+	PSPURL           string
+	PSPTimeout       time.Duration
+	SagaTimeout      time.Duration
+}
+
+// loadConfig reads the environment (CONTRACT.md) and reports every problem at once.
+func loadConfig(getenv func(string) string) (settings, error) {
+	env := config.New(getenv)
+	s := settings{
+		Config:           chassis.FromEnv(env, "orders", ":8081"),
+		InventoryURL:     env.URL("INVENTORY_URL", "http://127.0.0.1:8083", "http", "https"),
+		InventoryTimeout: env.Duration("INVENTORY_TIMEOUT", 2*time.Second),
+		PSPURL:           env.URL("PSP_URL", "http://127.0.0.1:8090", "http", "https"),
+		PSPTimeout:       env.Duration("PSP_TIMEOUT", 2*time.Second),
+		SagaTimeout:      env.Duration("SAGA_TIMEOUT", 30*time.Second),
+	}
+	s.Version, s.Migrations = version, ordpg.Migrations()
+	s.Topics = []string{saga.OrdersTopic, saga.InventoryTopic, saga.PaymentsTopic}
+	return s, env.Err()
+}
+
+func run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	svc, err := chassis.Start(ctx, cfg.Config, getenv, stdout)
+	if err != nil {
+		return err
+	}
+	if err := wire(ctx, svc, cfg); err != nil {
+		svc.Close()
+		return err
+	}
+	return svc.Run(ctx)
+}
+
+// wire adds orders' own parts to the chassis.
+func wire(ctx context.Context, svc *chassis.Service, cfg settings) error {
+	if err := postgres.Migrate(ctx, svc.Pool, "eventstore", eventstore.Migrations()); err != nil {
+		return err
+	}
+	meter := svc.Tel.MeterProvider.Meter("github.com/example/sagasuite/services/orders")
+	repo := ordpg.New(svc.Pool)
+	metrics, err := saga.NewMetrics(meter)
+	if err != nil {
+		return err
+	}
+	orders, err := app.New(repo, inventory.New(cfg.InventoryURL, cfg.InventoryTimeout), psp.New(cfg.PSPURL, cfg.PSPTimeout), meter)
+	if err != nil {
+		return err
+	}
+	if err := svc.Consume([]string{saga.InventoryTopic, saga.PaymentsTopic}, saga.New(repo, metrics).Routes()); err != nil {
+		return err
+	}
+	svc.Go(watchdog.New(repo, metrics, watchdog.Config{Timeout: cfg.SagaTimeout}, svc.Log, svc.Tel.TracerProvider).Run)
+	httpapi.Routes(svc.Server.Echo, orders)
+	return nil
+}

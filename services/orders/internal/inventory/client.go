@@ -1,0 +1,63 @@
+// Package inventory asks the inventory service for prices: the synchronous
+// quote that lets POST /orders reject unknown SKUs at once and fix the
+// price the customer pays.
+package inventory
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"time"
+
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+)
+
+// ErrUnavailable means inventory could not answer (down, slow, 5xx).
+var ErrUnavailable = errors.New("inventory unavailable")
+
+// Client calls one inventory base URL.
+type Client struct {
+	base string
+	http *http.Client
+}
+
+// New returns a client whose calls time out after timeout.
+func New(baseURL string, timeout time.Duration) *Client {
+	return &Client{base: baseURL, http: &http.Client{Timeout: timeout, Transport: otelhttp.NewTransport(http.DefaultTransport)}}
+}
+
+type product struct {
+	SKU        string `json:"sku"`
+	PriceCents int64  `json:"price_cents"`
+}
+
+// Prices returns the unit price of each known SKU; unknown SKUs are absent.
+func (c *Client) Prices(ctx context.Context, skus []string) (map[string]int64, error) {
+	q := url.Values{"sku": skus}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/products?"+q.Encode(), nil)
+	if err != nil {
+		return nil, fmt.Errorf("quote: %w", err)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("quote: %w: %w", ErrUnavailable, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		return nil, fmt.Errorf("quote: %w: status %d", ErrUnavailable, resp.StatusCode)
+	}
+	var ps []product
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&ps); err != nil {
+		return nil, fmt.Errorf("quote: %w: decode: %w", ErrUnavailable, err)
+	}
+	prices := make(map[string]int64, len(ps))
+	for _, p := range ps {
+		prices[p.SKU] = p.PriceCents
+	}
+	return prices, nil
+}

@@ -1,0 +1,199 @@
+// Package saga is orders' part in the order saga: it turns the outcomes
+// that inventory and payments announce into the order's terminal status,
+// and announces every change of the order on orders.events, which is what
+// sets the compensations going elsewhere (inventory releases stock,
+// payments refunds).
+//
+// A late outcome for an order that is already finished changes nothing
+// here: the order keeps its one terminal status, and the services that
+// hold stock or money compensate on the orders.cancelled they received.
+package saga
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/example/sagasuite/platform/inbox"
+	"github.com/example/sagasuite/platform/kafka"
+	"github.com/example/sagasuite/platform/outbox"
+	"github.com/example/sagasuite/services/orders/internal/order"
+	"github.com/example/sagasuite/services/orders/internal/postgres"
+)
+
+// Topics.
+const (
+	OrdersTopic    = "orders.events"
+	InventoryTopic = "inventory.events"
+	PaymentsTopic  = "payments.events"
+	source         = "/orders"
+)
+
+// Payment carries what payments needs to charge: the provider's token, not
+// the card number.
+type Payment struct {
+	Token     string `json:"token"`
+	CardLast4 string `json:"card_last4"`
+}
+
+// Placed announces a new order.
+func Placed(e order.Event, pay Payment) (outbox.Message, error) {
+	p := e.Data.(order.Placed)
+	return message("orders.placed", p.OrderID, map[string]any{
+		"order_id": p.OrderID, "customer_id": p.CustomerID, "items": p.Items, "total_cents": p.TotalCents, "payment": pay})
+}
+
+// Finished announces an order's terminal status.
+func Finished(o order.Order) (outbox.Message, error) {
+	typ := map[order.Status]string{order.Confirmed: "orders.confirmed", order.Rejected: "orders.rejected", order.Cancelled: "orders.cancelled"}[o.Status]
+	if typ == "" {
+		return outbox.Message{}, fmt.Errorf("announce order %s: status %s is not terminal", o.ID, o.Status)
+	}
+	return message(typ, o.ID, map[string]any{"order_id": o.ID, "reason": o.Reason, "total_cents": o.TotalCents})
+}
+
+func message(typ, orderID string, data any) (outbox.Message, error) {
+	ev, err := kafka.NewEvent(typ, source, orderID, data)
+	return outbox.Message{Topic: OrdersTopic, Event: ev}, err
+}
+
+// Metrics records saga outcomes.
+type Metrics struct {
+	duration metric.Float64Histogram
+}
+
+// NewMetrics registers the saga instruments on meter.
+func NewMetrics(meter metric.Meter) (*Metrics, error) {
+	d, err := meter.Float64Histogram("saga.duration",
+		metric.WithDescription("Time from POST /orders to the order's terminal status, by outcome and reason."),
+		metric.WithUnit("s"),
+		metric.WithExplicitBucketBoundaries(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
+	if err != nil {
+		return nil, err
+	}
+	return &Metrics{duration: d}, nil
+}
+
+// Finished records an order reaching its terminal status.
+func (m *Metrics) Finished(ctx context.Context, o order.Order) {
+	m.duration.Record(ctx, o.UpdatedAt.Sub(o.CreatedAt).Seconds(), metric.WithAttributes(
+		attribute.String("outcome", string(o.Status)), attribute.String("reason", o.Reason)))
+}
+
+// Finish moves order id to its terminal status with decide, inside tx, and
+// announces it. An order that is already finished is left as it is and
+// reported with ok false.
+func Finish(ctx context.Context, tx pgx.Tx, repo *postgres.Repo, metrics *Metrics, id string, meta map[string]string,
+	decide func(o *order.Order) (order.Event, error)) (ok bool, err error) {
+	o, err := repo.Update(ctx, tx, id, func(o *order.Order) (postgres.Decision, error) {
+		e, err := decide(o)
+		if errors.Is(err, order.ErrFinished) {
+			return postgres.Decision{}, nil
+		}
+		if err != nil {
+			return postgres.Decision{}, err
+		}
+		after := *o
+		if err := after.Apply(e); err != nil {
+			return postgres.Decision{}, err
+		}
+		msg, err := Finished(after)
+		if err != nil {
+			return postgres.Decision{}, err
+		}
+		ok = true
+		return postgres.Decision{Events: []order.Event{e}, Messages: []outbox.Message{msg}, Meta: meta}, nil
+	})
+	span := trace.SpanFromContext(ctx)
+	span.SetAttributes(attribute.String("order.id", id), attribute.String("order.status", string(o.Status)))
+	if err != nil {
+		return false, err
+	}
+	if ok {
+		metrics.Finished(ctx, o)
+	} else {
+		span.AddEvent("order already finished: outcome ignored")
+	}
+	return ok, nil
+}
+
+// Handlers applies the outcomes of the other services.
+type Handlers struct {
+	repo    *postgres.Repo
+	metrics *Metrics
+	now     func() time.Time
+}
+
+// New returns the handlers.
+func New(repo *postgres.Repo, metrics *Metrics) *Handlers {
+	return &Handlers{repo: repo, metrics: metrics, now: time.Now}
+}
+
+// Routes maps every event type on the consumed topics to its handler.
+func (h *Handlers) Routes() inbox.Routes {
+	return inbox.Routes{
+		"inventory.reserved":  nil,
+		"inventory.rejected":  h.rejected,
+		"inventory.committed": nil,
+		"inventory.released":  nil,
+		"payments.authorized": h.authorized,
+		"payments.declined":   h.declined,
+		"payments.failed":     h.failed,
+		"payments.refunded":   nil,
+	}
+}
+
+type outcome struct {
+	OrderID string `json:"order_id"`
+	Reason  string `json:"reason"`
+}
+
+func (h *Handlers) rejected(ctx context.Context, tx pgx.Tx, m kafka.Message) error {
+	return h.finish(ctx, tx, m, func(o *order.Order, _ outcome) (order.Event, error) {
+		return o.Reject(order.ReasonOutOfStock, h.now())
+	})
+}
+
+func (h *Handlers) authorized(ctx context.Context, tx pgx.Tx, m kafka.Message) error {
+	return h.finish(ctx, tx, m, func(o *order.Order, _ outcome) (order.Event, error) {
+		return o.Confirm(h.now())
+	})
+}
+
+func (h *Handlers) declined(ctx context.Context, tx pgx.Tx, m kafka.Message) error {
+	return h.finish(ctx, tx, m, func(o *order.Order, e outcome) (order.Event, error) {
+		reason := e.Reason
+		if reason != order.ReasonCardDeclined && reason != order.ReasonInsufficientFunds {
+			reason = order.ReasonCardDeclined
+		}
+		return o.Cancel(reason, h.now())
+	})
+}
+
+func (h *Handlers) failed(ctx context.Context, tx pgx.Tx, m kafka.Message) error {
+	return h.finish(ctx, tx, m, func(o *order.Order, _ outcome) (order.Event, error) {
+		return o.Cancel(order.ReasonPaymentUnavailable, h.now())
+	})
+}
+
+func (h *Handlers) finish(ctx context.Context, tx pgx.Tx, m kafka.Message, decide func(*order.Order, outcome) (order.Event, error)) error {
+	var e outcome
+	if err := m.Decode(&e); err != nil {
+		return err
+	}
+	if e.OrderID == "" {
+		return kafka.Permanent(fmt.Errorf("%s without order_id", m.Type))
+	}
+	meta := map[string]string{"causation_id": m.ID, "causation_type": m.Type}
+	_, err := Finish(ctx, tx, h.repo, h.metrics, e.OrderID, meta, func(o *order.Order) (order.Event, error) { return decide(o, e) })
+	if errors.Is(err, order.ErrNotFound) {
+		return kafka.Permanent(err) // no such order here: nothing will ever make it apply
+	}
+	return err
+}

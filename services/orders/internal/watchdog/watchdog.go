@@ -1,0 +1,105 @@
+// Package watchdog cancels orders whose saga stalled: a service down, a
+// message stuck. An order still PENDING after the timeout is cancelled with
+// reason saga_timeout, and the orders.cancelled it announces makes
+// inventory release the stock and payments refund or never charge.
+//
+// It is safe to run on several replicas at once (each cancellation is an
+// optimistic, locked update of one order); leader election makes it a
+// singleton to save the duplicate work.
+package watchdog
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/example/sagasuite/services/orders/internal/order"
+	"github.com/example/sagasuite/services/orders/internal/postgres"
+	"github.com/example/sagasuite/services/orders/internal/saga"
+)
+
+// Config tunes the watchdog. The zero value is valid.
+type Config struct {
+	// Timeout is how long an order may stay PENDING; 0 means 30 s.
+	Timeout time.Duration
+	// Interval between scans; 0 means a quarter of Timeout, at most 5 s.
+	Interval time.Duration
+}
+
+// Watchdog scans for stalled orders.
+type Watchdog struct {
+	repo    *postgres.Repo
+	metrics *saga.Metrics
+	cfg     Config
+	log     *slog.Logger
+	tracer  trace.Tracer
+}
+
+// New returns a watchdog.
+func New(repo *postgres.Repo, metrics *saga.Metrics, cfg Config, log *slog.Logger, tp trace.TracerProvider) *Watchdog {
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 30 * time.Second
+	}
+	if cfg.Interval <= 0 {
+		cfg.Interval = min(cfg.Timeout/4, 5*time.Second)
+	}
+	return &Watchdog{repo: repo, metrics: metrics, cfg: cfg, log: log,
+		tracer: tp.Tracer("github.com/example/sagasuite/services/orders/internal/watchdog")}
+}
+
+// Run scans every Interval until ctx ends.
+func (w *Watchdog) Run(ctx context.Context) error {
+	t := time.NewTicker(w.cfg.Interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		if n, err := w.Scan(ctx); err != nil && ctx.Err() == nil {
+			w.log.WarnContext(ctx, "watchdog scan failed", "error", err)
+		} else if n > 0 {
+			w.log.InfoContext(ctx, "watchdog cancelled stalled orders", "count", n)
+		}
+	}
+}
+
+// Scan cancels the orders PENDING for longer than Timeout and returns how
+// many it cancelled.
+func (w *Watchdog) Scan(ctx context.Context) (int, error) {
+	stalled, err := w.repo.Stalled(ctx, time.Now().Add(-w.cfg.Timeout), 100)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, s := range stalled {
+		// The cancellation joins the trace of the request that placed the order.
+		parent := propagation.TraceContext{}.Extract(ctx, propagation.MapCarrier(s.Trace))
+		sctx, span := w.tracer.Start(parent, "watchdog: cancel stalled order",
+			trace.WithAttributes(attribute.String("order.id", s.ID), attribute.String("saga.timeout", w.cfg.Timeout.String())))
+		var ok bool
+		err := w.repo.InTx(sctx, func(tx pgx.Tx) error {
+			var err error
+			ok, err = saga.Finish(sctx, tx, w.repo, w.metrics, s.ID, map[string]string{"causation_type": "watchdog"},
+				func(o *order.Order) (order.Event, error) { return o.Cancel(order.ReasonSagaTimeout, time.Now()) })
+			return err
+		})
+		if err != nil {
+			span.RecordError(err)
+		}
+		span.End()
+		if err != nil {
+			return n, err
+		}
+		if ok {
+			n++
+		}
+	}
+	return n, nil
+}

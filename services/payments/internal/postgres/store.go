@@ -1,0 +1,120 @@
+// Package postgres keeps payment intents and payments.
+package postgres
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/example/sagasuite/services/payments/internal/payment"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Migrations is payments' own schema.
+func Migrations() fs.FS {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		panic(err) // fixed at compile time
+	}
+	return sub
+}
+
+// Store reads through the pool; changes take the caller's transaction.
+type Store struct{ pool *pgxpool.Pool }
+
+// New returns a store on pool.
+func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+
+// IntentChange is the fact one event adds to an order's intent.
+type IntentChange struct {
+	Placed       bool
+	PaymentToken string
+	CardLast4    string
+	AmountCents  int64
+	Reserved     bool
+	Cancelled    bool
+}
+
+// UpdateIntent records c and returns the intent, locked until tx ends so
+// events of one order arriving on different topics are applied one by one.
+func (s *Store) UpdateIntent(ctx context.Context, tx pgx.Tx, orderID string, c IntentChange) (payment.Intent, error) {
+	rows, _ := tx.Query(ctx, `INSERT INTO payment_intents AS i (order_id, payment_token, card_last4, amount_cents, placed, reserved, cancelled)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)
+		ON CONFLICT (order_id) DO UPDATE SET
+			payment_token = CASE WHEN EXCLUDED.placed AND NOT i.placed THEN EXCLUDED.payment_token ELSE i.payment_token END,
+			card_last4    = CASE WHEN EXCLUDED.placed THEN EXCLUDED.card_last4 ELSE i.card_last4 END,
+			amount_cents  = CASE WHEN EXCLUDED.placed THEN EXCLUDED.amount_cents ELSE i.amount_cents END,
+			placed        = i.placed OR EXCLUDED.placed,
+			reserved      = i.reserved OR EXCLUDED.reserved,
+			cancelled     = i.cancelled OR EXCLUDED.cancelled,
+			updated_at    = now()
+		RETURNING order_id, payment_token, card_last4, amount_cents, placed, reserved, cancelled`,
+		orderID, c.PaymentToken, c.CardLast4, c.AmountCents, c.Placed, c.Reserved, c.Cancelled)
+	in, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[payment.Intent])
+	if err != nil {
+		return in, fmt.Errorf("update payment intent %s: %w", orderID, err)
+	}
+	return in, nil
+}
+
+// ForgetToken drops the card token once the charge is decided: it is not
+// needed any more, so it is not kept.
+func (s *Store) ForgetToken(ctx context.Context, tx pgx.Tx, orderID string) error {
+	if _, err := tx.Exec(ctx, `UPDATE payment_intents SET payment_token = '', updated_at = now() WHERE order_id = $1`, orderID); err != nil {
+		return fmt.Errorf("forget token of %s: %w", orderID, err)
+	}
+	return nil
+}
+
+const paymentColumns = `payment_id, order_id, amount_cents, status, card_last4, reason, charge_id`
+
+// Payment returns orderID's payment; found is false when there is none.
+func (s *Store) Payment(ctx context.Context, tx pgx.Tx, orderID string) (p payment.Payment, found bool, err error) {
+	rows, _ := tx.Query(ctx, `SELECT `+paymentColumns+` FROM payments WHERE order_id = $1 FOR UPDATE`, orderID)
+	p, err = pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[payment.Payment])
+	if errors.Is(err, pgx.ErrNoRows) {
+		return p, false, nil
+	}
+	if err != nil {
+		return p, false, fmt.Errorf("get payment of %s: %w", orderID, err)
+	}
+	return p, true, nil
+}
+
+// Insert records a decided payment.
+func (s *Store) Insert(ctx context.Context, tx pgx.Tx, p payment.Payment) error {
+	if _, err := tx.Exec(ctx, `INSERT INTO payments (`+paymentColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		p.PaymentID, p.OrderID, p.AmountCents, p.Status, p.CardLast4, p.Reason, p.ChargeID); err != nil {
+		return fmt.Errorf("record payment of %s: %w", p.OrderID, err)
+	}
+	return nil
+}
+
+// SetStatus moves a payment to status with reason.
+func (s *Store) SetStatus(ctx context.Context, tx pgx.Tx, paymentID, status, reason string) error {
+	if _, err := tx.Exec(ctx, `UPDATE payments SET status = $2, reason = $3, updated_at = now() WHERE payment_id = $1`,
+		paymentID, status, reason); err != nil {
+		return fmt.Errorf("set payment %s %s: %w", paymentID, status, err)
+	}
+	return nil
+}
+
+// List returns orderID's payments (zero or one).
+func (s *Store) List(ctx context.Context, orderID string) ([]payment.Payment, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+paymentColumns+` FROM payments WHERE order_id = $1 ORDER BY created_at`, orderID)
+	if err != nil {
+		return nil, fmt.Errorf("list payments: %w", err)
+	}
+	ps, err := pgx.CollectRows(rows, pgx.RowToStructByPos[payment.Payment])
+	if err != nil {
+		return nil, fmt.Errorf("list payments: %w", err)
+	}
+	return ps, nil
+}
