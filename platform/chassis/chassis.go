@@ -61,9 +61,9 @@ type Config struct {
 type Service struct {
 	Tel       *telemetry.Telemetry
 	Log       *slog.Logger
-	Pool      *pgxpool.Pool     // nil without a database
-	Publisher *kafka.Publisher  // nil without Kafka
-	Observers kafka.Observers   // for consumers
+	Pool      *pgxpool.Pool    // nil without a database
+	Publisher *kafka.Publisher // nil without Kafka
+	Observers kafka.Observers  // for consumers
 	Server    *httpserver.Server
 
 	cfg     Config

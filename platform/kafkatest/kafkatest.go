@@ -2,6 +2,7 @@
 package kafkatest
 
 import (
+	"fmt"
 	"os"
 	"testing"
 
@@ -17,16 +18,26 @@ import (
 // own, since a real cluster is shared.
 func Brokers(t testing.TB) []string {
 	t.Helper()
-	if b := kafka.SplitBrokers(os.Getenv("TEST_KAFKA_BROKERS")); len(b) > 0 {
-		return b
+	b, stop, err := Start()
+	if err != nil {
+		t.Fatal(err)
 	}
-	if b, ok := containerBrokers(t); ok {
-		return b
+	t.Cleanup(stop)
+	return b
+}
+
+// Start is Brokers for code without a testing.TB (TestMain); call stop
+// when done.
+func Start() (brokers []string, stop func(), err error) {
+	if b := kafka.SplitBrokers(os.Getenv("TEST_KAFKA_BROKERS")); len(b) > 0 {
+		return b, func() {}, nil
+	}
+	if b, stop, ok, err := containerBrokers(); ok || err != nil {
+		return b, stop, err
 	}
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.DefaultNumPartitions(3), kfake.AllowAutoTopicCreation())
 	if err != nil {
-		t.Fatalf("start in-process kafka: %v", err)
+		return nil, nil, fmt.Errorf("start in-process kafka: %w", err)
 	}
-	t.Cleanup(c.Close)
-	return c.ListenAddrs()
+	return c.ListenAddrs(), c.Close, nil
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"net/url"
 	"os"
 	"testing"
@@ -23,21 +24,31 @@ const LocalURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
 // none of them the test fails and says how to provide one.
 func AdminURL(t testing.TB) string {
 	t.Helper()
-	if u := os.Getenv("TEST_DATABASE_URL"); u != "" {
-		return u
+	u, err := Server()
+	if err != nil {
+		t.Fatal(err)
 	}
-	if u, ok := containerURL(t); ok {
-		return u
+	return u
+}
+
+// Server is AdminURL for code without a testing.TB (TestMain). A container
+// it starts lives until the test binary exits.
+func Server() (string, error) {
+	if u := os.Getenv("TEST_DATABASE_URL"); u != "" {
+		return u, nil
+	}
+	if u, ok, err := containerURL(); ok || err != nil {
+		return u, err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, LocalURL)
 	if err != nil {
-		t.Fatalf("no PostgreSQL for tests: set TEST_DATABASE_URL to a server the tests may create databases on "+
-			"(for example %s), or start a Docker engine for testcontainers. Tried %s: %v", LocalURL, LocalURL, err)
+		return "", fmt.Errorf("no PostgreSQL for tests: set TEST_DATABASE_URL to a server the tests may create databases on "+
+			"(for example %s), or start a Docker engine for testcontainers. Tried %s: %w", LocalURL, LocalURL, err)
 	}
 	conn.Close(ctx)
-	return LocalURL
+	return LocalURL, nil
 }
 
 // NewDatabase returns a fresh database name on the server, dropped when t

@@ -1,0 +1,149 @@
+package e2e
+
+import (
+	"compress/gzip"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+
+	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/protobuf/proto"
+)
+
+// span is one exported span, flattened for assertions.
+type span struct {
+	TraceID, SpanID, ParentID string
+	Name                      string
+	Kind                      tracepb.Span_SpanKind
+	Service                   string
+	Attrs                     map[string]string
+	Events                    []string
+	// Raw is every string the span carries, for leak checks.
+	Raw string
+}
+
+// receiver is an OTLP/HTTP trace endpoint: what a collector would receive.
+type receiver struct {
+	URL string
+	srv *http.Server
+
+	mu    sync.Mutex
+	spans []span
+}
+
+func startReceiver() (*receiver, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	r := &receiver{URL: "http://" + ln.Addr().String()}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/traces", r.export)
+	r.srv = &http.Server{Handler: mux}
+	go func() { _ = r.srv.Serve(ln) }()
+	return r, nil
+}
+
+func (r *receiver) Close() { _ = r.srv.Close() }
+
+func (r *receiver) export(w http.ResponseWriter, req *http.Request) {
+	var body io.Reader = req.Body
+	if req.Header.Get("Content-Encoding") == "gzip" {
+		gz, err := gzip.NewReader(req.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		body = gz
+	}
+	b, err := io.ReadAll(body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	var msg coltracepb.ExportTraceServiceRequest
+	if err := proto.Unmarshal(b, &msg); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	var got []span
+	for _, rs := range msg.ResourceSpans {
+		service := attrs(rs.GetResource().GetAttributes())["service.name"]
+		for _, ss := range rs.ScopeSpans {
+			for _, s := range ss.Spans {
+				sp := span{
+					TraceID: hex.EncodeToString(s.TraceId), SpanID: hex.EncodeToString(s.SpanId),
+					ParentID: hex.EncodeToString(s.ParentSpanId), Name: s.Name, Kind: s.Kind,
+					Service: service, Attrs: attrs(s.Attributes),
+				}
+				sp.Raw = s.Name
+				for k, v := range sp.Attrs {
+					sp.Raw += " " + k + "=" + v
+				}
+				for _, e := range s.Events {
+					sp.Events = append(sp.Events, e.Name)
+					sp.Raw += " " + e.Name
+					for k, v := range attrs(e.Attributes) {
+						sp.Raw += " " + k + "=" + v
+					}
+				}
+				sp.Raw += " " + s.GetStatus().GetMessage()
+				got = append(got, sp)
+			}
+		}
+	}
+	r.mu.Lock()
+	r.spans = append(r.spans, got...)
+	r.mu.Unlock()
+	out, _ := proto.Marshal(&coltracepb.ExportTraceServiceResponse{})
+	w.Header().Set("Content-Type", "application/x-protobuf")
+	_, _ = w.Write(out)
+}
+
+// Trace returns the spans of one trace received so far.
+func (r *receiver) Trace(traceID string) []span {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []span
+	for _, s := range r.spans {
+		if s.TraceID == traceID {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// All returns every span received so far.
+func (r *receiver) All() []span {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]span(nil), r.spans...)
+}
+
+func attrs(kvs []*commonpb.KeyValue) map[string]string {
+	m := make(map[string]string, len(kvs))
+	for _, kv := range kvs {
+		m[kv.Key] = anyString(kv.Value)
+	}
+	return m
+}
+
+func anyString(v *commonpb.AnyValue) string {
+	switch x := v.GetValue().(type) {
+	case *commonpb.AnyValue_StringValue:
+		return x.StringValue
+	case *commonpb.AnyValue_IntValue:
+		return fmt.Sprint(x.IntValue)
+	case *commonpb.AnyValue_BoolValue:
+		return fmt.Sprint(x.BoolValue)
+	case *commonpb.AnyValue_DoubleValue:
+		return fmt.Sprint(x.DoubleValue)
+	default:
+		return v.String()
+	}
+}

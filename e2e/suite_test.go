@@ -1,0 +1,445 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/example/sagasuite/platform/kafkatest"
+	"github.com/example/sagasuite/platform/postgrestest"
+)
+
+// suite is the running system the tests drive: real service processes
+// built from this repository, a Kafka-protocol broker, PostgreSQL, and an
+// OTLP receiver that collects every span the services export.
+var suite struct {
+	brokers  []string
+	adminURL string
+	dbPrefix string
+	binDir   string
+	logDir   string
+	spans    *receiver
+	procs    map[string]*proc
+	urls     map[string]string // process name → base URL
+}
+
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	env  []string
+	log  string
+}
+
+const adminToken = "e2e-admin-token"
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		fmt.Println("e2e: skipped with -short (starts every service)")
+		os.Exit(0)
+	}
+	code, err := runSuite(m)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		os.Exit(1)
+	}
+	os.Exit(code)
+}
+
+func runSuite(m *testing.M) (int, error) {
+	tmp, err := os.MkdirTemp("", "sagasuite-e2e-")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(tmp)
+	suite.binDir, suite.logDir = filepath.Join(tmp, "bin"), filepath.Join(tmp, "logs")
+	_ = os.MkdirAll(suite.logDir, 0o755)
+
+	if err := build(suite.binDir); err != nil {
+		return 0, err
+	}
+	if suite.adminURL, err = postgrestest.Server(); err != nil {
+		return 0, err
+	}
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	suite.dbPrefix = "e2e_" + hex.EncodeToString(b)
+	defer dropDatabases()
+
+	var stopKafka func()
+	if suite.brokers, stopKafka, err = kafkatest.Start(); err != nil {
+		return 0, err
+	}
+	defer stopKafka()
+	if suite.spans, err = startReceiver(); err != nil {
+		return 0, err
+	}
+	defer suite.spans.Close()
+
+	suite.procs, suite.urls = map[string]*proc{}, map[string]string{}
+	defer stopAll()
+	ports := map[string]string{}
+	for _, name := range []string{"psp", "inventory-1", "inventory-2", "payments", "orders"} {
+		if ports[name], err = freePort(); err != nil {
+			return 0, err
+		}
+		suite.urls[name] = "http://127.0.0.1:" + ports[name]
+	}
+	specs := []struct {
+		name, binary string
+		env          []string
+	}{
+		{"psp", "psp", nil},
+		{"inventory-1", "inventory", []string{"DATABASE_NAME=" + suite.dbPrefix + "_inventory"}},
+		{"inventory-2", "inventory", []string{"DATABASE_NAME=" + suite.dbPrefix + "_inventory"}},
+		{"payments", "payments", []string{"DATABASE_NAME=" + suite.dbPrefix + "_payments", "PSP_URL=" + suite.urls["psp"]}},
+		{"orders", "orders", []string{"DATABASE_NAME=" + suite.dbPrefix + "_orders", "PSP_URL=" + suite.urls["psp"],
+			"INVENTORY_URL=" + suite.urls["inventory-1"], "SAGA_TIMEOUT=3s"}},
+	}
+	for _, s := range specs {
+		env := append([]string{
+			"HTTP_ADDR=127.0.0.1:" + ports[s.name],
+			"INSTANCE_ID=" + s.name,
+			"DATABASE_URL=" + suite.adminURL,
+			"KAFKA_BROKERS=" + strings.Join(suite.brokers, ","),
+			"ADMIN_TOKEN=" + adminToken,
+			"OTEL_EXPORTER_OTLP_ENDPOINT=" + suite.spans.URL,
+			"OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf",
+			"OTEL_BSP_SCHEDULE_DELAY=50",
+			"LOG_LEVEL=debug",
+		}, s.env...)
+		if err := start(s.name, s.binary, env); err != nil {
+			return 0, err
+		}
+	}
+	for name := range suite.procs {
+		if err := waitReady(name, 60*time.Second); err != nil {
+			return 0, err
+		}
+	}
+	// One order through the whole saga: every consumer group has joined.
+	if err := warmUp(); err != nil {
+		return 0, err
+	}
+	code := m.Run()
+	if code != 0 {
+		dumpLogs()
+	}
+	return code, nil
+}
+
+// build compiles the service binaries from this checkout (go.work at the
+// repository root), reusing the build cache.
+func build(dir string) error {
+	cmd := exec.Command("go", "build", "-o", dir+string(os.PathSeparator),
+		"./services/orders/cmd/orders", "./services/payments/cmd/payments", "./services/payments/cmd/psp", "./services/inventory/cmd/inventory")
+	cmd.Dir = ".."
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("build services: %v\n%s", err, out)
+	}
+	return nil
+}
+
+func start(name, binary string, env []string) error {
+	logPath := filepath.Join(suite.logDir, name+".log")
+	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(filepath.Join(suite.binDir, binary))
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = f, f
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", name, err)
+	}
+	suite.procs[name] = &proc{name: name, cmd: cmd, env: env, log: logPath}
+	go func() { _ = cmd.Wait(); f.Close() }()
+	return nil
+}
+
+func stopAll() {
+	var wg sync.WaitGroup
+	for _, p := range suite.procs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			stop(p)
+		}()
+	}
+	wg.Wait()
+}
+
+func stop(p *proc) {
+	if p.cmd.Process == nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGCONT)
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		if p.cmd.ProcessState != nil || p.cmd.Process.Signal(syscall.Signal(0)) != nil {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	_ = p.cmd.Process.Kill()
+}
+
+func dumpLogs() {
+	for _, p := range suite.procs {
+		b, _ := os.ReadFile(p.log)
+		lines := strings.Split(string(b), "\n")
+		if len(lines) > 40 {
+			lines = lines[len(lines)-40:]
+		}
+		fmt.Fprintf(os.Stderr, "--- last lines of %s ---\n%s\n", p.name, strings.Join(lines, "\n"))
+	}
+}
+
+func dropDatabases() {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, suite.adminURL)
+	if err != nil {
+		return
+	}
+	defer conn.Close(ctx)
+	for _, svc := range []string{"orders", "payments", "inventory"} {
+		_, _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{suite.dbPrefix + "_" + svc}.Sanitize()+" WITH (FORCE)")
+	}
+}
+
+func freePort() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	return port, nil
+}
+
+func waitReady(name string, within time.Duration) error {
+	deadline := time.Now().Add(within)
+	var last string
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(suite.urls[name] + "/readyz")
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			last = string(b)
+		} else {
+			last = err.Error()
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	dumpLogs()
+	return fmt.Errorf("%s not ready within %v: %s", name, within, last)
+}
+
+func warmUp() error {
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		status, body, err := call(http.MethodPost, suite.urls["orders"]+"/orders", orderBody("warm-up", "SKU-0001", 1, "4242424242424242"), nil)
+		if err != nil || status != http.StatusAccepted {
+			return fmt.Errorf("warm-up order: %d %s %v", status, body, err)
+		}
+		var o orderView
+		_ = json.Unmarshal(body, &o)
+		for time.Now().Before(deadline) {
+			got, err := getOrder(o.OrderID)
+			if err != nil {
+				return err
+			}
+			if got.Status == "CONFIRMED" {
+				return nil
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	dumpLogs()
+	return fmt.Errorf("warm-up order not confirmed within 60 s")
+}
+
+// ---- HTTP helpers ----
+
+type orderView struct {
+	OrderID    string `json:"order_id"`
+	CustomerID string `json:"customer_id"`
+	Status     string `json:"status"`
+	Reason     string `json:"reason"`
+	Items      []struct {
+		SKU            string `json:"sku"`
+		Quantity       int64  `json:"quantity"`
+		UnitPriceCents int64  `json:"unit_price_cents"`
+	} `json:"items"`
+	TotalCents int64     `json:"total_cents"`
+	Version    int64     `json:"version"`
+	CreatedAt  time.Time `json:"created_at"`
+	UpdatedAt  time.Time `json:"updated_at"`
+}
+
+type product struct {
+	SKU        string `json:"sku"`
+	PriceCents int64  `json:"price_cents"`
+	Available  int64  `json:"available"`
+	Reserved   int64  `json:"reserved"`
+}
+
+type reservation struct {
+	OrderID  string `json:"order_id"`
+	SKU      string `json:"sku"`
+	Quantity int64  `json:"quantity"`
+	Status   string `json:"status"`
+}
+
+type paymentView struct {
+	PaymentID   string `json:"payment_id"`
+	OrderID     string `json:"order_id"`
+	AmountCents int64  `json:"amount_cents"`
+	Status      string `json:"status"`
+	CardLast4   string `json:"card_last4"`
+	Reason      string `json:"reason"`
+}
+
+type errorBody struct {
+	Error struct {
+		Code    string            `json:"code"`
+		Message string            `json:"message"`
+		Fields  map[string]string `json:"fields"`
+	} `json:"error"`
+}
+
+func orderBody(customer, sku string, qty int, card string) []byte {
+	b, _ := json.Marshal(map[string]any{"customer_id": customer, "items": []map[string]any{{"sku": sku, "quantity": qty}},
+		"payment": map[string]string{"card_number": card}})
+	return b
+}
+
+func call(method, url string, body []byte, header map[string]string) (int, []byte, error) {
+	req, err := http.NewRequest(method, url, bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, b, err
+}
+
+func getJSON(t *testing.T, url string, v any) {
+	t.Helper()
+	status, body, err := call(http.MethodGet, url, nil, nil)
+	if err != nil || status != http.StatusOK {
+		t.Fatalf("GET %s: %d %s %v", url, status, body, err)
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		t.Fatalf("GET %s: %v: %s", url, err, body)
+	}
+}
+
+func getOrder(id string) (orderView, error) {
+	var o orderView
+	status, body, err := call(http.MethodGet, suite.urls["orders"]+"/orders/"+id, nil, nil)
+	if err != nil || status != http.StatusOK {
+		return o, fmt.Errorf("get order %s: %d %s %v", id, status, body, err)
+	}
+	return o, json.Unmarshal(body, &o)
+}
+
+// place posts an order and returns it as accepted.
+func place(t *testing.T, customer, sku string, qty int, card string) orderView {
+	t.Helper()
+	status, body, err := call(http.MethodPost, suite.urls["orders"]+"/orders", orderBody(customer, sku, qty, card), nil)
+	if err != nil || status != http.StatusAccepted {
+		t.Fatalf("POST /orders: %d %s %v", status, body, err)
+	}
+	var o orderView
+	if err := json.Unmarshal(body, &o); err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+// waitTerminal polls until the order leaves PENDING.
+func waitTerminal(t *testing.T, id string) orderView {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		o, err := getOrder(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o.Status != "PENDING" {
+			return o
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("order %s still PENDING after 20 s", id)
+	return orderView{}
+}
+
+func productOf(t *testing.T, sku string) product {
+	t.Helper()
+	var p product
+	getJSON(t, suite.urls["inventory-2"]+"/products/"+sku, &p)
+	return p
+}
+
+func reservationsOf(t *testing.T, id string) []reservation {
+	t.Helper()
+	var rs []reservation
+	getJSON(t, suite.urls["inventory-1"]+"/reservations?order_id="+id, &rs)
+	return rs
+}
+
+func paymentsOf(t *testing.T, id string) []paymentView {
+	t.Helper()
+	var ps []paymentView
+	getJSON(t, suite.urls["payments"]+"/payments?order_id="+id, &ps)
+	return ps
+}
+
+// eventually retries check until it returns nil or 20 s pass.
+func eventually(t *testing.T, what string, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	var err error
+	for time.Now().Before(deadline) {
+		if err = check(); err == nil {
+			return
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	t.Fatalf("%s: %v", what, err)
+}

@@ -1,0 +1,180 @@
+package e2e
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+)
+
+// One order, one trace: the client's trace context goes in with POST
+// /orders and every hop, through the outbox and Kafka, is a child of the
+// one before, in all three services.
+func TestOneTracePerOrderAcrossServices(t *testing.T) {
+	traceID, clientSpan := randHex(16), randHex(8)
+	status, body, err := call(http.MethodPost, suite.urls["orders"]+"/orders", orderBody("c-trace", "SKU-0006", 1, "4242424242424242"),
+		map[string]string{"traceparent": "00-" + traceID + "-" + clientSpan + "-01"})
+	if err != nil || status != http.StatusAccepted {
+		t.Fatalf("POST: %d %s %v", status, body, err)
+	}
+	var o orderView
+	_ = json.Unmarshal(body, &o)
+	if done := waitTerminal(t, o.OrderID); done.Status != "CONFIRMED" {
+		t.Fatalf("order %+v", done)
+	}
+
+	// The hops: each span is a child of the one that caused it.
+	var spans []span
+	eventually(t, "the whole causal chain exported", func() error {
+		spans = suite.spans.Trace(traceID)
+		need := func(parent, service, name, group string) (span, error) {
+			s, ok := child(spans, parent, service, name)
+			if !ok {
+				return s, fmt.Errorf("no %q span of %s with parent %s (trace has %d spans: %s)", name, service, parent, len(spans), names(spans))
+			}
+			if group != "" && s.Attrs["messaging.consumer.group.name"] != group {
+				return s, fmt.Errorf("%q: consumer group %q, want %s", name, s.Attrs["messaging.consumer.group.name"], group)
+			}
+			return s, nil
+		}
+		post, err := need(clientSpan, "orders", "POST /orders", "")
+		if err != nil {
+			return err
+		}
+		placed, err := need(post.SpanID, "orders", "send orders.events", "") // through the outbox
+		if err != nil {
+			return err
+		}
+		invPlaced, err := need(placed.SpanID, "inventory", "process orders.events", "inventory")
+		if err != nil {
+			return err
+		}
+		payPlaced, err := need(placed.SpanID, "payments", "process orders.events", "payments")
+		if err != nil {
+			return err
+		}
+		reserved, err := need(invPlaced.SpanID, "inventory", "send inventory.events", "")
+		if err != nil {
+			return err
+		}
+		payReserved, err := need(reserved.SpanID, "payments", "process inventory.events", "payments")
+		if err != nil {
+			return err
+		}
+		// Payments charges on whichever of the two facts arrived last.
+		authorized, err := need(payReserved.SpanID, "payments", "send payments.events", "")
+		if err != nil {
+			if authorized, err = need(payPlaced.SpanID, "payments", "send payments.events", ""); err != nil {
+				return err
+			}
+		}
+		ordAuthorized, err := need(authorized.SpanID, "orders", "process payments.events", "orders")
+		if err != nil {
+			return err
+		}
+		if _, err := need(authorized.SpanID, "inventory", "process payments.events", "inventory"); err != nil {
+			return err
+		}
+		confirmed, err := need(ordAuthorized.SpanID, "orders", "send orders.events", "")
+		if err != nil {
+			return err
+		}
+		_, err = need(confirmed.SpanID, "inventory", "process orders.events", "inventory")
+		return err
+	})
+
+	// Messaging spans follow the conventions and name this order's events.
+	for _, s := range spans {
+		if !strings.HasPrefix(s.Name, "send ") && !strings.HasPrefix(s.Name, "process ") {
+			continue
+		}
+		wantKind, op := tracepb.Span_SPAN_KIND_PRODUCER, "send"
+		if strings.HasPrefix(s.Name, "process ") {
+			wantKind, op = tracepb.Span_SPAN_KIND_CONSUMER, "process"
+		}
+		dest := strings.SplitN(s.Name, " ", 2)[1]
+		if s.Kind != wantKind || s.Attrs["messaging.system"] != "kafka" || s.Attrs["messaging.operation.type"] != op ||
+			s.Attrs["messaging.destination.name"] != dest || s.Attrs["messaging.message.id"] == "" ||
+			s.Attrs["messaging.kafka.message.key"] != o.OrderID {
+			t.Errorf("span %q of %s: kind %v attrs %v", s.Name, s.Service, s.Kind, s.Attrs)
+		}
+	}
+	// Database work shows in the same trace.
+	if _, ok := find(spans, "inventory", "UPDATE "+suite.dbPrefix+"_inventory"); !ok {
+		t.Errorf("no database span of inventory in the trace: %s", names(spans))
+	}
+}
+
+// No span anywhere carries a full card number.
+func TestCardNumbersNeverReachSpans(t *testing.T) {
+	cards := []string{"4242424242424242", "4000000000000002", "4000000000009995"}
+	for _, card := range cards[1:] {
+		o := place(t, "c-leak", "SKU-0007", 1, card)
+		waitTerminal(t, o.OrderID)
+	}
+	time.Sleep(200 * time.Millisecond) // let the batch processors export
+	all := suite.spans.All()
+	if len(all) < 50 {
+		t.Fatalf("only %d spans received: the check would prove nothing", len(all))
+	}
+	for _, s := range all {
+		for _, card := range cards {
+			if strings.Contains(s.Raw, card) {
+				t.Fatalf("span %q of %s carries a card number: %s", s.Name, s.Service, s.Raw)
+			}
+		}
+	}
+	for _, p := range suite.procs {
+		if b, err := readFile(p.log); err == nil {
+			for _, card := range cards {
+				if strings.Contains(b, card) {
+					t.Fatalf("log of %s carries a card number", p.name)
+				}
+			}
+		}
+	}
+}
+
+func child(spans []span, parent, service, name string) (span, bool) {
+	for _, s := range spans {
+		if s.ParentID == parent && s.Service == service && s.Name == name {
+			return s, true
+		}
+	}
+	return span{}, false
+}
+
+func find(spans []span, service, name string) (span, bool) {
+	for _, s := range spans {
+		if s.Service == service && s.Name == name {
+			return s, true
+		}
+	}
+	return span{}, false
+}
+
+func names(spans []span) string {
+	var out []string
+	for _, s := range spans {
+		out = append(out, s.Service+":"+s.Name)
+	}
+	return strings.Join(out, ", ")
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func readFile(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	return string(b), err
+}
