@@ -130,11 +130,11 @@ func newTracerProvider(ctx context.Context, res *resource.Resource, getenv func(
 	opts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)} // sampler: OTEL_TRACES_SAMPLER, read by the SDK
 	exporterName := strings.TrimSpace(getenv("OTEL_TRACES_EXPORTER"))
 	endpoint := getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") + getenv("OTEL_EXPORTER_OTLP_ENDPOINT")
-	if exporterName == "none" || (endpoint == "" && exporterName != "otlp") {
-		return sdktrace.NewTracerProvider(opts...), nil // spans still flow in-process (ids in logs, span profiles)
-	}
-	if exporterName != "" && exporterName != "otlp" {
+	switch {
+	case exporterName != "" && exporterName != "otlp" && exporterName != "none":
 		return nil, fmt.Errorf("OTEL_TRACES_EXPORTER=%q: only otlp and none are supported", exporterName)
+	case exporterName == "none" || (endpoint == "" && exporterName == ""):
+		return sdktrace.NewTracerProvider(opts...), nil // spans still flow in-process (ids in logs, span profiles)
 	}
 	protocol := getenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
 	if protocol == "" {

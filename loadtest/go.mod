@@ -1,0 +1,3 @@
+module github.com/example/sagasuite/loadtest
+
+go 1.26.0

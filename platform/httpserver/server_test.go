@@ -1,0 +1,190 @@
+package httpserver_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
+	"github.com/example/sagasuite/platform/httpserver"
+)
+
+type body struct {
+	Error struct {
+		Code    string            `json:"code"`
+		Message string            `json:"message"`
+		Fields  map[string]string `json:"fields"`
+	} `json:"error"`
+}
+
+func do(t *testing.T, h http.Handler, method, path, ctype, payload string, header ...string) (*httptest.ResponseRecorder, body) {
+	t.Helper()
+	req := httptest.NewRequest(method, path, strings.NewReader(payload))
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	var b body
+	_ = json.Unmarshal(rec.Body.Bytes(), &b)
+	return rec, b
+}
+
+func newServer(cfg httpserver.Config) *httpserver.Server {
+	s := httpserver.New(cfg)
+	type in struct {
+		Name string `json:"name"`
+	}
+	s.Echo.POST("/things", func(c echo.Context) error {
+		var v in
+		if err := httpserver.Bind(c, &v); err != nil {
+			return err
+		}
+		if v.Name == "" {
+			return httpserver.Invalid(map[string]string{"name": "required"})
+		}
+		return c.JSON(http.StatusCreated, v)
+	})
+	s.Echo.GET("/boom", func(c echo.Context) error { return errors.New("secret internal detail") })
+	s.Echo.GET("/panic", func(c echo.Context) error { panic("oops") })
+	s.Echo.PUT("/admin/x", func(c echo.Context) error { return c.NoContent(http.StatusNoContent) }, httpserver.RequireToken("tok"))
+	return s
+}
+
+func TestErrorsFollowTheContract(t *testing.T) {
+	s := newServer(httpserver.Config{})
+	tests := []struct {
+		name, method, path, ctype, payload string
+		header                             []string
+		status                             int
+		code                               string
+	}{
+		{"ok", "POST", "/things", "application/json", `{"name":"a"}`, nil, 201, ""},
+		{"validation", "POST", "/things", "application/json", `{"name":""}`, nil, 400, "validation_failed"},
+		{"syntax", "POST", "/things", "application/json", `{"name":`, nil, 400, "invalid_json"},
+		{"unknown field", "POST", "/things", "application/json", `{"name":"a","x":1}`, nil, 400, "invalid_json"},
+		{"trailing data", "POST", "/things", "application/json", `{"name":"a"} {}`, nil, 400, "invalid_json"},
+		{"empty", "POST", "/things", "application/json", ``, nil, 400, "invalid_json"},
+		{"media type", "POST", "/things", "text/csv", `a,b`, nil, 415, "unsupported_media_type"},
+		{"too large", "POST", "/things", "application/json", `{"name":"` + strings.Repeat("a", 70<<10) + `"}`, nil, 413, "payload_too_large"},
+		{"unknown route", "GET", "/nowhere", "", ``, nil, 404, "not_found"},
+		{"wrong method", "DELETE", "/things", "", ``, nil, 405, "method_not_allowed"},
+		{"internal error", "GET", "/boom", "", ``, nil, 500, "internal"},
+		{"panic", "GET", "/panic", "", ``, nil, 500, "internal"},
+		{"no token", "PUT", "/admin/x", "", ``, nil, 401, "unauthorized"},
+		{"wrong token", "PUT", "/admin/x", "", ``, []string{"Authorization", "Bearer nope"}, 401, "unauthorized"},
+		{"token", "PUT", "/admin/x", "", ``, []string{"Authorization", "Bearer tok"}, 204, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec, b := do(t, s, tt.method, tt.path, tt.ctype, tt.payload, tt.header...)
+			if rec.Code != tt.status || b.Error.Code != tt.code {
+				t.Fatalf("%d %s, want %d %q", rec.Code, rec.Body, tt.status, tt.code)
+			}
+			if tt.code != "" && (b.Error.Message == "" || !strings.HasPrefix(rec.Header().Get("Content-Type"), "application/json")) {
+				t.Fatalf("error without message or JSON type: %s", rec.Body)
+			}
+			if strings.Contains(rec.Body.String(), "secret internal detail") {
+				t.Fatal("an internal error leaked to the client")
+			}
+		})
+	}
+}
+
+func TestBodyLimitWithoutContentLength(t *testing.T) {
+	s := newServer(httpserver.Config{BodyLimit: 100})
+	req := httptest.NewRequest("POST", "/things", strings.NewReader(`{"name":"`+strings.Repeat("a", 200)+`"}`))
+	req.ContentLength = -1 // chunked: only the reader's limit can catch it
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	s.ServeHTTP(rec, req)
+	if rec.Code != http.StatusRequestEntityTooLarge {
+		t.Fatalf("%d %s", rec.Code, rec.Body)
+	}
+}
+
+func TestHealthAndReadiness(t *testing.T) {
+	var dbErr error
+	s := httpserver.New(httpserver.Config{Ready: map[string]httpserver.Check{
+		"postgres": func(context.Context) error { return dbErr },
+	}, Metrics: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("m 1\n")) })})
+	if rec, _ := do(t, s, "GET", "/healthz", "", ""); rec.Code != 200 {
+		t.Fatalf("healthz %d", rec.Code)
+	}
+	if rec, _ := do(t, s, "GET", "/readyz", "", ""); rec.Code != 200 {
+		t.Fatalf("readyz %d", rec.Code)
+	}
+	dbErr = errors.New("connection refused")
+	rec, b := do(t, s, "GET", "/readyz", "", "")
+	if rec.Code != 503 || b.Error.Code != "not_ready" || !strings.Contains(b.Error.Message, "postgres: connection refused") {
+		t.Fatalf("readyz with a dead database: %d %s", rec.Code, rec.Body)
+	}
+	if rec, _ := do(t, s, "GET", "/metrics", "", ""); rec.Code != 200 || rec.Body.String() != "m 1\n" {
+		t.Fatalf("metrics %d %q", rec.Code, rec.Body)
+	}
+}
+
+func TestServerSpansAreNamedByRoute(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	s := httpserver.New(httpserver.Config{TracerProvider: sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))})
+	s.Echo.GET("/orders/:id", func(c echo.Context) error { return c.NoContent(200) })
+	do(t, s, "GET", "/orders/123", "", "")
+	do(t, s, "GET", "/healthz", "", "")
+	spans := rec.Ended()
+	if len(spans) != 1 || spans[0].Name() != "GET /orders/:id" {
+		var names []string
+		for _, sp := range spans {
+			names = append(names, sp.Name())
+		}
+		t.Fatalf("spans %v, want only GET /orders/:id (health probes are not traced)", names)
+	}
+}
+
+func TestRunShutsDownGracefully(t *testing.T) {
+	s := httpserver.New(httpserver.Config{})
+	started := make(chan struct{})
+	s.Echo.GET("/slow", func(c echo.Context) error {
+		close(started)
+		time.Sleep(200 * time.Millisecond)
+		return c.String(200, "done")
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, ln) }()
+	got := make(chan string, 1)
+	go func() {
+		resp, err := http.Get("http://" + ln.Addr().String() + "/slow")
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		defer resp.Body.Close()
+		b := make([]byte, 4)
+		_, _ = resp.Body.Read(b)
+		got <- string(b)
+	}()
+	<-started
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+	if r := <-got; r != "done" {
+		t.Fatalf("request in flight got %q: shutdown must let it finish", r)
+	}
+}

@@ -1,0 +1,121 @@
+package psp_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"go.opentelemetry.io/otel/metric/noop"
+
+	"github.com/example/sagasuite/platform/httpserver"
+	"github.com/example/sagasuite/services/payments/internal/psp"
+)
+
+func server(t *testing.T, secret string) *httptest.Server {
+	t.Helper()
+	sim, err := psp.New(secret, noop.NewMeterProvider().Meter(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httpserver.New(httpserver.Config{})
+	sim.Routes(srv.Echo)
+	ts := httptest.NewServer(srv)
+	t.Cleanup(ts.Close)
+	return ts
+}
+
+func post(t *testing.T, url, key, body string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if key != "" {
+		req.Header.Set("Idempotency-Key", key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
+func token(t *testing.T, ts *httptest.Server, card string) string {
+	t.Helper()
+	status, out := post(t, ts.URL+"/tokens", "", `{"card_number":"`+card+`"}`)
+	if status != http.StatusCreated || out["card_last4"] != card[len(card)-4:] {
+		t.Fatalf("tokenize: %d %v", status, out)
+	}
+	tok := out["token"].(string)
+	if strings.Contains(tok, card) || strings.Contains(tok, card[:6]) {
+		t.Fatalf("token %q reveals the card", tok)
+	}
+	return tok
+}
+
+func TestTestCards(t *testing.T) {
+	ts := server(t, "s")
+	tests := []struct {
+		card   string
+		status int
+		code   string
+	}{
+		{"4242424242424242", 201, ""},
+		{"5555555555554444", 201, ""},
+		{psp.CardDeclined, 402, "card_declined"},
+		{psp.CardInsufficientFunds, 402, "insufficient_funds"},
+		{psp.CardProcessingError, 500, "processing_error"},
+	}
+	for i, tt := range tests {
+		status, out := post(t, ts.URL+"/charges", "k"+string(rune('a'+i)), `{"token":"`+token(t, ts, tt.card)+`","amount_cents":500}`)
+		code := ""
+		if e, ok := out["error"].(map[string]any); ok {
+			code, _ = e["code"].(string)
+		}
+		if status != tt.status || code != tt.code {
+			t.Errorf("card %s: %d %v, want %d %s", tt.card, status, out, tt.status, tt.code)
+		}
+	}
+}
+
+func TestChargesAndRefundsAreIdempotent(t *testing.T) {
+	ts := server(t, "s")
+	tok := token(t, ts, "4242424242424242")
+	s1, c1 := post(t, ts.URL+"/charges", "order-1", `{"token":"`+tok+`","amount_cents":500}`)
+	s2, c2 := post(t, ts.URL+"/charges", "order-1", `{"token":"`+tok+`","amount_cents":500}`)
+	if s1 != 201 || s2 != 201 || c1["charge_id"] != c2["charge_id"] {
+		t.Fatalf("replayed charge: %v / %v", c1, c2)
+	}
+	body := `{"charge_id":"` + c1["charge_id"].(string) + `"}`
+	r1, o1 := post(t, ts.URL+"/refunds", "refund-1", body)
+	r2, o2 := post(t, ts.URL+"/refunds", "refund-1", body)
+	if r1 != 201 || r2 != 201 || o1["refund_id"] != o2["refund_id"] || o1["amount_cents"] != float64(500) {
+		t.Fatalf("replayed refund: %v / %v", o1, o2)
+	}
+	if s, _ := post(t, ts.URL+"/refunds", "refund-2", body); s != http.StatusNotFound {
+		t.Fatalf("second refund of one charge under a new key: %d, want 404", s)
+	}
+}
+
+func TestRejectsBadRequests(t *testing.T) {
+	ts := server(t, "s")
+	other := server(t, "another secret")
+	foreign := token(t, other, "4242424242424242")
+	for name, c := range map[string]struct{ key, body string }{
+		"no key":          {"", `{"token":"` + token(t, ts, "4242424242424242") + `","amount_cents":5}`},
+		"zero amount":     {"k", `{"token":"` + token(t, ts, "4242424242424242") + `","amount_cents":0}`},
+		"foreign token":   {"k", `{"token":"` + foreign + `","amount_cents":5}`},
+		"garbage token":   {"k", `{"token":"tok_nope","amount_cents":5}`},
+		"card in charges": {"k", `{"card_number":"4242424242424242","amount_cents":5}`},
+	} {
+		if s, out := post(t, ts.URL+"/charges", c.key, c.body); s != 400 {
+			t.Errorf("%s: %d %v, want 400", name, s, out)
+		}
+	}
+	if s, _ := post(t, ts.URL+"/tokens", "", `{"card_number":"42"}`); s != 400 {
+		t.Errorf("short card tokenized: %d", s)
+	}
+}
