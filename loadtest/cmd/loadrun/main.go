@@ -160,6 +160,8 @@ func pct(ds []time.Duration) string {
 		return "no samples"
 	}
 	slices.Sort(ds)
-	at := func(p float64) time.Duration { return ds[min(len(ds)-1, int(p*float64(len(ds))))].Round(10 * time.Microsecond) }
+	at := func(p float64) time.Duration {
+		return ds[min(len(ds)-1, int(p*float64(len(ds))))].Round(10 * time.Microsecond)
+	}
 	return fmt.Sprintf("p50 %v  p90 %v  p99 %v  max %v", at(0.50), at(0.90), at(0.99), ds[len(ds)-1].Round(10*time.Microsecond))
 }
