@@ -30,13 +30,7 @@ import (
 var migrations embed.FS
 
 // Migrations is the events table's schema, for postgres.Migrate.
-func Migrations() fs.FS {
-	sub, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		panic(err) // the embedded path is fixed at compile time
-	}
-	return sub
-}
+func Migrations() fs.FS { return postgres.Dir(migrations, "migrations") }
 
 // ErrVersionConflict means the stream moved on since the caller read it.
 var ErrVersionConflict = errors.New("eventstore: version conflict")

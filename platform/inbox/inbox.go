@@ -22,19 +22,14 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/example/sagasuite/platform/kafka"
+	"github.com/example/sagasuite/platform/postgres"
 )
 
 //go:embed migrations/*.sql
 var migrations embed.FS
 
 // Migrations is the inbox table's schema, for postgres.Migrate.
-func Migrations() fs.FS {
-	sub, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		panic(err) // the embedded path is fixed at compile time
-	}
-	return sub
-}
+func Migrations() fs.FS { return postgres.Dir(migrations, "migrations") }
 
 // Execer is satisfied by pgx.Tx.
 type Execer interface {

@@ -29,19 +29,14 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 
 	"github.com/example/sagasuite/platform/kafka"
+	"github.com/example/sagasuite/platform/postgres"
 )
 
 //go:embed migrations/*.sql
 var migrations embed.FS
 
 // Migrations is the outbox table's schema, for postgres.Migrate.
-func Migrations() fs.FS {
-	sub, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		panic(err) // the embedded path is fixed at compile time
-	}
-	return sub
-}
+func Migrations() fs.FS { return postgres.Dir(migrations, "migrations") }
 
 // channel is the NOTIFY channel that wakes relays.
 const channel = "outbox"

@@ -113,6 +113,17 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, set string, fsys fs.FS) er
 	return nil
 }
 
+// Dir returns directory dir of fsys, for the migrations a package embeds
+// with //go:embed dir/*.sql. It panics on an invalid dir name: the path is
+// fixed at compile time, so that is a programming error.
+func Dir(fsys fs.FS, dir string) fs.FS {
+	sub, err := fs.Sub(fsys, dir)
+	if err != nil {
+		panic(err)
+	}
+	return sub
+}
+
 // IsUniqueViolation reports whether err is PostgreSQL's unique_violation,
 // optionally on the named constraint (empty matches any).
 func IsUniqueViolation(err error, constraint string) bool {

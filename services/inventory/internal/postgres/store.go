@@ -15,6 +15,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/example/sagasuite/platform/postgres"
+
 	"github.com/example/sagasuite/services/inventory/internal/catalog"
 )
 
@@ -22,13 +24,7 @@ import (
 var migrations embed.FS
 
 // Migrations is inventory's own schema.
-func Migrations() fs.FS {
-	sub, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		panic(err) // fixed at compile time
-	}
-	return sub
-}
+func Migrations() fs.FS { return postgres.Dir(migrations, "migrations") }
 
 // Querier is satisfied by pgx.Tx and *pgxpool.Pool.
 type Querier interface {

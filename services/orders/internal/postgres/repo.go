@@ -28,13 +28,7 @@ import (
 var migrations embed.FS
 
 // Migrations is orders' own schema; the event store's comes with it.
-func Migrations() fs.FS {
-	sub, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		panic(err) // fixed at compile time
-	}
-	return sub
-}
+func Migrations() fs.FS { return postgres.Dir(migrations, "migrations") }
 
 // ErrKeyTaken means the idempotency key was stored by another request.
 var ErrKeyTaken = errors.New("idempotency key already used")

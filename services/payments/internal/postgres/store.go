@@ -11,6 +11,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/example/sagasuite/platform/postgres"
+
 	"github.com/example/sagasuite/services/payments/internal/payment"
 )
 
@@ -18,13 +20,7 @@ import (
 var migrations embed.FS
 
 // Migrations is payments' own schema.
-func Migrations() fs.FS {
-	sub, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		panic(err) // fixed at compile time
-	}
-	return sub
-}
+func Migrations() fs.FS { return postgres.Dir(migrations, "migrations") }
 
 // Store reads through the pool; changes take the caller's transaction.
 type Store struct{ pool *pgxpool.Pool }
