@@ -58,10 +58,18 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return err
 	}
+	if err := wire(ctx, svc, cfg); err != nil {
+		svc.Close()
+		return err
+	}
+	return svc.Run(ctx)
+}
+
+// wire adds inventory's own parts to the chassis.
+func wire(ctx context.Context, svc *chassis.Service, cfg settings) error {
 	store := postgres.New(svc.Pool)
 	seeded, err := store.SeedIfEmpty(ctx, catalog.Seed(cfg.SeedStock))
 	if err != nil {
-		svc.Close()
 		return err
 	}
 	if seeded {
@@ -69,9 +77,8 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	}
 	handlers := saga.New(store, svc.Tel.TracerProvider)
 	if err := svc.Consume([]string{saga.OrdersTopic, saga.PaymentsTopic}, handlers.Routes()); err != nil {
-		svc.Close()
 		return err
 	}
 	httpapi.Routes(svc.Server.Echo, store, cfg.AdminToken)
-	return svc.Run(ctx)
+	return nil
 }

@@ -61,13 +61,21 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return err
 	}
+	if err := wire(svc, cfg); err != nil {
+		svc.Close()
+		return err
+	}
+	return svc.Run(ctx)
+}
+
+// wire adds payments' own parts to the chassis.
+func wire(svc *chassis.Service, cfg settings) error {
 	store := postgres.New(svc.Pool)
 	psp := pspclient.New(cfg.PSPURL, cfg.PSPTimeout)
 	handlers := saga.New(store, psp, saga.Config{Attempts: cfg.Attempts}, svc.Tel.TracerProvider)
 	if err := svc.Consume([]string{saga.OrdersTopic, saga.InventoryTopic}, handlers.Routes()); err != nil {
-		svc.Close()
 		return err
 	}
 	httpapi.Routes(svc.Server.Echo, store)
-	return svc.Run(ctx)
+	return nil
 }
