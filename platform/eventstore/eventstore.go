@@ -44,7 +44,10 @@ type Querier interface {
 
 // NewEvent is an event to append.
 type NewEvent struct {
-	Type       string
+	Type string
+	// Schema is the version of Data's shape; 0 means 1. Readers upcast
+	// older shapes to the current one.
+	Schema     int
 	Data       json.RawMessage
 	Metadata   map[string]string // e.g. trace_id, causation_id
 	OccurredAt time.Time
@@ -52,59 +55,123 @@ type NewEvent struct {
 
 // Event is a stored event.
 type Event struct {
-	Position   int64 // global, increasing in insertion order
+	Position   int64  // global, increasing in insertion order
+	TxID       uint64 // the appending transaction (see ReadAll)
 	StreamID   string
 	Version    int64 // 1 for a stream's first event
 	Type       string
+	Schema     int
 	Data       json.RawMessage
 	Metadata   map[string]string
 	OccurredAt time.Time
 }
 
+// Channel is the NOTIFY channel Append signals at commit, so projectors
+// can follow the store without polling.
+const Channel = "events"
+
+// Appended says where an append left the stream.
+type Appended struct {
+	Version  int64 // the stream's new version
+	Position int64 // global position of the last event appended
+}
+
 // Append adds events to stream if its current version is expected (0 for a
-// new stream) and returns the new version. Run it in the transaction that
-// makes the rest of the change (read model, outbox), so all or none happen.
-func Append(ctx context.Context, tx Querier, stream string, expected int64, events ...NewEvent) (int64, error) {
+// new stream). Run it in the transaction that makes the rest of the change
+// (outbox, idempotency key), so all or none happen.
+func Append(ctx context.Context, tx Querier, stream string, expected int64, events ...NewEvent) (Appended, error) {
 	var current int64
 	if err := tx.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM events WHERE stream_id = $1`, stream).Scan(&current); err != nil {
-		return 0, fmt.Errorf("read version of %s: %w", stream, err)
+		return Appended{}, fmt.Errorf("read version of %s: %w", stream, err)
 	}
 	if current != expected {
-		return 0, fmt.Errorf("append to %s at version %d, stream is at %d: %w", stream, expected, current, ErrVersionConflict)
+		return Appended{}, fmt.Errorf("append to %s at version %d, stream is at %d: %w", stream, expected, current, ErrVersionConflict)
 	}
-	v := expected
+	out := Appended{Version: expected}
 	for _, e := range events {
-		v++
-		meta, err := json.Marshal(e.Metadata)
-		if err != nil {
-			return 0, fmt.Errorf("encode metadata: %w", err)
+		out.Version++
+		meta := []byte("{}")
+		if e.Metadata != nil {
+			var err error
+			if meta, err = json.Marshal(e.Metadata); err != nil {
+				return Appended{}, fmt.Errorf("encode metadata: %w", err)
+			}
 		}
-		if e.Metadata == nil {
-			meta = []byte("{}")
-		}
-		_, err = tx.Exec(ctx, `INSERT INTO events (stream_id, version, type, data, metadata, occurred_at) VALUES ($1, $2, $3, $4, $5, $6)`,
-			stream, v, e.Type, []byte(e.Data), meta, e.OccurredAt)
+		err := tx.QueryRow(ctx, `INSERT INTO events (stream_id, version, type, schema_version, data, metadata, occurred_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING position`,
+			stream, out.Version, e.Type, max(e.Schema, 1), []byte(e.Data), meta, e.OccurredAt).Scan(&out.Position)
 		if postgres.IsUniqueViolation(err, "events_stream_version") {
 			// A concurrent writer committed this version after our read.
-			return 0, fmt.Errorf("append to %s at version %d: %w", stream, expected, ErrVersionConflict)
+			return Appended{}, fmt.Errorf("append to %s at version %d: %w", stream, expected, ErrVersionConflict)
 		}
 		if err != nil {
-			return 0, fmt.Errorf("append %s to %s: %w", e.Type, stream, err)
+			return Appended{}, fmt.Errorf("append %s to %s: %w", e.Type, stream, err)
 		}
 	}
-	return v, nil
+	if _, err := tx.Exec(ctx, `SELECT pg_notify($1, '')`, Channel); err != nil {
+		return Appended{}, fmt.Errorf("notify append: %w", err)
+	}
+	return out, nil
 }
 
-// Load returns stream's events in version order; none for an unknown stream.
-func Load(ctx context.Context, q Querier, stream string) ([]Event, error) {
-	return query(ctx, q, `SELECT position, stream_id, version, type, data, metadata, occurred_at
-		FROM events WHERE stream_id = $1 ORDER BY version`, stream)
+const columns = `position, transaction_id::text::bigint, stream_id, version, type, schema_version, data, metadata, occurred_at`
+
+// Load returns stream's events after version after (0 for all), in version
+// order; none for an unknown stream.
+func Load(ctx context.Context, q Querier, stream string, after int64) ([]Event, error) {
+	return query(ctx, q, `SELECT `+columns+` FROM events WHERE stream_id = $1 AND version > $2 ORDER BY version`, stream, after)
 }
 
-// ReadAll returns up to limit events after position, in position order.
-func ReadAll(ctx context.Context, q Querier, after int64, limit int) ([]Event, error) {
-	return query(ctx, q, `SELECT position, stream_id, version, type, data, metadata, occurred_at
-		FROM events WHERE position > $1 ORDER BY position LIMIT $2`, after, limit)
+// LoadUntil returns stream's events that occurred at or before t, in
+// version order: the stream as it stood at t.
+func LoadUntil(ctx context.Context, q Querier, stream string, t time.Time) ([]Event, error) {
+	return query(ctx, q, `SELECT `+columns+` FROM events WHERE stream_id = $1 AND occurred_at <= $2 ORDER BY version`, stream, t)
+}
+
+// Checkpoint is how far a reader of the whole store has got. The zero
+// value is the beginning.
+type Checkpoint struct {
+	TxID     uint64
+	Position int64
+}
+
+// Passed reports whether e is at or before c in the reading order.
+func (c Checkpoint) Passed(e Event) bool {
+	return e.TxID < c.TxID || (e.TxID == c.TxID && e.Position <= c.Position)
+}
+
+// ReadAll returns up to limit events after c in (transaction, position)
+// order, leaving out every transaction that may still commit: only events
+// of transactions older than the oldest one in flight are returned. So a
+// reader that stores the last event's checkpoint never skips an event, even
+// one whose transaction took a lower position and committed later.
+func ReadAll(ctx context.Context, q Querier, after Checkpoint, limit int) ([]Event, error) {
+	return query(ctx, q, `SELECT `+columns+` FROM events
+		WHERE (transaction_id, position) > ($1::text::xid8, $2)
+		  AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+		ORDER BY transaction_id, position LIMIT $3`, fmt.Sprint(after.TxID), after.Position, limit)
+}
+
+// At returns the checkpoint of the event at position; found is false when
+// there is none (yet).
+func At(ctx context.Context, q Querier, position int64) (c Checkpoint, found bool, err error) {
+	err = q.QueryRow(ctx, `SELECT transaction_id::text::bigint, position FROM events WHERE position = $1`, position).Scan(&c.TxID, &c.Position)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return c, false, nil
+	}
+	if err != nil {
+		return c, false, fmt.Errorf("look up position %d: %w", position, err)
+	}
+	return c, true, nil
+}
+
+// Head returns the highest position in the store (0 when empty).
+func Head(ctx context.Context, q Querier) (int64, error) {
+	var p int64
+	if err := q.QueryRow(ctx, `SELECT COALESCE(MAX(position), 0) FROM events`).Scan(&p); err != nil {
+		return 0, fmt.Errorf("read head position: %w", err)
+	}
+	return p, nil
 }
 
 func query(ctx context.Context, q Querier, sql string, args ...any) ([]Event, error) {
@@ -117,10 +184,11 @@ func query(ctx context.Context, q Querier, sql string, args ...any) ([]Event, er
 	for rows.Next() {
 		var e Event
 		var data, meta []byte
-		if err := rows.Scan(&e.Position, &e.StreamID, &e.Version, &e.Type, &data, &meta, &e.OccurredAt); err != nil {
+		var tx int64
+		if err := rows.Scan(&e.Position, &tx, &e.StreamID, &e.Version, &e.Type, &e.Schema, &data, &meta, &e.OccurredAt); err != nil {
 			return nil, fmt.Errorf("read event: %w", err)
 		}
-		e.Data = data
+		e.TxID, e.Data = uint64(tx), data
 		if err := json.Unmarshal(meta, &e.Metadata); err != nil {
 			return nil, fmt.Errorf("event %s/%d metadata: %w", e.StreamID, e.Version, err)
 		}
@@ -130,4 +198,38 @@ func query(ctx context.Context, q Querier, sql string, args ...any) ([]Event, er
 		return nil, fmt.Errorf("read events: %w", err)
 	}
 	return out, nil
+}
+
+// Snapshot is a stream's state as of Version, in the shape Schema.
+type Snapshot struct {
+	Version int64
+	Schema  int
+	State   json.RawMessage
+}
+
+// SaveSnapshot stores state as stream's snapshot, replacing an older one.
+// Save it in the transaction that appended up to version.
+func SaveSnapshot(ctx context.Context, q Querier, stream string, s Snapshot) error {
+	_, err := q.Exec(ctx, `INSERT INTO snapshots (stream_id, version, schema_version, state) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (stream_id) DO UPDATE SET version = EXCLUDED.version, schema_version = EXCLUDED.schema_version,
+			state = EXCLUDED.state, taken_at = now()
+		WHERE snapshots.version < EXCLUDED.version`, stream, s.Version, s.Schema, []byte(s.State))
+	if err != nil {
+		return fmt.Errorf("save snapshot of %s: %w", stream, err)
+	}
+	return nil
+}
+
+// LoadSnapshot returns stream's latest snapshot; found is false without one.
+func LoadSnapshot(ctx context.Context, q Querier, stream string) (s Snapshot, found bool, err error) {
+	var state []byte
+	err = q.QueryRow(ctx, `SELECT version, schema_version, state FROM snapshots WHERE stream_id = $1`, stream).Scan(&s.Version, &s.Schema, &state)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return s, false, nil
+	}
+	if err != nil {
+		return s, false, fmt.Errorf("load snapshot of %s: %w", stream, err)
+	}
+	s.State = state
+	return s, true, nil
 }

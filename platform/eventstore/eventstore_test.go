@@ -25,13 +25,13 @@ func TestAppendLoadReadAll(t *testing.T) {
 	pool := postgrestest.Pool(t, map[string]fs.FS{"eventstore": eventstore.Migrations()})
 	ctx := context.Background()
 	appendTx := func(stream string, expected int64, events ...eventstore.NewEvent) (int64, error) {
-		var v int64
+		var a eventstore.Appended
 		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 			var err error
-			v, err = eventstore.Append(ctx, tx, stream, expected, events...)
+			a, err = eventstore.Append(ctx, tx, stream, expected, events...)
 			return err
 		})
-		return v, err
+		return a.Version, err
 	}
 	if v, err := appendTx("a", 0, ev("Created", 1), ev("Changed", 2)); err != nil || v != 2 {
 		t.Fatalf("append: v=%d err=%v", v, err)
@@ -47,14 +47,14 @@ func TestAppendLoadReadAll(t *testing.T) {
 			t.Errorf("append at stale version %d: %v, want ErrVersionConflict", stale, err)
 		}
 	}
-	got, err := eventstore.Load(ctx, pool, "a")
+	got, err := eventstore.Load(ctx, pool, "a", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(got) != 3 || got[0].Type != "Created" || got[2].Version != 3 || string(got[2].Data) != `{"n": 4}` || got[0].Metadata["trace_id"] != "abc" {
 		t.Fatalf("load a: %+v", got)
 	}
-	all, err := eventstore.ReadAll(ctx, pool, 0, 100)
+	all, err := eventstore.ReadAll(ctx, pool, eventstore.Checkpoint{}, 100)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,11 +66,18 @@ func TestAppendLoadReadAll(t *testing.T) {
 			t.Fatalf("positions not increasing: %d then %d", all[i-1].Position, all[i].Position)
 		}
 	}
-	if page, _ := eventstore.ReadAll(ctx, pool, all[1].Position, 1); len(page) != 1 || page[0].Position != all[2].Position {
-		t.Fatalf("read after %d: %+v", all[1].Position, page)
+	after := eventstore.Checkpoint{TxID: all[1].TxID, Position: all[1].Position}
+	if page, _ := eventstore.ReadAll(ctx, pool, after, 1); len(page) != 1 || page[0].Position != all[2].Position {
+		t.Fatalf("read after %+v: %+v", after, page)
 	}
-	if none, err := eventstore.Load(ctx, pool, "missing"); err != nil || len(none) != 0 {
+	if tail, _ := eventstore.Load(ctx, pool, "a", 2); len(tail) != 1 || tail[0].Version != 3 {
+		t.Fatalf("tail after version 2: %+v", tail)
+	}
+	if none, err := eventstore.Load(ctx, pool, "missing", 0); err != nil || len(none) != 0 {
 		t.Fatalf("unknown stream: %v %v", none, err)
+	}
+	if until, _ := eventstore.LoadUntil(ctx, pool, "a", got[0].OccurredAt); len(until) == 0 || until[len(until)-1].OccurredAt.After(got[0].OccurredAt) {
+		t.Fatalf("until %v: %+v", got[0].OccurredAt, until)
 	}
 }
 
@@ -111,8 +118,63 @@ func TestConcurrentAppendsExactlyOneWins(t *testing.T) {
 			t.Fatalf("round %d: %d writers won, want 1", round, wins)
 		}
 	}
-	got, _ := eventstore.Load(ctx, pool, "hot")
+	got, _ := eventstore.Load(ctx, pool, "hot", 0)
 	if len(got) != 5 {
 		t.Fatalf("stream has %d events, want 5", len(got))
+	}
+}
+
+// A transaction that took a lower position but commits later is not
+// skipped: ReadAll holds back everything after it until it commits.
+func TestReadAllNeverSkipsALateCommit(t *testing.T) {
+	pool := postgrestest.Pool(t, map[string]fs.FS{"eventstore": eventstore.Migrations()})
+	ctx := context.Background()
+	slow, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Rollback(ctx)
+	if _, err := eventstore.Append(ctx, slow, "slow", 0, ev("Created", 1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		_, err := eventstore.Append(ctx, tx, "fast", 0, ev("Created", 2))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := eventstore.ReadAll(ctx, pool, eventstore.Checkpoint{}, 10); len(got) != 0 {
+		t.Fatalf("read %d events while an older transaction is in flight: a reader would checkpoint past it", len(got))
+	}
+	if err := slow.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := eventstore.ReadAll(ctx, pool, eventstore.Checkpoint{}, 10)
+	if len(got) != 2 || got[0].StreamID != "slow" || got[1].StreamID != "fast" || got[0].Position > got[1].Position {
+		t.Fatalf("after commit: %+v", got)
+	}
+	cp := eventstore.Checkpoint{TxID: got[1].TxID, Position: got[1].Position}
+	if !cp.Passed(got[0]) || !cp.Passed(got[1]) {
+		t.Fatal("checkpoint does not cover what was read")
+	}
+	if at, found, err := eventstore.At(ctx, pool, got[0].Position); err != nil || !found || at.TxID != got[0].TxID {
+		t.Fatalf("At: %+v %v %v", at, found, err)
+	}
+}
+
+func TestSnapshotsKeepTheLatest(t *testing.T) {
+	pool := postgrestest.Pool(t, map[string]fs.FS{"eventstore": eventstore.Migrations()})
+	ctx := context.Background()
+	if _, found, err := eventstore.LoadSnapshot(ctx, pool, "s"); found || err != nil {
+		t.Fatalf("snapshot of nothing: %v %v", found, err)
+	}
+	for _, v := range []int64{10, 30, 20} { // an older one arriving late does not win
+		if err := eventstore.SaveSnapshot(ctx, pool, "s", eventstore.Snapshot{Version: v, Schema: 1, State: json.RawMessage(fmt.Sprintf(`{"v":%d}`, v))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, found, err := eventstore.LoadSnapshot(ctx, pool, "s")
+	if err != nil || !found || s.Version != 30 || string(s.State) != `{"v": 30}` {
+		t.Fatalf("snapshot %+v %v %v", s, found, err)
 	}
 }

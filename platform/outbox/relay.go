@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/example/sagasuite/platform/kafka"
+	"github.com/example/sagasuite/platform/postgres"
 )
 
 // Publisher sends events to a topic and returns once they are durable.
@@ -90,7 +91,7 @@ func (r *Relay) Run(ctx context.Context) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		r.listen(ctx, wake)
+		postgres.Listen(ctx, r.pool, channel, wake, r.cfg.Logger)
 	}()
 	defer wg.Wait()
 
@@ -120,42 +121,6 @@ func (r *Relay) Run(ctx context.Context) error {
 			return nil
 		case <-wake:
 		case <-ticker.C:
-		}
-	}
-}
-
-// listen turns NOTIFYs into wake-ups, reconnecting after failures.
-func (r *Relay) listen(ctx context.Context, wake chan<- struct{}) {
-	for ctx.Err() == nil {
-		err := r.listenOnce(ctx, wake)
-		if ctx.Err() != nil {
-			return
-		}
-		r.cfg.Logger.WarnContext(ctx, "outbox relay: listen failed, polling until it reconnects", "error", err)
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Second):
-		}
-	}
-}
-
-func (r *Relay) listenOnce(ctx context.Context, wake chan<- struct{}) error {
-	pc, err := r.pool.Acquire(ctx)
-	if err != nil {
-		return err
-	}
-	conn := pc.Hijack() // a listening connection must not go back to the pool
-	defer conn.Close(context.WithoutCancel(ctx))
-	if _, err := conn.Exec(ctx, "LISTEN "+channel); err != nil {
-		return err
-	}
-	for {
-		if _, err := conn.WaitForNotification(ctx); err != nil {
-			return err
-		}
-		select {
-		case wake <- struct{}{}:
-		default: // a wake-up is already pending
 		}
 	}
 }

@@ -1,0 +1,333 @@
+// Package projection keeps a read model in step with the event store: the
+// query side of CQRS. A Projector follows the store in its reading order
+// (see eventstore.ReadAll), applies each event through a Handler and
+// stores its checkpoint in the same transaction, so a crash replays from
+// the last committed batch and never skips or doubles an event.
+//
+// Statements of a batch are pipelined to PostgreSQL in one round trip,
+// which is what makes rebuilding a large read model fast. Replicas share
+// the work safely: an advisory lock lets one projector per read model run
+// at a time. Queries that must see a client's own write call WaitFor with
+// the position the write returned (read-your-writes). Rebuild fills a
+// fresh copy of the table from event zero and swaps it in atomically, so
+// readers never see a half-built model.
+//
+// To drop CQRS from a service, update the read model in the command's
+// transaction instead (or query the event store) and delete the projector.
+package projection
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/example/sagasuite/platform/eventstore"
+	"github.com/example/sagasuite/platform/postgres"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Migrations is the checkpoint table's schema, for postgres.Migrate.
+func Migrations() fs.FS { return postgres.Dir(migrations, "migrations") }
+
+// Handler writes events into a read model.
+type Handler interface {
+	// Apply queues the statements that apply e to table on b. It must be
+	// idempotent (guard on the stream version): after a crash the last
+	// batch is applied again. table is the live table, or a fresh copy
+	// during a rebuild.
+	Apply(b *pgx.Batch, table string, e eventstore.Event) error
+}
+
+// Config names a projection. Name and Table are required.
+type Config struct {
+	Name  string // checkpoint and lock name
+	Table string // the live read-model table
+	// BatchSize caps events per transaction; 0 means 1000.
+	BatchSize int
+	// PollInterval is the safety-net poll behind NOTIFY; 0 means 1 s.
+	PollInterval  time.Duration
+	Logger        *slog.Logger
+	MeterProvider metric.MeterProvider
+}
+
+// ErrRebuildRunning means a rebuild is already under way.
+var ErrRebuildRunning = errors.New("projection: a rebuild is already running")
+
+// Projector follows the event store into one read model.
+type Projector struct {
+	pool *pgxpool.Pool
+	h    Handler
+	cfg  Config
+	lock int64 // advisory lock key of the live projection
+
+	applied metric.Int64Counter
+	rebuild chan struct{}
+
+	mu     sync.Mutex
+	status Status
+}
+
+// Status is what the projector knows of itself, for the admin endpoint.
+type Status struct {
+	Name         string                `json:"name"`
+	Checkpoint   eventstore.Checkpoint `json:"checkpoint"`
+	Head         int64                 `json:"head_position"`
+	LagEvents    int64                 `json:"lag_events"`
+	LagSeconds   float64               `json:"lag_seconds"`
+	Rebuild      RebuildStatus         `json:"rebuild"`
+	lastProgress time.Time
+}
+
+// RebuildStatus reports the latest rebuild.
+type RebuildStatus struct {
+	Running    bool       `json:"running"`
+	Applied    int64      `json:"applied"`
+	Total      int64      `json:"total"`
+	StartedAt  *time.Time `json:"started_at,omitempty"`
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
+	Error      string     `json:"error,omitempty"`
+}
+
+// New returns a projector of h into cfg.Table.
+func New(pool *pgxpool.Pool, h Handler, cfg Config) (*Projector, error) {
+	if pool == nil || h == nil || cfg.Name == "" || cfg.Table == "" {
+		return nil, errors.New("projection: pool, handler, name and table are required")
+	}
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = 1000
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	mp := cfg.MeterProvider
+	if mp == nil {
+		mp = otel.GetMeterProvider()
+	}
+	p := &Projector{pool: pool, h: h, cfg: cfg, lock: lockKey("projection:" + cfg.Name), rebuild: make(chan struct{}, 1)}
+	p.status.Name = cfg.Name
+	meter := mp.Meter("github.com/example/sagasuite/platform/projection")
+	attrs := metric.WithAttributes(attribute.String("projection", cfg.Name))
+	var err error
+	if p.applied, err = meter.Int64Counter("projection.events.applied", metric.WithDescription("Events applied to the read model."),
+		metric.WithUnit("{event}")); err != nil {
+		return nil, err
+	}
+	lagEvents, err := meter.Int64ObservableGauge("projection.lag.events",
+		metric.WithDescription("Events in the store not yet in the read model."), metric.WithUnit("{event}"))
+	if err != nil {
+		return nil, err
+	}
+	lagSeconds, err := meter.Float64ObservableGauge("projection.lag",
+		metric.WithDescription("Age of the newest event the read model has applied, while events are pending; 0 when caught up."), metric.WithUnit("s"))
+	if err != nil {
+		return nil, err
+	}
+	progress, err := meter.Float64ObservableGauge("projection.rebuild.progress",
+		metric.WithDescription("Share of events the running (or last) rebuild has applied, 0 to 1."), metric.WithUnit("1"))
+	if err != nil {
+		return nil, err
+	}
+	_, err = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		s := p.Status()
+		o.ObserveInt64(lagEvents, s.LagEvents, attrs)
+		o.ObserveFloat64(lagSeconds, s.LagSeconds, attrs)
+		share := 0.0
+		if s.Rebuild.Total > 0 {
+			share = float64(s.Rebuild.Applied) / float64(s.Rebuild.Total)
+		}
+		o.ObserveFloat64(progress, share, attrs)
+		return nil
+	}, lagEvents, lagSeconds, progress)
+	return p, err
+}
+
+// Status returns a copy of the projector's status.
+func (p *Projector) Status() Status {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.status
+}
+
+// Run projects until ctx ends, woken by appends (NOTIFY) with a slow poll
+// behind it, and runs rebuilds that RequestRebuild asked for.
+func (p *Projector) Run(ctx context.Context) error {
+	wake := make(chan struct{}, 1)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		postgres.Listen(ctx, p.pool, eventstore.Channel, wake, p.cfg.Logger)
+	}()
+	go func() {
+		defer wg.Done()
+		p.rebuilds(ctx)
+	}()
+	defer wg.Wait()
+	ticker := time.NewTicker(p.cfg.PollInterval)
+	defer ticker.Stop()
+	backoff := 100 * time.Millisecond
+	for {
+		n, err := p.Step(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil:
+			p.cfg.Logger.WarnContext(ctx, "projection failed, will retry", "projection", p.cfg.Name, "error", err)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(backoff):
+			}
+			backoff = min(backoff*2, 5*time.Second)
+			continue
+		case n == p.cfg.BatchSize:
+			continue
+		}
+		backoff = 100 * time.Millisecond
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-wake:
+		case <-ticker.C:
+		}
+	}
+}
+
+// Step applies the next batch of events and returns how many it applied;
+// 0 also when another replica holds the projection.
+func (p *Projector) Step(ctx context.Context) (int, error) {
+	var (
+		cp     eventstore.Checkpoint
+		events []eventstore.Event
+	)
+	err := pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
+		var locked bool
+		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1)`, p.lock).Scan(&locked); err != nil || !locked {
+			return err
+		}
+		var err error
+		if cp, err = readCheckpoint(ctx, tx, p.cfg.Name); err != nil {
+			return err
+		}
+		if events, err = eventstore.ReadAll(ctx, tx, cp, p.cfg.BatchSize); err != nil || len(events) == 0 {
+			return err
+		}
+		if cp, err = p.apply(ctx, tx, p.cfg.Table, p.cfg.Name, events); err != nil {
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("project %s: %w", p.cfg.Name, err)
+	}
+	p.applied.Add(ctx, int64(len(events)), metric.WithAttributes(attribute.String("projection", p.cfg.Name)))
+	head, err := eventstore.Head(ctx, p.pool)
+	if err != nil {
+		return len(events), err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(events) > 0 {
+		p.status.Checkpoint = cp
+		p.status.lastProgress = events[len(events)-1].OccurredAt
+	}
+	p.status.Head = head
+	p.status.LagEvents = max(0, head-p.status.Checkpoint.Position)
+	p.status.LagSeconds = 0
+	if p.status.LagEvents > 0 && !p.status.lastProgress.IsZero() {
+		p.status.LagSeconds = time.Since(p.status.lastProgress).Seconds()
+	}
+	return len(events), nil
+}
+
+// apply pipelines events and the new checkpoint into tx and returns it.
+func (p *Projector) apply(ctx context.Context, tx pgx.Tx, table, checkpoint string, events []eventstore.Event) (eventstore.Checkpoint, error) {
+	b := &pgx.Batch{}
+	for _, e := range events {
+		if err := p.h.Apply(b, table, e); err != nil {
+			return eventstore.Checkpoint{}, fmt.Errorf("apply %s %s/%d: %w", e.Type, e.StreamID, e.Version, err)
+		}
+	}
+	last := events[len(events)-1]
+	cp := eventstore.Checkpoint{TxID: last.TxID, Position: last.Position}
+	b.Queue(`INSERT INTO projection_checkpoints (name, transaction_id, position) VALUES ($1, $2, $3)
+		ON CONFLICT (name) DO UPDATE SET transaction_id = EXCLUDED.transaction_id, position = EXCLUDED.position, updated_at = now()`,
+		checkpoint, int64(cp.TxID), cp.Position)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return cp, err
+	}
+	return cp, nil
+}
+
+func readCheckpoint(ctx context.Context, q eventstore.Querier, name string) (eventstore.Checkpoint, error) {
+	var cp eventstore.Checkpoint
+	var tx int64
+	err := q.QueryRow(ctx, `SELECT transaction_id, position FROM projection_checkpoints WHERE name = $1`, name).Scan(&tx, &cp.Position)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return cp, nil
+	}
+	if err != nil {
+		return cp, fmt.Errorf("read checkpoint %s: %w", name, err)
+	}
+	cp.TxID = uint64(tx)
+	return cp, nil
+}
+
+// WaitFor returns once the read model holds the event at position (and so
+// everything before it in the reading order), or ctx's error. A command
+// returns the position of its last event; a query that must show the
+// client its own write waits for it here.
+func (p *Projector) WaitFor(ctx context.Context, position int64) error {
+	var target eventstore.Checkpoint
+	for wait := time.Millisecond; ; wait = min(wait*2, 20*time.Millisecond) {
+		if target.Position == 0 {
+			at, found, err := eventstore.At(ctx, p.pool, position)
+			if err != nil {
+				return err
+			}
+			if found {
+				target = at
+			}
+		}
+		if target.Position != 0 {
+			cp, err := readCheckpoint(ctx, p.pool, p.cfg.Name)
+			if err != nil {
+				return err
+			}
+			if cp.Passed(eventstore.Event{TxID: target.TxID, Position: target.Position}) {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}
+
+func lockKey(s string) int64 {
+	// FNV-1a: a stable advisory-lock key per name.
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= 1099511628211
+	}
+	return int64(h)
+}
