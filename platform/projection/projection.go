@@ -182,6 +182,7 @@ func (p *Projector) Run(ctx context.Context) error {
 	ticker := time.NewTicker(p.cfg.PollInterval)
 	defer ticker.Stop()
 	backoff := 100 * time.Millisecond
+	var held time.Duration
 	for {
 		n, err := p.Step(ctx)
 		switch {
@@ -200,6 +201,19 @@ func (p *Projector) Run(ctx context.Context) error {
 			continue
 		}
 		backoff = 100 * time.Millisecond
+		if n == 0 && p.Status().LagEvents > 0 {
+			// Events are committed but held back behind a writing transaction
+			// still in flight (anywhere on the server: transaction ids are
+			// cluster-wide). It will not notify us when it ends: look again soon.
+			held = min(max(held*2, time.Millisecond), 50*time.Millisecond)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(held):
+			}
+			continue
+		}
+		held = 0
 		select {
 		case <-ctx.Done():
 			return nil

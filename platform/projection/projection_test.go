@@ -70,15 +70,24 @@ func countOf(t *testing.T, pool *pgxpool.Pool, stream string) int {
 	return n
 }
 
+// drain steps until the projector has applied everything: events can be
+// held back for a moment by writing transactions elsewhere on the server.
 func drain(t *testing.T, p *projection.Projector) {
 	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
 	for {
 		n, err := p.Step(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
-		if n == 0 {
+		if n == 0 && p.Status().LagEvents == 0 {
 			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("projector still behind: %+v", p.Status())
+		}
+		if n == 0 {
+			time.Sleep(5 * time.Millisecond)
 		}
 	}
 }
