@@ -269,10 +269,7 @@ func warmUp() error {
 		_ = json.Unmarshal(body, &o)
 		for time.Now().Before(deadline) {
 			got, err := getOrder(o.OrderID)
-			if err != nil {
-				return err
-			}
-			if got.Status == "CONFIRMED" {
+			if err == nil && got.Status == "CONFIRMED" {
 				return nil
 			}
 			time.Sleep(50 * time.Millisecond)
@@ -295,6 +292,8 @@ type orderView struct {
 		UnitPriceCents int64  `json:"unit_price_cents"`
 	} `json:"items"`
 	TotalCents int64     `json:"total_cents"`
+	Currency   string    `json:"currency"`
+	Notes      int       `json:"notes"`
 	Version    int64     `json:"version"`
 	CreatedAt  time.Time `json:"created_at"`
 	UpdatedAt  time.Time `json:"updated_at"`
@@ -380,28 +379,54 @@ func getOrder(id string) (orderView, error) {
 // place posts an order and returns it as accepted.
 func place(t *testing.T, customer, sku string, qty int, card string) orderView {
 	t.Helper()
-	status, body, err := call(http.MethodPost, suite.urls["orders"]+"/orders", orderBody(customer, sku, qty, card), nil)
-	if err != nil || status != http.StatusAccepted {
-		t.Fatalf("POST /orders: %d %s %v", status, body, err)
+	o, _ := placeAt(t, customer, sku, qty, card)
+	return o
+}
+
+// placeAt is place that also returns the Event-Position of the write.
+func placeAt(t *testing.T, customer, sku string, qty int, card string) (orderView, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, suite.urls["orders"]+"/orders", bytes.NewReader(orderBody(customer, sku, qty, card)))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("POST /orders: %d %s", resp.StatusCode, body)
 	}
 	var o orderView
 	if err := json.Unmarshal(body, &o); err != nil {
 		t.Fatal(err)
 	}
-	return o
+	pos := resp.Header.Get("Event-Position")
+	if pos == "" {
+		t.Fatal("POST /orders answered without Event-Position")
+	}
+	return o, pos
 }
 
-// waitTerminal polls until the order leaves PENDING.
+// waitTerminal polls the read model until the order leaves PENDING. The
+// read model is eventually consistent: until the projector has the order,
+// it answers 404.
 func waitTerminal(t *testing.T, id string) orderView {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
-		o, err := getOrder(id)
-		if err != nil {
-			t.Fatal(err)
+		status, body, err := call(http.MethodGet, suite.urls["orders"]+"/orders/"+id, nil, nil)
+		if err != nil || (status != http.StatusOK && status != http.StatusNotFound) {
+			t.Fatalf("GET order %s: %d %s %v", id, status, body, err)
 		}
-		if o.Status != "PENDING" {
-			return o
+		var o orderView
+		if status == http.StatusOK {
+			if err := json.Unmarshal(body, &o); err != nil {
+				t.Fatal(err)
+			}
+			if o.Status != "PENDING" {
+				return o
+			}
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -80,12 +80,22 @@ type Appended struct {
 // new stream). Run it in the transaction that makes the rest of the change
 // (outbox, idempotency key), so all or none happen.
 func Append(ctx context.Context, tx Querier, stream string, expected int64, events ...NewEvent) (Appended, error) {
+	// The second column guards the reading order (see ReadAll): a
+	// transaction whose id is older than the stream's last writer's would be
+	// read before that writer's events although it comes after them. It
+	// must retry with a new transaction; then, within a stream, reading
+	// order is version order.
 	var current int64
-	if err := tx.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM events WHERE stream_id = $1`, stream).Scan(&current); err != nil {
+	var ordered bool
+	if err := tx.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0), COALESCE(bool_and(transaction_id <= pg_current_xact_id()), true)
+		FROM events WHERE stream_id = $1`, stream).Scan(&current, &ordered); err != nil {
 		return Appended{}, fmt.Errorf("read version of %s: %w", stream, err)
 	}
 	if current != expected {
 		return Appended{}, fmt.Errorf("append to %s at version %d, stream is at %d: %w", stream, expected, current, ErrVersionConflict)
+	}
+	if !ordered {
+		return Appended{}, fmt.Errorf("append to %s from a transaction older than its last writer: %w", stream, ErrVersionConflict)
 	}
 	out := Appended{Version: expected}
 	for _, e := range events {
@@ -144,7 +154,8 @@ func (c Checkpoint) Passed(e Event) bool {
 // order, leaving out every transaction that may still commit: only events
 // of transactions older than the oldest one in flight are returned. So a
 // reader that stores the last event's checkpoint never skips an event, even
-// one whose transaction took a lower position and committed later.
+// one whose transaction took a lower position and committed later. Within
+// one stream the order is version order (Append sees to it).
 func ReadAll(ctx context.Context, q Querier, after Checkpoint, limit int) ([]Event, error) {
 	return query(ctx, q, `SELECT `+columns+` FROM events
 		WHERE (transaction_id, position) > ($1::text::xid8, $2)

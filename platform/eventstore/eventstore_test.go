@@ -194,3 +194,50 @@ func readAll(t *testing.T, pool eventstore.Querier, want int) []eventstore.Event
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// A transaction that took its id before another appended to the stream
+// cannot append after it: its events would be read first.
+func TestAppendFromAnOlderTransactionConflicts(t *testing.T) {
+	pool := postgrestest.Pool(t, map[string]fs.FS{"eventstore": eventstore.Migrations()})
+	ctx := context.Background()
+	if _, err := pool.Exec(ctx, `CREATE TABLE scratch (n int)`); err != nil {
+		t.Fatal(err)
+	}
+	if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		_, err := eventstore.Append(ctx, tx, "s", 0, ev("Created", 1))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	early, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer early.Rollback(ctx)
+	if _, err := early.Exec(ctx, `INSERT INTO scratch VALUES (1)`); err != nil { // takes a transaction id now, like an inbox insert
+		t.Fatal(err)
+	}
+	if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		_, err := eventstore.Append(ctx, tx, "s", 1, ev("Changed", 2))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eventstore.Append(ctx, early, "s", 2, ev("Changed", 3)); !errors.Is(err, eventstore.ErrVersionConflict) {
+		t.Fatalf("append from the older transaction: %v, want ErrVersionConflict", err)
+	}
+	_ = early.Rollback(ctx)
+	// Retried in a new transaction, it goes through.
+	if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		_, err := eventstore.Append(ctx, tx, "s", 2, ev("Changed", 3), ev("Changed", 4))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	all := readAll(t, pool, 4)
+	for i, e := range all {
+		if e.Version != int64(i+1) {
+			t.Fatalf("reading order %d is version %d", i, e.Version)
+		}
+	}
+}

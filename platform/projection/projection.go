@@ -44,10 +44,11 @@ func Migrations() fs.FS { return postgres.Dir(migrations, "migrations") }
 
 // Handler writes events into a read model.
 type Handler interface {
-	// Apply queues the statements that apply e to table on b. It must be
-	// idempotent (guard on the stream version): after a crash the last
-	// batch is applied again. table is the live table, or a fresh copy
-	// during a rebuild.
+	// Apply queues the statements that apply e to table on b. Events of
+	// one stream arrive in version order, and the checkpoint commits with
+	// the batch, so each event is applied once; still guard on the stream
+	// version, so that replaying from an older checkpoint is harmless.
+	// table is the live table, or a fresh copy during a rebuild.
 	Apply(b *pgx.Batch, table string, e eventstore.Event) error
 }
 

@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/signal"
 	"syscall"
@@ -16,11 +17,13 @@ import (
 	"github.com/example/sagasuite/platform/config"
 	"github.com/example/sagasuite/platform/eventstore"
 	"github.com/example/sagasuite/platform/postgres"
+	"github.com/example/sagasuite/platform/projection"
 	"github.com/example/sagasuite/services/orders/internal/app"
 	"github.com/example/sagasuite/services/orders/internal/httpapi"
 	"github.com/example/sagasuite/services/orders/internal/inventory"
 	ordpg "github.com/example/sagasuite/services/orders/internal/postgres"
 	"github.com/example/sagasuite/services/orders/internal/psp"
+	"github.com/example/sagasuite/services/orders/internal/readmodel"
 	"github.com/example/sagasuite/services/orders/internal/saga"
 	"github.com/example/sagasuite/services/orders/internal/watchdog"
 )
@@ -44,6 +47,8 @@ type settings struct {
 	PSPURL           string
 	PSPTimeout       time.Duration
 	SagaTimeout      time.Duration
+	SnapshotEvery    int
+	ReadWait         time.Duration
 }
 
 // loadConfig reads the environment (CONTRACT.md) and reports every problem at once.
@@ -56,6 +61,8 @@ func loadConfig(getenv func(string) string) (settings, error) {
 		PSPURL:           env.URL("PSP_URL", "http://127.0.0.1:8090", "http", "https"),
 		PSPTimeout:       env.Duration("PSP_TIMEOUT", 2*time.Second),
 		SagaTimeout:      env.Duration("SAGA_TIMEOUT", 30*time.Second),
+		SnapshotEvery:    env.Int("SNAPSHOT_EVERY", 100, 1, 1_000_000),
+		ReadWait:         env.Duration("READ_WAIT", 2*time.Second),
 	}
 	s.Version, s.Migrations = version, ordpg.Migrations()
 	s.Topics = []string{saga.OrdersTopic, saga.InventoryTopic, saga.PaymentsTopic}
@@ -80,16 +87,33 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 
 // wire adds orders' own parts to the chassis.
 func wire(ctx context.Context, svc *chassis.Service, cfg settings) error {
-	if err := postgres.Migrate(ctx, svc.Pool, "eventstore", eventstore.Migrations()); err != nil {
-		return err
+	for _, m := range []struct {
+		set  string
+		fsys fs.FS
+	}{{"eventstore", eventstore.Migrations()}, {"projection", projection.Migrations()}} {
+		if err := postgres.Migrate(ctx, svc.Pool, m.set, m.fsys); err != nil {
+			return err
+		}
 	}
 	meter := svc.Tel.MeterProvider.Meter("github.com/example/sagasuite/services/orders")
-	repo := ordpg.New(svc.Pool)
+	repo, err := ordpg.New(svc.Pool, ordpg.Config{SnapshotEvery: int64(cfg.SnapshotEvery), MeterProvider: svc.Tel.MeterProvider})
+	if err != nil {
+		return err
+	}
 	metrics, err := saga.NewMetrics(meter)
 	if err != nil {
 		return err
 	}
-	orders, err := app.New(repo, inventory.New(cfg.InventoryURL, cfg.InventoryTimeout), psp.New(cfg.PSPURL, cfg.PSPTimeout), meter)
+	// The query side: order_summaries, kept by the projector.
+	projector, err := projection.New(svc.Pool, readmodel.Projection{}, projection.Config{
+		Name: readmodel.Name, Table: readmodel.Table, Logger: svc.Log, MeterProvider: svc.Tel.MeterProvider})
+	if err != nil {
+		return err
+	}
+	svc.Go(projector.Run)
+	orders, err := app.New(app.Deps{Repo: repo, Reader: repo, Projection: projector,
+		Quoter: inventory.New(cfg.InventoryURL, cfg.InventoryTimeout), Tokenizer: psp.New(cfg.PSPURL, cfg.PSPTimeout),
+		Meter: meter, ReadWait: cfg.ReadWait})
 	if err != nil {
 		return err
 	}
@@ -97,6 +121,6 @@ func wire(ctx context.Context, svc *chassis.Service, cfg settings) error {
 		return err
 	}
 	svc.Go(watchdog.New(repo, metrics, watchdog.Config{Timeout: cfg.SagaTimeout}, svc.Log, svc.Tel.TracerProvider).Run)
-	httpapi.Routes(svc.Server.Echo, orders)
+	httpapi.Routes(svc.Server.Echo, orders, httpapi.Projections{readmodel.Name: projector}, cfg.AdminToken)
 	return nil
 }

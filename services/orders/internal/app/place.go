@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
@@ -35,12 +36,27 @@ type Tokenizer interface {
 	Tokenize(ctx context.Context, card string) (token, last4 string, err error)
 }
 
-// Repo stores orders.
+// Repo stores orders: the command side.
 type Repo interface {
-	Create(ctx context.Context, placed order.Event, key *postgres.Key, msgs ...outbox.Message) (order.Order, error)
-	Get(ctx context.Context, id string) (order.Order, error)
+	Create(ctx context.Context, placed order.Event, key *postgres.Key, meta map[string]string, msgs ...outbox.Message) (order.Order, int64, error)
+	Update(ctx context.Context, tx pgx.Tx, id string, decide func(o *order.Order) (postgres.Decision, error)) (order.Order, int64, error)
+	InTx(ctx context.Context, f func(tx pgx.Tx) error) error
+	Current(ctx context.Context, id string) (order.Order, error)
+	AsOf(ctx context.Context, id string, t time.Time) (order.Order, error)
 	Events(ctx context.Context, id string) ([]eventstore.Event, error)
 	KeyOwner(ctx context.Context, key string) (orderID string, fingerprint []byte, found bool, err error)
+}
+
+// Reader queries the read model.
+type Reader interface {
+	Get(ctx context.Context, id string) (order.Order, error)
+	List(ctx context.Context, f postgres.Filter) ([]order.Order, string, error)
+}
+
+// Projection is the read model's projector as queries need it.
+type Projection interface {
+	// WaitFor returns once the read model holds the event at position.
+	WaitFor(ctx context.Context, position int64) error
 }
 
 // Errors the HTTP layer maps to status codes.
@@ -66,37 +82,69 @@ type PlaceRequest struct {
 	Lines          []order.Line
 	CardNumber     string
 	IdempotencyKey string // optional
+	RequestID      string // recorded as the OrderPlaced event's causation id
 }
 
 // Orders runs the use cases.
 type Orders struct {
 	repo      Repo
+	reader    Reader
+	proj      Projection
 	quoter    Quoter
 	tokenizer Tokenizer
+	readWait  time.Duration
 	now       func() time.Time
 	placed    metric.Int64Counter
 }
 
+// Deps are the collaborators of the use cases; all are required.
+type Deps struct {
+	Repo       Repo
+	Reader     Reader
+	Projection Projection
+	Quoter     Quoter
+	Tokenizer  Tokenizer
+	Meter      metric.Meter
+	// ReadWait bounds how long a query waits for the read model to reach
+	// a client's own write; 0 means 2 s.
+	ReadWait time.Duration
+}
+
 // New returns the use cases.
-func New(repo Repo, quoter Quoter, tokenizer Tokenizer, meter metric.Meter) (*Orders, error) {
-	placed, err := meter.Int64Counter("orders.placed", metric.WithDescription("Orders accepted by POST /orders."), metric.WithUnit("{order}"))
+func New(d Deps) (*Orders, error) {
+	if d.Repo == nil || d.Reader == nil || d.Projection == nil || d.Quoter == nil || d.Tokenizer == nil || d.Meter == nil {
+		return nil, errors.New("orders: every dependency is required")
+	}
+	if d.ReadWait <= 0 {
+		d.ReadWait = 2 * time.Second
+	}
+	placed, err := d.Meter.Int64Counter("orders.placed", metric.WithDescription("Orders accepted by POST /orders."), metric.WithUnit("{order}"))
 	if err != nil {
 		return nil, err
 	}
-	return &Orders{repo: repo, quoter: quoter, tokenizer: tokenizer, now: time.Now, placed: placed}, nil
+	return &Orders{repo: d.Repo, reader: d.Reader, proj: d.Projection, quoter: d.Quoter, tokenizer: d.Tokenizer,
+		readWait: d.ReadWait, now: time.Now, placed: placed}, nil
+}
+
+// Result is a command's outcome: the order as the command left it, and the
+// global position of its last event, which queries accept to read their
+// own write (read-your-writes).
+type Result struct {
+	Order    order.Order
+	Position int64
 }
 
 // Place accepts a new order, or returns the order an earlier request with
 // the same idempotency key created.
-func (s *Orders) Place(ctx context.Context, req PlaceRequest) (order.Order, error) {
+func (s *Orders) Place(ctx context.Context, req PlaceRequest) (Result, error) {
 	if bad := order.ValidatePlace(req.CustomerID, req.Lines, req.CardNumber); len(bad) > 0 {
-		return order.Order{}, &InvalidError{Fields: bad}
+		return Result{}, &InvalidError{Fields: bad}
 	}
 	var key *postgres.Key
 	if req.IdempotencyKey != "" {
 		key = &postgres.Key{Key: req.IdempotencyKey, Fingerprint: fingerprint(req)}
-		if o, found, err := s.replay(ctx, key); found || err != nil {
-			return o, err
+		if r, found, err := s.replay(ctx, key); found || err != nil {
+			return r, err
 		}
 	}
 
@@ -106,7 +154,7 @@ func (s *Orders) Place(ctx context.Context, req PlaceRequest) (order.Order, erro
 	}
 	prices, err := s.quoter.Prices(ctx, skus)
 	if err != nil {
-		return order.Order{}, fmt.Errorf("%w: %w", ErrInventoryUnavailable, err)
+		return Result{}, fmt.Errorf("%w: %w", ErrInventoryUnavailable, err)
 	}
 	items := make([]order.Item, len(req.Lines))
 	var unknown []string
@@ -118,11 +166,11 @@ func (s *Orders) Place(ctx context.Context, req PlaceRequest) (order.Order, erro
 		items[i] = order.Item{SKU: l.SKU, Quantity: l.Quantity, UnitPriceCents: price}
 	}
 	if len(unknown) > 0 {
-		return order.Order{}, &UnknownSKUError{SKUs: unknown}
+		return Result{}, &UnknownSKUError{SKUs: unknown}
 	}
 	token, last4, err := s.tokenizer.Tokenize(ctx, req.CardNumber)
 	if err != nil {
-		return order.Order{}, fmt.Errorf("%w: %w", ErrPaymentUnavailable, err)
+		return Result{}, fmt.Errorf("%w: %w", ErrPaymentUnavailable, err)
 	}
 
 	id := uuid.Must(uuid.NewV7()).String() // time-ordered: index-friendly
@@ -130,33 +178,34 @@ func (s *Orders) Place(ctx context.Context, req PlaceRequest) (order.Order, erro
 	placed := order.Place(id, req.CustomerID, items, last4, s.now().UTC().Truncate(time.Microsecond)) // PostgreSQL keeps microseconds
 	msg, err := saga.Placed(placed, saga.Payment{Token: token, CardLast4: last4})
 	if err != nil {
-		return order.Order{}, err
+		return Result{}, err
 	}
-	o, err := s.repo.Create(ctx, placed, key, msg)
+	o, pos, err := s.repo.Create(ctx, placed, key, map[string]string{"causation_type": "http", "causation_id": req.RequestID}, msg)
 	if errors.Is(err, postgres.ErrKeyTaken) {
 		// A concurrent request with the same key won the race.
-		o, _, err = s.replay(ctx, key)
-		return o, err
+		r, _, err := s.replay(ctx, key)
+		return r, err
 	}
 	if err != nil {
-		return o, err
+		return Result{}, err
 	}
 	s.placed.Add(ctx, 1)
-	return o, nil
+	return Result{Order: o, Position: pos}, nil
 }
 
-// replay answers a request whose key was seen before.
-func (s *Orders) replay(ctx context.Context, key *postgres.Key) (order.Order, bool, error) {
+// replay answers a request whose key was seen before, with the order as
+// the event store has it now.
+func (s *Orders) replay(ctx context.Context, key *postgres.Key) (Result, bool, error) {
 	id, fp, found, err := s.repo.KeyOwner(ctx, key.Key)
 	if err != nil || !found {
-		return order.Order{}, false, err
+		return Result{}, false, err
 	}
 	if !slices.Equal(fp, key.Fingerprint) {
-		return order.Order{}, true, ErrKeyReused
+		return Result{}, true, ErrKeyReused
 	}
 	trace.SpanFromContext(ctx).AddEvent("idempotent replay", trace.WithAttributes(attribute.String("order.id", id)))
-	o, err := s.repo.Get(ctx, id)
-	return o, true, err
+	o, err := s.repo.Current(ctx, id)
+	return Result{Order: o}, true, err
 }
 
 // fingerprint identifies a request for idempotency. It leaves out the card
@@ -173,14 +222,3 @@ func fingerprint(req PlaceRequest) []byte {
 	return sum[:]
 }
 
-// Get returns an order from the read model.
-func (s *Orders) Get(ctx context.Context, id string) (order.Order, error) { return s.repo.Get(ctx, id) }
-
-// Events returns an order's event stream, or order.ErrNotFound.
-func (s *Orders) Events(ctx context.Context, id string) ([]eventstore.Event, error) {
-	events, err := s.repo.Events(ctx, id)
-	if err == nil && len(events) == 0 {
-		err = fmt.Errorf("%s: %w", id, order.ErrNotFound)
-	}
-	return events, err
-}

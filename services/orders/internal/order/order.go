@@ -38,7 +38,12 @@ const (
 	TypeConfirmed = "OrderConfirmed"
 	TypeRejected  = "OrderRejected"
 	TypeCancelled = "OrderCancelled"
+	TypeNoteAdded = "OrderNoteAdded"
 )
+
+// DefaultCurrency is what every order was priced in before orders carried
+// a currency (OrderPlaced schema 1).
+const DefaultCurrency = "USD"
 
 // Errors callers match.
 var (
@@ -62,6 +67,8 @@ type Order struct {
 	Reason     string    `json:"reason"`
 	Items      []Item    `json:"items"`
 	TotalCents int64     `json:"total_cents"`
+	Currency   string    `json:"currency"`
+	Notes      int       `json:"notes"` // how many notes the audit trail holds
 	Version    int64     `json:"version"`
 	CreatedAt  time.Time `json:"created_at"`
 	UpdatedAt  time.Time `json:"updated_at"`
@@ -71,15 +78,16 @@ type Order struct {
 type Event struct {
 	Type string
 	At   time.Time
-	Data any // Placed or Finished
+	Data any // Placed, Finished or NoteAdded
 }
 
-// Placed is the data of OrderPlaced.
+// Placed is the data of OrderPlaced. Schema 2 added Currency.
 type Placed struct {
 	OrderID    string `json:"order_id"`
 	CustomerID string `json:"customer_id"`
 	Items      []Item `json:"items"`
 	TotalCents int64  `json:"total_cents"`
+	Currency   string `json:"currency"`
 	CardLast4  string `json:"card_last4"`
 }
 
@@ -88,13 +96,26 @@ type Finished struct {
 	Reason string `json:"reason,omitempty"`
 }
 
+// NoteAdded is the data of OrderNoteAdded: a remark for the audit trail
+// (customer service, fraud review), allowed whatever the status.
+type NoteAdded struct {
+	Text   string `json:"text"`
+	Author string `json:"author"`
+}
+
 // Place decides a new order. Inputs are validated by ValidatePlace first.
 func Place(id, customerID string, items []Item, cardLast4 string, now time.Time) Event {
 	var total int64
 	for _, it := range items {
 		total += it.Quantity * it.UnitPriceCents
 	}
-	return Event{Type: TypePlaced, At: now, Data: Placed{OrderID: id, CustomerID: customerID, Items: items, TotalCents: total, CardLast4: cardLast4}}
+	return Event{Type: TypePlaced, At: now, Data: Placed{OrderID: id, CustomerID: customerID, Items: items, TotalCents: total,
+		Currency: DefaultCurrency, CardLast4: cardLast4}}
+}
+
+// AddNote records a note.
+func (o *Order) AddNote(text, author string, now time.Time) Event {
+	return Event{Type: TypeNoteAdded, At: now, Data: NoteAdded{Text: text, Author: author}}
 }
 
 // Confirm records that the order was paid for.
@@ -123,7 +144,10 @@ func (o *Order) finish(typ, reason string, now time.Time) (Event, error) {
 func (o *Order) Apply(e Event) error {
 	switch d := e.Data.(type) {
 	case Placed:
-		*o = Order{ID: d.OrderID, CustomerID: d.CustomerID, Status: Pending, Items: d.Items, TotalCents: d.TotalCents, CreatedAt: e.At}
+		*o = Order{ID: d.OrderID, CustomerID: d.CustomerID, Status: Pending, Items: d.Items, TotalCents: d.TotalCents,
+			Currency: d.Currency, CreatedAt: e.At}
+	case NoteAdded:
+		o.Notes++
 	case Finished:
 		if o.Status != Pending {
 			return fmt.Errorf("apply %s to a %s order: %w", e.Type, o.Status, ErrFinished)
@@ -139,19 +163,33 @@ func (o *Order) Apply(e Event) error {
 
 var terminal = map[string]Status{TypeConfirmed: Confirmed, TypeRejected: Rejected, TypeCancelled: Cancelled}
 
-// Encode returns an event's stored form.
-func Encode(e Event) (json.RawMessage, error) {
-	b, err := json.Marshal(e.Data)
-	if err != nil {
-		return nil, fmt.Errorf("encode %s: %w", e.Type, err)
-	}
-	return b, nil
+// StatusAfter is the terminal status an event type records, if any.
+func StatusAfter(eventType string) (Status, bool) {
+	s, ok := terminal[eventType]
+	return s, ok
 }
 
-// Decode reads a stored event.
-func Decode(typ string, at time.Time, data []byte) (Event, error) {
+// Schemas are the current shape version of each event type; Encode writes
+// them and Decode upcasts older ones.
+var Schemas = map[string]int{TypePlaced: 2, TypeConfirmed: 1, TypeRejected: 1, TypeCancelled: 1, TypeNoteAdded: 1}
+
+// Encode returns an event's stored form and its schema version.
+func Encode(e Event) (json.RawMessage, int, error) {
+	b, err := json.Marshal(e.Data)
+	if err != nil {
+		return nil, 0, fmt.Errorf("encode %s: %w", e.Type, err)
+	}
+	return b, Schemas[e.Type], nil
+}
+
+// Decode reads a stored event of any schema version, upcasting old shapes
+// to the current one first.
+func Decode(typ string, schema int, at time.Time, data []byte) (Event, error) {
+	data, err := upcast(typ, schema, data)
+	if err != nil {
+		return Event{}, err
+	}
 	e := Event{Type: typ, At: at}
-	var err error
 	switch typ {
 	case TypePlaced:
 		var d Placed
@@ -159,6 +197,10 @@ func Decode(typ string, at time.Time, data []byte) (Event, error) {
 		e.Data = d
 	case TypeConfirmed, TypeRejected, TypeCancelled:
 		var d Finished
+		err = json.Unmarshal(data, &d)
+		e.Data = d
+	case TypeNoteAdded:
+		var d NoteAdded
 		err = json.Unmarshal(data, &d)
 		e.Data = d
 	default:

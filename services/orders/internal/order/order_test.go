@@ -56,11 +56,11 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 	c, _ := o.Cancel(order.ReasonCardDeclined, time.Unix(300, 0))
 	_ = o.Apply(c)
 	for _, e := range []order.Event{order.Place("o-1", "c-1", o.Items, "4242", time.Unix(100, 0)), c} {
-		data, err := order.Encode(e)
+		data, schema, err := order.Encode(e)
 		if err != nil {
 			t.Fatal(err)
 		}
-		d, err := order.Decode(e.Type, e.At, data)
+		d, err := order.Decode(e.Type, schema, e.At, data)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -71,8 +71,43 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 	if rebuilt.Status != order.Cancelled || rebuilt.Reason != order.ReasonCardDeclined || rebuilt.TotalCents != 400 || rebuilt.Version != 2 {
 		t.Fatalf("rebuilt %+v", rebuilt)
 	}
-	if _, err := order.Decode("Nope", time.Now(), []byte(`{}`)); err == nil {
+	if _, err := order.Decode("Nope", 1, time.Now(), []byte(`{}`)); err == nil {
 		t.Fatal("unknown type decoded")
+	}
+}
+
+// OrderPlaced as the first version of the code stored it (schema 1, no
+// currency) reads as the current shape.
+func TestPlacedSchema1IsUpcast(t *testing.T) {
+	v1 := []byte(`{"order_id":"o-1","customer_id":"c","items":[{"sku":"A","quantity":1,"unit_price_cents":5}],"total_cents":5,"card_last4":"4242"}`)
+	e, err := order.Decode(order.TypePlaced, 1, time.Unix(1, 0), v1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var o order.Order
+	if err := o.Apply(e); err != nil {
+		t.Fatal(err)
+	}
+	if o.Currency != "USD" || o.TotalCents != 5 || o.ID != "o-1" {
+		t.Fatalf("upcast order %+v", o)
+	}
+	if _, err := order.Decode(order.TypePlaced, 3, time.Unix(1, 0), v1); err == nil {
+		t.Fatal("a schema newer than the build was accepted")
+	}
+	e2, _ := order.Decode(order.TypePlaced, 2, time.Unix(1, 0), []byte(`{"order_id":"o","currency":"EUR"}`))
+	if e2.Data.(order.Placed).Currency != "EUR" {
+		t.Fatal("current schema was changed by the upcaster")
+	}
+}
+
+func TestNotesCountInAnyStatus(t *testing.T) {
+	o := placed(t)
+	_ = o.Apply(o.AddNote("called the customer", "agent-7", time.Unix(150, 0)))
+	c, _ := o.Confirm(time.Unix(200, 0))
+	_ = o.Apply(c)
+	_ = o.Apply(o.AddNote("refund asked", "agent-7", time.Unix(250, 0)))
+	if o.Notes != 2 || o.Version != 4 || o.Status != order.Confirmed || !o.UpdatedAt.Equal(time.Unix(250, 0)) {
+		t.Fatalf("%+v", o)
 	}
 }
 

@@ -48,3 +48,17 @@ func ValidatePlace(customerID string, lines []Line, cardNumber string) map[strin
 	}
 	return bad
 }
+
+var authorPattern = regexp.MustCompile(`^[A-Za-z0-9_.@-]{1,64}$`)
+
+// ValidateNote checks a note and its author.
+func ValidateNote(text, author string) map[string]string {
+	bad := map[string]string{}
+	if n := len([]rune(text)); n == 0 || n > 1000 {
+		bad["text"] = "1 to 1000 characters"
+	}
+	if !authorPattern.MatchString(author) {
+		bad["author"] = "1 to 64 characters of A-Z, a-z, 0-9, _ . @ and -"
+	}
+	return bad
+}

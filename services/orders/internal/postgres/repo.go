@@ -1,7 +1,8 @@
-// Package postgres stores orders: their events in the event store (the
-// source of truth), a read-model row per order written in the same
-// transaction, idempotency keys, and the outbox messages that announce
-// each change.
+// Package postgres stores orders. The command side keeps each order as its
+// events in the event store (with snapshots of long streams), the
+// idempotency keys, and the outbox messages announcing each change, in one
+// transaction per command. The query side reads order_summaries, the read
+// model the projector keeps (internal/readmodel).
 package postgres
 
 import (
@@ -11,10 +12,14 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
@@ -33,14 +38,49 @@ func Migrations() fs.FS { return postgres.Dir(migrations, "migrations") }
 // ErrKeyTaken means the idempotency key was stored by another request.
 var ErrKeyTaken = errors.New("idempotency key already used")
 
+// snapshotSchema is the shape of a stored order.Order; bump it when the
+// struct changes, and older snapshots are ignored (replayed instead).
+const snapshotSchema = 2
+
+// Config tunes the repository. The zero value is valid.
+type Config struct {
+	// SnapshotEvery takes a snapshot each time a stream passes a multiple
+	// of this many events; 0 means 100.
+	SnapshotEvery int64
+	MeterProvider metric.MeterProvider
+}
+
 // Repo is the orders repository. It owns its transactions, except in
 // Update, which joins the caller's (the inbox's) transaction.
-type Repo struct{ pool *pgxpool.Pool }
+type Repo struct {
+	pool         *pgxpool.Pool
+	cfg          Config
+	appendTiming metric.Float64Histogram
+}
 
 // New returns a repository on pool.
-func New(pool *pgxpool.Pool) *Repo { return &Repo{pool: pool} }
+func New(pool *pgxpool.Pool, cfg Config) (*Repo, error) {
+	if cfg.SnapshotEvery <= 0 {
+		cfg.SnapshotEvery = 100
+	}
+	mp := cfg.MeterProvider
+	if mp == nil {
+		mp = otel.GetMeterProvider()
+	}
+	h, err := mp.Meter("github.com/example/sagasuite/services/orders/internal/postgres").Float64Histogram("eventstore.append.duration",
+		metric.WithDescription("Time to append a command's events, inside its transaction."), metric.WithUnit("s"),
+		metric.WithExplicitBucketBoundaries(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25))
+	if err != nil {
+		return nil, err
+	}
+	return &Repo{pool: pool, cfg: cfg, appendTiming: h}, nil
+}
 
-func stream(id string) string { return "order-" + id }
+// StreamID is the event-store stream of an order.
+func StreamID(orderID string) string { return "order-" + orderID }
+
+// OrderID is the order of a stream; ok is false for other streams.
+func OrderID(stream string) (string, bool) { return strings.CutPrefix(stream, "order-") }
 
 // Key is an idempotency key and the fingerprint of the request it was used with.
 type Key struct {
@@ -48,14 +88,16 @@ type Key struct {
 	Fingerprint []byte
 }
 
-// Create stores a new order: its first event, its read-model row, the
-// idempotency key if any, and msgs, in one transaction. It returns
-// ErrKeyTaken when a concurrent request stored the same key first.
-func (r *Repo) Create(ctx context.Context, placed order.Event, key *Key, msgs ...outbox.Message) (order.Order, error) {
+// Create stores a new order: its first event with meta, the idempotency key
+// if any, and msgs, in one transaction. It returns the order and the
+// event's global position, or ErrKeyTaken when a concurrent request stored
+// the same key first.
+func (r *Repo) Create(ctx context.Context, placed order.Event, key *Key, meta map[string]string, msgs ...outbox.Message) (order.Order, int64, error) {
 	var o order.Order
+	var pos int64
 	p, ok := placed.Data.(order.Placed)
 	if !ok {
-		return o, fmt.Errorf("create order from %s: want %s", placed.Type, order.TypePlaced)
+		return o, 0, fmt.Errorf("create order from %s: want %s", placed.Type, order.TypePlaced)
 	}
 	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
 		o = order.Order{}
@@ -68,21 +110,13 @@ func (r *Repo) Create(ctx context.Context, placed order.Event, key *Key, msgs ..
 				return fmt.Errorf("store idempotency key: %w", err)
 			}
 		}
-		if err := r.append(ctx, tx, &o, 0, []order.Event{placed}, nil); err != nil {
+		var err error
+		if pos, err = r.append(ctx, tx, &o, []order.Event{placed}, meta); err != nil {
 			return err
-		}
-		carrier := propagation.MapCarrier{}
-		propagation.TraceContext{}.Inject(ctx, carrier)
-		items, _ := json.Marshal(o.Items)
-		tc, _ := json.Marshal(carrier)
-		if _, err := tx.Exec(ctx, `INSERT INTO orders_view (order_id, customer_id, status, reason, items, total_cents, version, created_at, updated_at, trace_context)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-			o.ID, o.CustomerID, o.Status, o.Reason, items, o.TotalCents, o.Version, o.CreatedAt, o.UpdatedAt, tc); err != nil {
-			return fmt.Errorf("insert order view: %w", err)
 		}
 		return outbox.Write(ctx, tx, msgs...)
 	})
-	return o, err
+	return o, pos, err
 }
 
 // Decision is what a command decided: events to append and messages to send.
@@ -93,41 +127,37 @@ type Decision struct {
 	Meta map[string]string
 }
 
-// Update loads order id in tx, locking it against concurrent commands,
-// lets decide look at it, and stores what it decided. It returns the order
-// as it stands after the change and order.ErrNotFound for an unknown id.
-func (r *Repo) Update(ctx context.Context, tx pgx.Tx, id string, decide func(o *order.Order) (Decision, error)) (order.Order, error) {
-	var locked string
-	if err := tx.QueryRow(ctx, `SELECT order_id FROM orders_view WHERE order_id = $1 FOR UPDATE`, id).Scan(&locked); err != nil {
-		if errors.Is(err, pgx.ErrNoRows) {
-			return order.Order{}, fmt.Errorf("%s: %w", id, order.ErrNotFound)
-		}
-		return order.Order{}, fmt.Errorf("lock order %s: %w", id, err)
-	}
-	o, err := r.load(ctx, tx, id)
+// Update loads order id in tx, lets decide look at it, and appends what it
+// decided at the version it saw. A concurrent command that appended first
+// makes it fail with eventstore.ErrVersionConflict (optimistic
+// concurrency: reload and decide again). It returns the order after the
+// change, the position of its last event (0 when decide changed nothing),
+// and order.ErrNotFound for an unknown id.
+func (r *Repo) Update(ctx context.Context, tx pgx.Tx, id string, decide func(o *order.Order) (Decision, error)) (order.Order, int64, error) {
+	o, err := r.Load(ctx, tx, id)
 	if err != nil {
-		return o, err
+		return o, 0, err
 	}
 	d, err := decide(&o)
 	if err != nil || len(d.Events) == 0 {
-		return o, err
+		return o, 0, err
 	}
-	if err := r.append(ctx, tx, &o, o.Version, d.Events, d.Meta); err != nil {
-		return o, err
+	pos, err := r.append(ctx, tx, &o, d.Events, d.Meta)
+	if err != nil {
+		return o, 0, err
 	}
-	if _, err := tx.Exec(ctx, `UPDATE orders_view SET status = $2, reason = $3, version = $4, updated_at = $5 WHERE order_id = $1`,
-		o.ID, o.Status, o.Reason, o.Version, o.UpdatedAt); err != nil {
-		return o, fmt.Errorf("update order view: %w", err)
-	}
-	return o, outbox.Write(ctx, tx, d.Messages...)
+	return o, pos, outbox.Write(ctx, tx, d.Messages...)
 }
 
-// append applies events to o and stores them at version expected, with
-// meta, the order id as correlation id and the current trace's ids.
-func (r *Repo) append(ctx context.Context, tx pgx.Tx, o *order.Order, expected int64, events []order.Event, meta map[string]string) error {
+// append applies events to o, stores them at o's version before them with
+// meta (plus the order id as correlation id and the current trace), takes
+// a snapshot when the stream passes a multiple of SnapshotEvery, and
+// returns the last event's position.
+func (r *Repo) append(ctx context.Context, tx pgx.Tx, o *order.Order, events []order.Event, meta map[string]string) (int64, error) {
+	expected := o.Version
 	for _, e := range events {
 		if err := o.Apply(e); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	m := map[string]string{"correlation_id": o.ID}
@@ -136,62 +166,106 @@ func (r *Repo) append(ctx context.Context, tx pgx.Tx, o *order.Order, expected i
 	}
 	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
 		m["trace_id"], m["span_id"] = sc.TraceID().String(), sc.SpanID().String()
+		carrier := propagation.MapCarrier{}
+		propagation.TraceContext{}.Inject(ctx, carrier)
+		m["traceparent"] = carrier["traceparent"]
 	}
 	news := make([]eventstore.NewEvent, len(events))
 	for i, e := range events {
-		data, err := order.Encode(e)
+		data, schema, err := order.Encode(e)
 		if err != nil {
-			return err
+			return 0, err
 		}
-		news[i] = eventstore.NewEvent{Type: e.Type, Data: data, Metadata: m, OccurredAt: e.At}
+		news[i] = eventstore.NewEvent{Type: e.Type, Schema: schema, Data: data, Metadata: m, OccurredAt: e.At}
 	}
-	_, err := eventstore.Append(ctx, tx, stream(o.ID), expected, news...)
-	return err
+	start := time.Now()
+	a, err := eventstore.Append(ctx, tx, StreamID(o.ID), expected, news...)
+	r.appendTiming.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(attribute.Bool("conflict", errors.Is(err, eventstore.ErrVersionConflict))))
+	if err != nil {
+		return 0, err
+	}
+	if o.Version/r.cfg.SnapshotEvery > expected/r.cfg.SnapshotEvery {
+		state, err := json.Marshal(o)
+		if err != nil {
+			return 0, err
+		}
+		if err := eventstore.SaveSnapshot(ctx, tx, StreamID(o.ID), eventstore.Snapshot{Version: o.Version, Schema: snapshotSchema, State: state}); err != nil {
+			return 0, err
+		}
+	}
+	return a.Position, nil
 }
 
-func (r *Repo) load(ctx context.Context, q eventstore.Querier, id string) (order.Order, error) {
+// Load rebuilds an order from its latest snapshot and the events after it.
+func (r *Repo) Load(ctx context.Context, q eventstore.Querier, id string) (order.Order, error) {
 	var o order.Order
-	events, err := eventstore.Load(ctx, q, stream(id))
+	snap, found, err := eventstore.LoadSnapshot(ctx, q, StreamID(id))
+	if err != nil {
+		return o, err
+	}
+	if found && snap.Schema == snapshotSchema {
+		if err := json.Unmarshal(snap.State, &o); err != nil {
+			return o, fmt.Errorf("snapshot of %s: %w", id, err)
+		}
+	}
+	events, err := eventstore.Load(ctx, q, StreamID(id), o.Version)
+	if err != nil {
+		return o, err
+	}
+	if err := fold(&o, events); err != nil {
+		return o, err
+	}
+	if o.Version == 0 {
+		return o, fmt.Errorf("%s: %w", id, order.ErrNotFound)
+	}
+	return o, nil
+}
+
+// Current is Load outside a transaction.
+func (r *Repo) Current(ctx context.Context, id string) (order.Order, error) {
+	return r.Load(ctx, r.pool, id)
+}
+
+// Replay rebuilds an order from all its events, ignoring snapshots.
+func (r *Repo) Replay(ctx context.Context, id string) (order.Order, error) {
+	var o order.Order
+	events, err := eventstore.Load(ctx, r.pool, StreamID(id), 0)
+	if err != nil {
+		return o, err
+	}
+	return o, fold(&o, events)
+}
+
+// AsOf rebuilds an order as it stood at t; order.ErrNotFound before its
+// first event.
+func (r *Repo) AsOf(ctx context.Context, id string, t time.Time) (order.Order, error) {
+	var o order.Order
+	events, err := eventstore.LoadUntil(ctx, r.pool, StreamID(id), t)
 	if err != nil {
 		return o, err
 	}
 	if len(events) == 0 {
-		return o, fmt.Errorf("%s: %w", id, order.ErrNotFound)
+		return o, fmt.Errorf("%s at %s: %w", id, t.Format(time.RFC3339), order.ErrNotFound)
 	}
-	for _, se := range events {
-		e, err := order.Decode(se.Type, se.OccurredAt, se.Data)
-		if err != nil {
-			return o, err
-		}
-		if err := o.Apply(e); err != nil {
-			return o, err
-		}
-	}
-	return o, nil
+	return o, fold(&o, events)
 }
 
-// Get returns an order from the read model, or order.ErrNotFound.
-func (r *Repo) Get(ctx context.Context, id string) (order.Order, error) {
-	var o order.Order
-	var items []byte
-	err := r.pool.QueryRow(ctx, `SELECT order_id, customer_id, status, reason, items, total_cents, version, created_at, updated_at
-		FROM orders_view WHERE order_id = $1`, id).
-		Scan(&o.ID, &o.CustomerID, &o.Status, &o.Reason, &items, &o.TotalCents, &o.Version, &o.CreatedAt, &o.UpdatedAt)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return o, fmt.Errorf("%s: %w", id, order.ErrNotFound)
+func fold(o *order.Order, events []eventstore.Event) error {
+	for _, se := range events {
+		e, err := order.Decode(se.Type, se.Schema, se.OccurredAt, se.Data)
+		if err != nil {
+			return fmt.Errorf("%s/%d: %w", se.StreamID, se.Version, err)
+		}
+		if err := o.Apply(e); err != nil {
+			return err
+		}
 	}
-	if err != nil {
-		return o, fmt.Errorf("get order %s: %w", id, err)
-	}
-	if err := json.Unmarshal(items, &o.Items); err != nil {
-		return o, fmt.Errorf("order %s items: %w", id, err)
-	}
-	return o, nil
+	return nil
 }
 
 // Events returns an order's stored events, oldest first.
 func (r *Repo) Events(ctx context.Context, id string) ([]eventstore.Event, error) {
-	return eventstore.Load(ctx, r.pool, stream(id))
+	return eventstore.Load(ctx, r.pool, StreamID(id), 0)
 }
 
 // KeyOwner returns the order an idempotency key was used for.
@@ -204,34 +278,6 @@ func (r *Repo) KeyOwner(ctx context.Context, key string) (orderID string, finger
 		return "", nil, false, fmt.Errorf("look up idempotency key: %w", err)
 	}
 	return orderID, fingerprint, true, nil
-}
-
-// Stalled is a PENDING order older than the cutoff, with the trace context
-// of the request that placed it.
-type Stalled struct {
-	ID    string
-	Trace map[string]string
-}
-
-// Stalled returns up to limit orders PENDING since before cutoff, oldest first.
-func (r *Repo) Stalled(ctx context.Context, cutoff time.Time, limit int) ([]Stalled, error) {
-	rows, err := r.pool.Query(ctx, `SELECT order_id, trace_context FROM orders_view
-		WHERE status = 'PENDING' AND created_at < $1 ORDER BY created_at LIMIT $2`, cutoff, limit)
-	if err != nil {
-		return nil, fmt.Errorf("find stalled orders: %w", err)
-	}
-	defer rows.Close()
-	var out []Stalled
-	for rows.Next() {
-		var s Stalled
-		var tc []byte
-		if err := rows.Scan(&s.ID, &tc); err != nil {
-			return nil, fmt.Errorf("find stalled orders: %w", err)
-		}
-		_ = json.Unmarshal(tc, &s.Trace)
-		out = append(out, s)
-	}
-	return out, rows.Err()
 }
 
 // InTx runs f in a transaction.

@@ -88,10 +88,12 @@ func (m *Metrics) Finished(ctx context.Context, o order.Order) {
 
 // Finish moves order id to its terminal status with decide, inside tx, and
 // announces it. An order that is already finished is left as it is and
-// reported with ok false.
+// reported with ok false. A concurrent change of the order makes it fail
+// with eventstore.ErrVersionConflict: the caller retries (the consumer
+// redelivers, the watchdog looks again on its next scan).
 func Finish(ctx context.Context, tx pgx.Tx, repo *postgres.Repo, metrics *Metrics, id string, meta map[string]string,
 	decide func(o *order.Order) (order.Event, error)) (ok bool, err error) {
-	o, err := repo.Update(ctx, tx, id, func(o *order.Order) (postgres.Decision, error) {
+	o, _, err := repo.Update(ctx, tx, id, func(o *order.Order) (postgres.Decision, error) {
 		e, err := decide(o)
 		if errors.Is(err, order.ErrFinished) {
 			return postgres.Decision{}, nil

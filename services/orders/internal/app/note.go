@@ -1,0 +1,61 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/example/sagasuite/platform/eventstore"
+	"github.com/example/sagasuite/services/orders/internal/order"
+	"github.com/example/sagasuite/services/orders/internal/postgres"
+)
+
+// ErrVersionConflict means the order changed since the version the client
+// sent, or kept changing under the command.
+var ErrVersionConflict = errors.New("the order was changed by someone else")
+
+// NoteRequest adds a note to an order's audit trail.
+type NoteRequest struct {
+	OrderID   string
+	Text      string
+	Author    string
+	IfVersion int64 // the version the client saw (If-Match); 0: any
+	RequestID string
+}
+
+// conflictRetries is how often a command without IfVersion reloads and
+// decides again after losing a race.
+const conflictRetries = 3
+
+// AddNote appends a note. With IfVersion the command is refused when the
+// order moved on; without it, a lost race is retried on the fresh state.
+func (s *Orders) AddNote(ctx context.Context, req NoteRequest) (Result, error) {
+	if bad := order.ValidateNote(req.Text, req.Author); len(bad) > 0 {
+		return Result{}, &InvalidError{Fields: bad}
+	}
+	for attempt := 0; ; attempt++ {
+		var res Result
+		err := s.repo.InTx(ctx, func(tx pgx.Tx) error {
+			var err error
+			res.Order, res.Position, err = s.repo.Update(ctx, tx, req.OrderID, func(o *order.Order) (postgres.Decision, error) {
+				if req.IfVersion > 0 && o.Version != req.IfVersion {
+					return postgres.Decision{}, fmt.Errorf("order is at version %d, not %d: %w", o.Version, req.IfVersion, ErrVersionConflict)
+				}
+				return postgres.Decision{Events: []order.Event{o.AddNote(req.Text, req.Author, s.now().UTC())},
+					Meta: map[string]string{"causation_type": "http", "causation_id": req.RequestID}}, nil
+			})
+			return err
+		})
+		switch {
+		case err == nil:
+			return res, nil
+		case errors.Is(err, eventstore.ErrVersionConflict) && req.IfVersion == 0 && attempt < conflictRetries:
+			continue
+		case errors.Is(err, eventstore.ErrVersionConflict):
+			return Result{}, fmt.Errorf("%w: %w", ErrVersionConflict, err)
+		}
+		return Result{}, err
+	}
+}
