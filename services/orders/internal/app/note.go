@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -26,8 +28,9 @@ type NoteRequest struct {
 }
 
 // conflictRetries is how often a command without IfVersion reloads and
-// decides again after losing a race.
-const conflictRetries = 3
+// decides again after losing a race, with jittered backoff so racers
+// spread out instead of colliding again.
+const conflictRetries = 10
 
 // AddNote appends a note. With IfVersion the command is refused when the
 // order moved on; without it, a lost race is retried on the fresh state.
@@ -52,6 +55,12 @@ func (s *Orders) AddNote(ctx context.Context, req NoteRequest) (Result, error) {
 		case err == nil:
 			return res, nil
 		case errors.Is(err, eventstore.ErrVersionConflict) && req.IfVersion == 0 && attempt < conflictRetries:
+			backoff := time.Duration(rand.Int64N(int64(min(time.Millisecond<<attempt, 50*time.Millisecond)) + 1))
+			select {
+			case <-ctx.Done():
+				return Result{}, ctx.Err()
+			case <-time.After(backoff):
+			}
 			continue
 		case errors.Is(err, eventstore.ErrVersionConflict):
 			return Result{}, fmt.Errorf("%w: %w", ErrVersionConflict, err)
