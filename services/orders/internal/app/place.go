@@ -221,4 +221,3 @@ func fingerprint(req PlaceRequest) []byte {
 	sum := sha256.Sum256(b)
 	return sum[:]
 }
-

@@ -73,7 +73,9 @@ func TestSnapshotPlusTailEqualsReplay(t *testing.T) {
 				check(t, repo, id)
 			}
 			command(t, pool, repo, id, end)
-			command(t, pool, repo, id, func(o *order.Order) (order.Event, error) { return o.AddNote("after", "agent", t0.Add(2*time.Hour)), nil })
+			command(t, pool, repo, id, func(o *order.Order) (order.Event, error) {
+				return o.AddNote("after", "agent", t0.Add(2*time.Hour)), nil
+			})
 			check(t, repo, id)
 		}
 	}

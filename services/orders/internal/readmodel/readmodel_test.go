@@ -77,7 +77,9 @@ func TestReadModelMatchesTheAggregates(t *testing.T) {
 	e.place(t, "b1", now.Add(time.Millisecond))
 	e.finish(t, "a1", func(o *order.Order) (order.Event, error) { return o.Confirm(now.Add(time.Second)) })
 	e.finish(t, "a1", func(o *order.Order) (order.Event, error) { return o.AddNote("n", "x", now.Add(2*time.Second)), nil })
-	pos := e.finish(t, "b1", func(o *order.Order) (order.Event, error) { return o.Cancel(order.ReasonCardDeclined, now.Add(time.Second)) })
+	pos := e.finish(t, "b1", func(o *order.Order) (order.Event, error) {
+		return o.Cancel(order.ReasonCardDeclined, now.Add(time.Second))
+	})
 	if _, err := e.pool.Exec(ctx, `INSERT INTO events (stream_id, version, type, schema_version, data, metadata, occurred_at)
 		VALUES ('order-old', 1, 'OrderPlaced', 1, '{"order_id":"old","customer_id":"c","items":[],"total_cents":5,"card_last4":"4242"}', '{}', now())`); err != nil {
 		t.Fatal(err)
@@ -186,7 +188,9 @@ func BenchmarkProjectorLagAt300OrdersPerSecond(b *testing.B) {
 		tick.Stop()
 		wg.Wait()
 		sort.Slice(lags, func(i, j int) bool { return lags[i] < lags[j] })
-		p := func(q float64) float64 { return float64(lags[min(len(lags)-1, int(q*float64(len(lags))))].Microseconds()) / 1000 }
+		p := func(q float64) float64 {
+			return float64(lags[min(len(lags)-1, int(q*float64(len(lags))))].Microseconds()) / 1000
+		}
 		b.ReportMetric(p(0.5), "p50-lag-ms")
 		b.ReportMetric(p(0.99), "p99-lag-ms")
 		b.ReportMetric(float64(lags[len(lags)-1].Microseconds())/1000, "max-lag-ms")
