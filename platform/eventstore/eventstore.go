@@ -141,8 +141,8 @@ func LoadUntil(ctx context.Context, q Querier, stream string, t time.Time) ([]Ev
 // Checkpoint is how far a reader of the whole store has got. The zero
 // value is the beginning.
 type Checkpoint struct {
-	TxID     uint64
-	Position int64
+	TxID     uint64 `json:"transaction_id"`
+	Position int64  `json:"position"`
 }
 
 // Passed reports whether e is at or before c in the reading order.
