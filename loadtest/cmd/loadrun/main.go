@@ -105,6 +105,8 @@ func order(ctx context.Context, client *http.Client, base string, i int, card st
 	}
 	err = json.NewDecoder(resp.Body).Decode(&o)
 	resp.Body.Close()
+	// Read our own write: the read model is eventually consistent.
+	minPosition := resp.Header.Get("Event-Position")
 	r := result{post: time.Since(sent)}
 	if err != nil || resp.StatusCode != http.StatusAccepted {
 		r.err = fmt.Errorf("POST: status %d %v", resp.StatusCode, err)
@@ -115,7 +117,7 @@ func order(ctx context.Context, client *http.Client, base string, i int, card st
 	// into a flood of status reads; the resolution stays fine where it matters.
 	for wait := poll; time.Now().Before(deadline); wait = min(wait*3/2, 250*time.Millisecond) {
 		time.Sleep(wait)
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/orders/"+o.OrderID, nil)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/orders/"+o.OrderID+"?min_position="+minPosition, nil)
 		resp, err := client.Do(req)
 		if err != nil {
 			r.err = err
@@ -123,6 +125,9 @@ func order(ctx context.Context, client *http.Client, base string, i int, card st
 		}
 		err = json.NewDecoder(resp.Body).Decode(&o)
 		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			continue
+		}
 		if err == nil && o.Status != "PENDING" {
 			r.saga, r.status = time.Since(sent), o.Status
 			return r
