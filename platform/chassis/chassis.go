@@ -16,12 +16,15 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/labstack/echo/v4"
 	"go.opentelemetry.io/otel"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/example/sagasuite/platform/faults"
 	"github.com/example/sagasuite/platform/httpserver"
 	"github.com/example/sagasuite/platform/inbox"
 	"github.com/example/sagasuite/platform/kafka"
@@ -54,6 +57,11 @@ type Config struct {
 	// StartTimeout bounds the wait for PostgreSQL and Kafka at start; 0
 	// means 60 s.
 	StartTimeout time.Duration
+	// DBMaxConns caps the connection pool; 0 means 20 (handlers may hold
+	// a transaction across a slow dependency call).
+	DBMaxConns int
+	// ConsumerWorkers handle messages in parallel, in order per key; 0 means 8.
+	ConsumerWorkers int
 }
 
 // Service is a started chassis. Close releases what Start opened; Run
@@ -65,10 +73,15 @@ type Service struct {
 	Publisher *kafka.Publisher // nil without Kafka
 	Observers kafka.Observers  // for consumers
 	Server    *httpserver.Server
+	// Admin is the token-guarded /admin route group.
+	Admin *echo.Group
+	// Faults are injected into the business endpoints (PUT /admin/faults).
+	Faults *faults.Injector
 
-	cfg     Config
-	runners []func(context.Context) error
-	closers []func()
+	cfg       Config
+	consumers []*kafka.Consumer
+	runners   []func(context.Context) error
+	closers   []func()
 }
 
 // Start sets up telemetry (and the OTel globals, for libraries that only
@@ -84,6 +97,12 @@ func Start(ctx context.Context, cfg Config, getenv func(string) string, stdout i
 	}
 	if cfg.StartTimeout <= 0 {
 		cfg.StartTimeout = 60 * time.Second
+	}
+	if cfg.DBMaxConns <= 0 {
+		cfg.DBMaxConns = 20
+	}
+	if cfg.ConsumerWorkers <= 0 {
+		cfg.ConsumerWorkers = 8
 	}
 	tel, err := telemetry.Setup(ctx, telemetry.Config{ServiceName: cfg.Name, ServiceVersion: cfg.Version,
 		InstanceID: cfg.InstanceID, LogLevel: cfg.LogLevel}, getenv, stdout)
@@ -115,7 +134,8 @@ func Start(ctx context.Context, cfg Config, getenv func(string) string, stdout i
 	defer cancel()
 	if cfg.DatabaseURL != "" {
 		err = s.retry(wctx, "postgres", func() error {
-			s.Pool, err = postgres.Open(wctx, cfg.DatabaseURL, cfg.DatabaseName, postgres.Config{TracerProvider: tel.TracerProvider})
+			s.Pool, err = postgres.Open(wctx, cfg.DatabaseURL, cfg.DatabaseName, postgres.Config{
+				TracerProvider: tel.TracerProvider, MaxConns: int32(cfg.DBMaxConns)})
 			return err
 		})
 		if err != nil {
@@ -161,7 +181,41 @@ func Start(ctx context.Context, cfg Config, getenv func(string) string, stdout i
 		Logger: tel.Logger, TracerProvider: tel.TracerProvider, MeterProvider: tel.MeterProvider,
 		Propagator: tel.Propagator, Metrics: tel.MetricsHandler, Ready: ready,
 	})
+	s.Admin = s.Server.Echo.Group("/admin", httpserver.RequireToken(cfg.AdminToken))
+	s.Faults = &faults.Injector{}
+	s.Server.Echo.Use(s.Faults.Middleware)
+	s.Faults.Routes(s.Admin)
+	s.Admin.GET("/consumption", s.consumption)
+	s.Admin.PUT("/consumption", s.consumption)
 	return s, nil
+}
+
+type consumptionState struct {
+	Paused *bool `json:"paused"`
+}
+
+// consumption reads (GET) or sets (PUT {"paused": true}) whether this
+// process takes new messages from Kafka: a stuck queue on demand.
+func (s *Service) consumption(c echo.Context) error {
+	if c.Request().Method == http.MethodPut {
+		var req consumptionState
+		if err := httpserver.Bind(c, &req); err != nil {
+			return err
+		}
+		if req.Paused == nil {
+			return httpserver.Invalid(map[string]string{"paused": "required, true or false"})
+		}
+		for _, k := range s.consumers {
+			if *req.Paused {
+				k.Pause()
+			} else {
+				k.Resume()
+			}
+		}
+		s.Log.Warn("kafka consumption changed by an operator", "paused", *req.Paused)
+	}
+	paused := len(s.consumers) > 0 && s.consumers[0].Paused()
+	return c.JSON(http.StatusOK, consumptionState{Paused: &paused})
 }
 
 // retry calls f until it succeeds or ctx ends, logging each failure.
@@ -191,10 +245,12 @@ func (s *Service) Consume(topics []string, routes inbox.Routes) error {
 	}
 	c, err := kafka.NewConsumer(kafka.ConsumerConfig{
 		Brokers: s.cfg.KafkaBrokers, Group: s.cfg.Name, Topics: topics, DLQ: s.Publisher, Observers: s.Observers,
+		Workers: s.cfg.ConsumerWorkers,
 	}, inbox.Handler(s.Pool, s.cfg.Name, inbox.Route(routes)))
 	if err != nil {
 		return err
 	}
+	s.consumers = append(s.consumers, c)
 	s.Go(c.Run)
 	return nil
 }

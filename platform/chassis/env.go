@@ -11,7 +11,8 @@ const DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=
 
 // FromEnv reads the settings every service shares (CONTRACT.md,
 // "Environment"): HTTP_ADDR, DATABASE_URL, DATABASE_NAME, KAFKA_BROKERS,
-// KAFKA_PARTITIONS, ADMIN_TOKEN, INSTANCE_ID and LOG_LEVEL. Problems are
+// KAFKA_PARTITIONS, ADMIN_TOKEN, INSTANCE_ID, LOG_LEVEL, DB_MAX_CONNS and
+// CONSUMER_WORKERS. Problems are
 // collected in env with the service's own.
 func FromEnv(env *config.Env, name, defaultAddr string) Config {
 	host, _ := os.Hostname()
@@ -25,5 +26,7 @@ func FromEnv(env *config.Env, name, defaultAddr string) Config {
 		DatabaseName:    env.String("DATABASE_NAME", name),
 		KafkaBrokers:    env.List("KAFKA_BROKERS", "127.0.0.1:9092"),
 		KafkaPartitions: env.Int("KAFKA_PARTITIONS", 6, 1, 1000),
+		DBMaxConns:      env.Int("DB_MAX_CONNS", 20, 2, 1000),
+		ConsumerWorkers: env.Int("CONSUMER_WORKERS", 8, 1, 256),
 	}
 }

@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
@@ -41,15 +44,20 @@ type ConsumerConfig struct {
 	SessionTimeout time.Duration
 	// MaxBackoff caps the wait between retries of a failing message; 0 means 5 s.
 	MaxBackoff time.Duration
+	// Workers handle messages in parallel, each key always on the same
+	// worker (so in order); 0 means 1.
+	Workers int
 	Observers
 }
 
-// Consumer runs a consumer group, one message at a time per process:
-// messages with the same key are handled in the order they were written.
+// Consumer runs a consumer group with a bounded number of workers:
+// messages with the same key are handled one at a time, in the order they
+// were written.
 type Consumer struct {
 	cfg       ConsumerConfig
 	h         Handler
 	obs       observers
+	paused    atomic.Bool
 	consumed  metric.Int64Counter
 	processed metric.Float64Histogram
 }
@@ -81,6 +89,9 @@ func NewConsumer(cfg ConsumerConfig, h Handler) (*Consumer, error) {
 	if cfg.MaxBackoff <= 0 {
 		cfg.MaxBackoff = 5 * time.Second
 	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 1
+	}
 	c := &Consumer{cfg: cfg, h: h, obs: cfg.Observers.build()}
 	var err error
 	if c.consumed, err = c.obs.meter.Int64Counter("messaging.client.consumed.messages",
@@ -97,6 +108,11 @@ func NewConsumer(cfg ConsumerConfig, h Handler) (*Consumer, error) {
 
 // Run consumes until ctx is done, then leaves the group and returns nil.
 // It returns an error only when the group cannot be consumed at all.
+//
+// Messages go to Workers goroutines by key, so one key's messages are
+// handled one at a time and in order while different keys proceed in
+// parallel. A partition's offset is committed only up to the last message
+// before which every message of that partition was handled.
 func (c *Consumer) Run(ctx context.Context) error {
 	r := kafkago.NewReader(kafkago.ReaderConfig{
 		Brokers:     c.cfg.Brokers,
@@ -119,25 +135,159 @@ func (c *Consumer) Run(ctx context.Context) error {
 		}),
 	})
 	defer r.Close()
+
+	track := newTracker()
+	completed := make(chan kafkago.Message, 64)
+	committerDone := make(chan struct{})
+	go func() { // the only goroutine that commits
+		defer close(committerDone)
+		cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		defer cancel()
+		for m := range completed {
+			commit, ok := track.complete(m)
+			if !ok {
+				continue
+			}
+			if err := r.CommitMessages(cctx, commit); err != nil {
+				// Not fatal: the messages are redelivered and deduplicated.
+				c.obs.log.Warn("commit offset", "topic", commit.Topic, "partition", commit.Partition, "offset", commit.Offset, "error", err)
+			}
+		}
+	}()
+
+	queues := make([]chan kafkago.Message, c.cfg.Workers)
+	var workers sync.WaitGroup
+	for i := range queues {
+		queues[i] = make(chan kafkago.Message, 16)
+		workers.Add(1)
+		go func(q <-chan kafkago.Message) {
+			defer workers.Done()
+			for km := range q {
+				if c.process(ctx, km) {
+					completed <- km
+				}
+			}
+		}(queues[i])
+	}
+	stop := func() {
+		for _, q := range queues {
+			close(q)
+		}
+		workers.Wait()
+		close(completed)
+		<-committerDone
+	}
+
 	for {
+		if err := c.waitWhilePaused(ctx); err != nil {
+			stop()
+			return nil
+		}
 		km, err := r.FetchMessage(ctx)
 		if err != nil {
+			stop()
 			if ctx.Err() != nil {
 				return nil
 			}
 			return fmt.Errorf("consume %v as %s: %w", c.cfg.Topics, c.cfg.Group, err)
 		}
-		if !c.process(ctx, km) {
-			return nil // ctx done mid-retry: the message stays uncommitted
+		// A fetch that was under way when Pause came is held, not handled.
+		if err := c.waitWhilePaused(ctx); err != nil {
+			stop()
+			return nil
 		}
-		if err := r.CommitMessages(ctx, km); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			// Not fatal: the message is redelivered and deduplicated.
-			c.obs.log.Warn("commit offset", "topic", km.Topic, "partition", km.Partition, "offset", km.Offset, "error", err)
+		track.fetched(km)
+		select {
+		case queues[c.worker(km)] <- km:
+		case <-ctx.Done():
+			stop()
+			return nil
 		}
 	}
+}
+
+// worker picks the goroutine for km: by key, so a key's messages stay in
+// order; by partition for messages without a key.
+func (c *Consumer) worker(km kafkago.Message) int {
+	h := fnv.New32a()
+	if len(km.Key) > 0 {
+		_, _ = h.Write(km.Key)
+	} else {
+		_, _ = fmt.Fprintf(h, "%s/%d", km.Topic, km.Partition)
+	}
+	return int(h.Sum32() % uint32(c.cfg.Workers))
+}
+
+// Pause stops handing out new messages until Resume; messages already
+// with a worker are finished. The group membership is kept: partitions stay assigned.
+func (c *Consumer) Pause() { c.paused.Store(true) }
+
+// Resume undoes Pause.
+func (c *Consumer) Resume() { c.paused.Store(false) }
+
+// Paused reports whether consumption is paused.
+func (c *Consumer) Paused() bool { return c.paused.Load() }
+
+func (c *Consumer) waitWhilePaused(ctx context.Context) error {
+	for c.paused.Load() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// tracker knows, per partition, which fetched offsets are handled, so that
+// commits never pass a message still in a worker.
+type tracker struct {
+	mu    sync.Mutex
+	parts map[string]*partition
+}
+
+type partition struct {
+	inFlight []int64 // fetched offsets, in fetch order
+	done     map[int64]kafkago.Message
+}
+
+func newTracker() *tracker { return &tracker{parts: map[string]*partition{}} }
+
+func key(m kafkago.Message) string { return m.Topic + "/" + strconv.Itoa(m.Partition) }
+
+func (t *tracker) fetched(m kafkago.Message) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	p := t.parts[key(m)]
+	if p == nil {
+		p = &partition{done: map[int64]kafkago.Message{}}
+		t.parts[key(m)] = p
+	}
+	p.inFlight = append(p.inFlight, m.Offset)
+}
+
+// complete marks m handled and returns the message to commit: the last of
+// the partition's handled prefix, if it moved.
+func (t *tracker) complete(m kafkago.Message) (kafkago.Message, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	p := t.parts[key(m)]
+	if p == nil {
+		return m, false
+	}
+	p.done[m.Offset] = m
+	var last kafkago.Message
+	moved := false
+	for len(p.inFlight) > 0 {
+		d, ok := p.done[p.inFlight[0]]
+		if !ok {
+			break
+		}
+		delete(p.done, p.inFlight[0])
+		p.inFlight = p.inFlight[1:]
+		last, moved = d, true
+	}
+	return last, moved
 }
 
 // process handles km until it succeeds or is dead-lettered; false means ctx

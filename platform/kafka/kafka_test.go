@@ -36,7 +36,7 @@ func newEnv(t *testing.T) *env {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := kafka.EnsureTopics(ctx, e.brokers, 3, e.topic); err != nil {
+	if err := kafka.EnsureTopics(ctx, e.brokers, 1, e.topic); err != nil {
 		t.Fatal(err)
 	}
 	var err error

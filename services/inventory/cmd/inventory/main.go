@@ -79,6 +79,6 @@ func wire(ctx context.Context, svc *chassis.Service, cfg settings) error {
 	if err := svc.Consume([]string{saga.OrdersTopic, saga.PaymentsTopic}, handlers.Routes()); err != nil {
 		return err
 	}
-	httpapi.Routes(svc.Server.Echo, store, cfg.AdminToken)
+	httpapi.Routes(svc.Server.Echo, svc.Admin, store)
 	return nil
 }

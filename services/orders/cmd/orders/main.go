@@ -13,11 +13,15 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/example/sagasuite/platform/breaker"
+	"github.com/example/sagasuite/platform/bulkhead"
 	"github.com/example/sagasuite/platform/chassis"
 	"github.com/example/sagasuite/platform/config"
 	"github.com/example/sagasuite/platform/eventstore"
+	"github.com/example/sagasuite/platform/guard"
 	"github.com/example/sagasuite/platform/postgres"
 	"github.com/example/sagasuite/platform/projection"
+	"github.com/example/sagasuite/platform/retry"
 	"github.com/example/sagasuite/services/orders/internal/app"
 	"github.com/example/sagasuite/services/orders/internal/httpapi"
 	"github.com/example/sagasuite/services/orders/internal/inventory"
@@ -49,6 +53,7 @@ type settings struct {
 	SagaTimeout      time.Duration
 	SnapshotEvery    int
 	ReadWait         time.Duration
+	BreakerOpenFor   time.Duration
 }
 
 // loadConfig reads the environment (CONTRACT.md) and reports every problem at once.
@@ -63,6 +68,7 @@ func loadConfig(getenv func(string) string) (settings, error) {
 		SagaTimeout:      env.Duration("SAGA_TIMEOUT", 30*time.Second),
 		SnapshotEvery:    env.Int("SNAPSHOT_EVERY", 100, 1, 1_000_000),
 		ReadWait:         env.Duration("READ_WAIT", 2*time.Second),
+		BreakerOpenFor:   env.Duration("BREAKER_OPEN_FOR", 5*time.Second),
 	}
 	s.Version, s.Migrations = version, ordpg.Migrations()
 	s.Topics = []string{saga.OrdersTopic, saga.InventoryTopic, saga.PaymentsTopic}
@@ -111,8 +117,12 @@ func wire(ctx context.Context, svc *chassis.Service, cfg settings) error {
 		return err
 	}
 	svc.Go(projector.Run)
+	quoteGuard, err := inventoryGuard(svc, cfg)
+	if err != nil {
+		return err
+	}
 	orders, err := app.New(app.Deps{Repo: repo, Reader: repo, Projection: projector,
-		Quoter: inventory.New(cfg.InventoryURL, cfg.InventoryTimeout), Tokenizer: psp.New(cfg.PSPURL, cfg.PSPTimeout),
+		Quoter: inventory.New(cfg.InventoryURL, cfg.InventoryTimeout, quoteGuard), Tokenizer: psp.New(cfg.PSPURL, cfg.PSPTimeout),
 		Meter: meter, ReadWait: cfg.ReadWait})
 	if err != nil {
 		return err
@@ -121,6 +131,28 @@ func wire(ctx context.Context, svc *chassis.Service, cfg settings) error {
 		return err
 	}
 	svc.Go(watchdog.New(repo, metrics, watchdog.Config{Timeout: cfg.SagaTimeout}, svc.Log, svc.Tel.TracerProvider).Run)
-	httpapi.Routes(svc.Server.Echo, orders, httpapi.Projections{readmodel.Name: projector}, cfg.AdminToken)
+	httpapi.Routes(svc.Server.Echo, svc.Admin, orders, httpapi.Projections{readmodel.Name: projector})
 	return nil
+}
+
+// inventoryGuard bounds the quote calls: at most 32 at once (a few more
+// wait 50 ms), one retry within a 10% budget, and a breaker that opens
+// after 5 failures in a row.
+func inventoryGuard(svc *chassis.Service, cfg settings) (guard.Guard, error) {
+	mp := svc.Tel.MeterProvider
+	br, err := breaker.New(breaker.Settings{Name: "inventory", OpenFor: cfg.BreakerOpenFor, IsFailure: inventory.Transient,
+		Logger: svc.Log, MeterProvider: mp})
+	if err != nil {
+		return guard.Guard{}, err
+	}
+	bh, err := bulkhead.New(bulkhead.Settings{Name: "inventory", MaxConcurrent: 32, MaxQueue: 32, MaxWait: 50 * time.Millisecond, MeterProvider: mp})
+	if err != nil {
+		return guard.Guard{}, err
+	}
+	budget, err := retry.NewBudget(retry.BudgetSettings{Name: "inventory", MeterProvider: mp})
+	if err != nil {
+		return guard.Guard{}, err
+	}
+	return guard.Guard{Bulkhead: bh, Breaker: br,
+		Retry: retry.Policy{Attempts: 2, Base: 20 * time.Millisecond, Budget: budget, Retryable: inventory.Transient}}, nil
 }

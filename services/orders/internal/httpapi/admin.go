@@ -13,9 +13,9 @@ import (
 // Projections are the read models an operator can inspect and rebuild.
 type Projections map[string]*projection.Projector
 
-type admin struct{ projections Projections }
+type projectionAdmin struct{ projections Projections }
 
-func (a *admin) status(c echo.Context) error {
+func (a *projectionAdmin) status(c echo.Context) error {
 	out := make([]projection.Status, 0, len(a.projections))
 	for _, p := range a.projections {
 		out = append(out, p.Status())
@@ -25,7 +25,7 @@ func (a *admin) status(c echo.Context) error {
 
 // rebuild starts rebuilding a read model from event zero; GET
 // /admin/projections shows its progress.
-func (a *admin) rebuild(c echo.Context) error {
+func (a *projectionAdmin) rebuild(c echo.Context) error {
 	p, ok := a.projections[c.Param("name")]
 	if !ok {
 		return httpserver.NewError(http.StatusNotFound, "projection_not_found", "no projection with that name")

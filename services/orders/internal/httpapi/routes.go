@@ -4,12 +4,10 @@ package httpapi
 
 import (
 	"github.com/labstack/echo/v4"
-
-	"github.com/example/sagasuite/platform/httpserver"
 )
 
-// Routes registers every orders endpoint.
-func Routes(e *echo.Echo, orders Orders, projections Projections, adminToken string) {
+// Routes registers every orders endpoint; admin is the token-guarded group.
+func Routes(e *echo.Echo, admin *echo.Group, orders Orders, projections Projections) {
 	h := &handlers{orders: orders}
 	e.POST("/orders", h.place)
 	e.GET("/orders", h.list)
@@ -17,8 +15,7 @@ func Routes(e *echo.Echo, orders Orders, projections Projections, adminToken str
 	e.GET("/orders/:id/events", h.events)
 	e.POST("/orders/:id/notes", h.addNote)
 
-	a := &admin{projections: projections}
-	g := e.Group("/admin", httpserver.RequireToken(adminToken))
-	g.GET("/projections", a.status)
-	g.POST("/projections/:name/rebuild", a.rebuild)
+	a := &projectionAdmin{projections: projections}
+	admin.GET("/projections", a.status)
+	admin.POST("/projections/:name/rebuild", a.rebuild)
 }

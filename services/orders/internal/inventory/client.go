@@ -1,6 +1,8 @@
 // Package inventory asks the inventory service for prices: the synchronous
 // quote that lets POST /orders reject unknown SKUs at once and fix the
-// price the customer pays.
+// price the customer pays. The call is a read, so it is retried; it runs
+// behind a bulkhead and a circuit breaker so that a slow or dead inventory
+// makes POST /orders fail fast with 503 instead of piling up.
 package inventory
 
 import (
@@ -14,6 +16,8 @@ import (
 	"time"
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+
+	"github.com/example/sagasuite/platform/guard"
 )
 
 // ErrUnavailable means inventory could not answer (down, slow, 5xx).
@@ -21,14 +25,19 @@ var ErrUnavailable = errors.New("inventory unavailable")
 
 // Client calls one inventory base URL.
 type Client struct {
-	base string
-	http *http.Client
+	base  string
+	http  *http.Client
+	guard guard.Guard
 }
 
-// New returns a client whose calls time out after timeout.
-func New(baseURL string, timeout time.Duration) *Client {
-	return &Client{base: baseURL, http: &http.Client{Timeout: timeout, Transport: otelhttp.NewTransport(http.DefaultTransport)}}
+// New returns a client whose attempts time out after timeout, under g.
+func New(baseURL string, timeout time.Duration, g guard.Guard) *Client {
+	return &Client{base: baseURL, guard: g, http: &http.Client{Timeout: timeout, Transport: otelhttp.NewTransport(http.DefaultTransport)}}
 }
+
+// Transient reports whether err is worth retrying (and counting against
+// the breaker): inventory was unreachable, slow or failing.
+func Transient(err error) bool { return errors.Is(err, ErrUnavailable) }
 
 type product struct {
 	SKU        string `json:"sku"`
@@ -37,6 +46,16 @@ type product struct {
 
 // Prices returns the unit price of each known SKU; unknown SKUs are absent.
 func (c *Client) Prices(ctx context.Context, skus []string) (map[string]int64, error) {
+	var prices map[string]int64
+	err := c.guard.Do(ctx, func(ctx context.Context) error {
+		var err error
+		prices, err = c.prices(ctx, skus)
+		return err
+	})
+	return prices, err
+}
+
+func (c *Client) prices(ctx context.Context, skus []string) (map[string]int64, error) {
 	q := url.Values{"sku": skus}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/products?"+q.Encode(), nil)
 	if err != nil {

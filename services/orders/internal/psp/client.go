@@ -1,60 +1,86 @@
-// Package psp turns a card number into the provider's token before
-// anything is stored or sent: from here on only the token and the last
-// four digits travel (orders.placed on Kafka carries the token, the order
-// keeps the last four).
+// Package psp seals card numbers to the payment provider's public key
+// before anything is stored or sent (client-side encryption, see
+// platform/cardcrypt): from here on only the sealed token and the last
+// four digits travel. The key is fetched once and cached, so taking an
+// order does not call the provider, and a provider outage does not stop
+// orders from being accepted.
 package psp
 
 import (
-	"bytes"
 	"context"
+	"crypto/ecdh"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+
+	"github.com/example/sagasuite/platform/cardcrypt"
 )
 
-// ErrUnavailable means the provider could not tokenize the card.
+// ErrUnavailable means the provider's key could not be had.
 var ErrUnavailable = errors.New("payment provider unavailable")
 
-// Client calls the provider's tokenization endpoint.
+// Client seals cards for one provider base URL.
 type Client struct {
 	base string
 	http *http.Client
+
+	mu  sync.Mutex
+	key *ecdh.PublicKey
 }
 
-// New returns a client whose calls time out after timeout.
+// New returns a client whose key fetch times out after timeout.
 func New(baseURL string, timeout time.Duration) *Client {
 	return &Client{base: baseURL, http: &http.Client{Timeout: timeout, Transport: otelhttp.NewTransport(http.DefaultTransport)}}
 }
 
-// Tokenize returns the provider's token for card and its last four digits.
+// Tokenize returns card sealed to the provider's key and its last four digits.
 func (c *Client) Tokenize(ctx context.Context, card string) (token, last4 string, err error) {
-	body, _ := json.Marshal(map[string]string{"card_number": card})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/tokens", bytes.NewReader(body))
+	key, err := c.publicKey(ctx)
 	if err != nil {
-		return "", "", fmt.Errorf("tokenize card: %w", err)
+		return "", "", err
 	}
-	req.Header.Set("Content-Type", "application/json")
+	token, err = cardcrypt.Seal(key, card)
+	if err != nil {
+		return "", "", fmt.Errorf("seal card: %w", err)
+	}
+	return token, card[len(card)-4:], nil
+}
+
+func (c *Client) publicKey(ctx context.Context) (*ecdh.PublicKey, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.key != nil {
+		return c.key, nil
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/card-encryption-key", nil)
+	if err != nil {
+		return nil, err
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		// The error names the URL, never the body: no card number leaks here.
-		return "", "", fmt.Errorf("tokenize card: %w: %w", ErrUnavailable, err)
+		return nil, fmt.Errorf("fetch card-encryption key: %w: %w", ErrUnavailable, err)
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-		return "", "", fmt.Errorf("tokenize card: %w: status %d", ErrUnavailable, resp.StatusCode)
+	var k struct {
+		Scheme    string `json:"scheme"`
+		PublicKey string `json:"public_key"`
 	}
-	var out struct {
-		Token     string `json:"token"`
-		CardLast4 string `json:"card_last4"`
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("fetch card-encryption key: %w: status %d", ErrUnavailable, resp.StatusCode)
 	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&out); err != nil || out.Token == "" {
-		return "", "", fmt.Errorf("tokenize card: %w: bad answer", ErrUnavailable)
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 4096)).Decode(&k); err != nil || k.Scheme != "cardcrypt-v1" {
+		return nil, fmt.Errorf("fetch card-encryption key: %w: unexpected answer (scheme %q)", ErrUnavailable, k.Scheme)
 	}
-	return out.Token, out.CardLast4, nil
+	key, err := cardcrypt.DecodePublic(k.PublicKey)
+	if err != nil {
+		return nil, fmt.Errorf("fetch card-encryption key: %w: %w", ErrUnavailable, err)
+	}
+	c.key = key
+	return key, nil
 }

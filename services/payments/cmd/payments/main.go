@@ -11,8 +11,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/example/sagasuite/platform/breaker"
+	"github.com/example/sagasuite/platform/bulkhead"
 	"github.com/example/sagasuite/platform/chassis"
 	"github.com/example/sagasuite/platform/config"
+	"github.com/example/sagasuite/platform/guard"
+	"github.com/example/sagasuite/platform/retry"
 	"github.com/example/sagasuite/services/payments/internal/httpapi"
 	"github.com/example/sagasuite/services/payments/internal/postgres"
 	"github.com/example/sagasuite/services/payments/internal/pspclient"
@@ -33,9 +37,13 @@ func main() {
 
 type settings struct {
 	chassis.Config
-	PSPURL     string
-	PSPTimeout time.Duration
-	Attempts   int
+	PSPURL            string
+	PSPTimeout        time.Duration
+	Attempts          int
+	ChargeConcurrency int
+	RefundConcurrency int
+	BreakerOpenFor    time.Duration
+	BreakerFailures   int
 }
 
 // loadConfig reads the environment (CONTRACT.md) and reports every problem at once.
@@ -46,6 +54,12 @@ func loadConfig(getenv func(string) string) (settings, error) {
 		PSPURL:     env.URL("PSP_URL", "http://127.0.0.1:8090", "http", "https"),
 		PSPTimeout: env.Duration("PSP_TIMEOUT", 2*time.Second),
 		Attempts:   env.Int("PSP_CHARGE_ATTEMPTS", 3, 1, 10),
+		// Refunds have their own pool: they compensate, so they must get
+		// through when charges are saturated.
+		ChargeConcurrency: env.Int("PSP_CHARGE_CONCURRENCY", 8, 1, 1000),
+		RefundConcurrency: env.Int("PSP_REFUND_CONCURRENCY", 4, 1, 1000),
+		BreakerOpenFor:    env.Duration("BREAKER_OPEN_FOR", 5*time.Second),
+		BreakerFailures:   env.Int("BREAKER_FAILURES", 5, 1, 1000),
 	}
 	s.Version, s.Migrations = version, postgres.Migrations()
 	s.Topics = []string{saga.OrdersTopic, saga.InventoryTopic, saga.PaymentsTopic}
@@ -71,11 +85,46 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 // wire adds payments' own parts to the chassis.
 func wire(svc *chassis.Service, cfg settings) error {
 	store := postgres.New(svc.Pool)
-	psp := pspclient.New(cfg.PSPURL, cfg.PSPTimeout)
-	handlers := saga.New(store, psp, saga.Config{Attempts: cfg.Attempts}, svc.Tel.TracerProvider)
+	guards, err := pspGuards(svc, cfg)
+	if err != nil {
+		return err
+	}
+	psp := pspclient.New(cfg.PSPURL, cfg.PSPTimeout, guards)
+	handlers := saga.New(store, psp, svc.Tel.TracerProvider)
 	if err := svc.Consume([]string{saga.OrdersTopic, saga.InventoryTopic}, handlers.Routes()); err != nil {
 		return err
 	}
 	httpapi.Routes(svc.Server.Echo, store)
 	return nil
+}
+
+// pspGuards: one breaker and one retry budget for the provider, separate
+// bulkheads for charges (fail fast when full: the saga compensates) and
+// refunds (queue and wait: a refund must not be dropped).
+func pspGuards(svc *chassis.Service, cfg settings) (pspclient.Guards, error) {
+	mp := svc.Tel.MeterProvider
+	br, err := breaker.New(breaker.Settings{Name: "psp", Failures: uint32(cfg.BreakerFailures), OpenFor: cfg.BreakerOpenFor,
+		IsFailure: pspclient.Transient, Logger: svc.Log, MeterProvider: mp})
+	if err != nil {
+		return pspclient.Guards{}, err
+	}
+	charges, err := bulkhead.New(bulkhead.Settings{Name: "psp.charge", MaxConcurrent: cfg.ChargeConcurrency,
+		MaxQueue: cfg.ChargeConcurrency, MaxWait: 100 * time.Millisecond, MeterProvider: mp})
+	if err != nil {
+		return pspclient.Guards{}, err
+	}
+	refunds, err := bulkhead.New(bulkhead.Settings{Name: "psp.refund", MaxConcurrent: cfg.RefundConcurrency,
+		MaxQueue: 1000, MaxWait: 30 * time.Second, MeterProvider: mp})
+	if err != nil {
+		return pspclient.Guards{}, err
+	}
+	budget, err := retry.NewBudget(retry.BudgetSettings{Name: "psp", MeterProvider: mp})
+	if err != nil {
+		return pspclient.Guards{}, err
+	}
+	policy := retry.Policy{Attempts: cfg.Attempts, Base: 50 * time.Millisecond, Budget: budget, Retryable: pspclient.Transient}
+	return pspclient.Guards{
+		Charge: guard.Guard{Bulkhead: charges, Retry: policy, Breaker: br},
+		Refund: guard.Guard{Bulkhead: refunds, Retry: policy, Breaker: br},
+	}, nil
 }

@@ -1,25 +1,17 @@
 // Package psp simulates an external payment service provider, the way
-// Stripe-like providers behave in their test mode: card numbers are turned
-// into opaque tokens, charges and refunds are idempotent on the
+// card providers behave in their test mode: it publishes a public key that
+// merchants seal card numbers to (client-side encryption, see
+// platform/cardcrypt), charges and refunds are idempotent on the
 // Idempotency-Key header, and well-known test card numbers produce
 // declines and processing errors (CONTRACT.md).
 //
-// Tokens are the card number sealed with AES-GCM under the simulator's key
-// ("vaultless tokenization"), so a restarted simulator still accepts the
-// tokens it issued and no card number needs to be stored anywhere else.
+// The key pair derives from a secret, so a restarted simulator still opens
+// the tokens sealed to it, and no card number is stored anywhere.
 package psp
 
 import (
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
-	"errors"
-	"fmt"
+	"crypto/ecdh"
 	"net/http"
-	"regexp"
-	"strings"
 	"sync"
 
 	"github.com/google/uuid"
@@ -27,6 +19,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
+	"github.com/example/sagasuite/platform/cardcrypt"
 	"github.com/example/sagasuite/platform/httpserver"
 )
 
@@ -37,12 +30,10 @@ const (
 	CardProcessingError   = "4000000000000119"
 )
 
-var cardPattern = regexp.MustCompile(`^[0-9]{12,19}$`)
-
 // Simulator is the provider's state: issued charges and refunds by
 // idempotency key. It is safe for concurrent use.
 type Simulator struct {
-	aead  cipher.AEAD
+	key   *ecdh.PrivateKey
 	calls metric.Int64Counter
 
 	mu      sync.Mutex
@@ -55,32 +46,26 @@ type reply struct {
 	body   any
 }
 
-// New returns a simulator whose tokens are sealed with a key derived from
-// secret.
+// New returns a simulator whose card-encryption key derives from secret.
 func New(secret string, meter metric.Meter) (*Simulator, error) {
-	if secret == "" {
-		return nil, errors.New("psp: token secret is required")
-	}
-	key := sha256.Sum256([]byte(secret))
-	block, err := aes.NewCipher(key[:])
+	key, err := cardcrypt.KeyFromSecret(secret)
 	if err != nil {
-		return nil, fmt.Errorf("psp: %w", err)
-	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		return nil, fmt.Errorf("psp: %w", err)
+		return nil, err
 	}
 	calls, err := meter.Int64Counter("psp.requests", metric.WithDescription("Requests the simulator received, by operation and outcome."),
 		metric.WithUnit("{request}"))
 	if err != nil {
 		return nil, err
 	}
-	return &Simulator{aead: aead, calls: calls, replies: map[string]reply{}, charges: map[string]int64{}}, nil
+	return &Simulator{key: key, calls: calls, replies: map[string]reply{}, charges: map[string]int64{}}, nil
 }
+
+// PublicKey is the key merchants seal card numbers to.
+func (s *Simulator) PublicKey() *ecdh.PublicKey { return s.key.PublicKey() }
 
 // Routes registers the provider API.
 func (s *Simulator) Routes(e *echo.Echo) {
-	e.POST("/tokens", s.tokenize)
+	e.GET("/card-encryption-key", s.publicKey)
 	e.POST("/charges", s.charge)
 	e.POST("/refunds", s.refund)
 }
@@ -89,44 +74,15 @@ func (s *Simulator) count(c echo.Context, op, outcome string) {
 	s.calls.Add(c.Request().Context(), 1, metric.WithAttributes(attribute.String("operation", op), attribute.String("outcome", outcome)))
 }
 
-type tokenRequest struct {
-	CardNumber string `json:"card_number"`
+// KeyResponse publishes the card-encryption key.
+type KeyResponse struct {
+	Scheme    string `json:"scheme"`
+	PublicKey string `json:"public_key"`
 }
 
-type tokenResponse struct {
-	Token     string `json:"token"`
-	CardLast4 string `json:"card_last4"`
-}
-
-func (s *Simulator) tokenize(c echo.Context) error {
-	var req tokenRequest
-	if err := httpserver.Bind(c, &req); err != nil {
-		return err
-	}
-	if !cardPattern.MatchString(req.CardNumber) {
-		s.count(c, "tokenize", "invalid")
-		return httpserver.Invalid(map[string]string{"card_number": "12 to 19 digits"})
-	}
-	nonce := make([]byte, s.aead.NonceSize())
-	if _, err := rand.Read(nonce); err != nil {
-		return err
-	}
-	sealed := s.aead.Seal(nonce, nonce, []byte(req.CardNumber), nil)
-	s.count(c, "tokenize", "ok")
-	return c.JSON(http.StatusCreated, tokenResponse{
-		Token:     "tok_" + base64.RawURLEncoding.EncodeToString(sealed),
-		CardLast4: req.CardNumber[len(req.CardNumber)-4:],
-	})
-}
-
-func (s *Simulator) card(token string) (string, bool) {
-	raw, err := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(token, "tok_"))
-	if err != nil || len(raw) < s.aead.NonceSize() || !strings.HasPrefix(token, "tok_") {
-		return "", false
-	}
-	n := s.aead.NonceSize()
-	card, err := s.aead.Open(nil, raw[:n], raw[n:], nil)
-	return string(card), err == nil
+func (s *Simulator) publicKey(c echo.Context) error {
+	s.count(c, "key", "ok")
+	return c.JSON(http.StatusOK, KeyResponse{Scheme: "cardcrypt-v1", PublicKey: cardcrypt.EncodePublic(s.key.PublicKey())})
 }
 
 type chargeRequest struct {
@@ -154,9 +110,9 @@ func (s *Simulator) charge(c echo.Context) error {
 	if req.AmountCents <= 0 {
 		fields["amount_cents"] = "must be positive"
 	}
-	card, ok := s.card(req.Token)
-	if !ok {
-		fields["token"] = "not a token this provider issued"
+	card, err := cardcrypt.Open(s.key, req.Token)
+	if err != nil {
+		fields["token"] = "not a card sealed to this provider's key"
 	}
 	if err := httpserver.Invalid(fields); err != nil {
 		s.count(c, "charge", "invalid")

@@ -1,6 +1,9 @@
 // Package pspclient calls the payment service provider. Every call carries
 // an idempotency key, which is what makes retrying a charge safe: the
-// provider answers a repeated key with its first answer.
+// provider answers a repeated key with its first answer. Charges and
+// refunds run in separate bulkheads behind one breaker for the provider,
+// so a flood of slow charges cannot starve the refunds that compensate
+// cancelled orders.
 package pspclient
 
 import (
@@ -14,6 +17,8 @@ import (
 	"time"
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+
+	"github.com/example/sagasuite/platform/guard"
 )
 
 // ErrTransient marks failures worth retrying: timeouts, connection errors,
@@ -29,15 +34,27 @@ func (e *DeclinedError) Error() string { return "charge declined: " + e.Reason }
 // ErrChargeNotFound means the provider knows no such charge to refund.
 var ErrChargeNotFound = errors.New("psp: charge not found")
 
-// Client talks to one provider base URL.
-type Client struct {
-	base string
-	http *http.Client
+// Transient reports whether err is worth retrying and counts against the
+// provider's breaker. Declines are answers, not failures.
+func Transient(err error) bool { return errors.Is(err, ErrTransient) }
+
+// Guards are the policies around each kind of call.
+type Guards struct {
+	Charge guard.Guard
+	Refund guard.Guard
 }
 
-// New returns a client for baseURL whose calls time out after timeout.
-func New(baseURL string, timeout time.Duration) *Client {
-	return &Client{base: baseURL, http: &http.Client{Timeout: timeout, Transport: otelhttp.NewTransport(http.DefaultTransport)}}
+// Client talks to one provider base URL.
+type Client struct {
+	base   string
+	http   *http.Client
+	guards Guards
+}
+
+// New returns a client for baseURL whose attempts time out after timeout,
+// under g (the zero Guards: plain calls).
+func New(baseURL string, timeout time.Duration, g Guards) *Client {
+	return &Client{base: baseURL, guards: g, http: &http.Client{Timeout: timeout, Transport: otelhttp.NewTransport(http.DefaultTransport)}}
 }
 
 // Charge is an approved charge.
@@ -48,13 +65,17 @@ type Charge struct {
 // Charge asks the provider to take amount from the card behind token.
 func (c *Client) Charge(ctx context.Context, key, token string, amountCents int64) (Charge, error) {
 	var ch Charge
-	err := c.post(ctx, "/charges", key, map[string]any{"token": token, "amount_cents": amountCents}, &ch)
+	err := c.guards.Charge.Do(ctx, func(ctx context.Context) error {
+		return c.post(ctx, "/charges", key, map[string]any{"token": token, "amount_cents": amountCents}, &ch)
+	})
 	return ch, err
 }
 
 // Refund returns a charge's money.
 func (c *Client) Refund(ctx context.Context, key, chargeID string) error {
-	return c.post(ctx, "/refunds", key, map[string]any{"charge_id": chargeID}, nil)
+	return c.guards.Refund.Do(ctx, func(ctx context.Context) error {
+		return c.post(ctx, "/refunds", key, map[string]any{"charge_id": chargeID}, nil)
+	})
 }
 
 func (c *Client) post(ctx context.Context, path, key string, body, out any) error {

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -18,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/example/sagasuite/platform/guard"
 	"github.com/example/sagasuite/platform/inbox"
 	"github.com/example/sagasuite/platform/kafka"
 	"github.com/example/sagasuite/platform/outbox"
@@ -40,31 +40,17 @@ type PSP interface {
 	Refund(ctx context.Context, key, chargeID string) error
 }
 
-// Config tunes retries of provider calls. The zero value is valid.
-type Config struct {
-	// Attempts per charge before the payment FAILED; 0 means 3.
-	Attempts int
-	// Backoff before the first retry, doubling after; 0 means 50 ms.
-	Backoff time.Duration
-}
-
 // Handlers applies saga events to payments.
 type Handlers struct {
 	store  *postgres.Store
 	psp    PSP
-	cfg    Config
 	tracer trace.Tracer
 }
 
-// New returns the handlers.
-func New(store *postgres.Store, psp PSP, cfg Config, tp trace.TracerProvider) *Handlers {
-	if cfg.Attempts <= 0 {
-		cfg.Attempts = 3
-	}
-	if cfg.Backoff <= 0 {
-		cfg.Backoff = 50 * time.Millisecond
-	}
-	return &Handlers{store: store, psp: psp, cfg: cfg, tracer: tp.Tracer("github.com/example/sagasuite/services/payments/internal/saga")}
+// New returns the handlers. psp applies the retries, bulkheads and
+// breaker (pspclient.Guards).
+func New(store *postgres.Store, psp PSP, tp trace.TracerProvider) *Handlers {
+	return &Handlers{store: store, psp: psp, tracer: tp.Tracer("github.com/example/sagasuite/services/payments/internal/saga")}
 }
 
 // Routes maps every event type on the consumed topics to its handler.
@@ -142,10 +128,13 @@ func (h *Handlers) chargeIfReady(ctx context.Context, tx pgx.Tx, in payment.Inte
 		p.Status, p.ChargeID, typ = payment.Authorized, ch.ChargeID, "payments.authorized"
 	case errors.As(err, &declined):
 		p.Status, p.Reason, typ = payment.Declined, declined.Reason, "payments.declined"
-	case errors.Is(err, pspclient.ErrTransient):
-		p.Status, p.Reason, typ = payment.Failed, payment.ReasonUnavailable, "payments.failed"
+	case ctx.Err() != nil:
+		return ctx.Err() // shutting down: the message is redelivered, nothing is recorded
 	default:
-		// The provider refused the request itself (e.g. a token it did not issue): retrying cannot help.
+		// Unavailable after retries, breaker open, charge pool full, or a
+		// request the provider refused: the step gives up and the saga
+		// compensates (orders cancels, inventory releases).
+		trace.SpanFromContext(ctx).SetAttributes(attribute.Bool("payment.rejected_locally", guard.Rejected(err)))
 		p.Status, p.Reason, typ = payment.Failed, payment.ReasonUnavailable, "payments.failed"
 	}
 	if err := h.store.Insert(ctx, tx, p); err != nil {
@@ -157,31 +146,18 @@ func (h *Handlers) chargeIfReady(ctx context.Context, tx pgx.Tx, in payment.Inte
 	return emit(ctx, tx, typ, p)
 }
 
-// charge calls the provider, retrying transient failures with backoff; the
-// order ID is the idempotency key, so a retry can never charge twice.
+// charge calls the provider; the order ID is the idempotency key, so the
+// client's retries can never charge twice.
 func (h *Handlers) charge(ctx context.Context, in payment.Intent) (pspclient.Charge, error) {
 	ctx, span := h.tracer.Start(ctx, "charge card", trace.WithAttributes(
 		attribute.String("order.id", in.OrderID), attribute.Int64("payment.amount_cents", in.AmountCents),
 		attribute.String("payment.card_last4", in.CardLast4)))
 	defer span.End()
-	backoff := h.cfg.Backoff
-	for attempt := 1; ; attempt++ {
-		ch, err := h.psp.Charge(ctx, "charge-"+in.OrderID, in.PaymentToken, in.AmountCents)
-		if err == nil || !errors.Is(err, pspclient.ErrTransient) || attempt == h.cfg.Attempts {
-			if err != nil {
-				span.SetStatus(codes.Error, err.Error())
-			}
-			span.SetAttributes(attribute.Int("payment.attempts", attempt))
-			return ch, err
-		}
-		span.AddEvent("retry", trace.WithAttributes(attribute.Int("attempt", attempt), attribute.String("error", err.Error())))
-		select {
-		case <-ctx.Done():
-			return ch, ctx.Err()
-		case <-time.After(backoff):
-		}
-		backoff *= 2
+	ch, err := h.psp.Charge(ctx, "charge-"+in.OrderID, in.PaymentToken, in.AmountCents)
+	if err != nil {
+		span.SetStatus(codes.Error, err.Error())
 	}
+	return ch, err
 }
 
 func (h *Handlers) cancelled(ctx context.Context, tx pgx.Tx, m kafka.Message) error {

@@ -2,22 +2,28 @@ package saga_test
 
 import (
 	"context"
-	"encoding/json"
+	"fmt"
+	"crypto/ecdh"
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/otel/metric/noop"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
+	"github.com/example/sagasuite/platform/bulkhead"
+	"github.com/example/sagasuite/platform/cardcrypt"
+	"github.com/example/sagasuite/platform/guard"
 	"github.com/example/sagasuite/platform/httpserver"
 	"github.com/example/sagasuite/platform/inbox"
 	"github.com/example/sagasuite/platform/kafka"
 	"github.com/example/sagasuite/platform/outbox"
 	"github.com/example/sagasuite/platform/postgrestest"
+	"github.com/example/sagasuite/platform/retry"
 	"github.com/example/sagasuite/services/payments/internal/payment"
 	"github.com/example/sagasuite/services/payments/internal/postgres"
 	"github.com/example/sagasuite/services/payments/internal/psp"
@@ -25,33 +31,28 @@ import (
 	"github.com/example/sagasuite/services/payments/internal/saga"
 )
 
-// countingPSP is the real client, counting calls.
-type countingPSP struct {
-	*pspclient.Client
-	charges, refunds atomic.Int64
-}
-
-func (c *countingPSP) Charge(ctx context.Context, key, token string, amount int64) (pspclient.Charge, error) {
-	c.charges.Add(1)
-	return c.Client.Charge(ctx, key, token, amount)
-}
-
-func (c *countingPSP) Refund(ctx context.Context, key, chargeID string) error {
-	c.refunds.Add(1)
-	return c.Client.Refund(ctx, key, chargeID)
-}
-
 type env struct {
 	t      *testing.T
 	store  *postgres.Store
-	psp    *countingPSP
-	pspURL string
+	// charges and refunds count the requests the provider received.
+	charges, refunds atomic.Int64
+	// chargeDelay slows every charge down; chargeFail makes them 500.
+	chargeDelay atomic.Int64
+	chargeFail  atomic.Bool
+	pspURL      string
+	pspKey *ecdh.PublicKey
 	handle kafka.Handler
 	// outboxTypes lists the event types written to the outbox, in order.
 	outboxTypes func() []string
 }
 
 func newEnv(t *testing.T) *env {
+	t.Helper()
+	policy := retry.Policy{Attempts: 3, Base: time.Microsecond, Retryable: pspclient.Transient}
+	return newEnvWith(t, pspclient.Guards{Charge: guard.Guard{Retry: policy}, Refund: guard.Guard{Retry: policy}})
+}
+
+func newEnvWith(t *testing.T, guards pspclient.Guards) *env {
 	t.Helper()
 	pool := postgrestest.Pool(t, map[string]fs.FS{"payments": postgres.Migrations(), "inbox": inbox.Migrations(), "outbox": outbox.Migrations()})
 	sim, err := psp.New("test-secret", noop.NewMeterProvider().Meter(""))
@@ -60,11 +61,25 @@ func newEnv(t *testing.T) *env {
 	}
 	srv := httpserver.New(httpserver.Config{})
 	sim.Routes(srv.Echo)
-	ts := httptest.NewServer(srv)
+	e := &env{t: t, store: postgres.New(pool), pspKey: sim.PublicKey()}
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/charges":
+			e.charges.Add(1)
+			time.Sleep(time.Duration(e.chargeDelay.Load()))
+			if e.chargeFail.Load() {
+				http.Error(w, `{"error":{"code":"down"}}`, http.StatusInternalServerError)
+				return
+			}
+		case "/refunds":
+			e.refunds.Add(1)
+		}
+		srv.ServeHTTP(w, r)
+	}))
 	t.Cleanup(ts.Close)
-	e := &env{t: t, store: postgres.New(pool), pspURL: ts.URL}
-	e.psp = &countingPSP{Client: pspclient.New(ts.URL, 0)}
-	h := saga.New(e.store, e.psp, saga.Config{Backoff: 1}, tracenoop.NewTracerProvider())
+	e.pspURL = ts.URL
+	client := pspclient.New(ts.URL, 0, guards)
+	h := saga.New(e.store, client, tracenoop.NewTracerProvider())
 	e.handle = inbox.Handler(pool, "payments", inbox.Route(h.Routes()))
 	e.outboxTypes = func() []string {
 		rows, err := pool.Query(context.Background(), `SELECT event_type FROM outbox ORDER BY id`)
@@ -83,16 +98,14 @@ func newEnv(t *testing.T) *env {
 	return e
 }
 
+// token seals card to the simulator's key, as orders does.
 func (e *env) token(card string) string {
 	e.t.Helper()
-	resp, err := http.Post(e.pspURL+"/tokens", "application/json", strings.NewReader(`{"card_number":"`+card+`"}`))
-	if err != nil || resp.StatusCode != http.StatusCreated {
-		e.t.Fatalf("tokenize: %v %v", resp, err)
+	tok, err := cardcrypt.Seal(e.pspKey, card)
+	if err != nil {
+		e.t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	var out struct{ Token string }
-	_ = json.NewDecoder(resp.Body).Decode(&out)
-	return out.Token
+	return tok
 }
 
 func (e *env) deliver(typ string, data any) {
@@ -104,6 +117,18 @@ func (e *env) deliver(typ string, data any) {
 	if err := e.handle.Handle(context.Background(), kafka.Message{Event: ev, Topic: strings.Split(typ, ".")[0] + ".events"}); err != nil {
 		e.t.Fatalf("%s: %v", typ, err)
 	}
+}
+
+func (e *env) deliverAsync(typ string, data any) <-chan error {
+	done := make(chan error, 1)
+	ev, err := kafka.NewEvent(typ, "/test", "o", data)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	go func() {
+		done <- e.handle.Handle(context.Background(), kafka.Message{Event: ev, Topic: strings.Split(typ, ".")[0] + ".events"})
+	}()
+	return done
 }
 
 func (e *env) placed(order, card string) {
@@ -124,20 +149,20 @@ func TestChargesOnceBothFactsAreInWhicheverComesLast(t *testing.T) {
 		e := newEnv(t)
 		if placedFirst {
 			e.placed("o", "4242424242424242")
-			if e.psp.charges.Load() != 0 {
+			if e.charges.Load() != 0 {
 				t.Fatal("charged before the stock was reserved")
 			}
 			e.deliver("inventory.reserved", map[string]string{"order_id": "o"})
 		} else {
 			e.deliver("inventory.reserved", map[string]string{"order_id": "o"})
-			if e.psp.charges.Load() != 0 {
+			if e.charges.Load() != 0 {
 				t.Fatal("charged before the order was known")
 			}
 			e.placed("o", "4242424242424242")
 		}
 		ps := e.payments("o")
-		if len(ps) != 1 || ps[0].Status != payment.Authorized || ps[0].AmountCents != 1234 || ps[0].CardLast4 != "4242" || e.psp.charges.Load() != 1 {
-			t.Fatalf("placed first %v: payments %+v, %d charges", placedFirst, ps, e.psp.charges.Load())
+		if len(ps) != 1 || ps[0].Status != payment.Authorized || ps[0].AmountCents != 1234 || ps[0].CardLast4 != "4242" || e.charges.Load() != 1 {
+			t.Fatalf("placed first %v: payments %+v, %d charges", placedFirst, ps, e.charges.Load())
 		}
 		if got := e.outboxTypes(); len(got) != 1 || got[0] != "payments.authorized" {
 			t.Fatalf("outbox %v", got)
@@ -159,8 +184,8 @@ func TestDeclinesAndProviderFailures(t *testing.T) {
 		e.placed("o", tt.card)
 		e.deliver("inventory.reserved", map[string]string{"order_id": "o"})
 		ps := e.payments("o")
-		if len(ps) != 1 || ps[0].Status != tt.status || ps[0].Reason != tt.reason || e.psp.charges.Load() != tt.calls {
-			t.Fatalf("card %s: payments %+v after %d calls", tt.card, ps, e.psp.charges.Load())
+		if len(ps) != 1 || ps[0].Status != tt.status || ps[0].Reason != tt.reason || e.charges.Load() != tt.calls {
+			t.Fatalf("card %s: payments %+v after %d calls", tt.card, ps, e.charges.Load())
 		}
 		if got := e.outboxTypes(); len(got) != 1 || got[0] != tt.event {
 			t.Fatalf("card %s: outbox %v", tt.card, got)
@@ -173,7 +198,7 @@ func TestCancelledBeforeReservationIsNeverCharged(t *testing.T) {
 	e.placed("o", "4242424242424242")
 	e.deliver("orders.cancelled", map[string]string{"order_id": "o", "reason": "saga_timeout"})
 	e.deliver("inventory.reserved", map[string]string{"order_id": "o"})
-	if n := e.psp.charges.Load(); n != 0 || len(e.payments("o")) != 0 {
+	if n := e.charges.Load(); n != 0 || len(e.payments("o")) != 0 {
 		t.Fatalf("%d charges, payments %+v", n, e.payments("o"))
 	}
 }
@@ -185,8 +210,8 @@ func TestCancelledAfterChargeIsRefundedOnce(t *testing.T) {
 	e.deliver("orders.cancelled", map[string]string{"order_id": "o", "reason": "saga_timeout"})
 	e.deliver("orders.cancelled", map[string]string{"order_id": "o", "reason": "saga_timeout"}) // another event, same meaning
 	ps := e.payments("o")
-	if len(ps) != 1 || ps[0].Status != payment.Refunded || e.psp.refunds.Load() != 1 {
-		t.Fatalf("payments %+v, %d refunds", ps, e.psp.refunds.Load())
+	if len(ps) != 1 || ps[0].Status != payment.Refunded || e.refunds.Load() != 1 {
+		t.Fatalf("payments %+v, %d refunds", ps, e.refunds.Load())
 	}
 	if got := e.outboxTypes(); strings.Join(got, ",") != "payments.authorized,payments.refunded" {
 		t.Fatalf("outbox %v", got)
@@ -205,4 +230,71 @@ func TestBadEventsArePermanent(t *testing.T) {
 			t.Errorf("%s: %v, want a permanent error (dead-letter)", typ, err)
 		}
 	}
+}
+
+// Slow charges fill their pool; refunds, in their own pool, still complete
+// at once, and charges beyond the pool fail fast instead of queueing.
+func TestRefundsCompleteWhileChargesSaturate(t *testing.T) {
+	charges, _ := bulkhead.New(bulkhead.Settings{Name: "charge", MaxConcurrent: 2})
+	refunds, _ := bulkhead.New(bulkhead.Settings{Name: "refund", MaxConcurrent: 2, MaxQueue: 10, MaxWait: 5 * time.Second})
+	e := newEnvWith(t, pspclient.Guards{Charge: guard.Guard{Bulkhead: charges}, Refund: guard.Guard{Bulkhead: refunds}})
+	paid := []string{"paid-1", "paid-2", "paid-3"}
+	for _, id := range paid {
+		e.placed(id, "4242424242424242")
+		e.deliver("inventory.reserved", map[string]string{"order_id": id})
+	}
+	e.chargeDelay.Store(int64(2 * time.Second))
+	var slow []<-chan error
+	for i := range 6 {
+		id := fmt.Sprintf("slow-%d", i)
+		e.placed(id, "4242424242424242")
+		slow = append(slow, e.deliverAsync("inventory.reserved", map[string]string{"order_id": id}))
+	}
+	time.Sleep(200 * time.Millisecond) // two charges hang at the provider, four were refused
+	start := time.Now()
+	for _, id := range paid {
+		e.deliver("orders.cancelled", map[string]string{"order_id": id, "reason": "saga_timeout"})
+	}
+	took := time.Since(start)
+	for _, id := range paid {
+		if ps := e.payments(id); len(ps) != 1 || ps[0].Status != payment.Refunded {
+			t.Fatalf("%s: %+v", id, ps)
+		}
+	}
+	if took > time.Second {
+		t.Fatalf("refunds took %v while charges were saturated: they waited behind charges", took)
+	}
+	failed := 0
+	for i, done := range slow {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if ps := e.payments(fmt.Sprintf("slow-%d", i)); len(ps) == 1 && ps[0].Status == payment.Failed && ps[0].Reason == payment.ReasonUnavailable {
+			failed++
+		}
+	}
+	if failed != 4 {
+		t.Fatalf("%d charges failed fast, want the 4 beyond the pool of 2", failed)
+	}
+	t.Logf("3 refunds in %v while 2 charges hung", took)
+}
+
+// A dead provider and many orders: without a budget every charge would be
+// tried 3 times; with it, retries stay near 10% of charges.
+func TestRetryBudgetCapsAStorm(t *testing.T) {
+	budget, _ := retry.NewBudget(retry.BudgetSettings{Name: "psp", Ratio: 0.1, PerSecond: 1})
+	policy := retry.Policy{Attempts: 3, Base: time.Microsecond, Budget: budget, Retryable: pspclient.Transient}
+	e := newEnvWith(t, pspclient.Guards{Charge: guard.Guard{Retry: policy}})
+	e.chargeFail.Store(true)
+	const orders = 100
+	for i := range orders {
+		id := fmt.Sprintf("o-%d", i)
+		e.placed(id, "4242424242424242")
+		e.deliver("inventory.reserved", map[string]string{"order_id": id})
+	}
+	calls := e.charges.Load()
+	if calls > orders+orders/10+12 || calls < orders {
+		t.Fatalf("the provider received %d charge calls for %d orders; the budget allows about %d", calls, orders, orders+orders/10+10)
+	}
+	t.Logf("%d provider calls for %d failing charges (no budget: %d)", calls, orders, 3*orders)
 }

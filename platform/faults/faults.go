@@ -1,0 +1,103 @@
+// Package faults lets an operator make a service slow or failing on
+// purpose, so users (and the chaos load scenario) can watch breakers,
+// bulkheads, retries and the saga react. GET and PUT /admin/faults (behind
+// the admin token) read and set {"latency_ms", "error_rate"}, applied to
+// the process's business endpoints until changed; health, readiness,
+// metrics and admin endpoints are never affected.
+//
+// To drop it, remove the chassis lines that install the middleware and
+// the admin routes.
+package faults
+
+import (
+	"context"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/example/sagasuite/platform/httpserver"
+)
+
+// Faults is what is injected.
+type Faults struct {
+	LatencyMS int     `json:"latency_ms"` // added before each business request
+	ErrorRate float64 `json:"error_rate"` // share of business requests answered 500
+}
+
+// Injector holds the current faults. It is safe for concurrent use.
+type Injector struct {
+	mu sync.RWMutex
+	f  Faults
+}
+
+// Get returns the current faults.
+func (i *Injector) Get() Faults {
+	i.mu.RLock()
+	defer i.mu.RUnlock()
+	return i.f
+}
+
+// Set replaces the faults.
+func (i *Injector) Set(f Faults) {
+	i.mu.Lock()
+	i.f = f
+	i.mu.Unlock()
+}
+
+// Middleware applies the faults to every route but the platform's own.
+func (i *Injector) Middleware(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		p := c.Request().URL.Path
+		if p == "/healthz" || p == "/readyz" || p == "/metrics" || strings.HasPrefix(p, "/admin/") {
+			return next(c)
+		}
+		f := i.Get()
+		if f.LatencyMS > 0 {
+			if err := sleep(c.Request().Context(), time.Duration(f.LatencyMS)*time.Millisecond); err != nil {
+				return err
+			}
+		}
+		if f.ErrorRate > 0 && rand.Float64() < f.ErrorRate {
+			return httpserver.NewError(http.StatusInternalServerError, "injected_fault", "error injected by /admin/faults")
+		}
+		return next(c)
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Routes serves GET and PUT /faults on g (the admin group).
+func (i *Injector) Routes(g *echo.Group) {
+	g.GET("/faults", func(c echo.Context) error { return c.JSON(http.StatusOK, i.Get()) })
+	g.PUT("/faults", func(c echo.Context) error {
+		var f Faults
+		if err := httpserver.Bind(c, &f); err != nil {
+			return err
+		}
+		bad := map[string]string{}
+		if f.LatencyMS < 0 || f.LatencyMS > 60_000 {
+			bad["latency_ms"] = "0 to 60000"
+		}
+		if f.ErrorRate < 0 || f.ErrorRate > 1 {
+			bad["error_rate"] = "0.0 to 1.0"
+		}
+		if err := httpserver.Invalid(bad); err != nil {
+			return err
+		}
+		i.Set(f)
+		return c.JSON(http.StatusOK, f)
+	})
+}
