@@ -109,9 +109,10 @@ func runSuite(m *testing.M) (int, error) {
 		{"psp", "psp", nil},
 		{"inventory-1", "inventory", []string{"DATABASE_NAME=" + suite.dbPrefix + "_inventory"}},
 		{"inventory-2", "inventory", []string{"DATABASE_NAME=" + suite.dbPrefix + "_inventory"}},
-		{"payments", "payments", []string{"DATABASE_NAME=" + suite.dbPrefix + "_payments", "PSP_URL=" + suite.urls["psp"]}},
+		{"payments", "payments", []string{"DATABASE_NAME=" + suite.dbPrefix + "_payments", "PSP_URL=" + suite.urls["psp"],
+			"BREAKER_OPEN_FOR=2s", "PSP_TIMEOUT=1s"}},
 		{"orders", "orders", []string{"DATABASE_NAME=" + suite.dbPrefix + "_orders", "PSP_URL=" + suite.urls["psp"],
-			"INVENTORY_URL=" + suite.urls["inventory-1"], "SAGA_TIMEOUT=3s"}},
+			"INVENTORY_URL=" + suite.urls["inventory-1"], "SAGA_TIMEOUT=3s", "INVENTORY_TIMEOUT=500ms", "BREAKER_OPEN_FOR=1s"}},
 	}
 	for _, s := range specs {
 		env := append([]string{

@@ -2,8 +2,8 @@ package saga_test
 
 import (
 	"context"
-	"fmt"
 	"crypto/ecdh"
+	"fmt"
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
@@ -32,16 +32,16 @@ import (
 )
 
 type env struct {
-	t      *testing.T
-	store  *postgres.Store
+	t     *testing.T
+	store *postgres.Store
 	// charges and refunds count the requests the provider received.
 	charges, refunds atomic.Int64
 	// chargeDelay slows every charge down; chargeFail makes them 500.
 	chargeDelay atomic.Int64
 	chargeFail  atomic.Bool
 	pspURL      string
-	pspKey *ecdh.PublicKey
-	handle kafka.Handler
+	pspKey      *ecdh.PublicKey
+	handle      kafka.Handler
 	// outboxTypes lists the event types written to the outbox, in order.
 	outboxTypes func() []string
 }
