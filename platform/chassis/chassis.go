@@ -17,6 +17,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -187,6 +188,9 @@ func Start(ctx context.Context, cfg Config, getenv func(string) string, stdout i
 	s.Faults.Routes(s.Admin)
 	s.Admin.GET("/consumption", s.consumption)
 	s.Admin.PUT("/consumption", s.consumption)
+	// On-demand profiles beside the continuous ones: go tool pprof with the admin token.
+	s.Admin.GET("/debug/pprof/*", echo.WrapHandler(http.StripPrefix("/admin", http.HandlerFunc(pprof.Index))))
+	s.Admin.GET("/debug/pprof/profile", echo.WrapHandler(http.HandlerFunc(pprof.Profile)))
 	return s, nil
 }
 

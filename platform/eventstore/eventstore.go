@@ -176,6 +176,18 @@ func At(ctx context.Context, q Querier, position int64) (c Checkpoint, found boo
 	return c, true, nil
 }
 
+// Pending counts the committed events after c in the reading order, held
+// back or not, up to limit (counting further would cost more than it says).
+func Pending(ctx context.Context, q Querier, after Checkpoint, limit int) (int64, error) {
+	var n int64
+	err := q.QueryRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM events
+		WHERE (transaction_id, position) > ($1::text::xid8, $2) LIMIT $3) pending`, fmt.Sprint(after.TxID), after.Position, limit).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count pending events: %w", err)
+	}
+	return n, nil
+}
+
 // Head returns the highest position in the store (0 when empty).
 func Head(ctx context.Context, q Querier) (int64, error) {
 	var p int64

@@ -143,16 +143,44 @@ func (c *Consumer) Run(ctx context.Context) error {
 		defer close(committerDone)
 		cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 		defer cancel()
-		for m := range completed {
-			commit, ok := track.complete(m)
-			if !ok {
-				continue
+		// Handled messages are committed together, a partition's highest
+		// handled prefix at a time, in one request per moment of traffic.
+		ready := map[string]kafkago.Message{}
+		flush := func() {
+			if len(ready) == 0 {
+				return
 			}
-			if err := r.CommitMessages(cctx, commit); err != nil {
+			batch := make([]kafkago.Message, 0, len(ready))
+			for _, m := range ready {
+				batch = append(batch, m)
+			}
+			clear(ready)
+			if err := r.CommitMessages(cctx, batch...); err != nil {
 				// Not fatal: the messages are redelivered and deduplicated.
-				c.obs.log.Warn("commit offset", "topic", commit.Topic, "partition", commit.Partition, "offset", commit.Offset, "error", err)
+				c.obs.log.Warn("commit offsets", "partitions", len(batch), "error", err)
 			}
 		}
+		for m := range completed {
+			if commit, ok := track.complete(m); ok {
+				ready[key(commit)] = commit
+			}
+		drain:
+			for {
+				select {
+				case m, ok := <-completed:
+					if !ok {
+						break drain
+					}
+					if commit, ok := track.complete(m); ok {
+						ready[key(commit)] = commit
+					}
+				default:
+					break drain
+				}
+			}
+			flush()
+		}
+		flush()
 	}()
 
 	queues := make([]chan kafkago.Message, c.cfg.Workers)

@@ -43,7 +43,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	base := fs.String("orders", "http://127.0.0.1:8081", "orders base URL")
 	rate := fs.Float64("rate", 50, "orders per second")
 	duration := fs.Duration("duration", 30*time.Second, "how long to place orders")
-	poll := fs.Duration("poll", 2*time.Millisecond, "first interval between status reads of one order (grows by half each read, up to 250 ms)")
+	poll := fs.Duration("poll", 5*time.Millisecond, "first interval between status reads of one order (grows by half each read, up to 250 ms)")
 	declineShare := fs.Float64("declined", 0, "share of orders paid with the declined test card")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -143,6 +143,9 @@ func report(out io.Writer, rs []result, elapsed time.Duration) error {
 	errs := 0
 	for _, r := range rs {
 		if r.err != nil {
+			if errs < 3 {
+				fmt.Fprintln(out, "error:", r.err)
+			}
 			errs++
 			continue
 		}

@@ -54,6 +54,7 @@ type settings struct {
 	SnapshotEvery    int
 	ReadWait         time.Duration
 	BreakerOpenFor   time.Duration
+	PSPPublicKey     string
 }
 
 // loadConfig reads the environment (CONTRACT.md) and reports every problem at once.
@@ -69,6 +70,7 @@ func loadConfig(getenv func(string) string) (settings, error) {
 		SnapshotEvery:    env.Int("SNAPSHOT_EVERY", 100, 1, 1_000_000),
 		ReadWait:         env.Duration("READ_WAIT", 2*time.Second),
 		BreakerOpenFor:   env.Duration("BREAKER_OPEN_FOR", 5*time.Second),
+		PSPPublicKey:     env.String("PSP_PUBLIC_KEY", ""),
 	}
 	s.Version, s.Migrations = version, ordpg.Migrations()
 	s.Topics = []string{saga.OrdersTopic, saga.InventoryTopic, saga.PaymentsTopic}
@@ -121,8 +123,13 @@ func wire(ctx context.Context, svc *chassis.Service, cfg settings) error {
 	if err != nil {
 		return err
 	}
+	sealer, err := psp.New(cfg.PSPURL, cfg.PSPTimeout, cfg.PSPPublicKey)
+	if err != nil {
+		return err
+	}
+	svc.Go(sealer.Warm)
 	orders, err := app.New(app.Deps{Repo: repo, Reader: repo, Projection: projector,
-		Quoter: inventory.New(cfg.InventoryURL, cfg.InventoryTimeout, quoteGuard), Tokenizer: psp.New(cfg.PSPURL, cfg.PSPTimeout),
+		Quoter: inventory.New(cfg.InventoryURL, cfg.InventoryTimeout, quoteGuard), Tokenizer: sealer,
 		Meter: meter, ReadWait: cfg.ReadWait})
 	if err != nil {
 		return err

@@ -18,6 +18,9 @@ type projectionAdmin struct{ projections Projections }
 func (a *projectionAdmin) status(c echo.Context) error {
 	out := make([]projection.Status, 0, len(a.projections))
 	for _, p := range a.projections {
+		if err := p.Refresh(c.Request().Context()); err != nil {
+			return err
+		}
 		out = append(out, p.Status())
 	}
 	return c.JSON(http.StatusOK, out)

@@ -34,9 +34,33 @@ type Client struct {
 	key *ecdh.PublicKey
 }
 
-// New returns a client whose key fetch times out after timeout.
-func New(baseURL string, timeout time.Duration) *Client {
-	return &Client{base: baseURL, http: &http.Client{Timeout: timeout, Transport: otelhttp.NewTransport(http.DefaultTransport)}}
+// New returns a client whose key fetch times out after timeout. A
+// non-empty pinned key (PSP_PUBLIC_KEY) is used as is and never fetched.
+func New(baseURL string, timeout time.Duration, pinned string) (*Client, error) {
+	c := &Client{base: baseURL, http: &http.Client{Timeout: timeout, Transport: otelhttp.NewTransport(http.DefaultTransport)}}
+	if pinned != "" {
+		key, err := cardcrypt.DecodePublic(pinned)
+		if err != nil {
+			return nil, fmt.Errorf("pinned psp key: %w", err)
+		}
+		c.key = key
+	}
+	return c, nil
+}
+
+// Warm fetches the key at start, retrying until it has it or ctx ends, so
+// that a provider outage after start-up never stops orders.
+func (c *Client) Warm(ctx context.Context) error {
+	for wait := 100 * time.Millisecond; ; wait = min(wait*2, 5*time.Second) {
+		if _, err := c.publicKey(ctx); err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
+	}
 }
 
 // Tokenize returns card sealed to the provider's key and its last four digits.
