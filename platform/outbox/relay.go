@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -83,49 +82,18 @@ func NewRelay(pool *pgxpool.Pool, pub Publisher, cfg RelayConfig) (*Relay, error
 	return r, nil
 }
 
-// Run publishes until ctx is done. It returns nil on shutdown; publishing
-// failures are logged and retried.
+// Run publishes until ctx is done, woken by NOTIFY with a slow poll
+// behind it. It returns nil on shutdown; failures are logged and retried.
 func (r *Relay) Run(ctx context.Context) error {
-	wake := make(chan struct{}, 1)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		postgres.Listen(ctx, r.pool, channel, wake, r.cfg.Logger)
-	}()
-	defer wg.Wait()
-
-	ticker := time.NewTicker(r.cfg.PollInterval)
-	defer ticker.Stop()
-	backoff := 100 * time.Millisecond
-	for {
-		n, err := r.PublishBatch(ctx)
-		switch {
-		case ctx.Err() != nil:
-			return nil
-		case err != nil:
-			r.cfg.Logger.WarnContext(ctx, "outbox relay: publish failed, will retry", "error", err, "backoff", backoff)
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(backoff):
+	postgres.Follow(ctx, r.pool, channel, postgres.FollowConfig{Poll: r.cfg.PollInterval, Gather: time.Millisecond}, r.cfg.Logger,
+		func(ctx context.Context) (time.Duration, error) {
+			n, err := r.PublishBatch(ctx)
+			if err != nil || n < r.cfg.BatchSize {
+				return postgres.Idle, err
 			}
-			backoff = min(backoff*2, 5*time.Second)
-			continue
-		case n == r.cfg.BatchSize:
-			continue // more waiting
-		}
-		backoff = 100 * time.Millisecond
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-wake:
-			// Gather the commits of the next moment into one batch: under
-			// load this saves a transaction and a produce request per row.
-			time.Sleep(time.Millisecond)
-		case <-ticker.C:
-		}
-	}
+			return postgres.Now, nil // a full batch: more may be waiting
+		})
+	return nil
 }
 
 type row struct {

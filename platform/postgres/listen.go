@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -56,4 +57,74 @@ func quoteIdent(s string) string {
 		out = append(out, s[i])
 	}
 	return string(append(out, '"'))
+}
+
+// Wait values a Follow step returns besides a delay.
+const (
+	// Now runs the step again at once: there is more to do.
+	Now time.Duration = 0
+	// Idle waits for the next notification or poll.
+	Idle time.Duration = -1
+)
+
+// FollowConfig tunes Follow. The zero value is valid.
+type FollowConfig struct {
+	// Poll is the safety-net interval behind NOTIFY; 0 means 1 s.
+	Poll time.Duration
+	// Gather is how long to wait after a notification so that one step
+	// serves the writes of that moment rather than one write each.
+	Gather time.Duration
+}
+
+// Follow runs step until ctx ends: again at once or after a delay when the
+// step says so, otherwise when channel is notified or Poll passes. A
+// failing step is retried with backoff (100 ms doubling to 5 s) and logged.
+// This is the loop of every worker that follows a table: the outbox relay,
+// projectors.
+func Follow(ctx context.Context, pool *pgxpool.Pool, channel string, cfg FollowConfig, log *slog.Logger,
+	step func(ctx context.Context) (wait time.Duration, err error)) {
+	if cfg.Poll <= 0 {
+		cfg.Poll = time.Second
+	}
+	wake := make(chan struct{}, 1)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		Listen(ctx, pool, channel, wake, log)
+	}()
+	defer wg.Wait()
+	ticker := time.NewTicker(cfg.Poll)
+	defer ticker.Stop()
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		wait, err := step(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			log.WarnContext(ctx, "step failed, will retry", "channel", channel, "error", err, "backoff", backoff)
+			wait, backoff = backoff, min(backoff*2, 5*time.Second)
+		} else {
+			backoff = 100 * time.Millisecond
+		}
+		switch {
+		case wait == Now:
+			continue
+		case wait > 0:
+			select {
+			case <-ctx.Done():
+			case <-time.After(wait):
+			}
+			continue
+		}
+		select {
+		case <-ctx.Done():
+		case <-wake:
+			if cfg.Gather > 0 {
+				time.Sleep(cfg.Gather)
+			}
+		case <-ticker.C:
+		}
+	}
 }

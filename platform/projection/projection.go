@@ -177,63 +177,34 @@ func (p *Projector) Status() Status {
 // Run projects until ctx ends, woken by appends (NOTIFY) with a slow poll
 // behind it, and runs rebuilds that RequestRebuild asked for.
 func (p *Projector) Run(ctx context.Context) error {
-	wake := make(chan struct{}, 1)
 	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		postgres.Listen(ctx, p.pool, eventstore.Channel, wake, p.cfg.Logger)
-	}()
+	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		p.rebuilds(ctx)
 	}()
 	defer wg.Wait()
-	ticker := time.NewTicker(p.cfg.PollInterval)
-	defer ticker.Stop()
-	backoff := 100 * time.Millisecond
 	var held time.Duration
-	for {
-		n, err := p.Step(ctx)
-		switch {
-		case ctx.Err() != nil:
-			return nil
-		case err != nil:
-			p.cfg.Logger.WarnContext(ctx, "projection failed, will retry", "projection", p.cfg.Name, "error", err)
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(backoff):
+	postgres.Follow(ctx, p.pool, eventstore.Channel, postgres.FollowConfig{Poll: p.cfg.PollInterval, Gather: gather}, p.cfg.Logger,
+		func(ctx context.Context) (time.Duration, error) {
+			n, err := p.Step(ctx)
+			switch {
+			case err != nil:
+				return postgres.Idle, err
+			case n == p.cfg.BatchSize:
+				return postgres.Now, nil
+			case n == 0 && p.heldBack.Load():
+				// Events are committed but held back behind a writing
+				// transaction still in flight (anywhere on the server:
+				// transaction ids are cluster-wide). It will not notify
+				// us when it ends: look again soon.
+				held = min(max(held*2, time.Millisecond), 50*time.Millisecond)
+				return held, nil
 			}
-			backoff = min(backoff*2, 5*time.Second)
-			continue
-		case n == p.cfg.BatchSize:
-			continue
-		}
-		backoff = 100 * time.Millisecond
-		if n == 0 && p.heldBack.Load() {
-			// Events are committed but held back behind a writing transaction
-			// still in flight (anywhere on the server: transaction ids are
-			// cluster-wide). It will not notify us when it ends: look again soon.
-			held = min(max(held*2, time.Millisecond), 50*time.Millisecond)
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(held):
-			}
-			continue
-		}
-		held = 0
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-wake:
-			// Gather the appends of the next few milliseconds into one
-			// batch: under load this saves a transaction per append.
-			time.Sleep(gather)
-		case <-ticker.C:
-		}
-	}
+			held = 0
+			return postgres.Idle, nil
+		})
+	return nil
 }
 
 // Step applies the next batch of events and returns how many it applied;

@@ -1,5 +1,5 @@
 // Package app holds orders' use cases: placing an order (validate, honour
-// the idempotency key, quote prices, tokenize the card, store the order and
+// the idempotency key, quote prices, seal the card to the provider, store the order and
 // its OrderPlaced announcement in one transaction) and reading orders.
 package app
 

@@ -35,8 +35,8 @@ const (
 	source         = "/orders"
 )
 
-// Payment carries what payments needs to charge: the provider's token, not
-// the card number.
+// Payment carries what payments needs to charge: the card sealed to the
+// provider's key (only the provider can open it), never the card number.
 type Payment struct {
 	Token     string `json:"token"`
 	CardLast4 string `json:"card_last4"`
@@ -46,7 +46,8 @@ type Payment struct {
 func Placed(e order.Event, pay Payment) (outbox.Message, error) {
 	p := e.Data.(order.Placed)
 	return message("orders.placed", p.OrderID, map[string]any{
-		"order_id": p.OrderID, "customer_id": p.CustomerID, "items": p.Items, "total_cents": p.TotalCents, "payment": pay})
+		"order_id": p.OrderID, "customer_id": p.CustomerID, "items": p.Items, "total_cents": p.TotalCents, "currency": p.Currency,
+		"payment": pay})
 }
 
 // Finished announces an order's terminal status.
