@@ -83,8 +83,9 @@ type Projector struct {
 	rebuild  chan struct{}
 	heldBack atomic.Bool // events exist that a writer in flight holds back
 
-	mu     sync.Mutex
-	status Status
+	mu       sync.Mutex
+	status   Status
+	progress chan struct{} // closed and replaced whenever the checkpoint moves
 }
 
 // Status is what the projector knows of itself, for the admin endpoint.
@@ -126,7 +127,8 @@ func New(pool *pgxpool.Pool, h Handler, cfg Config) (*Projector, error) {
 	if mp == nil {
 		mp = otel.GetMeterProvider()
 	}
-	p := &Projector{pool: pool, h: h, cfg: cfg, lock: lockKey("projection:" + cfg.Name), rebuild: make(chan struct{}, 1)}
+	p := &Projector{pool: pool, h: h, cfg: cfg, lock: lockKey("projection:" + cfg.Name), rebuild: make(chan struct{}, 1),
+		progress: make(chan struct{})}
 	p.status.Name = cfg.Name
 	meter := mp.Meter("github.com/example/sagasuite/platform/projection")
 	attrs := metric.WithAttributes(attribute.String("projection", cfg.Name))
@@ -239,6 +241,8 @@ func (p *Projector) Step(ctx context.Context) (int, error) {
 	if len(events) > 0 {
 		p.status.Checkpoint = cp
 		p.status.lastProgress = events[len(events)-1].OccurredAt
+		close(p.progress) // wake the WaitFor callers
+		p.progress = make(chan struct{})
 	}
 	p.mu.Unlock()
 	if len(events) == 0 && locked {
@@ -315,7 +319,9 @@ func readCheckpoint(ctx context.Context, q eventstore.Querier, name string) (eve
 // WaitFor returns once the read model holds the event at position (and so
 // everything before it in the reading order), or ctx's error. A command
 // returns the position of its last event; a query that must show the
-// client its own write waits for it here.
+// client its own write waits for it here. When this replica runs the
+// projector, waiting costs no queries: it is woken by the projector's
+// progress; otherwise it reads the shared checkpoint every 20 ms.
 func (p *Projector) WaitFor(ctx context.Context, position int64) error {
 	var target eventstore.Checkpoint
 	for wait := time.Millisecond; ; wait = min(wait*2, 20*time.Millisecond) {
@@ -328,23 +334,29 @@ func (p *Projector) WaitFor(ctx context.Context, position int64) error {
 				target = at
 			}
 		}
+		p.mu.Lock()
+		local, progress := p.status.Checkpoint, p.progress
+		p.mu.Unlock()
+		ev := eventstore.Event{TxID: target.TxID, Position: target.Position}
 		if target.Position != 0 {
-			ev := eventstore.Event{TxID: target.TxID, Position: target.Position}
-			// This replica's own progress first: usually it is the projector.
-			if p.Status().Checkpoint.Passed(ev) {
+			if local.Passed(ev) {
 				return nil
 			}
-			cp, err := readCheckpoint(ctx, p.pool, p.cfg.Name)
-			if err != nil {
-				return err
-			}
-			if cp.Passed(ev) {
-				return nil
+			if wait >= 20*time.Millisecond { // not moving here: maybe another replica projects
+				cp, err := readCheckpoint(ctx, p.pool, p.cfg.Name)
+				if err != nil {
+					return err
+				}
+				if cp.Passed(ev) {
+					return nil
+				}
 			}
 		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-progress:
+			wait = time.Millisecond
 		case <-time.After(wait):
 		}
 	}
