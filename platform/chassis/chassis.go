@@ -240,6 +240,21 @@ func (s *Service) retry(ctx context.Context, what string, f func() error) error 
 	}
 }
 
+// Run is a service's whole life: Start, let wire add the service's own
+// parts (routes, consumers, jobs), then serve until ctx ends. What Start
+// opened is closed whichever step fails.
+func Run(ctx context.Context, cfg Config, getenv func(string) string, stdout io.Writer, wire func(*Service) error) error {
+	svc, err := Start(ctx, cfg, getenv, stdout)
+	if err != nil {
+		return err
+	}
+	if err := wire(svc); err != nil {
+		svc.Close()
+		return err
+	}
+	return svc.Run(ctx)
+}
+
 // Consume adds a consumer group (named after the service) over topics,
 // whose messages are applied once each through the inbox and routed by
 // event type.

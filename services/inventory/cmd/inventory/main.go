@@ -54,15 +54,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
-	svc, err := chassis.Start(ctx, cfg.Config, getenv, stdout)
-	if err != nil {
-		return err
-	}
-	if err := wire(ctx, svc, cfg); err != nil {
-		svc.Close()
-		return err
-	}
-	return svc.Run(ctx)
+	return chassis.Run(ctx, cfg.Config, getenv, stdout, func(svc *chassis.Service) error { return wire(ctx, svc, cfg) })
 }
 
 // wire adds inventory's own parts to the chassis.

@@ -42,15 +42,13 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err := env.Err(); err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
-	svc, err := chassis.Start(ctx, cfg, getenv, stdout) // no database, no Kafka: a stand-in for a third party
-	if err != nil {
-		return err
-	}
-	sim, err := psp.New(secret, svc.Tel.MeterProvider.Meter("github.com/example/sagasuite/services/payments/internal/psp"))
-	if err != nil {
-		svc.Close()
-		return err
-	}
-	sim.Routes(svc.Server.Echo)
-	return svc.Run(ctx)
+	// No database, no Kafka: a stand-in for a third party.
+	return chassis.Run(ctx, cfg, getenv, stdout, func(svc *chassis.Service) error {
+		sim, err := psp.New(secret, svc.Tel.MeterProvider.Meter("github.com/example/sagasuite/services/payments/internal/psp"))
+		if err != nil {
+			return err
+		}
+		sim.Routes(svc.Server.Echo)
+		return nil
+	})
 }
