@@ -63,6 +63,9 @@ type Config struct {
 	DBMaxConns int
 	// ConsumerWorkers handle messages in parallel, in order per key; 0 means 8.
 	ConsumerWorkers int
+	// InboxRetention is how long applied message IDs are kept for
+	// deduplication; 0 means 7 days (Kafka's default retention).
+	InboxRetention time.Duration
 }
 
 // Service is a started chassis. Close releases what Start opened; Run
@@ -104,6 +107,9 @@ func Start(ctx context.Context, cfg Config, getenv func(string) string, stdout i
 	}
 	if cfg.ConsumerWorkers <= 0 {
 		cfg.ConsumerWorkers = 8
+	}
+	if cfg.InboxRetention <= 0 {
+		cfg.InboxRetention = 7 * 24 * time.Hour
 	}
 	tel, err := telemetry.Setup(ctx, telemetry.Config{ServiceName: cfg.Name, ServiceVersion: cfg.Version,
 		InstanceID: cfg.InstanceID, LogLevel: cfg.LogLevel}, getenv, stdout)
@@ -269,9 +275,35 @@ func (s *Service) Consume(topics []string, routes inbox.Routes) error {
 	if err != nil {
 		return err
 	}
+	if len(s.consumers) == 0 {
+		s.Go(s.pruneInbox)
+	}
 	s.consumers = append(s.consumers, c)
 	s.Go(c.Run)
 	return nil
+}
+
+// pruneInbox forgets applied message IDs older than InboxRetention, hourly.
+// Replicas may prune at once: deleting twice is harmless.
+func (s *Service) pruneInbox(ctx context.Context) error {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		n, err := inbox.Prune(ctx, s.Pool, time.Now().Add(-s.cfg.InboxRetention))
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil:
+			s.Log.WarnContext(ctx, "prune inbox", "error", err)
+		case n > 0:
+			s.Log.InfoContext(ctx, "inbox pruned", "ids", n, "older_than", s.cfg.InboxRetention)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
 }
 
 // Go adds a component to run beside the server; it must return when its

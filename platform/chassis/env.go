@@ -2,6 +2,7 @@ package chassis
 
 import (
 	"os"
+	"time"
 
 	"github.com/example/sagasuite/platform/config"
 )
@@ -11,8 +12,8 @@ const DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=
 
 // FromEnv reads the settings every service shares (CONTRACT.md,
 // "Environment"): HTTP_ADDR, DATABASE_URL, DATABASE_NAME, KAFKA_BROKERS,
-// KAFKA_PARTITIONS, ADMIN_TOKEN, INSTANCE_ID, LOG_LEVEL, DB_MAX_CONNS and
-// CONSUMER_WORKERS. Problems are
+// KAFKA_PARTITIONS, ADMIN_TOKEN, INSTANCE_ID, LOG_LEVEL, DB_MAX_CONNS,
+// CONSUMER_WORKERS and INBOX_RETENTION. Problems are
 // collected in env with the service's own.
 func FromEnv(env *config.Env, name, defaultAddr string) Config {
 	host, _ := os.Hostname()
@@ -28,5 +29,6 @@ func FromEnv(env *config.Env, name, defaultAddr string) Config {
 		KafkaPartitions: env.Int("KAFKA_PARTITIONS", 6, 1, 1000),
 		DBMaxConns:      env.Int("DB_MAX_CONNS", 20, 2, 1000),
 		ConsumerWorkers: env.Int("CONSUMER_WORKERS", 8, 1, 256),
+		InboxRetention:  env.Duration("INBOX_RETENTION", 7*24*time.Hour),
 	}
 }

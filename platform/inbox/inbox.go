@@ -14,6 +14,7 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -46,6 +47,25 @@ func Record(ctx context.Context, tx Execer, consumer, eventID string) (first boo
 		return false, fmt.Errorf("inbox: record %s: %w", eventID, err)
 	}
 	return tag.RowsAffected() == 1, nil
+}
+
+// Prune forgets the IDs recorded before cutoff and returns how many. Keep
+// them for longer than any redelivery can take (the broker's retention of
+// the consumed topics): an ID forgotten too early lets a very late
+// duplicate apply again. It deletes in small batches, so it never holds
+// long locks.
+func Prune(ctx context.Context, pool *pgxpool.Pool, cutoff time.Time) (int64, error) {
+	var total int64
+	for {
+		tag, err := pool.Exec(ctx, `DELETE FROM inbox WHERE ctid IN (SELECT ctid FROM inbox WHERE processed_at < $1 LIMIT 5000)`, cutoff)
+		if err != nil {
+			return total, fmt.Errorf("inbox: prune: %w", err)
+		}
+		total += tag.RowsAffected()
+		if tag.RowsAffected() < 5000 {
+			return total, nil
+		}
+	}
 }
 
 // TxHandler applies one message inside tx.

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -72,5 +73,26 @@ func TestFailedHandlerRecordsNothing(t *testing.T) {
 	}
 	if calls != 2 {
 		t.Fatalf("handler ran %d times, want 2: a failed attempt must not be recorded as applied", calls)
+	}
+}
+
+func TestPruneForgetsOnlyOldIDs(t *testing.T) {
+	pool := postgrestest.Pool(t, map[string]fs.FS{"inbox": inbox.Migrations()})
+	ctx := context.Background()
+	if _, err := pool.Exec(ctx, `INSERT INTO inbox (consumer, event_id, processed_at)
+		SELECT 'c', 'old-' || g, now() - interval '10 days' FROM generate_series(1, 12000) g`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `INSERT INTO inbox (consumer, event_id) VALUES ('c', 'recent')`); err != nil {
+		t.Fatal(err)
+	}
+	n, err := inbox.Prune(ctx, pool, time.Now().Add(-7*24*time.Hour))
+	if err != nil || n != 12000 {
+		t.Fatalf("pruned %d (%v), want 12000", n, err)
+	}
+	var left int
+	_ = pool.QueryRow(ctx, `SELECT count(*) FROM inbox`).Scan(&left)
+	if left != 1 {
+		t.Fatalf("%d IDs left, want the recent one", left)
 	}
 }
