@@ -129,8 +129,10 @@ func TestPSPOutageOpensTheBreakerAndOrdersAreCompensated(t *testing.T) {
 func TestSlowInventoryFailsFast(t *testing.T) {
 	known := place(t, "c-slow", "SKU-0071", 1, "4242424242424242")
 	waitTerminal(t, known.OrderID)
-	setFaults(t, "inventory-1", 2000, 0)
-	defer setFaults(t, "inventory-1", 0, 0)
+	for _, replica := range []string{"inventory-1", "inventory-2"} { // orders balances over both
+		setFaults(t, replica, 2000, 0)
+		defer setFaults(t, replica, 0, 0)
+	}
 
 	// A burst trips the breaker (each attempt times out after 500 ms).
 	var wg sync.WaitGroup
@@ -169,6 +171,7 @@ func TestSlowInventoryFailsFast(t *testing.T) {
 	}
 	t.Logf("slowest 503 while open: %v", worst)
 	setFaults(t, "inventory-1", 0, 0)
+	setFaults(t, "inventory-2", 0, 0)
 	eventually(t, "orders accepted again", func() error {
 		status, body, _ := call(http.MethodPost, suite.urls["orders"]+"/orders", orderBody("c-slow", "SKU-0071", 1, "4242424242424242"), nil)
 		if status != 202 {

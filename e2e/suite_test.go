@@ -22,6 +22,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/example/sagasuite/platform/etcdtest"
 	"github.com/example/sagasuite/platform/kafkatest"
 	"github.com/example/sagasuite/platform/postgrestest"
 )
@@ -31,6 +32,7 @@ import (
 // OTLP receiver that collects every span the services export.
 var suite struct {
 	brokers  []string
+	etcd     []string
 	adminURL string
 	dbPrefix string
 	binDir   string
@@ -41,10 +43,11 @@ var suite struct {
 }
 
 type proc struct {
-	name string
-	cmd  *exec.Cmd
-	env  []string
-	log  string
+	name   string
+	binary string
+	cmd    *exec.Cmd
+	env    []string
+	log    string
 }
 
 const adminToken = "e2e-admin-token"
@@ -83,11 +86,15 @@ func runSuite(m *testing.M) (int, error) {
 	suite.dbPrefix = "e2e_" + hex.EncodeToString(b)
 	defer dropDatabases()
 
-	var stopKafka func()
+	var stopKafka, stopEtcd func()
 	if suite.brokers, stopKafka, err = kafkatest.Start(); err != nil {
 		return 0, err
 	}
 	defer stopKafka()
+	if suite.etcd, stopEtcd, err = etcdtest.Start(); err != nil {
+		return 0, err
+	}
+	defer stopEtcd()
 	if suite.spans, err = startReceiver(); err != nil {
 		return 0, err
 	}
@@ -96,28 +103,35 @@ func runSuite(m *testing.M) (int, error) {
 	suite.procs, suite.urls = map[string]*proc{}, map[string]string{}
 	defer stopAll()
 	ports := map[string]string{}
-	for _, name := range []string{"psp", "inventory-1", "inventory-2", "payments", "orders"} {
+	for _, name := range []string{"psp", "inventory-1", "inventory-2", "payments", "orders", "sidecar-1", "sidecar-2"} {
 		if ports[name], err = freePort(); err != nil {
 			return 0, err
 		}
 		suite.urls[name] = "http://127.0.0.1:" + ports[name]
 	}
+	inventoryEnv := []string{"DATABASE_NAME=" + suite.dbPrefix + "_inventory", "LEADER_TTL=1s", "RESERVATION_TTL=6s", "EXPIRY_INTERVAL=250ms"}
 	specs := []struct {
 		name, binary string
 		env          []string
 	}{
 		{"psp", "psp", nil},
-		{"inventory-1", "inventory", []string{"DATABASE_NAME=" + suite.dbPrefix + "_inventory"}},
-		{"inventory-2", "inventory", []string{"DATABASE_NAME=" + suite.dbPrefix + "_inventory"}},
+		{"inventory-1", "inventory", inventoryEnv},
+		{"inventory-2", "inventory", inventoryEnv},
+		// Sidecars register the inventory replicas; orders finds them through etcd.
+		{"sidecar-1", "sidecar", []string{"SERVICE_NAME=inventory", "SERVICE_ADDR=" + suite.urls["inventory-1"], "INSTANCE_ID=inventory-1",
+			"LEASE_TTL=2s", "CHECK_INTERVAL=200ms"}},
+		{"sidecar-2", "sidecar", []string{"SERVICE_NAME=inventory", "SERVICE_ADDR=" + suite.urls["inventory-2"], "INSTANCE_ID=inventory-2",
+			"LEASE_TTL=2s", "CHECK_INTERVAL=200ms"}},
 		{"payments", "payments", []string{"DATABASE_NAME=" + suite.dbPrefix + "_payments", "PSP_URL=" + suite.urls["psp"],
 			"BREAKER_OPEN_FOR=2s", "PSP_TIMEOUT=1s"}},
 		{"orders", "orders", []string{"DATABASE_NAME=" + suite.dbPrefix + "_orders", "PSP_URL=" + suite.urls["psp"],
-			"INVENTORY_URL=" + suite.urls["inventory-1"], "SAGA_TIMEOUT=3s", "INVENTORY_TIMEOUT=500ms", "BREAKER_OPEN_FOR=1s"}},
+			"SAGA_TIMEOUT=3s", "INVENTORY_TIMEOUT=500ms", "BREAKER_OPEN_FOR=1s", "LEADER_TTL=1s"}},
 	}
 	for _, s := range specs {
 		env := append([]string{
 			"HTTP_ADDR=127.0.0.1:" + ports[s.name],
 			"INSTANCE_ID=" + s.name,
+			"ETCD_ENDPOINTS=" + strings.Join(suite.etcd, ","),
 			"DATABASE_URL=" + suite.adminURL,
 			"KAFKA_BROKERS=" + strings.Join(suite.brokers, ","),
 			"ADMIN_TOKEN=" + adminToken,
@@ -149,7 +163,7 @@ func runSuite(m *testing.M) (int, error) {
 // build compiles the service binaries from this checkout (go.work at the
 // repository root), reusing the build cache.
 func build(dir string) error {
-	cmd := exec.Command("go", "build", "-o", dir+string(os.PathSeparator),
+	cmd := exec.Command("go", "build", "-o", dir+string(os.PathSeparator), "./platform/cmd/sidecar",
 		"./services/orders/cmd/orders", "./services/payments/cmd/payments", "./services/payments/cmd/psp", "./services/inventory/cmd/inventory")
 	cmd.Dir = ".."
 	out, err := cmd.CombinedOutput()
@@ -171,7 +185,7 @@ func start(name, binary string, env []string) error {
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", name, err)
 	}
-	suite.procs[name] = &proc{name: name, cmd: cmd, env: env, log: logPath}
+	suite.procs[name] = &proc{name: name, binary: binary, cmd: cmd, env: env, log: logPath}
 	go func() { _ = cmd.Wait(); f.Close() }()
 	return nil
 }
@@ -263,6 +277,10 @@ func warmUp() error {
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		status, body, err := call(http.MethodPost, suite.urls["orders"]+"/orders", orderBody("warm-up", "SKU-0001", 1, "4242424242424242"), nil)
+		if err == nil && status == http.StatusServiceUnavailable {
+			time.Sleep(100 * time.Millisecond) // inventory not registered by its sidecar yet
+			continue
+		}
 		if err != nil || status != http.StatusAccepted {
 			return fmt.Errorf("warm-up order: %d %s %v", status, body, err)
 		}

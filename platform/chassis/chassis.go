@@ -22,9 +22,12 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v4"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.opentelemetry.io/otel"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/example/sagasuite/platform/discovery"
+	"github.com/example/sagasuite/platform/election"
 	"github.com/example/sagasuite/platform/faults"
 	"github.com/example/sagasuite/platform/httpserver"
 	"github.com/example/sagasuite/platform/inbox"
@@ -49,6 +52,9 @@ type Config struct {
 	// Migrations are the service's own schema; the outbox and inbox
 	// tables are added when there is a database.
 	Migrations fs.FS
+
+	// EtcdEndpoints empty means no etcd (no discovery, no elections).
+	EtcdEndpoints []string
 
 	// KafkaBrokers empty means no Kafka.
 	KafkaBrokers    []string
@@ -75,6 +81,7 @@ type Service struct {
 	Log       *slog.Logger
 	Pool      *pgxpool.Pool    // nil without a database
 	Publisher *kafka.Publisher // nil without Kafka
+	Etcd      *clientv3.Client // nil without etcd
 	Observers kafka.Observers  // for consumers
 	Server    *httpserver.Server
 	// Admin is the token-guarded /admin route group.
@@ -82,10 +89,11 @@ type Service struct {
 	// Faults are injected into the business endpoints (PUT /admin/faults).
 	Faults *faults.Injector
 
-	cfg       Config
-	consumers []*kafka.Consumer
-	runners   []func(context.Context) error
-	closers   []func()
+	cfg         Config
+	consumers   []*kafka.Consumer
+	leaderRoute bool
+	runners     []func(context.Context) error
+	closers     []func()
 }
 
 // Start sets up telemetry (and the OTel globals, for libraries that only
@@ -175,6 +183,13 @@ func Start(ctx context.Context, cfg Config, getenv func(string) string, stdout i
 		}
 		s.closers = append(s.closers, func() { _ = s.Publisher.Close() })
 		ready["kafka"] = func(ctx context.Context) error { return kafka.Ping(ctx, cfg.KafkaBrokers) }
+	}
+	if len(cfg.EtcdEndpoints) > 0 {
+		if s.Etcd, err = discovery.Dial(cfg.EtcdEndpoints); err != nil {
+			return nil, err
+		}
+		s.closers = append(s.closers, func() { _ = s.Etcd.Close() })
+		ready["etcd"] = func(ctx context.Context) error { return discovery.Ping(ctx, s.Etcd) }
 	}
 	if s.Pool != nil && s.Publisher != nil {
 		relay, err := outbox.NewRelay(s.Pool, s.Publisher, outbox.RelayConfig{Logger: tel.Logger, MeterProvider: tel.MeterProvider})
@@ -304,6 +319,34 @@ func (s *Service) pruneInbox(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
+}
+
+// Elect runs job as a singleton: only while this instance leads the
+// election name (etcd), with the term's fencing token; without etcd it
+// runs job directly with token 0. It serves GET /admin/leader for the
+// first election of the process.
+func (s *Service) Elect(name string, ttl time.Duration, job func(ctx context.Context, token int64) error) error {
+	if s.Etcd == nil {
+		s.Go(func(ctx context.Context) error { return job(ctx, 0) })
+		return nil
+	}
+	e, err := election.New(s.Etcd, election.Config{Name: name, InstanceID: s.cfg.InstanceID, TTL: ttl,
+		Logger: s.Log, MeterProvider: s.Tel.MeterProvider})
+	if err != nil {
+		return err
+	}
+	s.Go(func(ctx context.Context) error { return e.Run(ctx, job) })
+	if !s.leaderRoute {
+		s.leaderRoute = true
+		s.Admin.GET("/leader", func(c echo.Context) error {
+			st, err := e.Status(c.Request().Context())
+			if err != nil {
+				return err
+			}
+			return c.JSON(http.StatusOK, st)
+		})
+	}
+	return nil
 }
 
 // Go adds a component to run beside the server; it must return when its

@@ -13,7 +13,7 @@ const DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=
 // FromEnv reads the settings every service shares (CONTRACT.md,
 // "Environment"): HTTP_ADDR, DATABASE_URL, DATABASE_NAME, KAFKA_BROKERS,
 // KAFKA_PARTITIONS, ADMIN_TOKEN, INSTANCE_ID, LOG_LEVEL, DB_MAX_CONNS,
-// CONSUMER_WORKERS and INBOX_RETENTION. Problems are
+// CONSUMER_WORKERS, INBOX_RETENTION and ETCD_ENDPOINTS. Problems are
 // collected in env with the service's own.
 func FromEnv(env *config.Env, name, defaultAddr string) Config {
 	host, _ := os.Hostname()
@@ -30,5 +30,6 @@ func FromEnv(env *config.Env, name, defaultAddr string) Config {
 		DBMaxConns:      env.Int("DB_MAX_CONNS", 20, 2, 1000),
 		ConsumerWorkers: env.Int("CONSUMER_WORKERS", 8, 1, 256),
 		InboxRetention:  env.Duration("INBOX_RETENTION", 7*24*time.Hour),
+		EtcdEndpoints:   env.List("ETCD_ENDPOINTS", "127.0.0.1:2379"),
 	}
 }

@@ -11,9 +11,12 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/example/sagasuite/platform/chassis"
 	"github.com/example/sagasuite/platform/config"
+	"github.com/example/sagasuite/platform/election"
+	platformpg "github.com/example/sagasuite/platform/postgres"
 	"github.com/example/sagasuite/services/inventory/internal/catalog"
 	"github.com/example/sagasuite/services/inventory/internal/httpapi"
 	"github.com/example/sagasuite/services/inventory/internal/postgres"
@@ -34,7 +37,10 @@ func main() {
 
 type settings struct {
 	chassis.Config
-	SeedStock int64
+	SeedStock      int64
+	ReservationTTL time.Duration
+	ExpiryInterval time.Duration
+	LeaderTTL      time.Duration
 }
 
 // loadConfig reads the environment (CONTRACT.md) and reports every problem at once.
@@ -43,6 +49,10 @@ func loadConfig(getenv func(string) string) (settings, error) {
 	s := settings{
 		Config:    chassis.FromEnv(env, "inventory", ":8083"),
 		SeedStock: int64(env.Int("SEED_STOCK", 1_000_000, 0, 1_000_000_000)),
+		// Well above orders' SAGA_TIMEOUT: the watchdog cancels first.
+		ReservationTTL: env.Duration("RESERVATION_TTL", 5*time.Minute),
+		ExpiryInterval: env.Duration("EXPIRY_INTERVAL", 10*time.Second),
+		LeaderTTL:      env.Duration("LEADER_TTL", 5*time.Second),
 	}
 	s.Version, s.Migrations = version, postgres.Migrations()
 	s.Topics = []string{saga.OrdersTopic, saga.PaymentsTopic, saga.InventoryTopic}
@@ -59,6 +69,9 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 
 // wire adds inventory's own parts to the chassis.
 func wire(ctx context.Context, svc *chassis.Service, cfg settings) error {
+	if err := platformpg.Migrate(ctx, svc.Pool, "election", election.Migrations()); err != nil {
+		return err
+	}
 	store := postgres.New(svc.Pool)
 	seeded, err := store.SeedIfEmpty(ctx, catalog.Seed(cfg.SeedStock))
 	if err != nil {
@@ -69,6 +82,14 @@ func wire(ctx context.Context, svc *chassis.Service, cfg settings) error {
 	}
 	handlers := saga.New(store, svc.Tel.TracerProvider)
 	if err := svc.Consume([]string{saga.OrdersTopic, saga.PaymentsTopic}, handlers.Routes()); err != nil {
+		return err
+	}
+	expiry, err := saga.NewExpiry(store, cfg.ReservationTTL, cfg.ExpiryInterval, svc.Log, svc.Tel.TracerProvider,
+		svc.Tel.MeterProvider.Meter("github.com/example/sagasuite/services/inventory"))
+	if err != nil {
+		return err
+	}
+	if err := svc.Elect(saga.ExpiryJob, cfg.LeaderTTL, expiry.Run); err != nil { // a singleton: on the leader only
 		return err
 	}
 	httpapi.Routes(svc.Server.Echo, svc.Admin, store)

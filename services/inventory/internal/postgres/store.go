@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io/fs"
 	"sort"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -273,4 +274,24 @@ func (s *Store) SetAvailable(ctx context.Context, sku string, available int64) (
 		return p, fmt.Errorf("set stock of %s: %w", sku, err)
 	}
 	return p, nil
+}
+
+// Expired returns up to limit orders holding reservations RESERVED since
+// before cutoff: their saga never reached a payment outcome.
+func (s *Store) Expired(ctx context.Context, cutoff time.Time, limit int) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT order_id FROM reservations WHERE status = 'RESERVED' AND created_at < $1
+		GROUP BY order_id ORDER BY min(created_at) LIMIT $2`, cutoff, limit)
+	if err != nil {
+		return nil, fmt.Errorf("find expired reservations: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("find expired reservations: %w", err)
+	}
+	return ids, nil
+}
+
+// InTx runs f in a transaction.
+func (s *Store) InTx(ctx context.Context, f func(tx pgx.Tx) error) error {
+	return pgx.BeginFunc(ctx, s.pool, f)
 }

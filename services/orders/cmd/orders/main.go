@@ -17,6 +17,8 @@ import (
 	"github.com/example/sagasuite/platform/bulkhead"
 	"github.com/example/sagasuite/platform/chassis"
 	"github.com/example/sagasuite/platform/config"
+	"github.com/example/sagasuite/platform/discovery"
+	"github.com/example/sagasuite/platform/election"
 	"github.com/example/sagasuite/platform/eventstore"
 	"github.com/example/sagasuite/platform/guard"
 	"github.com/example/sagasuite/platform/postgres"
@@ -55,6 +57,7 @@ type settings struct {
 	ReadWait         time.Duration
 	BreakerOpenFor   time.Duration
 	PSPPublicKey     string
+	LeaderTTL        time.Duration
 }
 
 // loadConfig reads the environment (CONTRACT.md) and reports every problem at once.
@@ -62,7 +65,8 @@ func loadConfig(getenv func(string) string) (settings, error) {
 	env := config.New(getenv)
 	s := settings{
 		Config:           chassis.FromEnv(env, "orders", ":8081"),
-		InventoryURL:     env.URL("INVENTORY_URL", "http://127.0.0.1:8083", "http", "https"),
+		InventoryURL:     env.String("INVENTORY_URL", ""), // empty: find inventory through discovery
+		LeaderTTL:        env.Duration("LEADER_TTL", 5*time.Second),
 		InventoryTimeout: env.Duration("INVENTORY_TIMEOUT", 2*time.Second),
 		PSPURL:           env.URL("PSP_URL", "http://127.0.0.1:8090", "http", "https"),
 		PSPTimeout:       env.Duration("PSP_TIMEOUT", 2*time.Second),
@@ -71,6 +75,9 @@ func loadConfig(getenv func(string) string) (settings, error) {
 		ReadWait:         env.Duration("READ_WAIT", 2*time.Second),
 		BreakerOpenFor:   env.Duration("BREAKER_OPEN_FOR", 5*time.Second),
 		PSPPublicKey:     env.String("PSP_PUBLIC_KEY", ""),
+	}
+	if s.InventoryURL != "" {
+		env.URL("INVENTORY_URL", "", "http", "https")
 	}
 	s.Version, s.Migrations = version, ordpg.Migrations()
 	s.Topics = []string{saga.OrdersTopic, saga.InventoryTopic, saga.PaymentsTopic}
@@ -90,7 +97,7 @@ func wire(ctx context.Context, svc *chassis.Service, cfg settings) error {
 	for _, m := range []struct {
 		set  string
 		fsys fs.FS
-	}{{"eventstore", eventstore.Migrations()}, {"projection", projection.Migrations()}} {
+	}{{"eventstore", eventstore.Migrations()}, {"projection", projection.Migrations()}, {"election", election.Migrations()}} {
 		if err := postgres.Migrate(ctx, svc.Pool, m.set, m.fsys); err != nil {
 			return err
 		}
@@ -120,8 +127,12 @@ func wire(ctx context.Context, svc *chassis.Service, cfg settings) error {
 		return err
 	}
 	svc.Go(sealer.Warm)
+	picker, err := inventoryPicker(svc, cfg)
+	if err != nil {
+		return err
+	}
 	orders, err := app.New(app.Deps{Repo: repo, Reader: repo, Projection: projector,
-		Quoter: inventory.New(cfg.InventoryURL, cfg.InventoryTimeout, quoteGuard), Tokenizer: sealer,
+		Quoter: inventory.New(picker, cfg.InventoryTimeout, quoteGuard), Tokenizer: sealer,
 		Meter: meter, ReadWait: cfg.ReadWait})
 	if err != nil {
 		return err
@@ -129,9 +140,29 @@ func wire(ctx context.Context, svc *chassis.Service, cfg settings) error {
 	if err := svc.Consume([]string{saga.InventoryTopic, saga.PaymentsTopic}, saga.New(repo, metrics).Routes()); err != nil {
 		return err
 	}
-	svc.Go(watchdog.New(repo, metrics, watchdog.Config{Timeout: cfg.SagaTimeout}, svc.Log, svc.Tel.TracerProvider).Run)
+	wd := watchdog.New(repo, metrics, watchdog.Config{Timeout: cfg.SagaTimeout}, svc.Log, svc.Tel.TracerProvider)
+	if err := svc.Elect(watchdog.Job, cfg.LeaderTTL, wd.Run); err != nil { // a singleton: on the leader only
+		return err
+	}
 	httpapi.Routes(svc.Server.Echo, svc.Admin, orders, httpapi.Projections{readmodel.Name: projector})
 	return nil
+}
+
+// inventoryPicker finds inventory instances: a fixed INVENTORY_URL, or
+// the instances registered in etcd (by their sidecars).
+func inventoryPicker(svc *chassis.Service, cfg settings) (inventory.Picker, error) {
+	if cfg.InventoryURL != "" {
+		return discovery.NewStatic("inventory", cfg.InventoryURL), nil
+	}
+	if svc.Etcd == nil {
+		return nil, fmt.Errorf("INVENTORY_URL or ETCD_ENDPOINTS is needed to reach inventory")
+	}
+	r, err := discovery.NewResolver(svc.Etcd, "inventory", svc.Tel.MeterProvider)
+	if err != nil {
+		return nil, err
+	}
+	svc.Go(r.Run)
+	return r, nil
 }
 
 // inventoryGuard bounds the quote calls: at most 32 at once (a few more

@@ -11,28 +11,37 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"time"
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 
+	"github.com/example/sagasuite/platform/discovery"
 	"github.com/example/sagasuite/platform/guard"
 )
 
 // ErrUnavailable means inventory could not answer (down, slow, 5xx).
 var ErrUnavailable = errors.New("inventory unavailable")
 
-// Client calls one inventory base URL.
+// Picker chooses the inventory instance for a call: a discovery resolver,
+// or a fixed address.
+type Picker interface {
+	Pick() (discovery.Instance, error)
+	Instances() []discovery.Instance
+}
+
+// Client calls inventory instances.
 type Client struct {
-	base  string
-	http  *http.Client
-	guard guard.Guard
+	picker Picker
+	http   *http.Client
+	guard  guard.Guard
 }
 
 // New returns a client whose attempts time out after timeout, under g.
-func New(baseURL string, timeout time.Duration, g guard.Guard) *Client {
-	return &Client{base: baseURL, guard: g, http: &http.Client{Timeout: timeout, Transport: otelhttp.NewTransport(http.DefaultTransport)}}
+func New(picker Picker, timeout time.Duration, g guard.Guard) *Client {
+	return &Client{picker: picker, guard: g, http: &http.Client{Timeout: timeout, Transport: otelhttp.NewTransport(http.DefaultTransport)}}
 }
 
 // Transient reports whether err is worth retrying (and counting against
@@ -55,9 +64,31 @@ func (c *Client) Prices(ctx context.Context, skus []string) (map[string]int64, e
 	return prices, err
 }
 
+// prices asks one instance; an instance that refuses the connection (it
+// died and has not left discovery yet) is skipped for the next at once:
+// the request never reached it, so this costs no retry budget.
 func (c *Client) prices(ctx context.Context, skus []string) (map[string]int64, error) {
+	var err error
+	for range max(1, len(c.picker.Instances())) {
+		in, perr := c.picker.Pick()
+		if perr != nil {
+			// Nothing registered says nothing about inventory's health:
+			// not counted against the breaker, not retried.
+			return nil, fmt.Errorf("quote: %w", perr)
+		}
+		var prices map[string]int64
+		prices, err = c.ask(ctx, in.Addr, skus)
+		var op *net.OpError
+		if !(errors.As(err, &op) && op.Op == "dial") {
+			return prices, err
+		}
+	}
+	return nil, err
+}
+
+func (c *Client) ask(ctx context.Context, base string, skus []string) (map[string]int64, error) {
 	q := url.Values{"sku": skus}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/products?"+q.Encode(), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/products?"+q.Encode(), nil)
 	if err != nil {
 		return nil, fmt.Errorf("quote: %w", err)
 	}

@@ -145,6 +145,7 @@ func (h *Handlers) Routes() inbox.Routes {
 		"inventory.rejected":  h.rejected,
 		"inventory.committed": nil,
 		"inventory.released":  nil,
+		"inventory.expired":   h.expired,
 		"payments.authorized": h.authorized,
 		"payments.declined":   h.declined,
 		"payments.failed":     h.failed,
@@ -160,6 +161,14 @@ type outcome struct {
 func (h *Handlers) rejected(ctx context.Context, tx pgx.Tx, m kafka.Message) error {
 	return h.finish(ctx, tx, m, func(o *order.Order, _ outcome) (order.Event, error) {
 		return o.Reject(order.ReasonOutOfStock, h.now())
+	})
+}
+
+// expired: inventory gave the stock back after the reservation timed out,
+// so the saga is over for this order.
+func (h *Handlers) expired(ctx context.Context, tx pgx.Tx, m kafka.Message) error {
+	return h.finish(ctx, tx, m, func(o *order.Order, _ outcome) (order.Event, error) {
+		return o.Cancel(order.ReasonSagaTimeout, h.now())
 	})
 }
 

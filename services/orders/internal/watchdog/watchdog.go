@@ -3,9 +3,10 @@
 // reason saga_timeout, and the orders.cancelled it announces makes
 // inventory release the stock and payments refund or never charge.
 //
-// It is safe to run on several replicas at once (each cancellation is an
-// optimistic, locked update of one order); leader election makes it a
-// singleton to save the duplicate work.
+// It runs on the leader of the "orders-watchdog" election only, and fences
+// its writes with the term's token (platform/election). It would still be
+// correct on several replicas at once (each cancellation is an optimistic
+// update of one order): the election saves the duplicate work.
 package watchdog
 
 import (
@@ -18,6 +19,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/example/sagasuite/platform/election"
 	"github.com/example/sagasuite/services/orders/internal/order"
 	"github.com/example/sagasuite/services/orders/internal/postgres"
 	"github.com/example/sagasuite/services/orders/internal/saga"
@@ -52,8 +54,10 @@ func New(repo *postgres.Repo, metrics *saga.Metrics, cfg Config, log *slog.Logge
 		tracer: tp.Tracer("github.com/example/sagasuite/services/orders/internal/watchdog")}
 }
 
-// Run scans every Interval until ctx ends.
-func (w *Watchdog) Run(ctx context.Context) error {
+// Run scans every Interval until ctx ends. token is the fencing token of
+// the leadership term it runs in (0 without leader election): a stale
+// leader's cancellations are refused.
+func (w *Watchdog) Run(ctx context.Context, token int64) error {
 	t := time.NewTicker(w.cfg.Interval)
 	defer t.Stop()
 	for {
@@ -62,7 +66,7 @@ func (w *Watchdog) Run(ctx context.Context) error {
 			return nil
 		case <-t.C:
 		}
-		if n, err := w.Scan(ctx); err != nil && ctx.Err() == nil {
+		if n, err := w.Scan(ctx, token); err != nil && ctx.Err() == nil {
 			w.log.WarnContext(ctx, "watchdog scan failed", "error", err)
 		} else if n > 0 {
 			w.log.InfoContext(ctx, "watchdog cancelled stalled orders", "count", n)
@@ -70,9 +74,12 @@ func (w *Watchdog) Run(ctx context.Context) error {
 	}
 }
 
+// Job is the fencing name of the watchdog.
+const Job = "orders-watchdog"
+
 // Scan cancels the orders PENDING for longer than Timeout and returns how
 // many it cancelled.
-func (w *Watchdog) Scan(ctx context.Context) (int, error) {
+func (w *Watchdog) Scan(ctx context.Context, token int64) (int, error) {
 	stalled, err := w.repo.Stalled(ctx, time.Now().Add(-w.cfg.Timeout), 100)
 	if err != nil {
 		return 0, err
@@ -85,6 +92,11 @@ func (w *Watchdog) Scan(ctx context.Context) (int, error) {
 			trace.WithAttributes(attribute.String("order.id", s.ID), attribute.String("saga.timeout", w.cfg.Timeout.String())))
 		var ok bool
 		err := w.repo.InTx(sctx, func(tx pgx.Tx) error {
+			if token > 0 {
+				if err := election.Fence(sctx, tx, Job, token); err != nil {
+					return err
+				}
+			}
 			var err error
 			ok, err = saga.Finish(sctx, tx, w.repo, w.metrics, s.ID, map[string]string{"causation_type": "watchdog"},
 				func(o *order.Order) (order.Event, error) { return o.Cancel(order.ReasonSagaTimeout, time.Now()) })

@@ -64,6 +64,7 @@ func (h *Handlers) Routes() inbox.Routes {
 		"inventory.rejected":  nil,
 		"inventory.committed": nil,
 		"inventory.released":  nil,
+		"inventory.expired":   nil, // orders cancels; payments acts on orders.cancelled
 	}
 }
 

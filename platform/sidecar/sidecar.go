@@ -1,0 +1,117 @@
+// Package sidecar registers a service in discovery on its behalf: it polls
+// the service's /readyz and keeps the service registered (under a lease)
+// only while it answers 200, deregisters when readiness fails or the
+// sidecar stops, and re-registers when the lease is lost. The service
+// itself contains no registration code: that is the sidecar pattern.
+// cmd/sidecar is the process around it.
+package sidecar
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/example/sagasuite/platform/discovery"
+)
+
+// Config describes the service to register. Instance, ReadyURL and Client
+// are required.
+type Config struct {
+	Instance discovery.Instance
+	ReadyURL string        // e.g. http://127.0.0.1:8083/readyz
+	TTL      time.Duration // lease; 0 means 5 s
+	Interval time.Duration // between readiness checks; 0 means 1 s
+	Client   *clientv3.Client
+	Logger   *slog.Logger
+	Meter    metric.Meter
+}
+
+// Run checks and registers until ctx ends, then deregisters.
+func Run(ctx context.Context, cfg Config) error {
+	if cfg.TTL <= 0 {
+		cfg.TTL = 5 * time.Second
+	}
+	if cfg.Interval <= 0 {
+		cfg.Interval = time.Second
+	}
+	checks, err := cfg.Meter.Int64Counter("sidecar.health_checks", metric.WithDescription("Readiness checks of the service, by result."),
+		metric.WithUnit("{check}"))
+	if err != nil {
+		return err
+	}
+	regs, err := cfg.Meter.Int64Counter("sidecar.registrations", metric.WithDescription("Registrations and deregistrations made, by action."),
+		metric.WithUnit("{change}"))
+	if err != nil {
+		return err
+	}
+	svc := attribute.String("service", cfg.Instance.Service)
+	httpc := &http.Client{Timeout: cfg.Interval}
+	var reg *discovery.Registration
+	deregister := func(why string) {
+		if reg == nil {
+			return
+		}
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		if err := reg.Close(dctx); err != nil {
+			cfg.Logger.Warn("deregister", "error", err) // the lease expires anyway
+		}
+		reg = nil
+		regs.Add(dctx, 1, metric.WithAttributes(svc, attribute.String("action", "deregister")))
+		cfg.Logger.Info("deregistered", "service", cfg.Instance.Service, "instance", cfg.Instance.ID, "why", why)
+	}
+	defer deregister("sidecar stopping")
+	t := time.NewTicker(cfg.Interval)
+	defer t.Stop()
+	for {
+		ready := isReady(ctx, httpc, cfg.ReadyURL)
+		result := "ready"
+		if !ready {
+			result = "not_ready"
+		}
+		checks.Add(ctx, 1, metric.WithAttributes(svc, attribute.String("result", result)))
+		if reg != nil {
+			select {
+			case <-reg.Lost():
+				reg = nil // expired (etcd unreachable for a while): register again
+			default:
+			}
+		}
+		switch {
+		case ready && reg == nil:
+			r, err := discovery.Register(ctx, cfg.Client, cfg.Instance, cfg.TTL)
+			if err != nil {
+				cfg.Logger.Warn("register", "error", err)
+				break
+			}
+			reg = r
+			regs.Add(ctx, 1, metric.WithAttributes(svc, attribute.String("action", "register")))
+			cfg.Logger.Info("registered", "service", cfg.Instance.Service, "instance", cfg.Instance.ID, "addr", cfg.Instance.Addr)
+		case !ready && reg != nil:
+			deregister("readiness failed")
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+func isReady(ctx context.Context, c *http.Client, url string) bool {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return false
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}

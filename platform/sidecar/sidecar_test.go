@@ -1,0 +1,114 @@
+package sidecar_test
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.opentelemetry.io/otel/metric/noop"
+	"go.uber.org/zap"
+
+	"github.com/example/sagasuite/platform/discovery"
+	"github.com/example/sagasuite/platform/etcdtest"
+	"github.com/example/sagasuite/platform/sidecar"
+)
+
+// Registered only while ready; gone soon after the service dies; gone at
+// once when the sidecar stops.
+func TestRegistersOnlyWhileReady(t *testing.T) {
+	eps := etcdtest.Endpoints(t)
+	cli, err := clientv3.New(clientv3.Config{Endpoints: eps, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	var ready atomic.Bool
+	svc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !ready.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	r, _ := discovery.NewResolver(cli, "inventory", nil)
+	rctx, rcancel := context.WithCancel(context.Background())
+	defer rcancel()
+	go func() { _ = r.Run(rctx) }()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- sidecar.Run(ctx, sidecar.Config{
+			Instance: discovery.Instance{Service: "inventory", ID: "i-1", Addr: svc.URL},
+			ReadyURL: svc.URL + "/readyz", TTL: time.Second, Interval: 50 * time.Millisecond,
+			Client: cli, Logger: slog.New(slog.DiscardHandler), Meter: noop.NewMeterProvider().Meter(""),
+		})
+	}()
+	count := func() int { return len(r.Instances()) }
+	wait := func(what string, want int, within time.Duration) time.Duration {
+		t.Helper()
+		start := time.Now()
+		for count() != want {
+			if time.Since(start) > within {
+				t.Fatalf("%s: %d instances after %v, want %d", what, count(), within, want)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		return time.Since(start)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if count() != 0 {
+		t.Fatal("registered before the service was ready")
+	}
+	ready.Store(true)
+	wait("ready", 1, time.Second)
+	ready.Store(false) // e.g. its database went away
+	wait("not ready", 0, time.Second)
+	ready.Store(true)
+	wait("ready again", 1, time.Second)
+	cancel() // the sidecar shuts down: deregistered at once
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	wait("sidecar stopped", 0, 200*time.Millisecond)
+	ready.Store(false)
+}
+
+// The service dies outright (kill -9): it is out of rotation within a
+// check interval, long before the lease would expire.
+func TestDeadServiceLeavesRotation(t *testing.T) {
+	eps := etcdtest.Endpoints(t)
+	cli, err := clientv3.New(clientv3.Config{Endpoints: eps, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	svc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	r, _ := discovery.NewResolver(cli, "inventory", nil)
+	rctx, rcancel := context.WithCancel(context.Background())
+	defer rcancel()
+	go func() { _ = r.Run(rctx) }()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		_ = sidecar.Run(ctx, sidecar.Config{
+			Instance: discovery.Instance{Service: "inventory", ID: "i-1", Addr: svc.URL},
+			ReadyURL: svc.URL + "/readyz", TTL: 5 * time.Second, Interval: 50 * time.Millisecond,
+			Client: cli, Logger: slog.New(slog.DiscardHandler), Meter: noop.NewMeterProvider().Meter(""),
+		})
+	}()
+	for len(r.Instances()) != 1 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	svc.Close()
+	start := time.Now()
+	for len(r.Instances()) != 0 {
+		if time.Since(start) > time.Second {
+			t.Fatal("a dead service stayed registered")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Logf("out of rotation after %v (lease TTL 5 s)", time.Since(start))
+}

@@ -1,0 +1,107 @@
+package saga
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/example/sagasuite/platform/election"
+	"github.com/example/sagasuite/services/inventory/internal/postgres"
+)
+
+// ExpiryJob is the fencing and election name of the expiry job.
+const ExpiryJob = "inventory-expiry"
+
+// Expiry releases reservations stuck RESERVED longer than TTL (a saga that
+// never reached a payment outcome) and announces inventory.expired, on
+// which orders cancels the order and payments refunds or never charges.
+// It is a backstop behind the orders watchdog: keep TTL well above
+// SAGA_TIMEOUT. It runs as a singleton (election ExpiryJob).
+type Expiry struct {
+	store    *postgres.Store
+	ttl      time.Duration
+	interval time.Duration
+	log      *slog.Logger
+	tracer   trace.Tracer
+	scans    metric.Int64Counter
+	released metric.Int64Counter
+}
+
+// NewExpiry returns the job; interval 0 means a quarter of ttl, at most 10 s.
+func NewExpiry(store *postgres.Store, ttl, interval time.Duration, log *slog.Logger, tp trace.TracerProvider, meter metric.Meter) (*Expiry, error) {
+	if interval <= 0 {
+		interval = min(ttl/4, 10*time.Second)
+	}
+	x := &Expiry{store: store, ttl: ttl, interval: interval, log: log, tracer: tp.Tracer("github.com/example/sagasuite/services/inventory/internal/saga")}
+	var err error
+	if x.scans, err = meter.Int64Counter("inventory.expiry.scans", metric.WithDescription("Scans for expired reservations (on the leader only)."),
+		metric.WithUnit("{scan}")); err != nil {
+		return nil, err
+	}
+	x.released, err = meter.Int64Counter("inventory.expiry.released", metric.WithDescription("Orders whose expired reservations were released."),
+		metric.WithUnit("{order}"))
+	return x, err
+}
+
+// Run scans every interval until ctx ends, fencing its writes with token.
+func (x *Expiry) Run(ctx context.Context, token int64) error {
+	t := time.NewTicker(x.interval)
+	defer t.Stop()
+	for {
+		if _, err := x.Scan(ctx, token); err != nil && ctx.Err() == nil {
+			x.log.WarnContext(ctx, "reservation expiry failed", "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// Scan releases what has expired and returns how many orders it released.
+func (x *Expiry) Scan(ctx context.Context, token int64) (int, error) {
+	x.scans.Add(ctx, 1)
+	ids, err := x.store.Expired(ctx, time.Now().Add(-x.ttl), 100)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, id := range ids {
+		sctx, span := x.tracer.Start(ctx, "compensate: expire reservation", trace.WithAttributes(
+			attribute.String("order.id", id), attribute.String("saga.compensation", "release_stock"), attribute.Int64("fencing.token", token)))
+		var released bool
+		err := x.store.InTx(sctx, func(tx pgx.Tx) error {
+			if token > 0 {
+				if err := election.Fence(sctx, tx, ExpiryJob, token); err != nil {
+					return err
+				}
+			}
+			var err error
+			if released, err = x.store.Release(sctx, tx, id); err != nil || !released {
+				return err
+			}
+			if err := emit(sctx, tx, "inventory.expired", id, map[string]string{"order_id": id, "reason": "reservation_expired"}); err != nil {
+				return err
+			}
+			return emit(sctx, tx, "inventory.released", id, map[string]string{"order_id": id, "reason": "inventory.expired"})
+		})
+		if err != nil {
+			span.RecordError(err)
+		}
+		span.End()
+		if err != nil {
+			return n, err
+		}
+		if released {
+			n++
+			x.released.Add(ctx, 1)
+		}
+	}
+	return n, nil
+}
