@@ -26,10 +26,11 @@ node_modules/.installed: package.json package-lock.json
 tools: node_modules/.installed
 
 # Foreground; Ctrl-C stops every process (concurrently forwards the signal
-# and --kill-others stops the rest if one dies).
+# to each). A process that dies (kill -9 a replica to watch failover) leaves
+# the others running.
 dev: build tools
 	mkdir -p $(DEV_DIR)
-	exec node_modules/.bin/concurrently --kill-others --kill-signal SIGTERM --prefix-colors auto \
+	exec node_modules/.bin/concurrently --kill-signal SIGTERM --prefix-colors auto \
 		--names kafka,etcd,psp,inventory-1,inventory-2,payments,orders,sidecar-inv-1,sidecar-inv-2,sidecar-pay,sidecar-ord \
 		"KAFKA_DATA_DIR=$(DEV_DIR)/kafka exec $(BIN)/devkafka" \
 		"ETCD_DATA_DIR=$(DEV_DIR)/etcd exec $(BIN)/devetcd" \
