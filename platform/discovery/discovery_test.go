@@ -8,7 +8,6 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 
 	"github.com/example/sagasuite/platform/discovery"
 	"github.com/example/sagasuite/platform/etcdtest"
@@ -16,7 +15,7 @@ import (
 
 func client(t testing.TB, eps []string) *clientv3.Client {
 	t.Helper()
-	cli, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	cli, err := discovery.Dial(eps)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,8 +13,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 
+	"github.com/example/sagasuite/platform/discovery"
 	"github.com/example/sagasuite/platform/election"
 	"github.com/example/sagasuite/platform/etcdtest"
 	"github.com/example/sagasuite/platform/postgrestest"
@@ -22,7 +22,7 @@ import (
 
 func client(t *testing.T, eps []string) *clientv3.Client {
 	t.Helper()
-	cli, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	cli, err := discovery.Dial(eps)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,8 +135,8 @@ func BenchmarkFailover(b *testing.B) {
 				}()
 				return cancel
 			}
-			aCli, _ := clientv3.New(clientv3.Config{Endpoints: eps, Logger: zap.NewNop()})
-			bCli, _ := clientv3.New(clientv3.Config{Endpoints: eps, Logger: zap.NewNop()})
+			aCli, _ := discovery.Dial(eps)
+			bCli, _ := discovery.Dial(eps)
 			cancelA := run("a", aCli)
 			if id := <-started; id != "a" {
 				b.Fatalf("first leader %s", id)

@@ -9,9 +9,7 @@ import (
 	"testing"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.opentelemetry.io/otel/metric/noop"
-	"go.uber.org/zap"
 
 	"github.com/example/sagasuite/platform/discovery"
 	"github.com/example/sagasuite/platform/etcdtest"
@@ -22,7 +20,7 @@ import (
 // once when the sidecar stops.
 func TestRegistersOnlyWhileReady(t *testing.T) {
 	eps := etcdtest.Endpoints(t)
-	cli, err := clientv3.New(clientv3.Config{Endpoints: eps, Logger: zap.NewNop()})
+	cli, err := discovery.Dial(eps)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +78,7 @@ func TestRegistersOnlyWhileReady(t *testing.T) {
 // check interval, long before the lease would expire.
 func TestDeadServiceLeavesRotation(t *testing.T) {
 	eps := etcdtest.Endpoints(t)
-	cli, err := clientv3.New(clientv3.Config{Endpoints: eps, Logger: zap.NewNop()})
+	cli, err := discovery.Dial(eps)
 	if err != nil {
 		t.Fatal(err)
 	}
