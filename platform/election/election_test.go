@@ -77,13 +77,21 @@ func TestOneLeaderAndFailover(t *testing.T) {
 	// Crash a: its client dies without resigning; the lease expires.
 	aCli.Close()
 	crashed := time.Now()
-	for !b.IsLeader() {
+	bRuns := func() bool { // b's job has started (leading is set just before it runs)
+		mu.Lock()
+		defer mu.Unlock()
+		return tokens["b"] != 0
+	}
+	for !bRuns() {
 		if time.Since(crashed) > 2*time.Second {
 			t.Fatal("b did not take over within 2×TTL")
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
 	t.Logf("failover after %v (TTL 1 s)", time.Since(crashed))
+	if !b.IsLeader() {
+		t.Fatal("b runs the job but does not report leading")
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	if tokens["b"] <= tokens["a"] {
