@@ -9,11 +9,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// Listen turns NOTIFYs on channel into wake-ups (at most one pending) until
-// ctx ends, reconnecting after failures. Workers that follow a table (the
-// outbox relay, projectors) select on wake beside a slow safety-net poll,
-// so they react in milliseconds without polling hard.
-func Listen(ctx context.Context, pool *pgxpool.Pool, channel string, wake chan<- struct{}, log *slog.Logger) {
+// listen turns NOTIFYs on channel into wake-ups (at most one pending) until
+// ctx ends, reconnecting after failures.
+func listen(ctx context.Context, pool *pgxpool.Pool, channel string, wake chan<- struct{}, log *slog.Logger) {
 	for ctx.Err() == nil {
 		err := listenOnce(ctx, pool, channel, wake)
 		if ctx.Err() != nil {
@@ -91,7 +89,7 @@ func Follow(ctx context.Context, pool *pgxpool.Pool, channel string, cfg FollowC
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		Listen(ctx, pool, channel, wake, log)
+		listen(ctx, pool, channel, wake, log)
 	}()
 	defer wg.Wait()
 	ticker := time.NewTicker(cfg.Poll)
