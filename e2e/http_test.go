@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -231,4 +232,75 @@ func TestMetricsAreExported(t *testing.T) {
 			}
 		}
 	}
+}
+
+// The 202's Location answers 200 at once, however far the read model lags:
+// the single order falls back to its event stream (CONTRACT).
+func TestLocationAnswersRightAfterTheAccept(t *testing.T) {
+	for i := range 50 {
+		req, _ := http.NewRequest(http.MethodPost, suite.urls["orders"]+"/orders",
+			bytes.NewReader(orderBody("raw-"+strconv.Itoa(i), "SKU-0042", 1, "4242424242424242")))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		loc := resp.Header.Get("Location")
+		if resp.StatusCode != http.StatusAccepted || loc == "" {
+			t.Fatalf("POST: %d, Location %q", resp.StatusCode, loc)
+		}
+		status, body, err := call(http.MethodGet, suite.urls["orders"]+loc, nil, nil)
+		if err != nil || status != http.StatusOK {
+			t.Fatalf("try %d: GET %s right after the 202: %d %s %v", i, loc, status, body, err)
+		}
+	}
+	status, body, _ := call(http.MethodGet, suite.urls["orders"]+"/orders/01890000-0000-7000-8000-000000000000", nil, nil)
+	if status != http.StatusNotFound || !strings.Contains(string(body), "order_not_found") {
+		t.Fatalf("an order that does not exist: %d %s", status, body)
+	}
+}
+
+// ?wait= follows an order to its outcome in one request, answers PENDING
+// when the wait runs out, and refuses waits outside 0..30 s.
+func TestWaitFollowsAnOrderInOneRequest(t *testing.T) {
+	o := place(t, "waiter", "SKU-0043", 1, "4242424242424242")
+	start := time.Now()
+	done, err := awaitOrder(o.OrderID, 10*time.Second)
+	if err != nil || done.Status != "CONFIRMED" {
+		t.Fatalf("one ?wait= request: %+v %v", done, err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("the wait answered after %v, not when the order finished", took)
+	}
+
+	for _, bad := range []string{"31s", "-1s", "soon"} {
+		status, body, _ := call(http.MethodGet, suite.urls["orders"]+"/orders/"+o.OrderID+"?wait="+bad, nil, nil)
+		if status != http.StatusBadRequest || !strings.Contains(string(body), `"wait"`) {
+			t.Fatalf("wait=%s: %d %s", bad, status, body)
+		}
+	}
+
+	// Nothing moves while inventory takes no messages: the wait runs out
+	// and answers PENDING.
+	setConsumption(t, "inventory-1", true)
+	setConsumption(t, "inventory-2", true)
+	resumed := false
+	resume := func() {
+		if !resumed {
+			resumed = true
+			setConsumption(t, "inventory-1", false)
+			setConsumption(t, "inventory-2", false)
+		}
+	}
+	t.Cleanup(resume)
+	stuck := place(t, "waiter", "SKU-0043", 1, "4242424242424242")
+	start = time.Now()
+	got, err := awaitOrder(stuck.OrderID, 400*time.Millisecond)
+	took := time.Since(start)
+	resume()
+	if err != nil || got.Status != "PENDING" || took < 400*time.Millisecond || took > 3*time.Second {
+		t.Fatalf("a wait that runs out: %+v %v after %v", got, err, took)
+	}
+	waitTerminal(t, stuck.OrderID)
 }

@@ -184,11 +184,8 @@ func TestSlowInventoryFailsFast(t *testing.T) {
 // Pausing consumption leaves orders PENDING (a stuck queue); resuming lets
 // them finish.
 func TestPausedConsumptionStallsTheSaga(t *testing.T) {
-	auth := map[string]string{"Authorization": "Bearer " + adminToken}
 	for _, proc := range []string{"inventory-1", "inventory-2"} {
-		if status, b, _ := call(http.MethodPut, suite.urls[proc]+"/admin/consumption", []byte(`{"paused": true}`), auth); status != 200 {
-			t.Fatalf("pause %s: %d %s", proc, status, b)
-		}
+		setConsumption(t, proc, true)
 	}
 	o, pos := placeAt(t, "c-paused", "SKU-0072", 1, "4242424242424242")
 	time.Sleep(300 * time.Millisecond)
@@ -198,9 +195,7 @@ func TestPausedConsumptionStallsTheSaga(t *testing.T) {
 		t.Fatalf("order with inventory paused: %+v", got)
 	}
 	for _, proc := range []string{"inventory-1", "inventory-2"} {
-		if status, b, _ := call(http.MethodPut, suite.urls[proc]+"/admin/consumption", []byte(`{"paused": false}`), auth); status != 200 {
-			t.Fatalf("resume %s: %d %s", proc, status, b)
-		}
+		setConsumption(t, proc, false)
 	}
 	if done := waitTerminal(t, o.OrderID); done.Status != "CONFIRMED" {
 		t.Fatalf("order after resume %+v", done)

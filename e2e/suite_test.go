@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -109,7 +110,7 @@ func runSuite(m *testing.M) (int, error) {
 		}
 		suite.urls[name] = "http://127.0.0.1:" + ports[name]
 	}
-	inventoryEnv := []string{"DATABASE_NAME=" + suite.dbPrefix + "_inventory", "LEADER_TTL=1s", "RESERVATION_TTL=6s", "EXPIRY_INTERVAL=250ms"}
+	inventoryEnv := []string{"DATABASE_NAME=" + suite.dbPrefix + "_inventory", "LEADER_TTL=1s", "RESERVATION_TTL=10m", "EXPIRY_INTERVAL=250ms"}
 	specs := []struct {
 		name, binary string
 		env          []string
@@ -125,7 +126,10 @@ func runSuite(m *testing.M) (int, error) {
 		{"payments", "payments", []string{"DATABASE_NAME=" + suite.dbPrefix + "_payments", "PSP_URL=" + suite.urls["psp"],
 			"BREAKER_OPEN_FOR=2s", "PSP_TIMEOUT=1s"}},
 		{"orders", "orders", []string{"DATABASE_NAME=" + suite.dbPrefix + "_orders", "PSP_URL=" + suite.urls["psp"],
-			"SAGA_TIMEOUT=3s", "INVENTORY_TIMEOUT=500ms", "BREAKER_OPEN_FOR=1s", "LEADER_TTL=1s"}},
+			"SAGA_TIMEOUT=3s", "INVENTORY_TIMEOUT=500ms",
+			// Tests stall sagas on purpose (paused consumers, killed replicas):
+			// those must not make orders shed the next test's orders.
+			"SAGA_TARGET=30s", "BREAKER_OPEN_FOR=1s", "LEADER_TTL=1s"}},
 	}
 	for _, s := range specs {
 		env := append([]string{
@@ -286,12 +290,8 @@ func warmUp() error {
 		}
 		var o orderView
 		_ = json.Unmarshal(body, &o)
-		for time.Now().Before(deadline) {
-			got, err := getOrder(o.OrderID)
-			if err == nil && got.Status == "CONFIRMED" {
-				return nil
-			}
-			time.Sleep(50 * time.Millisecond)
+		if got, err := awaitOrder(o.OrderID, 30*time.Second); err == nil && got.Status == "CONFIRMED" {
+			return nil
 		}
 	}
 	dumpLogs()
@@ -427,30 +427,28 @@ func placeAt(t *testing.T, customer, sku string, qty int, card string) (orderVie
 	return o, pos
 }
 
-// waitTerminal polls the read model until the order leaves PENDING. The
-// read model is eventually consistent: until the projector has the order,
-// it answers 404.
+// waitTerminal follows the order to its outcome with one long poll
+// (GET /orders/{id}?wait=), the way a client should.
 func waitTerminal(t *testing.T, id string) orderView {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		status, body, err := call(http.MethodGet, suite.urls["orders"]+"/orders/"+id, nil, nil)
-		if err != nil || (status != http.StatusOK && status != http.StatusNotFound) {
-			t.Fatalf("GET order %s: %d %s %v", id, status, body, err)
-		}
-		var o orderView
-		if status == http.StatusOK {
-			if err := json.Unmarshal(body, &o); err != nil {
-				t.Fatal(err)
-			}
-			if o.Status != "PENDING" {
-				return o
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
+	o, err := awaitOrder(id, 20*time.Second)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatalf("order %s still PENDING after 20 s", id)
-	return orderView{}
+	if o.Status == "PENDING" {
+		t.Fatalf("order %s still PENDING after 20 s", id)
+	}
+	return o
+}
+
+// awaitOrder is GET /orders/{id}?wait=d.
+func awaitOrder(id string, d time.Duration) (orderView, error) {
+	var o orderView
+	status, body, err := call(http.MethodGet, suite.urls["orders"]+"/orders/"+id+"?wait="+d.String(), nil, nil)
+	if err != nil || status != http.StatusOK {
+		return o, fmt.Errorf("GET order %s?wait=%v: %d %s %v", id, d, status, body, err)
+	}
+	return o, json.Unmarshal(body, &o)
 }
 
 func productOf(t *testing.T, sku string) product {
@@ -486,4 +484,14 @@ func eventually(t *testing.T, what string, check func() error) {
 		time.Sleep(25 * time.Millisecond)
 	}
 	t.Fatalf("%s: %v", what, err)
+}
+
+// setConsumption pauses or resumes a process's Kafka consumption.
+func setConsumption(t *testing.T, proc string, paused bool) {
+	t.Helper()
+	body := []byte(`{"paused": ` + strconv.FormatBool(paused) + `}`)
+	auth := map[string]string{"Authorization": "Bearer " + adminToken}
+	if status, b, err := call(http.MethodPut, suite.urls[proc]+"/admin/consumption", body, auth); status != http.StatusOK {
+		t.Fatalf("consumption of %s paused=%v: %d %s %v", proc, paused, status, b, err)
+	}
 }

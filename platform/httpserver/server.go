@@ -47,6 +47,9 @@ type Server struct {
 	Echo    *echo.Echo
 	handler http.Handler
 	cfg     Config
+
+	draining     context.Context // cancelled when shutdown begins
+	stopDraining context.CancelFunc
 }
 
 // New builds a server with the platform endpoints already routed.
@@ -92,8 +95,14 @@ func New(cfg Config) *Server {
 	if cfg.Propagator != nil {
 		opts = append(opts, otelhttp.WithPropagators(cfg.Propagator))
 	}
-	return &Server{Echo: e, handler: otelhttp.NewHandler(e, "http.server", opts...), cfg: cfg}
+	draining, stop := context.WithCancel(context.Background())
+	return &Server{Echo: e, handler: otelhttp.NewHandler(e, "http.server", opts...), cfg: cfg, draining: draining, stopDraining: stop}
 }
+
+// Draining is cancelled when the server starts shutting down. Handlers
+// that hold a request open on purpose (long polls) end their wait on it
+// and answer, so that a drain is not held up by a client's wait.
+func (s *Server) Draining() context.Context { return s.draining }
 
 // ServeHTTP serves one request through the instrumentation and the router.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
@@ -125,6 +134,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("serve http: %w", err)
 	case <-ctx.Done():
 	}
+	s.stopDraining()
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {

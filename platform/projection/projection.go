@@ -86,6 +86,16 @@ type Projector struct {
 	mu       sync.Mutex
 	status   Status
 	progress chan struct{} // closed and replaced whenever the checkpoint moves
+
+	active   atomic.Bool // this replica held the projection in its last step
+	watchMu  sync.Mutex
+	watchers map[string][]*watcher // by stream ID
+}
+
+// watcher waits for an event of one stream newer than version.
+type watcher struct {
+	version int64
+	ch      chan struct{}
 }
 
 // Status is what the projector knows of itself, for the admin endpoint.
@@ -128,7 +138,7 @@ func New(pool *pgxpool.Pool, h Handler, cfg Config) (*Projector, error) {
 		mp = otel.GetMeterProvider()
 	}
 	p := &Projector{pool: pool, h: h, cfg: cfg, lock: lockKey("projection:" + cfg.Name), rebuild: make(chan struct{}, 1),
-		progress: make(chan struct{})}
+		progress: make(chan struct{}), watchers: map[string][]*watcher{}}
 	p.status.Name = cfg.Name
 	meter := mp.Meter("github.com/example/sagasuite/platform/projection")
 	attrs := metric.WithAttributes(attribute.String("projection", cfg.Name))
@@ -245,6 +255,8 @@ func (p *Projector) Step(ctx context.Context) (int, error) {
 		p.progress = make(chan struct{})
 	}
 	p.mu.Unlock()
+	p.active.Store(locked)
+	p.notify(events)
 	if len(events) == 0 && locked {
 		// Nothing visible: are events held back by a writer in flight?
 		pending, err := eventstore.Pending(ctx, p.pool, cp, 1)
@@ -358,6 +370,68 @@ func (p *Projector) WaitFor(ctx context.Context, position int64) error {
 		case <-progress:
 			wait = time.Millisecond
 		case <-time.After(wait):
+		}
+	}
+}
+
+// Watch returns a channel that is closed once this projector has applied
+// an event of streamID with a version above version, and a func that
+// stops watching (call it when done waiting). It is how a query waits for
+// one entity to change without polling: thousands of waiters cost a map
+// entry each, and only the events of their own stream wake them. Only
+// the replica that runs the projection sees its events (see Active);
+// elsewhere the channel closes only by a later read.
+func (p *Projector) Watch(streamID string, version int64) (<-chan struct{}, func()) {
+	w := &watcher{version: version, ch: make(chan struct{})}
+	p.watchMu.Lock()
+	p.watchers[streamID] = append(p.watchers[streamID], w)
+	p.watchMu.Unlock()
+	return w.ch, func() {
+		p.watchMu.Lock()
+		defer p.watchMu.Unlock()
+		ws := p.watchers[streamID]
+		for i, x := range ws {
+			if x == w {
+				ws = append(ws[:i], ws[i+1:]...)
+				break
+			}
+		}
+		if len(ws) == 0 {
+			delete(p.watchers, streamID)
+		} else {
+			p.watchers[streamID] = ws
+		}
+	}
+}
+
+// Active reports whether this replica ran the projection in its latest
+// step, so that Watch will see the events as they are applied.
+func (p *Projector) Active() bool { return p.active.Load() }
+
+// notify wakes the watchers of the streams in a committed batch.
+func (p *Projector) notify(events []eventstore.Event) {
+	p.watchMu.Lock()
+	defer p.watchMu.Unlock()
+	if len(p.watchers) == 0 {
+		return
+	}
+	for _, e := range events {
+		ws, ok := p.watchers[e.StreamID]
+		if !ok {
+			continue
+		}
+		kept := ws[:0]
+		for _, w := range ws {
+			if e.Version > w.version {
+				close(w.ch)
+			} else {
+				kept = append(kept, w)
+			}
+		}
+		if len(kept) == 0 {
+			delete(p.watchers, e.StreamID)
+		} else {
+			p.watchers[e.StreamID] = kept
 		}
 	}
 }

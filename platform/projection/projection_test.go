@@ -195,3 +195,50 @@ func eventually(t *testing.T, ok func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+func TestWatchWakesOnlyForNewerEventsOfItsStream(t *testing.T) {
+	pool, p := setup(t)
+	appendN(t, pool, "watched", 0, 2)
+	drain(t, p)
+	if !p.Active() {
+		t.Fatal("a projector that just applied events must report itself active")
+	}
+	seen, unwatchSeen := p.Watch("watched", 2) // waits for version 3
+	defer unwatchSeen()
+	other, unwatchOther := p.Watch("other", 0)
+	defer unwatchOther()
+
+	appendN(t, pool, "unrelated", 0, 3)
+	drain(t, p)
+	select {
+	case <-seen:
+		t.Fatal("woken by another stream's events")
+	case <-other:
+		t.Fatal("woken by another stream's events")
+	default:
+	}
+
+	appendN(t, pool, "watched", 2, 1)
+	drain(t, p)
+	select {
+	case <-seen:
+	default:
+		t.Fatal("not woken by the stream's next event")
+	}
+	select {
+	case <-other:
+		t.Fatal("a stream with no new event woke")
+	default:
+	}
+
+	// A stopped watch is forgotten: its stream's events close nothing.
+	stopped, unwatch := p.Watch("stopped", 0)
+	unwatch()
+	appendN(t, pool, "stopped", 0, 1)
+	drain(t, p)
+	select {
+	case <-stopped:
+		t.Fatal("a stopped watch was woken")
+	default:
+	}
+}

@@ -113,7 +113,8 @@ type Policy struct {
 }
 
 // Do calls fn until it succeeds, fails with a non-retryable error, runs
-// out of attempts or budget, or ctx ends; it returns fn's last error.
+// out of attempts or budget, or ctx ends (a retry whose backoff would
+// outlast ctx's deadline is not started); it returns fn's last error.
 func (p Policy) Do(ctx context.Context, fn func(ctx context.Context) error) error {
 	base, ceiling := p.Base, p.Max
 	if base <= 0 {
@@ -134,6 +135,9 @@ func (p Policy) Do(ctx context.Context, fn func(ctx context.Context) error) erro
 			return errors.Join(err, ErrBudgetSpent)
 		}
 		backoff := time.Duration(rand.Int64N(int64(min(ceiling, base<<(attempt-1))) + 1)) // full jitter
+		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) <= backoff {
+			return err // the caller's budget ends before the retry could start
+		}
 		trace.SpanFromContext(ctx).AddEvent("retry", trace.WithAttributes(attribute.Int("attempt", attempt+1),
 			attribute.String("error", err.Error()), attribute.String("backoff", backoff.String())))
 		select {

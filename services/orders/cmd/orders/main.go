@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -13,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/example/sagasuite/platform/admission"
 	"github.com/example/sagasuite/platform/breaker"
 	"github.com/example/sagasuite/platform/bulkhead"
 	"github.com/example/sagasuite/platform/chassis"
@@ -58,6 +60,8 @@ type settings struct {
 	BreakerOpenFor   time.Duration
 	PSPPublicKey     string
 	LeaderTTL        time.Duration
+	PlaceTimeout     time.Duration
+	SagaTarget       time.Duration
 }
 
 // loadConfig reads the environment (CONTRACT.md) and reports every problem at once.
@@ -68,13 +72,17 @@ func loadConfig(getenv func(string) string) (settings, error) {
 		InventoryURL:     env.String("INVENTORY_URL", ""), // empty: find inventory through discovery
 		LeaderTTL:        env.Duration("LEADER_TTL", 5*time.Second),
 		InventoryTimeout: env.Duration("INVENTORY_TIMEOUT", 2*time.Second),
-		PSPURL:           env.URL("PSP_URL", "http://127.0.0.1:8090", "http", "https"),
-		PSPTimeout:       env.Duration("PSP_TIMEOUT", 2*time.Second),
-		SagaTimeout:      env.Duration("SAGA_TIMEOUT", 30*time.Second),
-		SnapshotEvery:    env.Int("SNAPSHOT_EVERY", 100, 1, 1_000_000),
-		ReadWait:         env.Duration("READ_WAIT", 2*time.Second),
-		BreakerOpenFor:   env.Duration("BREAKER_OPEN_FOR", 5*time.Second),
-		PSPPublicKey:     env.String("PSP_PUBLIC_KEY", ""),
+		PlaceTimeout:     env.Duration("PLACE_TIMEOUT", time.Second),
+		// Sagas finishing later than this shrink the limit on sagas in
+		// flight; well under the 5 s p99 objective, since the signal comes late.
+		SagaTarget:     env.Duration("SAGA_TARGET", time.Second),
+		PSPURL:         env.URL("PSP_URL", "http://127.0.0.1:8090", "http", "https"),
+		PSPTimeout:     env.Duration("PSP_TIMEOUT", 2*time.Second),
+		SagaTimeout:    env.Duration("SAGA_TIMEOUT", 30*time.Second),
+		SnapshotEvery:  env.Int("SNAPSHOT_EVERY", 100, 1, 1_000_000),
+		ReadWait:       env.Duration("READ_WAIT", 2*time.Second),
+		BreakerOpenFor: env.Duration("BREAKER_OPEN_FOR", 5*time.Second),
+		PSPPublicKey:   env.String("PSP_PUBLIC_KEY", ""),
 	}
 	if s.InventoryURL != "" {
 		env.URL("INVENTORY_URL", "", "http", "https")
@@ -107,7 +115,18 @@ func wire(ctx context.Context, svc *chassis.Service, cfg settings) error {
 	if err != nil {
 		return err
 	}
-	metrics, err := saga.NewMetrics(meter)
+	// Load shedding: an adaptive limit on sagas in flight, fed by every
+	// finished saga's duration.
+	limiter, err := admission.New(admission.Settings{Name: "sagas", Target: cfg.SagaTarget, MeterProvider: svc.Tel.MeterProvider})
+	if err != nil {
+		return err
+	}
+	inflight, err := app.NewInFlight(repo, meter)
+	if err != nil {
+		return err
+	}
+	svc.Go(func(ctx context.Context) error { return inflight.Run(ctx, 100*time.Millisecond, svc.Log) })
+	metrics, err := saga.NewMetrics(meter, limiter.Observe)
 	if err != nil {
 		return err
 	}
@@ -132,8 +151,8 @@ func wire(ctx context.Context, svc *chassis.Service, cfg settings) error {
 		return err
 	}
 	orders, err := app.New(app.Deps{Repo: repo, Reader: repo, Projection: projector,
-		Quoter: inventory.New(picker, cfg.InventoryTimeout, quoteGuard), Tokenizer: sealer,
-		Meter: meter, ReadWait: cfg.ReadWait})
+		Quoter: inventory.New(picker, quoteGuard), Tokenizer: sealer,
+		Meter: meter, ReadWait: cfg.ReadWait, PlaceTimeout: cfg.PlaceTimeout, Limiter: limiter, InFlight: inflight})
 	if err != nil {
 		return err
 	}
@@ -144,7 +163,7 @@ func wire(ctx context.Context, svc *chassis.Service, cfg settings) error {
 	if err := svc.Elect(watchdog.Job, cfg.LeaderTTL, wd.Run); err != nil { // a singleton: on the leader only
 		return err
 	}
-	httpapi.Routes(svc.Server.Echo, svc.Admin, orders, httpapi.Projections{readmodel.Name: projector})
+	httpapi.Routes(svc.Server.Echo, svc.Admin, orders, httpapi.Projections{readmodel.Name: projector}, svc.Server.Draining())
 	return nil
 }
 
@@ -162,12 +181,22 @@ func inventoryPicker(svc *chassis.Service, cfg settings) (inventory.Picker, erro
 		return nil, err
 	}
 	svc.Go(r.Run)
+	// Not ready before an inventory instance is known: POST /orders would
+	// answer 503 inventory_unavailable.
+	svc.AddReady("inventory_discovered", func(context.Context) error {
+		if len(r.Instances()) == 0 {
+			return errors.New("no inventory instance discovered yet")
+		}
+		return nil
+	})
 	return r, nil
 }
 
 // inventoryGuard bounds the quote calls: at most 32 at once (a few more
 // wait 50 ms), one retry within a 10% budget, and a breaker that opens
-// after 5 failures in a row.
+// after 5 failures in a row. Each attempt takes at most INVENTORY_TIMEOUT
+// and its share of what is left of POST /orders' PLACE_TIMEOUT, keeping a
+// fifth of that budget for storing the order.
 func inventoryGuard(svc *chassis.Service, cfg settings) (guard.Guard, error) {
 	mp := svc.Tel.MeterProvider
 	br, err := breaker.New(breaker.Settings{Name: "inventory", OpenFor: cfg.BreakerOpenFor, IsFailure: inventory.Transient,
@@ -183,6 +212,6 @@ func inventoryGuard(svc *chassis.Service, cfg settings) (guard.Guard, error) {
 	if err != nil {
 		return guard.Guard{}, err
 	}
-	return guard.Guard{Bulkhead: bh, Breaker: br,
+	return guard.Guard{Bulkhead: bh, Breaker: br, Timeout: cfg.InventoryTimeout, Reserve: cfg.PlaceTimeout / 5,
 		Retry: retry.Policy{Attempts: 2, Base: 20 * time.Millisecond, Budget: budget, Retryable: inventory.Transient}}, nil
 }

@@ -51,16 +51,27 @@ type Repo interface {
 type Reader interface {
 	Get(ctx context.Context, id string) (order.Order, error)
 	List(ctx context.Context, f postgres.Filter) ([]order.Order, string, error)
+	// Pending counts the orders not yet in a terminal status.
+	Pending(ctx context.Context) (int64, error)
 }
 
 // Projection is the read model's projector as queries need it.
 type Projection interface {
 	// WaitFor returns once the read model holds the event at position.
 	WaitFor(ctx context.Context, position int64) error
+	// Watch returns a channel closed once the projector applies an event
+	// of streamID above version, and a func that stops watching.
+	Watch(streamID string, version int64) (<-chan struct{}, func())
+	// Active reports whether this replica runs the projector (and so
+	// Watch sees its events).
+	Active() bool
 }
 
 // Errors the HTTP layer maps to status codes.
 var (
+	// ErrBudgetSpent means placing the order did not fit its time budget;
+	// nothing was stored.
+	ErrBudgetSpent          = errors.New("the order could not be placed within its time budget")
 	ErrKeyReused            = errors.New("idempotency key was used with a different request")
 	ErrInventoryUnavailable = errors.New("inventory unavailable")
 	ErrPaymentUnavailable   = errors.New("payment provider unavailable")
@@ -93,8 +104,12 @@ type Orders struct {
 	quoter    Quoter
 	tokenizer Tokenizer
 	readWait  time.Duration
+	budget    time.Duration
 	now       func() time.Time
 	placed    metric.Int64Counter
+	shed      metric.Int64Counter
+	limiter   Limiter
+	inflight  *InFlight
 }
 
 // Deps are the collaborators of the use cases; all are required.
@@ -108,6 +123,13 @@ type Deps struct {
 	// ReadWait bounds how long a query waits for the read model to reach
 	// a client's own write; 0 means 2 s.
 	ReadWait time.Duration
+	// PlaceTimeout is the whole time budget of placing an order (quote,
+	// sealing, storing); 0 means 1 s.
+	PlaceTimeout time.Duration
+	// Limiter and InFlight shed load at the door (optional: nil accepts
+	// every order, and a backlog grows when load exceeds capacity).
+	Limiter  Limiter
+	InFlight *InFlight
 }
 
 // New returns the use cases.
@@ -118,12 +140,24 @@ func New(d Deps) (*Orders, error) {
 	if d.ReadWait <= 0 {
 		d.ReadWait = 2 * time.Second
 	}
+	if d.PlaceTimeout <= 0 {
+		d.PlaceTimeout = time.Second
+	}
 	placed, err := d.Meter.Int64Counter("orders.placed", metric.WithDescription("Orders accepted by POST /orders."), metric.WithUnit("{order}"))
 	if err != nil {
 		return nil, err
 	}
+	shed, err := d.Meter.Int64Counter("orders.shed", metric.WithDescription("Orders refused at the door (503 overloaded), by reason."),
+		metric.WithUnit("{order}"))
+	if err != nil {
+		return nil, err
+	}
+	if (d.Limiter == nil) != (d.InFlight == nil) {
+		return nil, errors.New("orders: Limiter and InFlight go together")
+	}
 	return &Orders{repo: d.Repo, reader: d.Reader, proj: d.Projection, quoter: d.Quoter, tokenizer: d.Tokenizer,
-		readWait: d.ReadWait, now: time.Now, placed: placed}, nil
+		readWait: d.ReadWait, budget: d.PlaceTimeout, now: time.Now, placed: placed, shed: shed,
+		limiter: d.Limiter, inflight: d.InFlight}, nil
 }
 
 // Result is a command's outcome: the order as the command left it, and the
@@ -135,8 +169,19 @@ type Result struct {
 }
 
 // Place accepts a new order, or returns the order an earlier request with
-// the same idempotency key created.
+// the same idempotency key created. It answers within its time budget
+// whatever its dependencies do.
 func (s *Orders) Place(ctx context.Context, req PlaceRequest) (Result, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.budget)
+	defer cancel()
+	r, err := s.place(ctx, req)
+	if err != nil && ctx.Err() != nil && !errors.Is(err, ErrInventoryUnavailable) && !errors.Is(err, ErrOverloaded) {
+		err = fmt.Errorf("%w: %w", ErrBudgetSpent, err)
+	}
+	return r, err
+}
+
+func (s *Orders) place(ctx context.Context, req PlaceRequest) (Result, error) {
 	if bad := order.ValidatePlace(req.CustomerID, req.Lines, req.CardNumber); len(bad) > 0 {
 		return Result{}, &InvalidError{Fields: bad}
 	}
@@ -146,6 +191,10 @@ func (s *Orders) Place(ctx context.Context, req PlaceRequest) (Result, error) {
 		if r, found, err := s.replay(ctx, key); found || err != nil {
 			return r, err
 		}
+	}
+	// Refused at the door, before any work, when the suite is behind.
+	if err := s.admit(ctx); err != nil {
+		return Result{}, err
 	}
 
 	skus := make([]string, len(req.Lines))
@@ -190,6 +239,9 @@ func (s *Orders) Place(ctx context.Context, req PlaceRequest) (Result, error) {
 		return Result{}, err
 	}
 	s.placed.Add(ctx, 1)
+	if s.inflight != nil {
+		s.inflight.accepted.Add(1)
+	}
 	return Result{Order: o, Position: pos}, nil
 }
 

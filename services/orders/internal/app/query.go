@@ -33,11 +33,81 @@ func (s *Orders) catchUp(ctx context.Context, minPosition int64) error {
 }
 
 // Get returns an order from the read model, once it holds minPosition.
+// An order the read model does not have yet (the projector lags a few
+// milliseconds behind a write) is rebuilt from its event stream, so the
+// Location of a 202 answers at once: read-after-write for the single
+// order, whatever the lag. Only an order with no events is not found.
 func (s *Orders) Get(ctx context.Context, id string, minPosition int64) (order.Order, error) {
 	if err := s.catchUp(ctx, minPosition); err != nil {
 		return order.Order{}, err
 	}
-	return s.reader.Get(ctx, id)
+	o, err := s.reader.Get(ctx, id)
+	if errors.Is(err, order.ErrNotFound) {
+		return s.repo.Current(ctx, id)
+	}
+	return o, err
+}
+
+// Await returns the order once it has left PENDING, or as it stands when
+// stop is closed (the client's wait is over, or the server is draining).
+// It is woken by the projector applying the order's own events, so a
+// thousand waiting clients cost no queries while nothing happens to
+// their orders. Where another replica runs the projector, it reads again
+// every awaitPoll instead.
+func (s *Orders) Await(ctx context.Context, id string, stop <-chan struct{}) (order.Order, error) {
+	stream := postgres.StreamID(id)
+	for {
+		// Watch before reading, so that an event applied between the read
+		// and the wait still wakes us.
+		o, changed, unwatch, err := s.watchedGet(ctx, id, stream)
+		if err != nil || o.Status != order.Pending {
+			return o, err
+		}
+		var poll <-chan time.Time
+		if !s.proj.Active() {
+			poll = time.After(awaitPoll)
+		}
+		select {
+		case <-changed:
+		case <-poll:
+		case <-stop:
+			unwatch()
+			return o, nil
+		case <-ctx.Done():
+			unwatch()
+			return o, ctx.Err()
+		}
+		unwatch()
+	}
+}
+
+// awaitPoll is how often Await reads an order whose events this replica
+// does not project.
+const awaitPoll = 100 * time.Millisecond
+
+func (s *Orders) watchedGet(ctx context.Context, id, stream string) (order.Order, <-chan struct{}, func(), error) {
+	// Version 0 first: the read model may not hold the order yet, and
+	// then any of its events should wake us.
+	o, err := s.reader.Get(ctx, id)
+	if errors.Is(err, order.ErrNotFound) {
+		changed, unwatch := s.proj.Watch(stream, 0)
+		if o, err = s.repo.Current(ctx, id); err != nil || o.Status != order.Pending {
+			unwatch()
+			return o, nil, nil, err
+		}
+		// PENDING in the stream: wait for the read model to take it in.
+		return o, changed, unwatch, nil
+	}
+	if err != nil || o.Status != order.Pending {
+		return o, nil, nil, err
+	}
+	changed, unwatch := s.proj.Watch(stream, o.Version)
+	// Read again: the event may have been applied before we watched.
+	if again, err := s.reader.Get(ctx, id); err != nil || again.Status != order.Pending {
+		unwatch()
+		return again, nil, nil, err
+	}
+	return o, changed, unwatch, nil
 }
 
 // List returns a page of the read model, once it holds minPosition.

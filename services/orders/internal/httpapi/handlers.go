@@ -23,6 +23,7 @@ type Orders interface {
 	Place(ctx context.Context, req app.PlaceRequest) (app.Result, error)
 	AddNote(ctx context.Context, req app.NoteRequest) (app.Result, error)
 	Get(ctx context.Context, id string, minPosition int64) (order.Order, error)
+	Await(ctx context.Context, id string, stop <-chan struct{}) (order.Order, error)
 	List(ctx context.Context, f postgres.Filter, minPosition int64) ([]order.Order, string, error)
 	AsOf(ctx context.Context, id string, t time.Time) (order.Order, error)
 	Events(ctx context.Context, id string) ([]eventstore.Event, error)
@@ -32,7 +33,13 @@ type Orders interface {
 // Queries accept it back as ?min_position= to read their own write.
 const HeaderPosition = "Event-Position"
 
-type handlers struct{ orders Orders }
+type handlers struct {
+	orders   Orders
+	draining context.Context
+}
+
+// MaxWait caps GET /orders/{id}?wait= (CONTRACT).
+const MaxWait = 30 * time.Second
 
 type placeRequest struct {
 	CustomerID string       `json:"customer_id"`
@@ -136,6 +143,12 @@ func commandError(c echo.Context, err error) error {
 	case errors.Is(err, app.ErrInventoryUnavailable):
 		c.Response().Header().Set(echo.HeaderRetryAfter, "1")
 		return httpserver.NewError(http.StatusServiceUnavailable, "inventory_unavailable", "inventory cannot quote prices right now; retry later")
+	case errors.Is(err, app.ErrOverloaded):
+		c.Response().Header().Set(echo.HeaderRetryAfter, "1")
+		return httpserver.NewError(http.StatusServiceUnavailable, "overloaded", "more orders are in flight than the suite can finish in time; retry later")
+	case errors.Is(err, app.ErrBudgetSpent):
+		c.Response().Header().Set(echo.HeaderRetryAfter, "1")
+		return httpserver.NewError(http.StatusServiceUnavailable, "overloaded", "the order could not be placed in time; retry later")
 	case errors.Is(err, app.ErrPaymentUnavailable):
 		c.Response().Header().Set(echo.HeaderRetryAfter, "1")
 		return httpserver.NewError(http.StatusServiceUnavailable, "payment_unavailable", "the payment provider cannot take the card right now; retry later")
@@ -155,6 +168,12 @@ func (h *handlers) get(c echo.Context) error {
 			return httpserver.Invalid(map[string]string{"as_of": "an RFC 3339 time, e.g. 2026-11-25T10:00:00Z"})
 		}
 		o, err = h.orders.AsOf(c.Request().Context(), id, t)
+	} else if w := c.QueryParam("wait"); w != "" {
+		wait, perr := time.ParseDuration(w)
+		if perr != nil || wait < 0 || wait > MaxWait {
+			return httpserver.Invalid(map[string]string{"wait": "a Go duration from 0s to 30s, e.g. 10s"})
+		}
+		o, err = h.await(c.Request().Context(), id, wait)
 	} else {
 		minPos, perr := minPosition(c)
 		if perr != nil {
@@ -167,6 +186,17 @@ func (h *handlers) get(c echo.Context) error {
 	}
 	c.Response().Header().Set("ETag", strconv.Quote(strconv.FormatInt(o.Version, 10)))
 	return c.JSON(http.StatusOK, view(o))
+}
+
+// await follows an order to its outcome for at most wait; a server that
+// starts draining answers at once with the order as it stands.
+func (h *handlers) await(ctx context.Context, id string, wait time.Duration) (order.Order, error) {
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	if h.draining != nil {
+		defer context.AfterFunc(h.draining, cancel)()
+	}
+	return h.orders.Await(ctx, id, wctx.Done())
 }
 
 var statuses = map[string]bool{"PENDING": true, "CONFIRMED": true, "REJECTED": true, "CANCELLED": true}

@@ -3,12 +3,15 @@
 package httpapi
 
 import (
+	"context"
+
 	"github.com/labstack/echo/v4"
 )
 
 // Routes registers every orders endpoint; admin is the token-guarded group.
-func Routes(e *echo.Echo, admin *echo.Group, orders Orders, projections Projections) {
-	h := &handlers{orders: orders}
+// draining ends long polls (GET /orders/{id}?wait=) when the server shuts down.
+func Routes(e *echo.Echo, admin *echo.Group, orders Orders, projections Projections, draining context.Context) {
+	h := &handlers{orders: orders, draining: draining}
 	e.POST("/orders", h.place)
 	e.GET("/orders", h.list)
 	e.GET("/orders/:id", h.get)

@@ -14,7 +14,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"time"
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 
@@ -39,9 +38,10 @@ type Client struct {
 	guard  guard.Guard
 }
 
-// New returns a client whose attempts time out after timeout, under g.
-func New(picker Picker, timeout time.Duration, g guard.Guard) *Client {
-	return &Client{picker: picker, guard: g, http: &http.Client{Timeout: timeout, Transport: otelhttp.NewTransport(http.DefaultTransport)}}
+// New returns a client whose calls run under g; g.Timeout and the
+// caller's deadline bound each attempt.
+func New(picker Picker, g guard.Guard) *Client {
+	return &Client{picker: picker, guard: g, http: &http.Client{Transport: otelhttp.NewTransport(http.DefaultTransport)}}
 }
 
 // Transient reports whether err is worth retrying (and counting against

@@ -119,6 +119,16 @@ type Stalled struct {
 	Trace map[string]string
 }
 
+// Pending counts the orders PENDING in the read model (an index-only scan
+// of order_summaries_status).
+func (r *Repo) Pending(ctx context.Context) (int64, error) {
+	var n int64
+	if err := r.pool.QueryRow(ctx, `SELECT count(*) FROM order_summaries WHERE status = 'PENDING'`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count pending orders: %w", err)
+	}
+	return n, nil
+}
+
 // Stalled returns up to limit orders PENDING since before cutoff, oldest
 // first, as the read model shows them.
 func (r *Repo) Stalled(ctx context.Context, cutoff time.Time, limit int) ([]Stalled, error) {

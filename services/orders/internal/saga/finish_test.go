@@ -24,7 +24,7 @@ import (
 // exactly one terminal status is stored and announced, whatever the timing.
 func TestConcurrentOutcomesFinishAnOrderOnce(t *testing.T) {
 	pool, repo := newRepo(t)
-	metrics, err := saga.NewMetrics(noop.NewMeterProvider().Meter(""))
+	metrics, err := saga.NewMetrics(noop.NewMeterProvider().Meter(""), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

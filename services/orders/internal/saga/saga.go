@@ -67,10 +67,13 @@ func message(typ, orderID string, data any) (outbox.Message, error) {
 // Metrics records saga outcomes.
 type Metrics struct {
 	duration metric.Float64Histogram
+	observe  func(time.Duration)
 }
 
-// NewMetrics registers the saga instruments on meter.
-func NewMetrics(meter metric.Meter) (*Metrics, error) {
+// NewMetrics registers the saga instruments on meter. observe, if not
+// nil, is also told every finished saga's duration (the load shedder's
+// signal).
+func NewMetrics(meter metric.Meter, observe func(time.Duration)) (*Metrics, error) {
 	d, err := meter.Float64Histogram("saga.duration",
 		metric.WithDescription("Time from POST /orders to the order's terminal status, by outcome and reason."),
 		metric.WithUnit("s"),
@@ -78,12 +81,16 @@ func NewMetrics(meter metric.Meter) (*Metrics, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Metrics{duration: d}, nil
+	return &Metrics{duration: d, observe: observe}, nil
 }
 
 // Finished records an order reaching its terminal status.
 func (m *Metrics) Finished(ctx context.Context, o order.Order) {
-	m.duration.Record(ctx, o.UpdatedAt.Sub(o.CreatedAt).Seconds(), metric.WithAttributes(
+	d := o.UpdatedAt.Sub(o.CreatedAt)
+	if m.observe != nil {
+		m.observe(d)
+	}
+	m.duration.Record(ctx, d.Seconds(), metric.WithAttributes(
 		attribute.String("outcome", string(o.Status)), attribute.String("reason", o.Reason)))
 }
 
