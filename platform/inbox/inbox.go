@@ -90,12 +90,35 @@ func Route(routes Routes) TxHandler {
 	}
 }
 
+type afterCommitKey struct{}
+
+// AfterCommit asks Handler to run f once the handler's transaction has
+// committed, in the consumer's goroutine. It is the place for a remote
+// call, which must never run inside a transaction (it would hold a pooled
+// connection and row locks for as long as the remote side takes). Record
+// the decision to call in the transaction first: f runs at most once per
+// message, and a crash, a failure or a shutdown between the commit and f
+// loses it, so a recovery job must find the recorded decision and make
+// the call then. f's error is the handler's (logged; the redelivered
+// message is then skipped by the inbox). It reports false outside a
+// Handler, where nothing would run f.
+func AfterCommit(ctx context.Context, f func(ctx context.Context) error) bool {
+	after, ok := ctx.Value(afterCommitKey{}).(*[]func(context.Context) error)
+	if ok {
+		*after = append(*after, f)
+	}
+	return ok
+}
+
 // Handler returns a kafka.Handler that runs h in a transaction and only for
-// messages consumer has not applied before.
+// messages consumer has not applied before, then what h asked to run
+// after the commit (AfterCommit).
 func Handler(pool *pgxpool.Pool, consumer string, h TxHandler) kafka.Handler {
 	return kafka.HandlerFunc(func(ctx context.Context, m kafka.Message) error {
-		return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-			first, err := Record(ctx, tx, consumer, m.ID)
+		var after []func(context.Context) error
+		tctx := context.WithValue(ctx, afterCommitKey{}, &after)
+		err := pgx.BeginFunc(tctx, pool, func(tx pgx.Tx) error {
+			first, err := Record(tctx, tx, consumer, m.ID)
 			if err != nil {
 				return err
 			}
@@ -104,7 +127,16 @@ func Handler(pool *pgxpool.Pool, consumer string, h TxHandler) kafka.Handler {
 					trace.WithAttributes(attribute.String("messaging.message.id", m.ID)))
 				return nil
 			}
-			return h(ctx, tx, m)
+			return h(tctx, tx, m)
 		})
+		if err != nil {
+			return err
+		}
+		for _, f := range after {
+			if err := f(ctx); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }

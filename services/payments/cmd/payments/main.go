@@ -44,6 +44,7 @@ type settings struct {
 	RefundConcurrency int
 	BreakerOpenFor    time.Duration
 	BreakerFailures   int
+	CallLease         time.Duration
 }
 
 // loadConfig reads the environment (CONTRACT.md) and reports every problem at once.
@@ -60,6 +61,10 @@ func loadConfig(getenv func(string) string) (settings, error) {
 		RefundConcurrency: env.Int("PSP_REFUND_CONCURRENCY", 4, 1, 1000),
 		BreakerOpenFor:    env.Duration("BREAKER_OPEN_FOR", 5*time.Second),
 		BreakerFailures:   env.Int("BREAKER_FAILURES", 5, 1, 1000),
+		// A decided provider call not recorded within this is made again
+		// (a crash between the decision and the outcome): longer than a
+		// call with its retries and its wait for a refund slot.
+		CallLease: env.Duration("PSP_CALL_LEASE", 15*time.Second),
 	}
 	s.Version, s.Migrations = version, postgres.Migrations()
 	s.Topics = []string{saga.OrdersTopic, saga.InventoryTopic, saga.PaymentsTopic}
@@ -82,10 +87,11 @@ func wire(svc *chassis.Service, cfg settings) error {
 		return err
 	}
 	psp := pspclient.New(cfg.PSPURL, cfg.PSPTimeout, guards)
-	handlers := saga.New(store, psp, svc.Tel.TracerProvider)
+	handlers := saga.New(store, psp, svc.Tel.TracerProvider, cfg.CallLease)
 	if err := svc.Consume([]string{saga.OrdersTopic, saga.InventoryTopic}, handlers.Routes()); err != nil {
 		return err
 	}
+	svc.Go(func(ctx context.Context) error { return handlers.Recover(ctx, time.Second, svc.Log) })
 	httpapi.Routes(svc.Server.Echo, store)
 	return nil
 }
@@ -106,7 +112,7 @@ func pspGuards(svc *chassis.Service, cfg settings) (pspclient.Guards, error) {
 		return pspclient.Guards{}, err
 	}
 	refunds, err := bulkhead.New(bulkhead.Settings{Name: "psp.refund", MaxConcurrent: cfg.RefundConcurrency,
-		MaxQueue: 1000, MaxWait: 30 * time.Second, MeterProvider: mp})
+		MaxQueue: 1000, MaxWait: 5 * time.Second, MeterProvider: mp})
 	if err != nil {
 		return pspclient.Guards{}, err
 	}

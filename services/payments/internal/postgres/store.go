@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -113,4 +114,104 @@ func (s *Store) List(ctx context.Context, orderID string) ([]payment.Payment, er
 		return nil, fmt.Errorf("list payments: %w", err)
 	}
 	return ps, nil
+}
+
+// Kinds of provider call.
+const (
+	CallCharge = "charge"
+	CallRefund = "refund"
+)
+
+// Call is a provider call that is due.
+type Call struct {
+	OrderID string
+	Kind    string
+}
+
+// PlanCall records, inside tx, the decision to make a provider call; the
+// call is due after lease unless its outcome is recorded first. It
+// reports false when the same call was already planned.
+func (s *Store) PlanCall(ctx context.Context, tx pgx.Tx, orderID, kind string, lease time.Duration) (bool, error) {
+	tag, err := tx.Exec(ctx, `INSERT INTO psp_calls (order_id, kind, due_at) VALUES ($1, $2, now() + $3::interval)
+		ON CONFLICT DO NOTHING`, orderID, kind, lease.String())
+	if err != nil {
+		return false, fmt.Errorf("plan %s of %s: %w", kind, orderID, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// CallDone forgets a call whose outcome tx records.
+func (s *Store) CallDone(ctx context.Context, tx pgx.Tx, orderID, kind string) error {
+	if _, err := tx.Exec(ctx, `DELETE FROM psp_calls WHERE order_id = $1 AND kind = $2`, orderID, kind); err != nil {
+		return fmt.Errorf("%s of %s done: %w", kind, orderID, err)
+	}
+	return nil
+}
+
+// PostponeCall makes a call due again after delay (a refund the provider
+// could not take now).
+func (s *Store) PostponeCall(ctx context.Context, orderID, kind string, delay time.Duration) error {
+	if _, err := s.pool.Exec(ctx, `UPDATE psp_calls SET due_at = now() + $3::interval WHERE order_id = $1 AND kind = $2`,
+		orderID, kind, delay.String()); err != nil {
+		return fmt.Errorf("postpone %s of %s: %w", kind, orderID, err)
+	}
+	return nil
+}
+
+// ClaimDue returns up to limit calls that are due, and makes each due
+// again only after lease, so that replicas claim each call once per lease.
+func (s *Store) ClaimDue(ctx context.Context, limit int, lease time.Duration) ([]Call, error) {
+	rows, _ := s.pool.Query(ctx, `UPDATE psp_calls c SET due_at = now() + $2::interval, attempts = c.attempts + 1
+		FROM (SELECT order_id, kind FROM psp_calls WHERE due_at <= now() ORDER BY due_at LIMIT $1 FOR UPDATE SKIP LOCKED) d
+		WHERE c.order_id = d.order_id AND c.kind = d.kind
+		RETURNING c.order_id, c.kind`, limit, lease.String())
+	calls, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Call])
+	if err != nil {
+		return nil, fmt.Errorf("claim due provider calls: %w", err)
+	}
+	return calls, nil
+}
+
+// PendingCalls counts the provider calls decided and not yet recorded.
+func (s *Store) PendingCalls(ctx context.Context) (int64, error) {
+	var n int64
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM psp_calls`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count provider calls: %w", err)
+	}
+	return n, nil
+}
+
+// Intent reads orderID's intent; within a transaction (q a pgx.Tx) it
+// locks the row until the transaction ends.
+func (s *Store) Intent(ctx context.Context, tx pgx.Tx, orderID string) (payment.Intent, error) {
+	q := `SELECT order_id, payment_token, card_last4, amount_cents, placed, reserved, cancelled FROM payment_intents WHERE order_id = $1`
+	var rows pgx.Rows
+	if tx != nil {
+		rows, _ = tx.Query(ctx, q+` FOR UPDATE`, orderID)
+	} else {
+		rows, _ = s.pool.Query(ctx, q, orderID)
+	}
+	in, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[payment.Intent])
+	if err != nil {
+		return in, fmt.Errorf("read payment intent %s: %w", orderID, err)
+	}
+	return in, nil
+}
+
+// PaymentNow reads orderID's payment outside a transaction.
+func (s *Store) PaymentNow(ctx context.Context, orderID string) (p payment.Payment, found bool, err error) {
+	rows, _ := s.pool.Query(ctx, `SELECT `+paymentColumns+` FROM payments WHERE order_id = $1`, orderID)
+	p, err = pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[payment.Payment])
+	if errors.Is(err, pgx.ErrNoRows) {
+		return p, false, nil
+	}
+	if err != nil {
+		return p, false, fmt.Errorf("get payment of %s: %w", orderID, err)
+	}
+	return p, true, nil
+}
+
+// InTx runs f in a transaction.
+func (s *Store) InTx(ctx context.Context, f func(tx pgx.Tx) error) error {
+	return pgx.BeginFunc(ctx, s.pool, f)
 }

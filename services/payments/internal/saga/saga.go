@@ -3,13 +3,20 @@
 // and "reserved" (from inventory), and charges once both are in, whichever
 // arrived last. It refunds (the compensation) when an order is cancelled
 // after its charge, and never charges an order cancelled before.
+//
+// No provider call runs inside a database transaction: the handler
+// records the decision to call (psp_calls) with the message's effects and
+// commits; the call runs after the commit; a second transaction records
+// its outcome and the event. Recover makes the calls a crash left.
 package saga
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"regexp"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -45,12 +52,16 @@ type Handlers struct {
 	store  *postgres.Store
 	psp    PSP
 	tracer trace.Tracer
+	lease  time.Duration
 }
 
 // New returns the handlers. psp applies the retries, bulkheads and
-// breaker (pspclient.Guards).
-func New(store *postgres.Store, psp PSP, tp trace.TracerProvider) *Handlers {
-	return &Handlers{store: store, psp: psp, tracer: tp.Tracer("github.com/example/sagasuite/services/payments/internal/saga")}
+// breaker (pspclient.Guards). lease is how long a decided provider call
+// may take before the recovery loop makes it again: longer than a call
+// with all its retries can last.
+func New(store *postgres.Store, psp PSP, tp trace.TracerProvider, lease time.Duration) *Handlers {
+	return &Handlers{store: store, psp: psp, lease: lease,
+		tracer: tp.Tracer("github.com/example/sagasuite/services/payments/internal/saga")}
 }
 
 // Routes maps every event type on the consumed topics to its handler.
@@ -111,6 +122,10 @@ func (h *Handlers) reserved(ctx context.Context, tx pgx.Tx, m kafka.Message) err
 	return h.chargeIfReady(ctx, tx, in)
 }
 
+// chargeIfReady decides to charge once both facts are in. The decision is
+// recorded in this transaction (a planned provider call); the call itself
+// runs after the commit, outside any transaction, and its outcome is
+// recorded in a second one (settleCharge).
 func (h *Handlers) chargeIfReady(ctx context.Context, tx pgx.Tx, in payment.Intent) error {
 	trace.SpanFromContext(ctx).SetAttributes(attribute.String("order.id", in.OrderID))
 	if !in.ReadyToCharge() {
@@ -118,6 +133,44 @@ func (h *Handlers) chargeIfReady(ctx context.Context, tx pgx.Tx, in payment.Inte
 	}
 	if _, found, err := h.store.Payment(ctx, tx, in.OrderID); err != nil || found {
 		return err
+	}
+	return h.plan(ctx, tx, in.OrderID, postgres.CallCharge)
+}
+
+// plan records a provider call and runs it once tx commits.
+func (h *Handlers) plan(ctx context.Context, tx pgx.Tx, orderID, kind string) error {
+	planned, err := h.store.PlanCall(ctx, tx, orderID, kind, h.lease)
+	if err != nil || !planned {
+		return err
+	}
+	inbox.AfterCommit(ctx, func(ctx context.Context) error { return h.Call(ctx, postgres.Call{OrderID: orderID, Kind: kind}) })
+	return nil
+}
+
+// Call makes a planned provider call and records its outcome. It is safe
+// to run again for the same call (the recovery loop does after a crash):
+// the provider sees the same idempotency key, and an outcome already
+// recorded is not recorded twice.
+func (h *Handlers) Call(ctx context.Context, c postgres.Call) error {
+	if c.Kind == postgres.CallRefund {
+		return h.refund(ctx, c.OrderID)
+	}
+	return h.chargeNow(ctx, c.OrderID)
+}
+
+func (h *Handlers) chargeNow(ctx context.Context, orderID string) error {
+	in, err := h.store.Intent(ctx, nil, orderID)
+	if err != nil {
+		return err
+	}
+	if in.Cancelled || in.PaymentToken == "" {
+		// Cancelled between the decision and the call: never charged.
+		return h.store.InTx(ctx, func(tx pgx.Tx) error {
+			if err := h.store.ForgetToken(ctx, tx, orderID); err != nil {
+				return err
+			}
+			return h.store.CallDone(ctx, tx, orderID, postgres.CallCharge)
+		})
 	}
 	p := payment.Payment{PaymentID: uuid.Must(uuid.NewV7()).String(), OrderID: in.OrderID,
 		AmountCents: in.AmountCents, CardLast4: in.CardLast4}
@@ -130,7 +183,7 @@ func (h *Handlers) chargeIfReady(ctx context.Context, tx pgx.Tx, in payment.Inte
 	case errors.As(err, &declined):
 		p.Status, p.Reason, typ = payment.Declined, declined.Reason, "payments.declined"
 	case ctx.Err() != nil:
-		return ctx.Err() // shutting down: the message is redelivered, nothing is recorded
+		return ctx.Err() // shutting down: the planned call stays, recovery makes it again
 	default:
 		// Unavailable after retries, breaker open, charge pool full, or a
 		// request the provider refused: the step gives up and the saga
@@ -138,13 +191,32 @@ func (h *Handlers) chargeIfReady(ctx context.Context, tx pgx.Tx, in payment.Inte
 		trace.SpanFromContext(ctx).SetAttributes(attribute.Bool("payment.rejected_locally", guard.Rejected(err)))
 		p.Status, p.Reason, typ = payment.Failed, payment.ReasonUnavailable, "payments.failed"
 	}
-	if err := h.store.Insert(ctx, tx, p); err != nil {
-		return err
-	}
-	if err := h.store.ForgetToken(ctx, tx, in.OrderID); err != nil {
-		return err
-	}
-	return emit(ctx, tx, typ, p)
+	return h.store.InTx(ctx, func(tx pgx.Tx) error {
+		in, err := h.store.Intent(ctx, tx, orderID) // locked: one outcome per order
+		if err != nil {
+			return err
+		}
+		if _, found, err := h.store.Payment(ctx, tx, orderID); err != nil || found {
+			return err // recorded by an earlier run of this call
+		}
+		if err := h.store.Insert(ctx, tx, p); err != nil {
+			return err
+		}
+		if err := h.store.ForgetToken(ctx, tx, orderID); err != nil {
+			return err
+		}
+		if err := h.store.CallDone(ctx, tx, orderID, postgres.CallCharge); err != nil {
+			return err
+		}
+		if in.Cancelled && p.Status == payment.Authorized {
+			// The order was cancelled while the provider charged: give
+			// the money back (orders ignores this late outcome).
+			if _, err := h.store.PlanCall(ctx, tx, orderID, postgres.CallRefund, 0); err != nil {
+				return err
+			}
+		}
+		return emit(ctx, tx, typ, p)
+	})
 }
 
 // charge calls the provider; the order ID is the idempotency key, so the
@@ -161,6 +233,8 @@ func (h *Handlers) charge(ctx context.Context, in payment.Intent) (pspclient.Cha
 	return ch, err
 }
 
+// cancelled records the cancellation; money already taken is given back
+// by a refund planned here and made after the commit.
 func (h *Handlers) cancelled(ctx context.Context, tx pgx.Tx, m kafka.Message) error {
 	e, err := decodeRef(m)
 	if err != nil {
@@ -171,27 +245,91 @@ func (h *Handlers) cancelled(ctx context.Context, tx pgx.Tx, m kafka.Message) er
 	}
 	p, found, err := h.store.Payment(ctx, tx, e.OrderID)
 	if err != nil || !found || p.Status != payment.Authorized {
-		return err // nothing was taken: nothing to give back
+		return err // nothing was taken (or a charge under way will see the cancellation)
+	}
+	trace.SpanFromContext(ctx).SetAttributes(attribute.String("saga.trigger", m.Type))
+	return h.plan(ctx, tx, e.OrderID, postgres.CallRefund)
+}
+
+// refund is the compensation: it gives back an authorized payment. A
+// refund the provider cannot take now is made again later; it is never
+// dropped.
+func (h *Handlers) refund(ctx context.Context, orderID string) error {
+	p, found, err := h.store.PaymentNow(ctx, orderID)
+	if err != nil {
+		return err
+	}
+	if !found || p.Status != payment.Authorized {
+		return h.store.InTx(ctx, func(tx pgx.Tx) error { return h.store.CallDone(ctx, tx, orderID, postgres.CallRefund) })
 	}
 	ctx, span := h.tracer.Start(ctx, "compensate: refund payment", trace.WithAttributes(
-		attribute.String("order.id", e.OrderID), attribute.String("saga.compensation", "refund_payment"),
-		attribute.String("saga.trigger", m.Type), attribute.Int64("payment.amount_cents", p.AmountCents)))
+		attribute.String("order.id", orderID), attribute.String("saga.compensation", "refund_payment"),
+		attribute.Int64("payment.amount_cents", p.AmountCents)))
 	defer span.End()
 	reason := ""
-	err = h.psp.Refund(ctx, "refund-"+e.OrderID, p.ChargeID)
+	err = h.psp.Refund(ctx, "refund-"+orderID, p.ChargeID)
 	switch {
 	case errors.Is(err, pspclient.ErrChargeNotFound):
 		reason = "provider_has_no_charge" // e.g. a restarted simulator: nothing is held there
 	case err != nil:
 		span.RecordError(err)
 		span.SetStatus(codes.Error, err.Error())
-		return fmt.Errorf("refund %s: %w", e.OrderID, err) // retried by the consumer: a refund is never dropped
+		if ctx.Err() == nil {
+			if perr := h.store.PostponeCall(ctx, orderID, postgres.CallRefund, refundRetry); perr != nil {
+				return errors.Join(err, perr)
+			}
+		}
+		return fmt.Errorf("refund %s (made again in %v): %w", orderID, refundRetry, err)
 	}
-	if err := h.store.SetStatus(ctx, tx, p.PaymentID, payment.Refunded, reason); err != nil {
-		return err
+	return h.store.InTx(ctx, func(tx pgx.Tx) error {
+		p, found, err := h.store.Payment(ctx, tx, orderID) // locked
+		if err != nil || !found || p.Status != payment.Authorized {
+			return err
+		}
+		if err := h.store.SetStatus(ctx, tx, p.PaymentID, payment.Refunded, reason); err != nil {
+			return err
+		}
+		if err := h.store.CallDone(ctx, tx, orderID, postgres.CallRefund); err != nil {
+			return err
+		}
+		p.Status, p.Reason = payment.Refunded, reason
+		return emit(ctx, tx, "payments.refunded", p)
+	})
+}
+
+// refundRetry is how long a refund the provider refused waits before
+// the recovery loop makes it again.
+const refundRetry = 2 * time.Second
+
+// Recover makes the provider calls that were decided but whose outcome
+// was never recorded (a crash or shutdown between the two transactions,
+// a refund the provider refused), every interval until ctx ends. Every
+// replica may run it: a claimed call is not due again for a lease.
+func (h *Handlers) Recover(ctx context.Context, interval time.Duration, log *slog.Logger) error {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		calls, err := h.store.ClaimDue(ctx, 100, h.lease)
+		if err != nil && ctx.Err() == nil {
+			log.WarnContext(ctx, "claim provider calls", "error", err)
+		}
+		for _, c := range calls {
+			cctx, span := h.tracer.Start(ctx, "recover provider call", trace.WithAttributes(
+				attribute.String("order.id", c.OrderID), attribute.String("payment.call", c.Kind)))
+			err := h.Call(cctx, c)
+			span.End()
+			if err != nil && ctx.Err() == nil {
+				log.WarnContext(ctx, "recover provider call", "order_id", c.OrderID, "call", c.Kind, "error", err)
+			} else if err == nil {
+				log.InfoContext(ctx, "provider call recovered", "order_id", c.OrderID, "call", c.Kind)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
 	}
-	p.Status, p.Reason = payment.Refunded, reason
-	return emit(ctx, tx, "payments.refunded", p)
 }
 
 func decodeRef(m kafka.Message) (orderRef, error) {

@@ -5,6 +5,7 @@ import (
 	"crypto/ecdh"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"go.opentelemetry.io/otel/metric/noop"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
@@ -42,6 +44,8 @@ type env struct {
 	pspURL      string
 	pspKey      *ecdh.PublicKey
 	handle      kafka.Handler
+	saga        *saga.Handlers
+	pool        *pgxpool.Pool
 	// outboxTypes lists the event types written to the outbox, in order.
 	outboxTypes func() []string
 }
@@ -79,7 +83,8 @@ func newEnvWith(t *testing.T, guards pspclient.Guards) *env {
 	t.Cleanup(ts.Close)
 	e.pspURL = ts.URL
 	client := pspclient.New(ts.URL, 0, guards)
-	h := saga.New(e.store, client, tracenoop.NewTracerProvider())
+	h := saga.New(e.store, client, tracenoop.NewTracerProvider(), 200*time.Millisecond)
+	e.saga, e.pool = h, pool
 	e.handle = inbox.Handler(pool, "payments", inbox.Route(h.Routes()))
 	e.outboxTypes = func() []string {
 		rows, err := pool.Query(context.Background(), `SELECT event_type FROM outbox ORDER BY id`)
@@ -116,6 +121,14 @@ func (e *env) deliver(typ string, data any) {
 	}
 	if err := e.handle.Handle(context.Background(), kafka.Message{Event: ev, Topic: strings.Split(typ, ".")[0] + ".events"}); err != nil {
 		e.t.Fatalf("%s: %v", typ, err)
+	}
+}
+
+// deliver2 hands the same message to the handler again (a redelivery).
+func (e *env) deliver2(ev kafka.Event) {
+	e.t.Helper()
+	if err := e.handle.Handle(context.Background(), kafka.Message{Event: ev, Topic: "inventory.events"}); err != nil {
+		e.t.Fatal(err)
 	}
 }
 
@@ -297,4 +310,110 @@ func TestRetryBudgetCapsAStorm(t *testing.T) {
 		t.Fatalf("the provider received %d charge calls for %d orders; the budget allows about %d", calls, orders, orders+orders/10+10)
 	}
 	t.Logf("%d provider calls for %d failing charges (no budget: %d)", calls, orders, 3*orders)
+}
+
+// The provider is called outside any transaction: while a slow charge is
+// in flight, no connection of this database sits "idle in transaction"
+// (which would hold a pooled connection and the intent's row lock for as
+// long as the provider takes).
+func TestNoTransactionIsOpenWhileTheProviderIsCalled(t *testing.T) {
+	e := newEnv(t)
+	e.chargeDelay.Store(int64(600 * time.Millisecond))
+	e.placed("o", "4242424242424242")
+	done := e.deliverAsync("inventory.reserved", map[string]string{"order_id": "o"})
+	deadline := time.Now().Add(5 * time.Second)
+	for e.charges.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond) // the charge is in flight now
+	var idleInTx int
+	if err := e.pool.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity
+		WHERE datname = current_database() AND state LIKE 'idle in transaction%'`).Scan(&idleInTx); err != nil {
+		t.Fatal(err)
+	}
+	if idleInTx != 0 {
+		t.Fatalf("%d connections idle in transaction while the provider was called", idleInTx)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if ps := e.payments("o"); len(ps) != 1 || ps[0].Status != payment.Authorized {
+		t.Fatalf("payments %+v", ps)
+	}
+}
+
+// A crash between the decision to charge and the recorded outcome (the
+// process dies while the provider is charging) loses nothing: the planned
+// call is made again by the recovery loop with the same idempotency key,
+// and the outcome is recorded once.
+func TestACrashBetweenDecisionAndOutcomeIsRecovered(t *testing.T) {
+	e := newEnv(t)
+	e.chargeDelay.Store(int64(300 * time.Millisecond))
+	e.placed("o", "4242424242424242")
+	ev, _ := kafka.NewEvent("inventory.reserved", "/test", "o", map[string]string{"order_id": "o"})
+	ctx, die := context.WithCancel(context.Background())
+	time.AfterFunc(100*time.Millisecond, die) // dies with the charge in flight
+	err := e.handle.Handle(ctx, kafka.Message{Event: ev, Topic: "inventory.events"})
+	if err == nil {
+		t.Fatal("the handler finished although it died mid-call")
+	}
+	if ps := e.payments("o"); len(ps) != 0 {
+		t.Fatalf("an outcome was recorded by a process that died before it: %+v", ps)
+	}
+	if n, _ := e.store.PendingCalls(context.Background()); n != 1 {
+		t.Fatalf("%d planned calls after the crash, want the charge", n)
+	}
+	// The redelivered message is a duplicate: it must not be what saves us.
+	e.deliver2(ev)
+	if ps := e.payments("o"); len(ps) != 0 {
+		t.Fatalf("the duplicate delivery recorded %+v", ps)
+	}
+
+	e.chargeDelay.Store(0)
+	rctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	go func() { _ = e.saga.Recover(rctx, 50*time.Millisecond, slog.New(slog.DiscardHandler)) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for len(e.payments("o")) == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond) // more lease periods: nothing may be recorded twice
+	ps := e.payments("o")
+	if len(ps) != 1 || ps[0].Status != payment.Authorized {
+		t.Fatalf("after recovery: payments %+v", ps)
+	}
+	if got := e.outboxTypes(); strings.Join(got, ",") != "payments.authorized" {
+		t.Fatalf("outbox %v", got)
+	}
+	if n, _ := e.store.PendingCalls(context.Background()); n != 0 {
+		t.Fatalf("%d planned calls left", n)
+	}
+}
+
+// An order cancelled while its charge was in flight is refunded: the
+// cancellation found no payment to refund yet, so the charge's outcome
+// plans the refund itself.
+func TestCancelledWhileChargingIsRefunded(t *testing.T) {
+	e := newEnv(t)
+	e.chargeDelay.Store(int64(300 * time.Millisecond))
+	e.placed("o", "4242424242424242")
+	done := e.deliverAsync("inventory.reserved", map[string]string{"order_id": "o"})
+	for e.charges.Load() == 0 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	e.deliver("orders.cancelled", map[string]string{"order_id": "o", "reason": "saga_timeout"})
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	rctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	go func() { _ = e.saga.Recover(rctx, 20*time.Millisecond, slog.New(slog.DiscardHandler)) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if ps := e.payments("o"); len(ps) == 1 && ps[0].Status == payment.Refunded {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("payments %+v, %d refunds", e.payments("o"), e.refunds.Load())
 }
