@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -58,6 +59,7 @@ type Consumer struct {
 	h         Handler
 	obs       observers
 	paused    atomic.Bool
+	assigned  atomic.Bool // the group gave this member its partitions
 	consumed  metric.Int64Counter
 	processed metric.Float64Histogram
 }
@@ -130,6 +132,13 @@ func (c *Consumer) Run(ctx context.Context) error {
 		RebalanceTimeout:  c.cfg.SessionTimeout,
 		JoinGroupBackoff:  500 * time.Millisecond,
 		CommitInterval:    0, // commit synchronously, after the handler
+		// kafka-go says when the group assigned partitions only in its
+		// log: that line is what Ready waits for.
+		Logger: kafkago.LoggerFunc(func(msg string, _ ...any) {
+			if strings.HasPrefix(msg, "subscribed to topics and partitions") {
+				c.assigned.Store(true)
+			}
+		}),
 		ErrorLogger: kafkago.LoggerFunc(func(msg string, args ...any) {
 			c.obs.log.Warn("kafka reader: "+fmt.Sprintf(msg, args...), "group", c.cfg.Group)
 		}),
@@ -244,6 +253,19 @@ func (c *Consumer) worker(km kafkago.Message) int {
 		_, _ = fmt.Fprintf(h, "%s/%d", km.Topic, km.Partition)
 	}
 	return int(h.Sum32() % uint32(c.cfg.Workers))
+}
+
+// ErrNotAssigned means the consumer has not yet joined its group and been
+// given its partitions: messages sent now would wait for the rebalance.
+var ErrNotAssigned = errors.New("kafka consumer: not yet assigned its partitions")
+
+// Ready is a readiness check: nil once the group has assigned this member
+// its partitions.
+func (c *Consumer) Ready(context.Context) error {
+	if !c.assigned.Load() {
+		return fmt.Errorf("group %s: %w", c.cfg.Group, ErrNotAssigned)
+	}
+	return nil
 }
 
 // Pause stops handing out new messages until Resume; messages already

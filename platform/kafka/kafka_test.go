@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -308,4 +310,68 @@ func findSpan(t *testing.T, rec *tracetest.SpanRecorder, name string) sdktrace.R
 	}
 	t.Fatalf("no span %q", name)
 	return nil
+}
+
+// After the fix, a redrive sends the dead letter back to its topic: the
+// consumer processes it (same ce_id), and the redrive span links to the
+// trace of the first delivery. A second redrive finds nothing left.
+func TestRedriveSendsDeadLettersBackAfterTheFix(t *testing.T) {
+	e := newEnv(t)
+	if err := kafka.EnsureTopics(context.Background(), e.brokers, 1, e.topic+".dlq"); err != nil {
+		t.Fatal(err)
+	}
+	var fixed atomic.Bool
+	got := make(chan kafka.Message, 10)
+	e.consume(t, "g-"+e.topic, func(ctx context.Context, m kafka.Message) error {
+		if !fixed.Load() {
+			return kafka.Permanent(errors.New("a bug the next release fixes"))
+		}
+		got <- m
+		return nil
+	})
+	tracer := e.obs.TracerProvider.Tracer("test")
+	ctx, span := tracer.Start(context.Background(), "original request")
+	original := span.SpanContext().TraceID()
+	ev := event(t, "t.ok", "k", "payload")
+	if err := e.pub.Publish(ctx, e.topic, ev); err != nil {
+		t.Fatal(err)
+	}
+	span.End()
+	// Wait until it is dead-lettered.
+	deadline := time.Now().Add(15 * time.Second)
+	for !deadLettered(e.spans) {
+		if time.Now().After(deadline) {
+			t.Fatal("the message was not dead-lettered")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	fixed.Store(true)
+	res, err := kafka.Redrive(context.Background(), kafka.RedriveConfig{Brokers: e.brokers, DLQ: e.topic + ".dlq",
+		Publisher: e.pub, Group: "redrive-" + e.topic, Idle: time.Second})
+	if err != nil || res.Redriven != 1 || res.ByTopic[e.topic] != 1 {
+		t.Fatalf("redrive: %+v %v", res, err)
+	}
+	m := waitMessage(t, got)
+	if m.ID != ev.ID || string(m.Data) != `"payload"` {
+		t.Fatalf("redriven message %s %s, want %s", m.ID, m.Data, ev.ID)
+	}
+	redrive := findSpan(t, e.spans, "redrive "+e.topic)
+	if len(redrive.Links()) != 1 || redrive.Links()[0].SpanContext.TraceID() != original {
+		t.Fatalf("redrive span links %+v, want a link to trace %s", redrive.Links(), original)
+	}
+	again, err := kafka.Redrive(context.Background(), kafka.RedriveConfig{Brokers: e.brokers, DLQ: e.topic + ".dlq",
+		Publisher: e.pub, Group: "redrive-" + e.topic, Idle: time.Second})
+	if err != nil || again.Redriven != 0 {
+		t.Fatalf("second redrive: %+v %v: each dead letter goes back once", again, err)
+	}
+}
+
+func deadLettered(rec *tracetest.SpanRecorder) bool {
+	for _, s := range rec.Ended() {
+		if strings.HasPrefix(s.Status().Description, "dead-lettered") {
+			return true
+		}
+	}
+	return false
 }
