@@ -10,39 +10,23 @@ export ADMIN_TOKEN   ?= dev-admin-token
 export ETCD_ENDPOINTS ?= 127.0.0.1:2379
 DEV_DIR := .dev
 
-BINARIES := ./platform/cmd/devkafka ./platform/cmd/devetcd ./platform/cmd/sidecar ./services/orders/cmd/orders ./services/payments/cmd/payments \
+BINARIES := ./platform/cmd/devrun ./platform/cmd/devkafka ./platform/cmd/devetcd ./platform/cmd/sidecar ./services/orders/cmd/orders ./services/payments/cmd/payments \
             ./services/payments/cmd/psp ./services/inventory/cmd/inventory
 PACKAGES := ./platform/... ./services/orders/... ./services/payments/... ./services/inventory/... ./e2e/...
 
-.PHONY: build dev test test-short vet fmt tools clean
+.PHONY: build dev test test-short vet fmt clean
 
 build:
 	$(GO) build -o $(BIN)/ $(BINARIES)
 
-node_modules/.installed: package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
-	touch $@
-
-tools: node_modules/.installed
-
-# Foreground; Ctrl-C stops every process (concurrently forwards the signal
-# to each). A process that dies (kill -9 a replica to watch failover) leaves
-# the others running.
-dev: build tools
+# Foreground; Ctrl-C stops every process in order (dev.procfile, run by
+# platform/cmd/devrun): sidecars, then services, then etcd and the broker,
+# each group within 8 s. A process that dies (kill -9 a replica to watch
+# failover) leaves the others running.
+READY_URLS := http://127.0.0.1:8081/readyz,http://127.0.0.1:8082/readyz,http://127.0.0.1:8083/readyz,http://127.0.0.1:8084/readyz,http://127.0.0.1:8090/readyz
+dev: build
 	mkdir -p $(DEV_DIR)
-	exec node_modules/.bin/concurrently --kill-signal SIGTERM --prefix-colors auto \
-		--names kafka,etcd,psp,inventory-1,inventory-2,payments,orders,sidecar-inv-1,sidecar-inv-2,sidecar-pay,sidecar-ord \
-		"KAFKA_DATA_DIR=$(DEV_DIR)/kafka exec $(BIN)/devkafka" \
-		"ETCD_DATA_DIR=$(DEV_DIR)/etcd exec $(BIN)/devetcd" \
-		"HTTP_ADDR=:8090 exec $(BIN)/psp" \
-		"HTTP_ADDR=:8083 INSTANCE_ID=inventory-1 exec $(BIN)/inventory" \
-		"HTTP_ADDR=:8084 INSTANCE_ID=inventory-2 exec $(BIN)/inventory" \
-		"HTTP_ADDR=:8082 INSTANCE_ID=payments-1 exec $(BIN)/payments" \
-		"HTTP_ADDR=:8081 INSTANCE_ID=orders-1 exec $(BIN)/orders" \
-		"SERVICE_NAME=inventory INSTANCE_ID=inventory-1 SERVICE_ADDR=http://127.0.0.1:8083 HTTP_ADDR=:9083 exec $(BIN)/sidecar" \
-		"SERVICE_NAME=inventory INSTANCE_ID=inventory-2 SERVICE_ADDR=http://127.0.0.1:8084 HTTP_ADDR=:9084 exec $(BIN)/sidecar" \
-		"SERVICE_NAME=payments INSTANCE_ID=payments-1 SERVICE_ADDR=http://127.0.0.1:8082 HTTP_ADDR=:9082 exec $(BIN)/sidecar" \
-		"SERVICE_NAME=orders INSTANCE_ID=orders-1 SERVICE_ADDR=http://127.0.0.1:8081 HTTP_ADDR=:9081 exec $(BIN)/sidecar"
+	exec $(BIN)/devrun -ready $(READY_URLS) dev.procfile
 
 # Every test. Dependencies: TEST_DATABASE_URL / TEST_KAFKA_BROKERS when set,
 # else testcontainers when Docker answers, else the local PostgreSQL and an

@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -72,6 +73,12 @@ type Config struct {
 	// InboxRetention is how long applied message IDs are kept for
 	// deduplication; 0 means 7 days (Kafka's default retention).
 	InboxRetention time.Duration
+	// StopTimeout bounds the whole shutdown once ctx ends: draining HTTP,
+	// stopping every component and closing what Start opened; 0 means 8 s.
+	// Past it Run returns an error, so the process exits even when a
+	// dependency (etcd, Kafka, PostgreSQL) is already gone and a teardown
+	// call would wait on it.
+	StopTimeout time.Duration
 }
 
 // Service is a started chassis. Close releases what Start opened; Run
@@ -90,6 +97,7 @@ type Service struct {
 	Faults *faults.Injector
 
 	cfg         Config
+	ready       map[string]httpserver.Check
 	consumers   []*kafka.Consumer
 	leaderRoute bool
 	runners     []func(context.Context) error
@@ -118,6 +126,9 @@ func Start(ctx context.Context, cfg Config, getenv func(string) string, stdout i
 	}
 	if cfg.InboxRetention <= 0 {
 		cfg.InboxRetention = 7 * 24 * time.Hour
+	}
+	if cfg.StopTimeout <= 0 {
+		cfg.StopTimeout = 8 * time.Second
 	}
 	tel, err := telemetry.Setup(ctx, telemetry.Config{ServiceName: cfg.Name, ServiceVersion: cfg.Version,
 		InstanceID: cfg.InstanceID, LogLevel: cfg.LogLevel}, getenv, stdout)
@@ -199,9 +210,11 @@ func Start(ctx context.Context, cfg Config, getenv func(string) string, stdout i
 		s.Go(relay.Run)
 	}
 
+	s.ready = ready
 	s.Server = httpserver.New(httpserver.Config{
 		Logger: tel.Logger, TracerProvider: tel.TracerProvider, MeterProvider: tel.MeterProvider,
 		Propagator: tel.Propagator, Metrics: tel.MetricsHandler, Ready: ready,
+		ShutdownTimeout: cfg.StopTimeout / 2, // the rest is for components and closers
 	})
 	s.Admin = s.Server.Echo.Group("/admin", httpserver.RequireToken(cfg.AdminToken))
 	s.Faults = &faults.Injector{}
@@ -295,8 +308,16 @@ func (s *Service) Consume(topics []string, routes inbox.Routes) error {
 	}
 	s.consumers = append(s.consumers, c)
 	s.Go(c.Run)
+	// Ready only once the group has given us our partitions: before that,
+	// a message sent would wait for the rebalance.
+	s.AddReady("kafka_consumer_"+strconv.Itoa(len(s.consumers)), c.Ready)
 	return nil
 }
+
+// AddReady adds a check to /readyz: the process is ready only when it
+// can serve within its objective, not merely when it is up. Call it
+// while wiring, before Run.
+func (s *Service) AddReady(name string, check httpserver.Check) { s.ready[name] = check }
 
 // pruneInbox forgets applied message IDs older than InboxRetention, hourly.
 // Replicas may prune at once: deleting twice is harmless.
@@ -355,17 +376,31 @@ func (s *Service) Go(run func(context.Context) error) { s.runners = append(s.run
 
 // Run serves HTTP on Config.HTTPAddr and runs every component until ctx
 // ends or one fails, then stops them all, waits for them and closes what
-// Start opened.
+// Start opened, all within Config.StopTimeout of the stop.
 func (s *Service) Run(ctx context.Context) error {
 	addr := s.cfg.HTTPAddr
-	defer s.Close()
 	s.Log.Info(s.cfg.Name+" starting", "addr", addr, "version", s.cfg.Version, "instance", s.cfg.InstanceID)
-	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return s.Server.Run(ctx, addr) })
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.Server.Run(gctx, addr) })
 	for _, run := range s.runners {
-		g.Go(func() error { return run(ctx) })
+		g.Go(func() error { return run(gctx) })
 	}
-	err := g.Wait()
+	done := make(chan error, 1)
+	go func() {
+		err := g.Wait()
+		s.Close()
+		done <- err
+	}()
+	var err error
+	select {
+	case err = <-done:
+	case <-gctx.Done():
+		select {
+		case err = <-done:
+		case <-time.After(s.cfg.StopTimeout):
+			err = fmt.Errorf("stop: still stopping after %v, exiting anyway", s.cfg.StopTimeout)
+		}
+	}
 	if err != nil {
 		err = fmt.Errorf("%s: %w", s.cfg.Name, err)
 	}

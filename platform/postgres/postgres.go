@@ -50,6 +50,9 @@ func Open(ctx context.Context, adminURL, name string, cfg Config) (*pgxpool.Pool
 	if cfg.MaxConns > 0 {
 		pcfg.MaxConns = cfg.MaxConns
 	}
+	// Open a share of the pool at start, and keep it open: the first
+	// requests after readiness must not each pay for a new connection.
+	pcfg.MinConns = max(1, pcfg.MaxConns/4)
 	pcfg.ConnConfig.Tracer = newQueryTracer(cfg.TracerProvider, name)
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
