@@ -10,11 +10,11 @@ export ADMIN_TOKEN   ?= dev-admin-token
 export ETCD_ENDPOINTS ?= 127.0.0.1:2379
 DEV_DIR := .dev
 
-BINARIES := ./platform/cmd/devrun ./platform/cmd/devkafka ./platform/cmd/devetcd ./platform/cmd/sidecar ./services/orders/cmd/orders ./services/payments/cmd/payments \
+BINARIES := ./platform/cmd/devrun ./platform/cmd/redrive ./platform/cmd/devkafka ./platform/cmd/devetcd ./platform/cmd/sidecar ./services/orders/cmd/orders ./services/payments/cmd/payments \
             ./services/payments/cmd/psp ./services/inventory/cmd/inventory
 PACKAGES := ./platform/... ./services/orders/... ./services/payments/... ./services/inventory/... ./e2e/...
 
-.PHONY: build dev test test-short vet fmt clean
+.PHONY: build dev test test-short chaos vet fmt clean
 
 build:
 	$(GO) build -o $(BIN)/ $(BINARIES)
@@ -34,6 +34,14 @@ dev: build
 test:
 	$(GO) vet $(PACKAGES)
 	$(GO) test -count=1 -timeout 15m $(PACKAGES)
+
+# A seeded chaos run with invariants (loadtest/cmd/chaos): its own ports and
+# scratch databases, so it runs beside make dev. CHAOS_ARGS="-seed 7
+# -duration 10m" for a longer one; the report goes to chaos-report.json.
+CHAOS_ARGS ?= -seed 1 -duration 100s -every 8s -rate 30
+chaos: build
+	$(GO) build -o $(BIN)/ ./loadtest/cmd/chaos
+	$(BIN)/chaos -bin $(BIN) $(CHAOS_ARGS)
 
 test-short:
 	$(GO) test -short -count=1 $(PACKAGES)

@@ -152,6 +152,9 @@ func New(d Deps) (*Orders, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Exported at zero from the start, so dashboards and alerts see the
+	// series before the first refusal.
+	shed.Add(context.Background(), 0, metric.WithAttributes(attribute.String("reason", "saga_limit")))
 	if (d.Limiter == nil) != (d.InFlight == nil) {
 		return nil, errors.New("orders: Limiter and InFlight go together")
 	}
