@@ -134,16 +134,32 @@ func TestSlowInventoryFailsFast(t *testing.T) {
 		defer setFaults(t, replica, 0, 0)
 	}
 
-	// A burst trips the breaker (each attempt times out after 500 ms).
+	// A burst trips the breaker. Each POST answers within its 1 s budget
+	// although an attempt may take INVENTORY_TIMEOUT (2 s): its attempts
+	// are cut from the budget, and the retry fits in it too.
 	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var slowest time.Duration
 	for range 8 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, _, _ = call(http.MethodPost, suite.urls["orders"]+"/orders", orderBody("c-slow", "SKU-0071", 1, "4242424242424242"), nil)
+			start := time.Now()
+			status, body, _ := call(http.MethodPost, suite.urls["orders"]+"/orders", orderBody("c-slow", "SKU-0071", 1, "4242424242424242"), nil)
+			took := time.Since(start)
+			mu.Lock()
+			defer mu.Unlock()
+			slowest = max(slowest, took)
+			if status != http.StatusServiceUnavailable || !strings.Contains(string(body), "inventory_unavailable") {
+				t.Errorf("POST with a 2 s inventory: %d %s", status, body)
+			}
 		}()
 	}
 	wg.Wait()
+	if slowest > 1100*time.Millisecond {
+		t.Fatalf("slowest POST with a 2 s inventory took %v: the 1 s budget did not hold", slowest)
+	}
+	t.Logf("slowest POST before the breaker opened: %v", slowest)
 	var worst time.Duration
 	for range 20 {
 		start := time.Now()

@@ -126,7 +126,7 @@ func runSuite(m *testing.M) (int, error) {
 		{"payments", "payments", []string{"DATABASE_NAME=" + suite.dbPrefix + "_payments", "PSP_URL=" + suite.urls["psp"],
 			"BREAKER_OPEN_FOR=2s", "PSP_TIMEOUT=1s"}},
 		{"orders", "orders", []string{"DATABASE_NAME=" + suite.dbPrefix + "_orders", "PSP_URL=" + suite.urls["psp"],
-			"SAGA_TIMEOUT=3s", "INVENTORY_TIMEOUT=500ms",
+			"SAGA_TIMEOUT=3s",
 			// Tests stall sagas on purpose (paused consumers, killed replicas):
 			// those must not make orders shed the next test's orders.
 			"SAGA_TARGET=30s", "BREAKER_OPEN_FOR=1s", "LEADER_TTL=1s"}},
@@ -277,25 +277,22 @@ func waitReady(name string, within time.Duration) error {
 	return fmt.Errorf("%s not ready within %v: %s", name, within, last)
 }
 
+// warmUp places the first order the moment every process is ready: it
+// must be accepted (ready means ready: orders has found inventory, every
+// consumer holds its partitions) and confirmed.
 func warmUp() error {
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		status, body, err := call(http.MethodPost, suite.urls["orders"]+"/orders", orderBody("warm-up", "SKU-0001", 1, "4242424242424242"), nil)
-		if err == nil && status == http.StatusServiceUnavailable {
-			time.Sleep(100 * time.Millisecond) // inventory not registered by its sidecar yet
-			continue
-		}
-		if err != nil || status != http.StatusAccepted {
-			return fmt.Errorf("warm-up order: %d %s %v", status, body, err)
-		}
-		var o orderView
-		_ = json.Unmarshal(body, &o)
-		if got, err := awaitOrder(o.OrderID, 30*time.Second); err == nil && got.Status == "CONFIRMED" {
-			return nil
-		}
+	status, body, err := call(http.MethodPost, suite.urls["orders"]+"/orders", orderBody("warm-up", "SKU-0001", 1, "4242424242424242"), nil)
+	if err != nil || status != http.StatusAccepted {
+		dumpLogs()
+		return fmt.Errorf("the first order, sent when every /readyz said 200: %d %s %v", status, body, err)
 	}
-	dumpLogs()
-	return fmt.Errorf("warm-up order not confirmed within 60 s")
+	var o orderView
+	_ = json.Unmarshal(body, &o)
+	if got, err := awaitOrder(o.OrderID, 30*time.Second); err != nil || got.Status != "CONFIRMED" {
+		dumpLogs()
+		return fmt.Errorf("warm-up order: %+v %v", got, err)
+	}
+	return nil
 }
 
 // ---- HTTP helpers ----

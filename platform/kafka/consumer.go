@@ -109,13 +109,39 @@ func NewConsumer(cfg ConsumerConfig, h Handler) (*Consumer, error) {
 }
 
 // Run consumes until ctx is done, then leaves the group and returns nil.
-// It returns an error only when the group cannot be consumed at all.
+// A broker that goes away does not end it: it reports not ready, waits
+// (backing off from 0.5 s to 10 s) and joins the group again, resuming
+// from the committed offsets, so a service outlives a broker restart.
 //
 // Messages go to Workers goroutines by key, so one key's messages are
 // handled one at a time and in order while different keys proceed in
 // parallel. A partition's offset is committed only up to the last message
 // before which every message of that partition was handled.
 func (c *Consumer) Run(ctx context.Context) error {
+	backoff := 500 * time.Millisecond
+	for {
+		began := time.Now()
+		err := c.session(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		c.assigned.Store(false)
+		if time.Since(began) > time.Minute {
+			backoff = 500 * time.Millisecond // it had worked for a while: a new failure
+		}
+		c.obs.log.WarnContext(ctx, "kafka consumer stopped, joining again", "group", c.cfg.Group, "error", err, "retry_in", backoff)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 10*time.Second)
+	}
+}
+
+// session is one membership of the group: a reader, its workers and its
+// committer, until ctx ends (nil) or the reader fails.
+func (c *Consumer) session(ctx context.Context) error {
 	r := kafkago.NewReader(kafkago.ReaderConfig{
 		Brokers:     c.cfg.Brokers,
 		GroupID:     c.cfg.Group,
