@@ -176,3 +176,51 @@ func TestRelayKeepsRowsUntilPublished(t *testing.T) {
 		t.Fatalf("published %d events, want exactly the 2 committed ones once", len(pub.got))
 	}
 }
+
+// slowPublisher takes its time, like a broker under load.
+type slowPublisher struct {
+	delay   time.Duration
+	calling chan struct{}
+}
+
+func (p *slowPublisher) Publish(ctx context.Context, topic string, events ...kafka.Event) error {
+	select {
+	case p.calling <- struct{}{}:
+	default:
+	}
+	time.Sleep(p.delay)
+	return nil
+}
+
+// The relay calls Kafka with no transaction open: a slow broker must not
+// leave a connection "idle in transaction" (holding a snapshot that stops
+// vacuum, for as long as the broker takes).
+func TestRelayHoldsNoTransactionWhilePublishing(t *testing.T) {
+	pool := postgrestest.Pool(t, map[string]fs.FS{"outbox": outbox.Migrations()})
+	ctx := context.Background()
+	pub := &slowPublisher{delay: 500 * time.Millisecond, calling: make(chan struct{}, 1)}
+	r, _ := outbox.NewRelay(pool, pub, outbox.RelayConfig{})
+	write(t, ctx, pool, outbox.Message{Topic: "t", Event: newEvent(t, "k", 1)})
+	done := make(chan error, 1)
+	go func() {
+		_, err := r.PublishBatch(ctx)
+		done <- err
+	}()
+	<-pub.calling
+	time.Sleep(100 * time.Millisecond)
+	var idleInTx int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+		WHERE datname = current_database() AND state LIKE 'idle in transaction%'`).Scan(&idleInTx); err != nil {
+		t.Fatal(err)
+	}
+	if idleInTx != 0 {
+		t.Fatalf("%d connections idle in transaction while the relay called Kafka", idleInTx)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	var left int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM outbox`).Scan(&left); err != nil || left != 0 {
+		t.Fatalf("%d rows left after publishing (%v)", left, err)
+	}
+}

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -106,34 +105,48 @@ type row struct {
 // PublishBatch publishes up to BatchSize of the oldest rows and deletes
 // them, returning how many it published. It publishes nothing while another
 // relay of the same database holds the lock.
-func (r *Relay) PublishBatch(ctx context.Context) (int, error) {
-	var rows []row
-	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
-		var locked bool
-		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1)`, lockKey).Scan(&locked); err != nil {
-			return fmt.Errorf("take relay lock: %w", err)
-		}
-		if !locked {
-			return nil
-		}
-		var err error
-		if rows, err = r.load(ctx, tx); err != nil || len(rows) == 0 {
-			return err
-		}
-		if err := r.publish(ctx, rows); err != nil {
-			return err
-		}
-		ids := make([]int64, len(rows))
-		for i, x := range rows {
-			ids[i] = x.id
-		}
-		if _, err := tx.Exec(ctx, `DELETE FROM outbox WHERE id = ANY($1)`, ids); err != nil {
-			return fmt.Errorf("delete published rows: %w", err)
-		}
-		return nil
-	})
+//
+// No transaction is open while Kafka is called: the relay holds a
+// session-level advisory lock on one connection (so relays of one
+// database publish one at a time, in order), reads the rows, publishes
+// them, and deletes them, each statement on its own. A crash in between
+// ends the session and its lock; the rows are still there and are
+// published again (at least once; consumers deduplicate on ce_id).
+func (r *Relay) PublishBatch(ctx context.Context) (n int, err error) {
+	conn, err := r.pool.Acquire(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("outbox relay: %w", err)
+	}
+	var locked bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, lockKey).Scan(&locked); err != nil || !locked {
+		conn.Release()
+		if err != nil {
+			return 0, fmt.Errorf("outbox relay: take lock: %w", err)
+		}
+		return 0, nil
+	}
+	defer func() {
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		if _, uerr := conn.Exec(uctx, `SELECT pg_advisory_unlock($1)`, lockKey); uerr != nil {
+			// The lock must not stay with a pooled connection: drop it.
+			_ = conn.Conn().Close(uctx)
+		}
+		conn.Release()
+	}()
+	rows, err := r.load(ctx, conn)
+	if err != nil || len(rows) == 0 {
+		return 0, err
+	}
+	if err := r.publish(ctx, rows); err != nil {
+		return 0, fmt.Errorf("outbox relay: %w", err)
+	}
+	ids := make([]int64, len(rows))
+	for i, x := range rows {
+		ids[i] = x.id
+	}
+	if _, err := conn.Exec(ctx, `DELETE FROM outbox WHERE id = ANY($1)`, ids); err != nil {
+		return 0, fmt.Errorf("outbox relay: delete published rows: %w", err)
 	}
 	now := time.Now()
 	for _, x := range rows {
@@ -144,12 +157,13 @@ func (r *Relay) PublishBatch(ctx context.Context) (int, error) {
 	return len(rows), nil
 }
 
-func (r *Relay) load(ctx context.Context, tx pgx.Tx) ([]row, error) {
-	rs, err := tx.Query(ctx, `SELECT id, topic, event_key, event_id, event_type, event_source, event_time, data, trace_context, created_at
+func (r *Relay) load(ctx context.Context, conn *pgxpool.Conn) ([]row, error) {
+	rs, err := conn.Query(ctx, `SELECT id, topic, event_key, event_id, event_type, event_source, event_time, data, trace_context, created_at
 		FROM outbox ORDER BY id LIMIT $1`, r.cfg.BatchSize)
 	if err != nil {
 		return nil, fmt.Errorf("read outbox: %w", err)
 	}
+	defer rs.Close()
 	var out []row
 	for rs.Next() {
 		var x row
