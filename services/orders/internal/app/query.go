@@ -72,7 +72,7 @@ func (s *Orders) Await(ctx context.Context, id string, stop <-chan struct{}) (or
 		case <-poll:
 		case <-stop:
 			unwatch()
-			return o, nil
+			return s.Get(ctx, id, 0) // as it stands now
 		case <-ctx.Done():
 			unwatch()
 			return o, ctx.Err()

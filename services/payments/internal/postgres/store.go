@@ -73,8 +73,14 @@ func (s *Store) ForgetToken(ctx context.Context, tx pgx.Tx, orderID string) erro
 const paymentColumns = `payment_id, order_id, amount_cents, status, card_last4, reason, charge_id`
 
 // Payment returns orderID's payment; found is false when there is none.
+// Within a transaction (tx not nil) it locks the row until tx ends.
 func (s *Store) Payment(ctx context.Context, tx pgx.Tx, orderID string) (p payment.Payment, found bool, err error) {
-	rows, _ := tx.Query(ctx, `SELECT `+paymentColumns+` FROM payments WHERE order_id = $1 FOR UPDATE`, orderID)
+	var rows pgx.Rows
+	if tx != nil {
+		rows, _ = tx.Query(ctx, `SELECT `+paymentColumns+` FROM payments WHERE order_id = $1 FOR UPDATE`, orderID)
+	} else {
+		rows, _ = s.pool.Query(ctx, `SELECT `+paymentColumns+` FROM payments WHERE order_id = $1`, orderID)
+	}
 	p, err = pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[payment.Payment])
 	if errors.Is(err, pgx.ErrNoRows) {
 		return p, false, nil
@@ -181,8 +187,8 @@ func (s *Store) PendingCalls(ctx context.Context) (int64, error) {
 	return n, nil
 }
 
-// Intent reads orderID's intent; within a transaction (q a pgx.Tx) it
-// locks the row until the transaction ends.
+// Intent reads orderID's intent; within a transaction (tx not nil) it
+// locks the row until tx ends.
 func (s *Store) Intent(ctx context.Context, tx pgx.Tx, orderID string) (payment.Intent, error) {
 	q := `SELECT order_id, payment_token, card_last4, amount_cents, placed, reserved, cancelled FROM payment_intents WHERE order_id = $1`
 	var rows pgx.Rows
@@ -196,19 +202,6 @@ func (s *Store) Intent(ctx context.Context, tx pgx.Tx, orderID string) (payment.
 		return in, fmt.Errorf("read payment intent %s: %w", orderID, err)
 	}
 	return in, nil
-}
-
-// PaymentNow reads orderID's payment outside a transaction.
-func (s *Store) PaymentNow(ctx context.Context, orderID string) (p payment.Payment, found bool, err error) {
-	rows, _ := s.pool.Query(ctx, `SELECT `+paymentColumns+` FROM payments WHERE order_id = $1`, orderID)
-	p, err = pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[payment.Payment])
-	if errors.Is(err, pgx.ErrNoRows) {
-		return p, false, nil
-	}
-	if err != nil {
-		return p, false, fmt.Errorf("get payment of %s: %w", orderID, err)
-	}
-	return p, true, nil
 }
 
 // InTx runs f in a transaction.

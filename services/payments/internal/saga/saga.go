@@ -255,7 +255,7 @@ func (h *Handlers) cancelled(ctx context.Context, tx pgx.Tx, m kafka.Message) er
 // refund the provider cannot take now is made again later; it is never
 // dropped.
 func (h *Handlers) refund(ctx context.Context, orderID string) error {
-	p, found, err := h.store.PaymentNow(ctx, orderID)
+	p, found, err := h.store.Payment(ctx, nil, orderID)
 	if err != nil {
 		return err
 	}
