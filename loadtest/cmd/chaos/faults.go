@@ -55,7 +55,11 @@ func plan(rng *rand.Rand, duration, every time.Duration) []fault {
 			kind = kinds[rng.IntN(len(kinds))]
 		}
 		at := time.Duration(i+1)*every + time.Duration(rng.Int64N(int64(every/4)))
-		out = append(out, fault{Kind: kind, at: at, At: at.Round(time.Millisecond).String()})
+		f := fault{Kind: kind, at: at, At: at.Round(time.Millisecond).String()}
+		if kind == killInventory {
+			f.Target = fmt.Sprintf("inventory-%d", 1+rng.IntN(2))
+		}
+		out = append(out, f)
 	}
 	return out
 }
@@ -106,7 +110,7 @@ func (s *suite) apply(ctx context.Context, f *fault) error {
 	case killPayments:
 		return kill("payments")
 	case killInventory:
-		return kill(fmt.Sprintf("inventory-%d", 1+time.Now().UnixNano()%2))
+		return kill(f.Target)
 	case killPSP:
 		return kill("psp")
 	case killBroker:
