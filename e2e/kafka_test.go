@@ -24,6 +24,8 @@ func TestRedeliveredMessageChangesNothing(t *testing.T) {
 		return nil
 	})
 	stock := productOf(t, "SKU-0008")
+	dupsBefore := metric(t, "orders", "inbox_duplicates_total") + metric(t, "payments", "inbox_duplicates_total") +
+		metric(t, "inventory-1", "inbox_duplicates_total") + metric(t, "inventory-2", "inbox_duplicates_total")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -49,6 +51,13 @@ func TestRedeliveredMessageChangesNothing(t *testing.T) {
 	}
 	if rs := reservationsOf(t, o.OrderID); len(rs) != 1 || rs[0].Status != "COMMITTED" || rs[0].Quantity != 2 {
 		t.Fatalf("reservations after redelivery %+v", rs)
+	}
+	// Each group skipped its copies and counted them: inventory and
+	// payments the placed event, orders and inventory the authorization.
+	dups := metric(t, "orders", "inbox_duplicates_total") + metric(t, "payments", "inbox_duplicates_total") +
+		metric(t, "inventory-1", "inbox_duplicates_total") + metric(t, "inventory-2", "inbox_duplicates_total")
+	if dups-dupsBefore != 4 {
+		t.Fatalf("inbox_duplicates_total grew by %v, want the 4 skipped copies", dups-dupsBefore)
 	}
 	if after := productOf(t, "SKU-0008"); after != stock {
 		t.Fatalf("stock %+v -> %+v after redelivery", stock, after)

@@ -92,6 +92,12 @@ func New(s Settings) (*Breaker, error) {
 	b.outcomes = map[string]metric.MeasurementOption{}
 	for _, o := range []string{"success", "failure", "rejected", "ignored"} {
 		b.outcomes[o] = metric.WithAttributeSet(attribute.NewSet(attribute.String("breaker", s.Name), attribute.String("outcome", o)))
+		b.calls.Add(context.Background(), 0, b.outcomes[o])
+	}
+	// Every possible transition exists from the start, at zero.
+	for _, t := range [][2]string{{"closed", "open"}, {"open", "half-open"}, {"half-open", "closed"}, {"half-open", "open"}} {
+		b.transits.Add(context.Background(), 0, metric.WithAttributes(attribute.String("breaker", s.Name),
+			attribute.String("from", t[0]), attribute.String("to", t[1])))
 	}
 	state, err := meter.Int64ObservableGauge("breaker.state", metric.WithDescription("Breaker state: 0 closed, 1 half-open, 2 open."))
 	if err != nil {

@@ -74,6 +74,11 @@ func New(s Settings) (*Bulkhead, error) {
 	if b.rejected, err = meter.Int64Counter("bulkhead.rejected", metric.WithDescription("Calls refused because the pool and its queue were full."), metric.WithUnit("{call}")); err != nil {
 		return nil, err
 	}
+	// Every series exists from the start, at zero: dashboards and alerts
+	// see "nothing queued, nothing rejected" rather than no data.
+	b.inflight.Add(context.Background(), 0, b.attrs)
+	b.queued.Add(context.Background(), 0, b.attrs)
+	b.rejected.Add(context.Background(), 0, b.attrs)
 	return b, nil
 }
 

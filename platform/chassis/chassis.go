@@ -161,7 +161,7 @@ func Start(ctx context.Context, cfg Config, getenv func(string) string, stdout i
 	if cfg.DatabaseURL != "" {
 		err = s.retry(wctx, "postgres", func() error {
 			s.Pool, err = postgres.Open(wctx, cfg.DatabaseURL, cfg.DatabaseName, postgres.Config{
-				TracerProvider: tel.TracerProvider, MaxConns: int32(cfg.DBMaxConns)})
+				TracerProvider: tel.TracerProvider, MeterProvider: tel.MeterProvider, MaxConns: int32(cfg.DBMaxConns)})
 			return err
 		})
 		if err != nil {
@@ -203,7 +203,8 @@ func Start(ctx context.Context, cfg Config, getenv func(string) string, stdout i
 		ready["etcd"] = func(ctx context.Context) error { return discovery.Ping(ctx, s.Etcd) }
 	}
 	if s.Pool != nil && s.Publisher != nil {
-		relay, err := outbox.NewRelay(s.Pool, s.Publisher, outbox.RelayConfig{Logger: tel.Logger, MeterProvider: tel.MeterProvider})
+		relay, err := outbox.NewRelay(s.Pool, s.Publisher, outbox.RelayConfig{Logger: tel.Logger, MeterProvider: tel.MeterProvider,
+			TracerProvider: tel.TracerProvider})
 		if err != nil {
 			return nil, err
 		}
@@ -218,6 +219,11 @@ func Start(ctx context.Context, cfg Config, getenv func(string) string, stdout i
 	})
 	s.Admin = s.Server.Echo.Group("/admin", httpserver.RequireToken(cfg.AdminToken))
 	s.Faults = &faults.Injector{}
+	if err = s.Faults.Export(tel.MeterProvider, func() (string, bool) {
+		return "consumption_paused", len(s.consumers) > 0 && s.consumers[0].Paused()
+	}); err != nil {
+		return nil, err
+	}
 	s.Server.Echo.Use(s.Faults.Middleware)
 	s.Faults.Routes(s.Admin)
 	s.Admin.GET("/consumption", s.consumption)
@@ -299,7 +305,7 @@ func (s *Service) Consume(topics []string, routes inbox.Routes) error {
 	c, err := kafka.NewConsumer(kafka.ConsumerConfig{
 		Brokers: s.cfg.KafkaBrokers, Group: s.cfg.Name, Topics: topics, DLQ: s.Publisher, Observers: s.Observers,
 		Workers: s.cfg.ConsumerWorkers,
-	}, inbox.Handler(s.Pool, s.cfg.Name, inbox.Route(routes)))
+	}, inbox.Handler(s.Pool, s.cfg.Name, inbox.Route(routes), s.Tel.MeterProvider))
 	if err != nil {
 		return err
 	}

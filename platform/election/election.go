@@ -88,7 +88,7 @@ func New(cli *clientv3.Client, cfg Config) (*Elector, error) {
 	if err != nil {
 		return nil, err
 	}
-	attrs := metric.WithAttributes(attribute.String("election", cfg.Name), attribute.String("instance", cfg.InstanceID))
+	attrs := metric.WithAttributes(attribute.String("election", cfg.Name), attribute.String("instance_id", cfg.InstanceID))
 	_, err = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		v := int64(0)
 		if e.IsLeader() {

@@ -19,7 +19,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/example/sagasuite/platform/kafka"
@@ -112,8 +114,21 @@ func AfterCommit(ctx context.Context, f func(ctx context.Context) error) bool {
 
 // Handler returns a kafka.Handler that runs h in a transaction and only for
 // messages consumer has not applied before, then what h asked to run
-// after the commit (AfterCommit).
-func Handler(pool *pgxpool.Pool, consumer string, h TxHandler) kafka.Handler {
+// after the commit (AfterCommit). Skipped redeliveries are counted in
+// inbox.duplicates on mp (nil: the global provider).
+func Handler(pool *pgxpool.Pool, consumer string, h TxHandler, mp metric.MeterProvider) kafka.Handler {
+	if mp == nil {
+		mp = otel.GetMeterProvider()
+	}
+	dups, err := mp.Meter("github.com/example/sagasuite/platform/inbox").Int64Counter("inbox.duplicates",
+		metric.WithDescription("Redelivered messages the inbox skipped: applied once already."), metric.WithUnit("{message}"))
+	if err != nil {
+		otel.Handle(err) // a metric that cannot be made must not stop consumption
+	}
+	byConsumer := metric.WithAttributes(attribute.String("consumer", consumer))
+	if dups != nil {
+		dups.Add(context.Background(), 0, byConsumer) // the series exists from the start
+	}
 	return kafka.HandlerFunc(func(ctx context.Context, m kafka.Message) error {
 		var after []func(context.Context) error
 		tctx := context.WithValue(ctx, afterCommitKey{}, &after)
@@ -125,6 +140,9 @@ func Handler(pool *pgxpool.Pool, consumer string, h TxHandler) kafka.Handler {
 			if !first {
 				trace.SpanFromContext(ctx).AddEvent("duplicate message skipped",
 					trace.WithAttributes(attribute.String("messaging.message.id", m.ID)))
+				if dups != nil {
+					dups.Add(ctx, 1, byConsumer)
+				}
 				return nil
 			}
 			return h(tctx, tx, m)

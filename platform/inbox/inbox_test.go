@@ -3,6 +3,8 @@ package inbox_test
 import (
 	"context"
 	"errors"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"io/fs"
 	"sync"
 	"testing"
@@ -21,10 +23,11 @@ func TestHandlerAppliesEachMessageOnce(t *testing.T) {
 	if _, err := pool.Exec(ctx, `CREATE TABLE counter (n int NOT NULL); INSERT INTO counter VALUES (0)`); err != nil {
 		t.Fatal(err)
 	}
+	reader := sdkmetric.NewManualReader()
 	h := inbox.Handler(pool, "test", func(ctx context.Context, tx pgx.Tx, m kafka.Message) error {
 		_, err := tx.Exec(ctx, `UPDATE counter SET n = n + 1`)
 		return err
-	})
+	}, sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)))
 	msg := func(id string) kafka.Message { return kafka.Message{Event: kafka.Event{ID: id}} }
 
 	// The same message delivered concurrently and repeatedly: applied once.
@@ -46,8 +49,26 @@ func TestHandlerAppliesEachMessageOnce(t *testing.T) {
 	if err := pool.QueryRow(ctx, `SELECT n FROM counter`).Scan(&n); err != nil || n != 2 {
 		t.Fatalf("counter = %d (%v), want 2", n, err)
 	}
+	// The nine skipped redeliveries are counted.
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(ctx, &rm); err != nil {
+		t.Fatal(err)
+	}
+	var dups int64
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if sum, ok := m.Data.(metricdata.Sum[int64]); ok && m.Name == "inbox.duplicates" {
+				for _, dp := range sum.DataPoints {
+					dups += dp.Value
+				}
+			}
+		}
+	}
+	if dups != 9 {
+		t.Fatalf("inbox.duplicates = %d, want the 9 redeliveries", dups)
+	}
 	// Another consumer has its own record of the same ID.
-	other := inbox.Handler(pool, "other", func(ctx context.Context, tx pgx.Tx, m kafka.Message) error { return nil })
+	other := inbox.Handler(pool, "other", func(ctx context.Context, tx pgx.Tx, m kafka.Message) error { return nil }, nil)
 	if err := other.Handle(ctx, msg("m-1")); err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +84,7 @@ func TestFailedHandlerRecordsNothing(t *testing.T) {
 			return errors.New("boom")
 		}
 		return nil
-	})
+	}, nil)
 	m := kafka.Message{Event: kafka.Event{ID: "m"}}
 	if err := h.Handle(ctx, m); err == nil {
 		t.Fatal("want the handler's error")

@@ -60,6 +60,7 @@ type Consumer struct {
 	obs       observers
 	paused    atomic.Bool
 	assigned  atomic.Bool // the group gave this member its partitions
+	lag       lagGauge
 	consumed  metric.Int64Counter
 	processed metric.Float64Histogram
 }
@@ -100,6 +101,9 @@ func NewConsumer(cfg ConsumerConfig, h Handler) (*Consumer, error) {
 		metric.WithDescription("Messages consumed, by topic and outcome (ok, retry, dead_letter)."), metric.WithUnit("{message}")); err != nil {
 		return nil, err
 	}
+	if err := registerLag(c.obs.meter, cfg.Group, &c.lag); err != nil {
+		return nil, err
+	}
 	if c.processed, err = c.obs.meter.Float64Histogram("messaging.process.duration",
 		metric.WithDescription("Time a handler took per message attempt."), metric.WithUnit("s"),
 		metric.WithExplicitBucketBoundaries(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)); err != nil {
@@ -118,6 +122,9 @@ func NewConsumer(cfg ConsumerConfig, h Handler) (*Consumer, error) {
 // parallel. A partition's offset is committed only up to the last message
 // before which every message of that partition was handled.
 func (c *Consumer) Run(ctx context.Context) error {
+	lctx, stopLag := context.WithCancel(ctx)
+	defer stopLag()
+	go c.lag.follow(lctx, c.cfg.Brokers, c.cfg.Group, c.cfg.Topics, 5*time.Second)
 	backoff := 500 * time.Millisecond
 	for {
 		began := time.Now()
@@ -440,6 +447,11 @@ func (c *Consumer) attempt(ctx context.Context, km kafkago.Message, attempt int)
 }
 
 func (c *Consumer) deadLetter(ctx context.Context, km kafkago.Message, reason error) error {
+	dlq := km.Topic + ".dlq"
+	ctx, span := c.obs.tracer.Start(ctx, "send "+dlq, trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(semconv.MessagingSystemKafka, semconv.MessagingDestinationName(dlq),
+			semconv.MessagingOperationName("send"), attribute.String("messaging.kafka.dlq.reason", reason.Error())))
+	defer span.End()
 	headers := append([]kafkago.Header(nil), km.Headers...)
 	hc := headerCarrier{&headers}
 	hc.Set(HeaderDLQReason, reason.Error())
@@ -447,5 +459,10 @@ func (c *Consumer) deadLetter(ctx context.Context, km kafkago.Message, reason er
 	hc.Set("dlq_partition", strconv.Itoa(km.Partition))
 	hc.Set("dlq_offset", strconv.FormatInt(km.Offset, 10))
 	hc.Set("dlq_group", c.cfg.Group)
-	return c.cfg.DLQ.forward(ctx, km.Topic+".dlq", kafkago.Message{Key: km.Key, Value: km.Value, Headers: headers})
+	err := c.cfg.DLQ.forward(ctx, dlq, kafkago.Message{Key: km.Key, Value: km.Value, Headers: headers})
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+	}
+	return err
 }

@@ -244,6 +244,20 @@ func TestUnprocessableMessagesGoToDLQAndConsumptionGoesOn(t *testing.T) {
 		}
 		t.Logf("dlq %d: %s", i, reason)
 	}
+	// Each dead letter is sent under its own producer span, a child of the
+	// consumer span that gave up on the message.
+	var sends int
+	for _, sp := range e.spans.Ended() {
+		if sp.Name() == "send "+e.topic+".dlq" {
+			sends++
+			if !sp.Parent().IsValid() || sp.SpanKind() != trace.SpanKindProducer {
+				t.Errorf("dead-letter span %v: want a producer span under the consumer's", sp.Parent())
+			}
+		}
+	}
+	if sends != len(poison) {
+		t.Errorf("%d dead-letter spans, want %d", sends, len(poison))
+	}
 }
 
 func TestUncommittedMessageIsRedeliveredAfterRestart(t *testing.T) {
@@ -374,4 +388,37 @@ func deadLettered(rec *tracetest.SpanRecorder) bool {
 		}
 	}
 	return false
+}
+
+// Lag is the messages a group has not committed: all of them before it
+// consumes, none once it has.
+func TestGroupLagCountsWhatTheGroupHasNotCommitted(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	for i := range 5 {
+		if err := e.pub.Publish(ctx, e.topic, event(t, "t.ok", "k", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	group := "lag-" + e.topic
+	lag, err := kafka.GroupLag(ctx, e.brokers, group, []string{e.topic})
+	if err != nil || lag[e.topic][0] != 5 {
+		t.Fatalf("before consuming: %v %v, want 5 behind", lag, err)
+	}
+	got := make(chan kafka.Message, 10)
+	e.consume(t, group, func(ctx context.Context, m kafka.Message) error { got <- m; return nil })
+	for range 5 {
+		waitMessage(t, got)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		lag, err = kafka.GroupLag(ctx, e.brokers, group, []string{e.topic})
+		if err == nil && lag[e.topic][0] == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after consuming: %v %v, want 0 behind", lag, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

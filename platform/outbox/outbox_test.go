@@ -224,3 +224,28 @@ func TestRelayHoldsNoTransactionWhilePublishing(t *testing.T) {
 		t.Fatalf("%d rows left after publishing (%v)", left, err)
 	}
 }
+
+// Each published batch has a span linked to the trace of every message in
+// it (the producer spans themselves join those traces).
+func TestRelaySpanLinksTheMessagesTraces(t *testing.T) {
+	pool := postgrestest.Pool(t, map[string]fs.FS{"outbox": outbox.Migrations()})
+	ctx := context.Background()
+	spans := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
+	wctx, writer := tp.Tracer("test").Start(ctx, "the request that wrote it")
+	write(t, wctx, pool, outbox.Message{Topic: "t", Event: newEvent(t, "k", 1)}) // keeps wctx's trace context
+	writer.End()
+	r, _ := outbox.NewRelay(pool, &failingPublisher{}, outbox.RelayConfig{TracerProvider: tp})
+	if n, err := r.PublishBatch(ctx); err != nil || n != 1 {
+		t.Fatalf("published %d (%v)", n, err)
+	}
+	for _, s := range spans.Ended() {
+		if s.Name() == "outbox relay" {
+			if len(s.Links()) != 1 || s.Links()[0].SpanContext.TraceID() != writer.SpanContext().TraceID() {
+				t.Fatalf("relay span links %v, want the writer's trace %s", s.Links(), writer.SpanContext().TraceID())
+			}
+			return
+		}
+	}
+	t.Fatal("no relay span")
+}

@@ -11,7 +11,10 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/example/sagasuite/platform/kafka"
 	"github.com/example/sagasuite/platform/postgres"
@@ -32,6 +35,9 @@ type RelayConfig struct {
 	Logger       *slog.Logger
 	// MeterProvider receives outbox metrics; nil means the global provider.
 	MeterProvider metric.MeterProvider
+	// TracerProvider gets a span per published batch, linked to the
+	// trace of every message in it; nil means the global provider.
+	TracerProvider trace.TracerProvider
 }
 
 // Relay publishes the outbox. Several relays (replicas) may share one
@@ -43,6 +49,7 @@ type Relay struct {
 	cfg       RelayConfig
 	published metric.Int64Counter
 	lag       metric.Float64Histogram
+	tracer    trace.Tracer
 }
 
 // lockKey is the advisory lock id shared by every relay of a database.
@@ -67,7 +74,11 @@ func NewRelay(pool *pgxpool.Pool, pub Publisher, cfg RelayConfig) (*Relay, error
 		mp = otel.GetMeterProvider()
 	}
 	meter := mp.Meter("github.com/example/sagasuite/platform/outbox")
-	r := &Relay{pool: pool, pub: pub, cfg: cfg}
+	tp := cfg.TracerProvider
+	if tp == nil {
+		tp = otel.GetTracerProvider()
+	}
+	r := &Relay{pool: pool, pub: pub, cfg: cfg, tracer: tp.Tracer("github.com/example/sagasuite/platform/outbox")}
 	var err error
 	if r.published, err = meter.Int64Counter("outbox.published",
 		metric.WithDescription("Outbox rows published to Kafka."), metric.WithUnit("{message}")); err != nil {
@@ -78,7 +89,37 @@ func NewRelay(pool *pgxpool.Pool, pub Publisher, cfg RelayConfig) (*Relay, error
 		metric.WithExplicitBucketBoundaries(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)); err != nil {
 		return nil, err
 	}
-	return r, nil
+	pending, err := meter.Int64ObservableGauge("outbox.pending.messages",
+		metric.WithDescription("Outbox rows committed and not yet published."), metric.WithUnit("{message}"))
+	if err != nil {
+		return nil, err
+	}
+	oldest, err := meter.Float64ObservableGauge("outbox.oldest_pending.age",
+		metric.WithDescription("Age of the oldest outbox row not yet published; 0 when none is."), metric.WithUnit("s"))
+	if err != nil {
+		return nil, err
+	}
+	_, err = meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		n, age, err := Backlog(ctx, pool)
+		if err != nil {
+			return err
+		}
+		o.ObserveInt64(pending, n)
+		o.ObserveFloat64(oldest, age.Seconds())
+		return nil
+	}, pending, oldest)
+	return r, err
+}
+
+// Backlog is how many rows wait in the outbox and how long the oldest has
+// waited (one index-ordered read; the metrics callback calls it on scrape).
+func Backlog(ctx context.Context, pool *pgxpool.Pool) (int64, time.Duration, error) {
+	var n int64
+	var age float64
+	if err := pool.QueryRow(ctx, `SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0) FROM outbox`).Scan(&n, &age); err != nil {
+		return 0, 0, fmt.Errorf("outbox backlog: %w", err)
+	}
+	return n, time.Duration(age * float64(time.Second)), nil
 }
 
 // Run publishes until ctx is done, woken by NOTIFY with a slow poll
@@ -138,7 +179,20 @@ func (r *Relay) PublishBatch(ctx context.Context) (n int, err error) {
 	if err != nil || len(rows) == 0 {
 		return 0, err
 	}
-	if err := r.publish(ctx, rows); err != nil {
+	// One span per batch, linked to each message's own trace (the
+	// producer spans themselves join those traces).
+	links := make([]trace.Link, 0, len(rows))
+	for _, x := range rows {
+		if sc := trace.SpanContextFromContext(propagation.TraceContext{}.Extract(ctx, propagation.MapCarrier(x.event.Trace))); sc.IsValid() {
+			links = append(links, trace.Link{SpanContext: sc})
+		}
+	}
+	sctx, span := r.tracer.Start(ctx, "outbox relay", trace.WithNewRoot(), trace.WithLinks(links...),
+		trace.WithAttributes(attribute.Int("outbox.batch.size", len(rows))))
+	defer span.End()
+	if err := r.publish(sctx, rows); err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
 		return 0, fmt.Errorf("outbox relay: %w", err)
 	}
 	ids := make([]int64, len(rows))

@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
+	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -24,6 +25,9 @@ type Config struct {
 	MaxConns int32
 	// TracerProvider traces every query; nil means the global provider.
 	TracerProvider trace.TracerProvider
+	// MeterProvider gets query durations and the pool's state; nil means
+	// the global provider.
+	MeterProvider metric.MeterProvider
 }
 
 var dbName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
@@ -53,10 +57,15 @@ func Open(ctx context.Context, adminURL, name string, cfg Config) (*pgxpool.Pool
 	// Open a share of the pool at start, and keep it open: the first
 	// requests after readiness must not each pay for a new connection.
 	pcfg.MinConns = max(1, pcfg.MaxConns/4)
-	pcfg.ConnConfig.Tracer = newQueryTracer(cfg.TracerProvider, name)
+	tracer := newPoolTracer(cfg.TracerProvider, cfg.MeterProvider, name)
+	pcfg.ConnConfig.Tracer = tracer
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect to database %s: %w", name, err)
+	}
+	if err := observePool(cfg.MeterProvider, pool, tracer, name); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("pool metrics: %w", err)
 	}
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()

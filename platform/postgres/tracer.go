@@ -3,53 +3,88 @@ package postgres
 import (
 	"context"
 	"strings"
+	"sync/atomic"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/exaring/otelpgx"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
-	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 )
 
-// queryTracer makes a client span per query. Queries are parameterised, so
-// the SQL text carries no values and is safe to record.
-type queryTracer struct {
-	tracer trace.Tracer
-	db     string
+// poolTracer instruments a pool with github.com/exaring/otelpgx, a
+// maintained pgx instrumentation: a client span per query and batch under
+// the caller's span (background polling without a span makes none), and
+// the semconv histogram db.client.operation.duration. It also counts the
+// acquires waiting for a connection, which pgxpool.Stat does not report.
+type poolTracer struct {
+	*otelpgx.Tracer
+	pending atomic.Int64
 }
 
-func newQueryTracer(tp trace.TracerProvider, db string) *queryTracer {
+func newPoolTracer(tp trace.TracerProvider, mp metric.MeterProvider, db string) *poolTracer {
 	if tp == nil {
 		tp = otel.GetTracerProvider()
 	}
-	return &queryTracer{tracer: tp.Tracer("github.com/example/sagasuite/platform/postgres"), db: db}
+	if mp == nil {
+		mp = otel.GetMeterProvider()
+	}
+	// Queries are parameterised, so the SQL text carries no values and is
+	// safe to record.
+	return &poolTracer{Tracer: otelpgx.NewTracer(
+		otelpgx.WithTracerProvider(tp), otelpgx.WithMeterProvider(mp),
+		otelpgx.WithSpanNameFunc(func(stmt string) string { return operation(stmt) + " " + db }),
+		otelpgx.WithDisableAcquireTracer(), otelpgx.WithDisableConnectionDetailsInAttributes(),
+		otelpgx.WithMeterAttributes(attribute.String("db.namespace", db)),
+	)}
 }
 
-func (t *queryTracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
-	if !trace.SpanFromContext(ctx).SpanContext().IsValid() {
-		return ctx // no span without a caller: keeps background polling out of traces
-	}
-	op := operation(data.SQL)
-	ctx, _ = t.tracer.Start(ctx, op+" "+t.db, trace.WithSpanKind(trace.SpanKindClient),
-		trace.WithAttributes(
-			semconv.DBSystemNamePostgreSQL,
-			semconv.DBNamespace(t.db),
-			semconv.DBOperationName(op),
-			semconv.DBQueryText(data.SQL),
-		))
-	return ctx
+func (t *poolTracer) TraceAcquireStart(ctx context.Context, pool *pgxpool.Pool, data pgxpool.TraceAcquireStartData) context.Context {
+	t.pending.Add(1)
+	return t.Tracer.TraceAcquireStart(ctx, pool, data)
 }
 
-func (t *queryTracer) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryEndData) {
-	span := trace.SpanFromContext(ctx)
-	if data.Err != nil {
-		span.RecordError(data.Err)
-		span.SetStatus(codes.Error, data.Err.Error())
-	} else {
-		span.SetAttributes(attribute.Int64("db.response.returned_rows", data.CommandTag.RowsAffected()))
+func (t *poolTracer) TraceAcquireEnd(ctx context.Context, pool *pgxpool.Pool, data pgxpool.TraceAcquireEndData) {
+	t.pending.Add(-1)
+	t.Tracer.TraceAcquireEnd(ctx, pool, data)
+}
+
+// observePool exports the pool's state under the semconv names:
+// db.client.connection.count{state=idle|used}, .max and .pending_requests.
+func observePool(mp metric.MeterProvider, pool *pgxpool.Pool, t *poolTracer, db string) error {
+	if mp == nil {
+		mp = otel.GetMeterProvider()
 	}
-	span.End()
+	meter := mp.Meter("github.com/example/sagasuite/platform/postgres")
+	count, err := meter.Int64ObservableUpDownCounter("db.client.connection.count",
+		metric.WithDescription("Connections in the pool, by state."), metric.WithUnit("{connection}"))
+	if err != nil {
+		return err
+	}
+	maxConns, err := meter.Int64ObservableUpDownCounter("db.client.connection.max",
+		metric.WithDescription("The most connections the pool opens."), metric.WithUnit("{connection}"))
+	if err != nil {
+		return err
+	}
+	pending, err := meter.Int64ObservableUpDownCounter("db.client.connection.pending_requests",
+		metric.WithDescription("Requests waiting for a connection from the pool."), metric.WithUnit("{request}"))
+	if err != nil {
+		return err
+	}
+	name := attribute.String("db.client.connection.pool.name", db)
+	idle := metric.WithAttributes(name, attribute.String("db.client.connection.state", "idle"))
+	used := metric.WithAttributes(name, attribute.String("db.client.connection.state", "used"))
+	only := metric.WithAttributes(name)
+	_, err = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		s := pool.Stat()
+		o.ObserveInt64(count, int64(s.IdleConns()), idle)
+		o.ObserveInt64(count, int64(s.AcquiredConns()), used)
+		o.ObserveInt64(maxConns, int64(s.MaxConns()), only)
+		o.ObserveInt64(pending, t.pending.Load(), only)
+		return nil
+	}, count, maxConns, pending)
+	return err
 }
 
 func operation(sql string) string {

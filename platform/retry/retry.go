@@ -69,8 +69,10 @@ func NewBudget(s BudgetSettings) (*Budget, error) {
 		return nil, err
 	}
 	max := 10 * s.PerSecond
-	return &Budget{ratio: s.Ratio, floor: s.PerSecond, max: max, tokens: max, last: s.Now(), now: s.Now, denied: denied,
-		attrs: metric.WithAttributeSet(attribute.NewSet(attribute.String("budget", s.Name)))}, nil
+	b := &Budget{ratio: s.Ratio, floor: s.PerSecond, max: max, tokens: max, last: s.Now(), now: s.Now, denied: denied,
+		attrs: metric.WithAttributeSet(attribute.NewSet(attribute.String("budget", s.Name)))}
+	denied.Add(context.Background(), 0, b.attrs) // the series exists from the start
+	return b, nil
 }
 
 func (b *Budget) refill() {

@@ -5,8 +5,9 @@
 //     OTEL_EXPORTER_OTLP_*ENDPOINT is set, otherwise recorded nowhere;
 //   - metrics: an OTel meter provider read by the Prometheus exporter and
 //     served on /metrics as OpenMetrics (so exemplars survive);
-//   - logs: slog JSON with trace_id and span_id on every line written with a
-//     context that holds a span;
+//   - logs: slog JSON on stdout with trace_id and span_id on every line
+//     written with a context that holds a span; also exported over OTLP
+//     (the OTel slog bridge) when an OTLP endpoint is set;
 //   - profiles: pyroscope-go pushes CPU, memory, mutex, block and goroutine
 //     profiles when PYROSCOPE_SERVER_ADDRESS is set, and CPU samples carry
 //     the span that was running (grafana/otel-profiling-go).

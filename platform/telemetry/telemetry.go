@@ -4,6 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"go.opentelemetry.io/contrib/bridges/otelslog"
+	"go.opentelemetry.io/otel/exporters/otlp/otlplog/otlploggrpc"
+	"go.opentelemetry.io/otel/exporters/otlp/otlplog/otlploghttp"
+	sdklog "go.opentelemetry.io/otel/sdk/log"
 	"io"
 	"log/slog"
 	"net/http"
@@ -81,8 +85,19 @@ func Setup(ctx context.Context, cfg Config, getenv func(string) string, stdout i
 		return nil, fmt.Errorf("telemetry resource: %w", err)
 	}
 
-	t.Logger = slog.New(NewLogHandler(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))).
-		With("service", cfg.ServiceName, "instance", cfg.InstanceID)
+	var handler slog.Handler = NewLogHandler(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	lp, err := newLoggerProvider(ctx, res, getenv)
+	if err != nil {
+		return nil, err
+	}
+	if lp != nil {
+		// Every line also goes out over OTLP, carrying its trace and span
+		// ids as fields of the record, so a trace's logs can be found.
+		t.shutdown = append(t.shutdown, lp.Shutdown)
+		handler = slog.NewMultiHandler(handler, levelHandler{min: cfg.LogLevel,
+			Handler: otelslog.NewHandler("github.com/example/sagasuite/platform/telemetry", otelslog.WithLoggerProvider(lp))})
+	}
+	t.Logger = slog.New(handler).With("service", cfg.ServiceName, "instance", cfg.InstanceID)
 
 	tp, err := newTracerProvider(ctx, res, getenv)
 	if err != nil {
@@ -124,6 +139,59 @@ func (t *Telemetry) Shutdown(ctx context.Context) error {
 		errs = append(errs, f(ctx))
 	}
 	return errors.Join(errs...)
+}
+
+// newLoggerProvider exports logs over OTLP when an endpoint is set (the
+// same variables as traces: OTEL_EXPORTER_OTLP_LOGS_ENDPOINT or
+// OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_LOGS_EXPORTER=none to turn it off);
+// nil when there is nowhere to send them.
+func newLoggerProvider(ctx context.Context, res *resource.Resource, getenv func(string) string) (*sdklog.LoggerProvider, error) {
+	exporterName := strings.TrimSpace(getenv("OTEL_LOGS_EXPORTER"))
+	endpoint := getenv("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT") + getenv("OTEL_EXPORTER_OTLP_ENDPOINT")
+	switch {
+	case exporterName != "" && exporterName != "otlp" && exporterName != "none":
+		return nil, fmt.Errorf("OTEL_LOGS_EXPORTER=%q: only otlp and none are supported", exporterName)
+	case exporterName == "none" || endpoint == "":
+		return nil, nil
+	}
+	protocol := getenv("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL")
+	if protocol == "" {
+		protocol = getenv("OTEL_EXPORTER_OTLP_PROTOCOL")
+	}
+	var (
+		exp sdklog.Exporter
+		err error
+	)
+	switch protocol {
+	case "", "http/protobuf":
+		exp, err = otlploghttp.New(ctx)
+	case "grpc":
+		exp, err = otlploggrpc.New(ctx)
+	default:
+		return nil, fmt.Errorf("OTEL_EXPORTER_OTLP_PROTOCOL=%q: want http/protobuf or grpc", protocol)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("otlp log exporter: %w", err)
+	}
+	return sdklog.NewLoggerProvider(sdklog.WithResource(res), sdklog.WithProcessor(sdklog.NewBatchProcessor(exp))), nil
+}
+
+// levelHandler drops records below min (the OTLP bridge logs every level).
+type levelHandler struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h levelHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h levelHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return levelHandler{Handler: h.Handler.WithAttrs(attrs), min: h.min}
+}
+
+func (h levelHandler) WithGroup(name string) slog.Handler {
+	return levelHandler{Handler: h.Handler.WithGroup(name), min: h.min}
 }
 
 func newTracerProvider(ctx context.Context, res *resource.Resource, getenv func(string) string) (*sdktrace.TracerProvider, error) {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"go.opentelemetry.io/otel/propagation"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -174,8 +175,10 @@ func (s *Store) Reserve(ctx context.Context, tx Querier, orderID string, items [
 		FROM unnest($1::text[], $2::bigint[]) AS x(sku, q) WHERE p.sku = x.sku`, skus, qty); err != nil {
 		return fmt.Errorf("reserve stock: %w", err)
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO reservations (order_id, sku, quantity, status)
-		SELECT $1, x.sku, x.q, 'RESERVED' FROM unnest($2::text[], $3::bigint[]) AS x(sku, q)`, orderID, skus, qty); err != nil {
+	carrier := propagation.MapCarrier{}
+	propagation.TraceContext{}.Inject(ctx, carrier) // the order's trace, for a later compensation
+	if _, err := tx.Exec(ctx, `INSERT INTO reservations (order_id, sku, quantity, status, traceparent)
+		SELECT $1, x.sku, x.q, 'RESERVED', $4 FROM unnest($2::text[], $3::bigint[]) AS x(sku, q)`, orderID, skus, qty, carrier.Get("traceparent")); err != nil {
 		return fmt.Errorf("record reservations: %w", err)
 	}
 	return nil
@@ -278,17 +281,24 @@ func (s *Store) SetAvailable(ctx context.Context, sku string, available int64) (
 
 // Expired returns up to limit orders holding reservations RESERVED since
 // before cutoff: their saga never reached a payment outcome.
-func (s *Store) Expired(ctx context.Context, cutoff time.Time, limit int) ([]string, error) {
-	rows, err := s.pool.Query(ctx, `SELECT order_id FROM reservations WHERE status = 'RESERVED' AND created_at < $1
+func (s *Store) Expired(ctx context.Context, cutoff time.Time, limit int) ([]Expired, error) {
+	rows, err := s.pool.Query(ctx, `SELECT order_id, min(traceparent) FROM reservations WHERE status = 'RESERVED' AND created_at < $1
 		GROUP BY order_id ORDER BY min(created_at) LIMIT $2`, cutoff, limit)
 	if err != nil {
 		return nil, fmt.Errorf("find expired reservations: %w", err)
 	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Expired])
 	if err != nil {
 		return nil, fmt.Errorf("find expired reservations: %w", err)
 	}
-	return ids, nil
+	return out, nil
+}
+
+// Expired is an order whose reservation expired, with the traceparent of
+// the step that reserved it.
+type Expired struct {
+	OrderID     string
+	Traceparent string
 }
 
 // InTx runs f in a transaction.

@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/example/sagasuite/platform/election"
@@ -67,13 +68,16 @@ func (x *Expiry) Run(ctx context.Context, token int64) error {
 // Scan releases what has expired and returns how many orders it released.
 func (x *Expiry) Scan(ctx context.Context, token int64) (int, error) {
 	x.scans.Add(ctx, 1)
-	ids, err := x.store.Expired(ctx, time.Now().Add(-x.ttl), 100)
+	expired, err := x.store.Expired(ctx, time.Now().Add(-x.ttl), 100)
 	if err != nil {
 		return 0, err
 	}
 	n := 0
-	for _, id := range ids {
-		sctx, span := x.tracer.Start(ctx, "compensate: expire reservation", trace.WithAttributes(
+	for _, e := range expired {
+		id := e.OrderID
+		// The compensation joins the order's trace (where it reserved).
+		parent := propagation.TraceContext{}.Extract(ctx, propagation.MapCarrier{"traceparent": e.Traceparent})
+		sctx, span := x.tracer.Start(parent, "compensate: expire reservation", trace.WithAttributes(
 			attribute.String("order.id", id), attribute.String("saga.compensation", "release_stock"), attribute.Int64("fencing.token", token)))
 		var released bool
 		err := x.store.InTx(sctx, func(tx pgx.Tx) error {

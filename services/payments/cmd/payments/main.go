@@ -87,7 +87,10 @@ func wire(svc *chassis.Service, cfg settings) error {
 		return err
 	}
 	psp := pspclient.New(cfg.PSPURL, cfg.PSPTimeout, guards)
-	handlers := saga.New(store, psp, svc.Tel.TracerProvider, cfg.CallLease)
+	handlers, err := saga.New(store, psp, svc.Tel.TracerProvider, svc.Tel.MeterProvider, cfg.CallLease)
+	if err != nil {
+		return err
+	}
 	if err := svc.Consume([]string{saga.OrdersTopic, saga.InventoryTopic}, handlers.Routes()); err != nil {
 		return err
 	}

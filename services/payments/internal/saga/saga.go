@@ -16,12 +16,14 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/example/sagasuite/platform/guard"
@@ -49,19 +51,31 @@ type PSP interface {
 
 // Handlers applies saga events to payments.
 type Handlers struct {
-	store  *postgres.Store
-	psp    PSP
-	tracer trace.Tracer
-	lease  time.Duration
+	store    *postgres.Store
+	psp      PSP
+	tracer   trace.Tracer
+	lease    time.Duration
+	payments metric.Int64Counter
 }
 
 // New returns the handlers. psp applies the retries, bulkheads and
 // breaker (pspclient.Guards). lease is how long a decided provider call
 // may take before the recovery loop makes it again: longer than a call
 // with all its retries can last.
-func New(store *postgres.Store, psp PSP, tp trace.TracerProvider, lease time.Duration) *Handlers {
-	return &Handlers{store: store, psp: psp, lease: lease,
-		tracer: tp.Tracer("github.com/example/sagasuite/services/payments/internal/saga")}
+func New(store *postgres.Store, psp PSP, tp trace.TracerProvider, mp metric.MeterProvider, lease time.Duration) (*Handlers, error) {
+	payments, err := mp.Meter("github.com/example/sagasuite/services/payments/internal/saga").Int64Counter("payments",
+		metric.WithDescription("Payment outcomes recorded, by status (authorized, declined, failed, refunded) and reason."),
+		metric.WithUnit("{payment}"))
+	if err != nil {
+		return nil, err
+	}
+	return &Handlers{store: store, psp: psp, lease: lease, payments: payments,
+		tracer: tp.Tracer("github.com/example/sagasuite/services/payments/internal/saga")}, nil
+}
+
+// recorded counts an outcome once its transaction committed.
+func (h *Handlers) recorded(ctx context.Context, p payment.Payment) {
+	h.payments.Add(ctx, 1, metric.WithAttributes(attribute.String("status", strings.ToLower(p.Status)), attribute.String("reason", p.Reason)))
 }
 
 // Routes maps every event type on the consumed topics to its handler.
@@ -191,7 +205,8 @@ func (h *Handlers) chargeNow(ctx context.Context, orderID string) error {
 		trace.SpanFromContext(ctx).SetAttributes(attribute.Bool("payment.rejected_locally", guard.Rejected(err)))
 		p.Status, p.Reason, typ = payment.Failed, payment.ReasonUnavailable, "payments.failed"
 	}
-	return h.store.InTx(ctx, func(tx pgx.Tx) error {
+	recorded := false
+	err = h.store.InTx(ctx, func(tx pgx.Tx) error {
 		in, err := h.store.Intent(ctx, tx, orderID) // locked: one outcome per order
 		if err != nil {
 			return err
@@ -215,8 +230,13 @@ func (h *Handlers) chargeNow(ctx context.Context, orderID string) error {
 				return err
 			}
 		}
+		recorded = true
 		return emit(ctx, tx, typ, p)
 	})
+	if err == nil && recorded {
+		h.recorded(ctx, p)
+	}
+	return err
 }
 
 // charge calls the provider; the order ID is the idempotency key, so the
@@ -281,7 +301,8 @@ func (h *Handlers) refund(ctx context.Context, orderID string) error {
 		}
 		return fmt.Errorf("refund %s (made again in %v): %w", orderID, refundRetry, err)
 	}
-	return h.store.InTx(ctx, func(tx pgx.Tx) error {
+	refunded := payment.Payment{}
+	err = h.store.InTx(ctx, func(tx pgx.Tx) error {
 		p, found, err := h.store.Payment(ctx, tx, orderID) // locked
 		if err != nil || !found || p.Status != payment.Authorized {
 			return err
@@ -293,8 +314,13 @@ func (h *Handlers) refund(ctx context.Context, orderID string) error {
 			return err
 		}
 		p.Status, p.Reason = payment.Refunded, reason
+		refunded = p
 		return emit(ctx, tx, "payments.refunded", p)
 	})
+	if err == nil && refunded.Status != "" {
+		h.recorded(ctx, refunded)
+	}
+	return err
 }
 
 // refundRetry is how long a refund the provider refused waits before

@@ -83,9 +83,12 @@ func newEnvWith(t *testing.T, guards pspclient.Guards) *env {
 	t.Cleanup(ts.Close)
 	e.pspURL = ts.URL
 	client := pspclient.New(ts.URL, 0, guards)
-	h := saga.New(e.store, client, tracenoop.NewTracerProvider(), 200*time.Millisecond)
+	h, err := saga.New(e.store, client, tracenoop.NewTracerProvider(), noop.NewMeterProvider(), 200*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
 	e.saga, e.pool = h, pool
-	e.handle = inbox.Handler(pool, "payments", inbox.Route(h.Routes()))
+	e.handle = inbox.Handler(pool, "payments", inbox.Route(h.Routes()), nil)
 	e.outboxTypes = func() []string {
 		rows, err := pool.Query(context.Background(), `SELECT event_type FROM outbox ORDER BY id`)
 		if err != nil {
