@@ -12,9 +12,9 @@ DEV_DIR := .dev
 
 BINARIES := ./platform/cmd/devrun ./platform/cmd/redrive ./platform/cmd/devkafka ./platform/cmd/devetcd ./platform/cmd/sidecar ./services/orders/cmd/orders ./services/payments/cmd/payments \
             ./services/payments/cmd/psp ./services/inventory/cmd/inventory
-PACKAGES := ./platform/... ./services/orders/... ./services/payments/... ./services/inventory/... ./e2e/...
+PACKAGES := ./dashboards/... ./platform/... ./services/orders/... ./services/payments/... ./services/inventory/... ./e2e/...
 
-.PHONY: build dev test test-short chaos vet fmt clean
+.PHONY: build dev prometheus test test-short chaos vet fmt clean
 
 build:
 	$(GO) build -o $(BIN)/ $(BINARIES)
@@ -28,11 +28,23 @@ dev: build
 	mkdir -p $(DEV_DIR)
 	exec $(BIN)/devrun -ready $(READY_URLS) dev.procfile
 
+# Prometheus beside make dev (Debian: apt-get install prometheus): scrapes
+# every process, evaluates prometheus/rules, keeps exemplars; UI and
+# alerts on http://localhost:9090 (classic UI: /classic/graph).
+prometheus:
+	@command -v prometheus >/dev/null || { echo "prometheus not found: sudo apt-get install prometheus"; exit 1; }
+	mkdir -p $(DEV_DIR)/prometheus
+	exec prometheus --config.file=prometheus/prometheus.dev.yml --storage.tsdb.path=$(DEV_DIR)/prometheus \
+		--web.listen-address=127.0.0.1:9090 --enable-feature=exemplar-storage --web.enable-remote-write-receiver
+
 # Every test. Dependencies: TEST_DATABASE_URL / TEST_KAFKA_BROKERS when set,
 # else testcontainers when Docker answers, else the local PostgreSQL and an
 # in-process Kafka broker.
 test:
 	$(GO) vet $(PACKAGES)
+	promtool check config prometheus/prometheus.dev.yml
+	promtool check rules prometheus/rules/*.rules.yml
+	cd prometheus/tests && promtool test rules *.test.yml
 	$(GO) test -count=1 -timeout 15m $(PACKAGES)
 
 # A seeded chaos run with invariants (loadtest/cmd/chaos): its own ports and

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"sync"
 
+	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
@@ -27,13 +28,22 @@ type span struct {
 	Raw string
 }
 
-// receiver is an OTLP/HTTP trace endpoint: what a collector would receive.
+// logRecord is one exported log line, flattened for assertions.
+type logRecord struct {
+	TraceID, SpanID, Service, Body string
+	// Raw is every string the record carries, for leak checks.
+	Raw string
+}
+
+// receiver is an OTLP/HTTP endpoint for traces and logs: what a collector
+// would receive.
 type receiver struct {
 	URL string
 	srv *http.Server
 
 	mu    sync.Mutex
 	spans []span
+	logs  []logRecord
 }
 
 func startReceiver() (*receiver, error) {
@@ -44,6 +54,7 @@ func startReceiver() (*receiver, error) {
 	r := &receiver{URL: "http://" + ln.Addr().String()}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/traces", r.export)
+	mux.HandleFunc("POST /v1/logs", r.exportLogs)
 	r.srv = &http.Server{Handler: mux}
 	go func() { _ = r.srv.Serve(ln) }()
 	return r, nil
@@ -51,17 +62,61 @@ func startReceiver() (*receiver, error) {
 
 func (r *receiver) Close() { _ = r.srv.Close() }
 
-func (r *receiver) export(w http.ResponseWriter, req *http.Request) {
+// readBody reads an OTLP/HTTP request body, gzipped or not.
+func readBody(req *http.Request) ([]byte, error) {
 	var body io.Reader = req.Body
 	if req.Header.Get("Content-Encoding") == "gzip" {
 		gz, err := gzip.NewReader(req.Body)
 		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
+			return nil, err
 		}
 		body = gz
 	}
-	b, err := io.ReadAll(body)
+	return io.ReadAll(body)
+}
+
+func (r *receiver) exportLogs(w http.ResponseWriter, req *http.Request) {
+	b, err := readBody(req)
+	var msg collogspb.ExportLogsServiceRequest
+	if err == nil {
+		err = proto.Unmarshal(b, &msg)
+	}
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	var got []logRecord
+	for _, rl := range msg.ResourceLogs {
+		service := attrs(rl.GetResource().GetAttributes())["service.name"]
+		for _, sl := range rl.ScopeLogs {
+			for _, l := range sl.LogRecords {
+				rec := logRecord{TraceID: hex.EncodeToString(l.TraceId), SpanID: hex.EncodeToString(l.SpanId), Service: service,
+					Body: anyString(l.Body)}
+				rec.Raw = rec.Body
+				for k, v := range attrs(l.Attributes) {
+					rec.Raw += " " + k + "=" + v
+				}
+				got = append(got, rec)
+			}
+		}
+	}
+	r.mu.Lock()
+	r.logs = append(r.logs, got...)
+	r.mu.Unlock()
+	out, _ := proto.Marshal(&collogspb.ExportLogsServiceResponse{})
+	w.Header().Set("Content-Type", "application/x-protobuf")
+	_, _ = w.Write(out)
+}
+
+// Logs returns every log record received so far.
+func (r *receiver) Logs() []logRecord {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]logRecord(nil), r.logs...)
+}
+
+func (r *receiver) export(w http.ResponseWriter, req *http.Request) {
+	b, err := readBody(req)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return

@@ -131,6 +131,13 @@ func TestCardNumbersNeverReachSpans(t *testing.T) {
 			}
 		}
 	}
+	for _, l := range suite.spans.Logs() {
+		for _, card := range cards {
+			if strings.Contains(l.Raw, card) {
+				t.Fatalf("a log record of %s exported over OTLP carries a card number: %s", l.Service, l.Raw)
+			}
+		}
+	}
 	for _, p := range suite.procs {
 		if b, err := readFile(p.log); err == nil {
 			for _, card := range cards {
@@ -177,4 +184,39 @@ func randHex(n int) string {
 func readFile(path string) (string, error) {
 	b, err := os.ReadFile(path)
 	return string(b), err
+}
+
+// Logs go out over OTLP too, and the lines written while handling an
+// order carry its trace and span ids: from a trace, its logs are found
+// in every service it crossed.
+func TestLogsExportedWithTheOrdersTrace(t *testing.T) {
+	o := place(t, "c-logs", "SKU-0009", 1, "4242424242424242")
+	waitTerminal(t, o.OrderID)
+	var events []struct {
+		Metadata map[string]string `json:"metadata"`
+	}
+	getJSON(t, suite.urls["orders"]+"/orders/"+o.OrderID+"/events", &events)
+	traceID := ""
+	if len(events) > 0 {
+		if tp := strings.Split(events[0].Metadata["traceparent"], "-"); len(tp) == 4 {
+			traceID = tp[1]
+		}
+	}
+	if traceID == "" {
+		t.Fatalf("no trace id in the order's events: %+v", events)
+	}
+	eventually(t, "logs of the order's trace from inventory, payments and orders", func() error {
+		services := map[string]bool{}
+		for _, l := range suite.spans.Logs() {
+			if l.TraceID == traceID && len(l.SpanID) == 16 {
+				services[l.Service] = true
+			}
+		}
+		for _, svc := range []string{"inventory", "payments", "orders"} {
+			if !services[svc] {
+				return fmt.Errorf("no OTLP log of %s in trace %s (got %v)", svc, traceID, services)
+			}
+		}
+		return nil
+	})
 }

@@ -415,9 +415,13 @@ func (c *Consumer) attempt(ctx context.Context, km kafkago.Message, attempt int)
 	defer span.End()
 	start := time.Now()
 	defer func() {
-		c.processed.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(
+		took := time.Since(start)
+		c.processed.Record(ctx, took.Seconds(), metric.WithAttributes(
 			semconv.MessagingSystemKafka, semconv.MessagingDestinationName(km.Topic),
 			semconv.MessagingConsumerGroupName(c.cfg.Group), attribute.String("outcome", outcome)))
+		if outcome == "ok" { // the boundary's log line (debug: one per message)
+			c.obs.log.DebugContext(ctx, "message handled", "topic", km.Topic, "type", msg.Type, "id", msg.ID, "duration", took)
+		}
 	}()
 
 	err = decodeErr
