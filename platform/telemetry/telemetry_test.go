@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/google/pprof/profile"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -111,4 +112,57 @@ func TestProfilesArePushedWithTags(t *testing.T) {
 		}
 	}
 	t.Logf("%d profiles, e.g. %s", len(names), names[0])
+}
+
+// Span profiles: CPU samples taken while a span runs carry its span_id,
+// so a trace's span opens its flame graph. A fake ingest server parses
+// the pprof the profiler pushes.
+func TestCPUProfilesCarryTheRunningSpansID(t *testing.T) {
+	var mu sync.Mutex
+	spanIDs := map[string]int64{} // span_id label → CPU samples
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := r.ParseMultipartForm(32 << 20); err != nil {
+			return
+		}
+		f, _, err := r.FormFile("profile")
+		if err != nil {
+			return
+		}
+		defer f.Close()
+		p, err := profile.Parse(f) // gzipped pprof
+		if err != nil || len(p.SampleType) == 0 || p.SampleType[0].Type != "samples" && p.SampleType[0].Type != "cpu" {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for _, s := range p.Sample {
+			for _, id := range s.Label["span_id"] {
+				spanIDs[id] += s.Value[0]
+			}
+		}
+	}))
+	defer srv.Close()
+	tel, err := telemetry.Setup(context.Background(), telemetry.Config{ServiceName: "svc"},
+		env(map[string]string{"PYROSCOPE_SERVER_ADDRESS": srv.URL}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, span := tel.TracerProvider.Tracer("test").Start(context.Background(), "busy work")
+	deadline := time.Now().Add(2 * time.Second)
+	for n := 0; time.Now().Before(deadline); n++ { // CPU burned in the span's goroutine
+		_ = strings.Repeat("x", 1000+n%7)
+	}
+	span.End()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := tel.Shutdown(ctx); err != nil { // flushes the profiler
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := span.SpanContext().SpanID().String()
+	if spanIDs[want] == 0 {
+		t.Fatalf("no CPU sample labelled span_id=%s (labels seen: %v)", want, spanIDs)
+	}
+	t.Logf("%d CPU samples carry span_id %s", spanIDs[want], want)
 }
