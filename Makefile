@@ -41,6 +41,8 @@ prometheus:
 # else testcontainers when Docker answers, else the local PostgreSQL and an
 # in-process Kafka broker.
 test:
+	@command -v promtool >/dev/null && command -v prometheus >/dev/null || \
+		{ echo "make test needs promtool and prometheus: sudo apt-get install prometheus"; exit 1; }
 	$(GO) vet $(PACKAGES)
 	promtool check config prometheus/prometheus.dev.yml
 	promtool check rules prometheus/rules/*.rules.yml

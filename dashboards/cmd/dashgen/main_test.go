@@ -55,8 +55,8 @@ func TestDashboardsAreComplete(t *testing.T) {
 		if err := json.Unmarshal(b, &model); err != nil {
 			t.Fatal(err)
 		}
-		if len(model.Templating.List) == 0 || model.Templating.List[0].Type != "datasource" {
-			t.Errorf("%s: no datasource variable", d.UID)
+		if len(model.Templating.List) != 2 || model.Templating.List[0].Type != "datasource" || model.Templating.List[1].Name != "service" {
+			t.Errorf("%s: want a datasource and a service variable", d.UID)
 		}
 		for _, p := range d.Panels {
 			if len(p.desc) < 40 || len(p.targets) == 0 {
@@ -65,11 +65,9 @@ func TestDashboardsAreComplete(t *testing.T) {
 			if p.unit == "s" && !p.exemplars && !strings.Contains(p.desc, K6Only) && strings.Contains(p.targets[0].expr, "histogram_quantile") {
 				t.Errorf("%s / %s: a latency panel shows exemplars", d.UID, p.title)
 			}
-			if d.Service {
-				for _, tg := range p.targets {
-					if strings.Contains(tg.expr, "{job=~") && !strings.Contains(tg.expr, `$service`) {
-						t.Errorf("%s / %s: filter by $service", d.UID, p.title)
-					}
+			for _, tg := range p.targets {
+				if !strings.Contains(tg.expr, `$service`) && !strings.Contains(tg.expr, `job="`) && !strings.Contains(p.desc, K6Only) && !strings.Contains(tg.expr, "saga:") {
+					t.Errorf("%s / %s: filter by $service: %s", d.UID, p.title, tg.expr)
 				}
 			}
 		}
