@@ -141,34 +141,42 @@ func (t *Telemetry) Shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// otlpSignal reads the standard variables for one signal ("TRACES",
+// "LOGS"): whether to export it over OTLP (an endpoint is set, or
+// OTEL_<SIGNAL>_EXPORTER=otlp; none turns it off) and over which protocol.
+func otlpSignal(getenv func(string) string, signal string) (protocol string, on bool, err error) {
+	exporter := strings.TrimSpace(getenv("OTEL_" + signal + "_EXPORTER"))
+	endpoint := getenv("OTEL_EXPORTER_OTLP_"+signal+"_ENDPOINT") + getenv("OTEL_EXPORTER_OTLP_ENDPOINT")
+	switch {
+	case exporter != "" && exporter != "otlp" && exporter != "none":
+		return "", false, fmt.Errorf("OTEL_%s_EXPORTER=%q: only otlp and none are supported", signal, exporter)
+	case exporter == "none" || (endpoint == "" && exporter == ""):
+		return "", false, nil
+	}
+	protocol = getenv("OTEL_EXPORTER_OTLP_" + signal + "_PROTOCOL")
+	if protocol == "" {
+		protocol = getenv("OTEL_EXPORTER_OTLP_PROTOCOL")
+	}
+	if protocol != "" && protocol != "http/protobuf" && protocol != "grpc" {
+		return "", false, fmt.Errorf("OTEL_EXPORTER_OTLP_PROTOCOL=%q: want http/protobuf or grpc", protocol)
+	}
+	return protocol, true, nil
+}
+
 // newLoggerProvider exports logs over OTLP when an endpoint is set (the
 // same variables as traces: OTEL_EXPORTER_OTLP_LOGS_ENDPOINT or
 // OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_LOGS_EXPORTER=none to turn it off);
 // nil when there is nowhere to send them.
 func newLoggerProvider(ctx context.Context, res *resource.Resource, getenv func(string) string) (*sdklog.LoggerProvider, error) {
-	exporterName := strings.TrimSpace(getenv("OTEL_LOGS_EXPORTER"))
-	endpoint := getenv("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT") + getenv("OTEL_EXPORTER_OTLP_ENDPOINT")
-	switch {
-	case exporterName != "" && exporterName != "otlp" && exporterName != "none":
-		return nil, fmt.Errorf("OTEL_LOGS_EXPORTER=%q: only otlp and none are supported", exporterName)
-	case exporterName == "none" || endpoint == "":
-		return nil, nil
+	protocol, on, err := otlpSignal(getenv, "LOGS")
+	if err != nil || !on {
+		return nil, err
 	}
-	protocol := getenv("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL")
-	if protocol == "" {
-		protocol = getenv("OTEL_EXPORTER_OTLP_PROTOCOL")
-	}
-	var (
-		exp sdklog.Exporter
-		err error
-	)
-	switch protocol {
-	case "", "http/protobuf":
-		exp, err = otlploghttp.New(ctx)
-	case "grpc":
+	var exp sdklog.Exporter
+	if protocol == "grpc" {
 		exp, err = otlploggrpc.New(ctx)
-	default:
-		return nil, fmt.Errorf("OTEL_EXPORTER_OTLP_PROTOCOL=%q: want http/protobuf or grpc", protocol)
+	} else {
+		exp, err = otlploghttp.New(ctx)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("otlp log exporter: %w", err)
@@ -196,29 +204,18 @@ func (h levelHandler) WithGroup(name string) slog.Handler {
 
 func newTracerProvider(ctx context.Context, res *resource.Resource, getenv func(string) string) (*sdktrace.TracerProvider, error) {
 	opts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)} // sampler: OTEL_TRACES_SAMPLER, read by the SDK
-	exporterName := strings.TrimSpace(getenv("OTEL_TRACES_EXPORTER"))
-	endpoint := getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") + getenv("OTEL_EXPORTER_OTLP_ENDPOINT")
-	switch {
-	case exporterName != "" && exporterName != "otlp" && exporterName != "none":
-		return nil, fmt.Errorf("OTEL_TRACES_EXPORTER=%q: only otlp and none are supported", exporterName)
-	case exporterName == "none" || (endpoint == "" && exporterName == ""):
+	protocol, on, err := otlpSignal(getenv, "TRACES")
+	if err != nil {
+		return nil, err
+	}
+	if !on {
 		return sdktrace.NewTracerProvider(opts...), nil // spans still flow in-process (ids in logs, span profiles)
 	}
-	protocol := getenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
-	if protocol == "" {
-		protocol = getenv("OTEL_EXPORTER_OTLP_PROTOCOL")
-	}
-	var (
-		exp sdktrace.SpanExporter
-		err error
-	)
-	switch protocol {
-	case "", "http/protobuf":
-		exp, err = otlptracehttp.New(ctx)
-	case "grpc":
+	var exp sdktrace.SpanExporter
+	if protocol == "grpc" {
 		exp, err = otlptracegrpc.New(ctx)
-	default:
-		return nil, fmt.Errorf("OTEL_EXPORTER_OTLP_PROTOCOL=%q: want http/protobuf or grpc", protocol)
+	} else {
+		exp, err = otlptracehttp.New(ctx)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("otlp trace exporter: %w", err)
