@@ -52,17 +52,21 @@ func (s *Orders) Get(ctx context.Context, id string, minPosition int64) (order.O
 // stop is closed (the client's wait is over, or the server is draining).
 // It is woken by the projector applying the order's own events, so a
 // thousand waiting clients cost no queries while nothing happens to
-// their orders. Where another replica runs the projector, it reads again
-// every awaitPoll instead.
+// their orders: one read per event of the order. Where another replica
+// runs the projector, it reads again every awaitPoll instead.
 func (s *Orders) Await(ctx context.Context, id string, stop <-chan struct{}) (order.Order, error) {
 	stream := postgres.StreamID(id)
+	var seen int64 // the version last read; the watch fires on anything newer
 	for {
 		// Watch before reading, so that an event applied between the read
-		// and the wait still wakes us.
-		o, changed, unwatch, err := s.watchedGet(ctx, id, stream)
+		// and the wait still wakes us (at worst once too often).
+		changed, unwatch := s.proj.Watch(stream, seen)
+		o, err := s.Get(ctx, id, 0)
 		if err != nil || o.Status != order.Pending {
+			unwatch()
 			return o, err
 		}
+		seen = o.Version
 		var poll <-chan time.Time
 		if !s.proj.Active() {
 			poll = time.After(awaitPoll)
@@ -84,31 +88,6 @@ func (s *Orders) Await(ctx context.Context, id string, stop <-chan struct{}) (or
 // awaitPoll is how often Await reads an order whose events this replica
 // does not project.
 const awaitPoll = 100 * time.Millisecond
-
-func (s *Orders) watchedGet(ctx context.Context, id, stream string) (order.Order, <-chan struct{}, func(), error) {
-	// Version 0 first: the read model may not hold the order yet, and
-	// then any of its events should wake us.
-	o, err := s.reader.Get(ctx, id)
-	if errors.Is(err, order.ErrNotFound) {
-		changed, unwatch := s.proj.Watch(stream, 0)
-		if o, err = s.repo.Current(ctx, id); err != nil || o.Status != order.Pending {
-			unwatch()
-			return o, nil, nil, err
-		}
-		// PENDING in the stream: wait for the read model to take it in.
-		return o, changed, unwatch, nil
-	}
-	if err != nil || o.Status != order.Pending {
-		return o, nil, nil, err
-	}
-	changed, unwatch := s.proj.Watch(stream, o.Version)
-	// Read again: the event may have been applied before we watched.
-	if again, err := s.reader.Get(ctx, id); err != nil || again.Status != order.Pending {
-		unwatch()
-		return again, nil, nil, err
-	}
-	return o, changed, unwatch, nil
-}
 
 // List returns a page of the read model, once it holds minPosition.
 func (s *Orders) List(ctx context.Context, f postgres.Filter, minPosition int64) ([]order.Order, string, error) {
