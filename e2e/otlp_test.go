@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 
 	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
@@ -92,10 +93,7 @@ func (r *receiver) exportLogs(w http.ResponseWriter, req *http.Request) {
 			for _, l := range sl.LogRecords {
 				rec := logRecord{TraceID: hex.EncodeToString(l.TraceId), SpanID: hex.EncodeToString(l.SpanId), Service: service,
 					Body: anyString(l.Body)}
-				rec.Raw = rec.Body
-				for k, v := range attrs(l.Attributes) {
-					rec.Raw += " " + k + "=" + v
-				}
+				rec.Raw = rec.Body + flatten(attrs(l.Attributes))
 				got = append(got, rec)
 			}
 		}
@@ -103,9 +101,23 @@ func (r *receiver) exportLogs(w http.ResponseWriter, req *http.Request) {
 	r.mu.Lock()
 	r.logs = append(r.logs, got...)
 	r.mu.Unlock()
-	out, _ := proto.Marshal(&collogspb.ExportLogsServiceResponse{})
+	respond(w, &collogspb.ExportLogsServiceResponse{})
+}
+
+// respond answers an OTLP/HTTP export.
+func respond(w http.ResponseWriter, msg proto.Message) {
+	out, _ := proto.Marshal(msg)
 	w.Header().Set("Content-Type", "application/x-protobuf")
 	_, _ = w.Write(out)
+}
+
+// flatten writes attributes as " k=v" pairs, for leak checks.
+func flatten(m map[string]string) string {
+	var b strings.Builder
+	for k, v := range m {
+		b.WriteString(" " + k + "=" + v)
+	}
+	return b.String()
 }
 
 // Logs returns every log record received so far.
@@ -136,16 +148,10 @@ func (r *receiver) export(w http.ResponseWriter, req *http.Request) {
 					ParentID: hex.EncodeToString(s.ParentSpanId), Name: s.Name, Kind: s.Kind,
 					Service: service, Attrs: attrs(s.Attributes),
 				}
-				sp.Raw = s.Name
-				for k, v := range sp.Attrs {
-					sp.Raw += " " + k + "=" + v
-				}
+				sp.Raw = s.Name + flatten(sp.Attrs)
 				for _, e := range s.Events {
 					sp.Events = append(sp.Events, e.Name)
-					sp.Raw += " " + e.Name
-					for k, v := range attrs(e.Attributes) {
-						sp.Raw += " " + k + "=" + v
-					}
+					sp.Raw += " " + e.Name + flatten(attrs(e.Attributes))
 				}
 				sp.Raw += " " + s.GetStatus().GetMessage()
 				got = append(got, sp)
@@ -155,9 +161,7 @@ func (r *receiver) export(w http.ResponseWriter, req *http.Request) {
 	r.mu.Lock()
 	r.spans = append(r.spans, got...)
 	r.mu.Unlock()
-	out, _ := proto.Marshal(&coltracepb.ExportTraceServiceResponse{})
-	w.Header().Set("Content-Type", "application/x-protobuf")
-	_, _ = w.Write(out)
+	respond(w, &coltracepb.ExportTraceServiceResponse{})
 }
 
 // Trace returns the spans of one trace received so far.
