@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"net/http"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -118,6 +119,23 @@ func TestEveryContractMetricIsExported(t *testing.T) {
 	// it exported_instance (its own target label).
 	if families["election_leader"]["instance"] {
 		t.Error("election_leader carries the label instance, which collides with Prometheus' target label")
+	}
+}
+
+// Every process reports the version deploy/build.sh stamped into it
+// (-ldflags -X main.version), as service.version on target_info.
+func TestEveryProcessReportsItsBuildVersion(t *testing.T) {
+	for name, url := range suite.urls {
+		if _, running := suite.procs[name]; !running {
+			continue
+		}
+		status, body, err := call(http.MethodGet, url+"/metrics", nil, nil)
+		if err != nil || status != http.StatusOK {
+			t.Fatalf("%s /metrics: %d %v", name, status, err)
+		}
+		if want := `service_version="` + buildVersion + `"`; !regexp.MustCompile(`(?m)^target_info\{.*` + want).Match(body) {
+			t.Errorf("%s: target_info does not carry %s", name, want)
+		}
 	}
 }
 

@@ -164,12 +164,19 @@ func runSuite(m *testing.M) (int, error) {
 	return code, nil
 }
 
-// build compiles the service binaries from this checkout (go.work at the
-// repository root), reusing the build cache.
+// buildVersion is what the e2e build stamps into every binary; the
+// metrics test checks each process reports it.
+const buildVersion = "e2e-build"
+
+// build compiles the service binaries from this checkout with
+// deploy/build.sh, the command the Dockerfile runs, so a broken image
+// build fails here. The build cache is shared with `go test` (make test
+// exports CGO_ENABLED=0, as the script does).
 func build(dir string) error {
-	cmd := exec.Command("go", "build", "-o", dir+string(os.PathSeparator), "./platform/cmd/sidecar",
+	cmd := exec.Command("deploy/build.sh", dir, "./platform/cmd/sidecar",
 		"./services/orders/cmd/orders", "./services/payments/cmd/payments", "./services/payments/cmd/psp", "./services/inventory/cmd/inventory")
 	cmd.Dir = ".."
+	cmd.Env = append(os.Environ(), "VERSION="+buildVersion)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("build services: %v\n%s", err, out)
