@@ -1,30 +1,33 @@
-// Command loadrun places orders at a constant arrival rate (an open model:
-// a slow system does not slow the arrivals down) against a running suite
-// and reports POST /orders latency and saga completion time (POST sent to
-// terminal status observed) as percentiles. Each accepted order is followed
-// to its outcome with one long poll (GET /orders/{id}?wait=), so measuring
-// adds one request per order, not a stream of polls. Orders the suite sheds
-// (503 overloaded) are counted apart: shedding is the suite doing its job.
-// It is the stand-in for the k6 scenarios on machines without k6, and
-// stops by itself.
+// Command loadrun runs the suite's load scenarios without k6: the same
+// definitions and thresholds as the k6 scripts (loadtest/scenarios), an
+// open model (arrivals do not wait for a slow system), and a summary that
+// ends in a non-zero exit when a threshold fails.
 //
-//	go run ./loadtest/cmd/loadrun -rate 50 -duration 60s
+// Each accepted order is followed to its outcome with one long poll
+// (GET /orders/{id}?wait=), as the k6 scripts do. Orders the suite sheds
+// (503 overloaded) are counted apart (orders_shed): shedding is the suite
+// doing its job. A fault timeline (the chaos scenario) switches
+// /admin/faults and /admin/consumption on the processes it names.
+//
+//	make load SCENARIO=smoke
+//	go run ./loadtest/cmd/loadrun -scenario average
+//	go run ./loadtest/cmd/loadrun -rate 50 -duration 60s   # ad hoc, no thresholds
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"os"
 	"os/signal"
-	"slices"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/example/sagasuite/loadtest/scenarios"
 )
 
 func main() {
@@ -36,147 +39,225 @@ func main() {
 	}
 }
 
-type result struct {
-	post, saga time.Duration
-	status     string // the order's outcome, or "shed"
-	err        error
+type settings struct {
+	orders, psp, payments, token string
+	inventory                    []string
 }
 
 func run(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("loadrun", flag.ContinueOnError)
-	base := fs.String("orders", "http://127.0.0.1:8081", "orders base URL")
-	rate := fs.Float64("rate", 50, "orders per second")
-	duration := fs.Duration("duration", 30*time.Second, "how long to place orders")
-	declineShare := fs.Float64("declined", 0, "share of orders paid with the declined test card")
+	name := fs.String("scenario", "", "a scenario of loadtest/scenarios/scenarios.json (smoke, average, stress, breakpoint, spike, soak, chaos)")
+	rate := fs.Float64("rate", 50, "ad hoc run without -scenario: orders per second")
+	duration := fs.Duration("duration", 30*time.Second, "ad hoc run without -scenario: how long to place orders")
+	declined := fs.Float64("declined", 0, "ad hoc run without -scenario: share of orders paid with the declined test card")
+	var cfg settings
+	fs.StringVar(&cfg.orders, "orders", envOr("BASE_URL", "http://127.0.0.1:8081"), "orders base URL (BASE_URL)")
+	fs.StringVar(&cfg.psp, "psp", envOr("PSP_URL", "http://127.0.0.1:8090"), "psp base URL, for fault timelines (PSP_URL)")
+	fs.StringVar(&cfg.payments, "payments", envOr("PAYMENTS_URL", "http://127.0.0.1:8082"), "payments base URL, for fault timelines (PAYMENTS_URL)")
+	inventory := fs.String("inventory", envOr("INVENTORY_URLS", "http://127.0.0.1:8083,http://127.0.0.1:8084"), "inventory base URLs, for fault timelines (INVENTORY_URLS)")
+	fs.StringVar(&cfg.token, "token", envOr("ADMIN_TOKEN", "dev-admin-token"), "admin token, for fault timelines (ADMIN_TOKEN)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *rate <= 0 || *rate > 5000 || *duration <= 0 || *duration > time.Hour {
-		return fmt.Errorf("want 0 < rate <= 5000 and 0 < duration <= 1h")
+	cfg.inventory = strings.Split(*inventory, ",")
+
+	var sc scenarios.Scenario
+	if *name != "" {
+		var err error
+		if sc, err = scenarios.Get(*name); err != nil {
+			return err
+		}
+	} else {
+		if *rate <= 0 || *rate > 5000 || *duration <= 0 || *duration > time.Hour || *declined < 0 || *declined > 1 {
+			return fmt.Errorf("want 0 < rate <= 5000, 0 < duration <= 1h and 0 <= declined <= 1")
+		}
+		sc = scenarios.Scenario{Name: "ad hoc", Executor: "constant-arrival-rate", Rate: *rate,
+			Duration: scenarios.Duration(*duration), Declined: *declined}
 	}
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 512}}
-	var (
-		mu      sync.Mutex
-		results []result
-		wg      sync.WaitGroup
-	)
-	interval := time.Duration(float64(time.Second) / *rate)
+	fmt.Fprintf(out, "scenario %s: %s\n", sc.Name, sc.Description)
+	r := newRunner(out, cfg, sc)
+	elapsed, aborted := r.run(ctx)
+	return r.report(out, elapsed, aborted)
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// The metrics the scenarios' thresholds name (short names for this file).
+const (
+	postDuration      = scenarios.PostDuration
+	postFailed        = scenarios.PostFailed
+	sagaCompletion    = scenarios.SagaCompletion
+	ordersShed        = scenarios.OrdersShed
+	orderOutcomeOK    = scenarios.OrderOutcomeOK
+	orderTerminal     = scenarios.OrderTerminal
+	declinedConfirmed = scenarios.DeclinedConfirmed
+)
+
+type runner struct {
+	out      io.Writer // progress: faults switched, aborts
+	cfg      settings
+	sc       scenarios.Scenario
+	client   *http.Client
+	metrics  *scenarios.Metrics
+	mu       sync.Mutex
+	outcomes map[string]int
+	errs     []error
+}
+
+func newRunner(out io.Writer, cfg settings, sc scenarios.Scenario) *runner {
+	return &runner{out: out, cfg: cfg, sc: sc,
+		client:   &http.Client{Timeout: 40 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1024}},
+		metrics:  scenarios.NewMetrics(scenarios.Recorded),
+		outcomes: map[string]int{},
+	}
+}
+
+// run places orders at the scenario's arrival rate until its end (or an
+// abortOnFail threshold fails), then waits for every order it follows.
+func (r *runner) run(ctx context.Context) (time.Duration, bool) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	start := time.Now()
-	next := start
-	for i := 0; time.Since(start) < *duration; i++ {
-		if d := time.Until(next); d > 0 {
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(d):
-			}
-		}
-		next = next.Add(interval)
-		card := "4242424242424242"
-		if rand.Float64() < *declineShare {
-			card = "4000000000000002"
-		}
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			r := order(ctx, client, *base, i, card)
-			mu.Lock()
-			results = append(results, r)
-			mu.Unlock()
-		}(i)
-	}
-	wg.Wait()
-	return report(out, results, *duration) // rates over the arrival window
-}
+	var wg sync.WaitGroup
+	wg.Go(func() { r.faults(ctx, start) })
+	aborted := make(chan struct{})
+	wg.Go(func() { r.watchAborts(ctx, start, aborted) })
 
-func order(ctx context.Context, client *http.Client, base string, i int, card string) result {
-	body, _ := json.Marshal(map[string]any{
-		"customer_id": fmt.Sprintf("load-%d", i%1000),
-		"items":       []map[string]any{{"sku": fmt.Sprintf("SKU-%04d", 1+i%100), "quantity": 1 + i%3}},
-		"payment":     map[string]string{"card_number": card},
-	})
-	sent := time.Now()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/orders", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := client.Do(req)
-	if err != nil {
-		return result{err: err}
-	}
-	var o struct {
-		OrderID string `json:"order_id"`
-		Status  string `json:"status"`
-	}
-	err = json.NewDecoder(resp.Body).Decode(&o)
-	resp.Body.Close()
-	r := result{post: time.Since(sent)}
-	if resp.StatusCode == http.StatusServiceUnavailable {
-		r.status = "shed"
-		return r
-	}
-	if err != nil || resp.StatusCode != http.StatusAccepted {
-		r.err = fmt.Errorf("POST: status %d %v", resp.StatusCode, err)
-		return r
-	}
-	deadline := sent.Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/orders/"+o.OrderID+"?wait=30s", nil)
-		resp, err := client.Do(req)
-		if err != nil {
-			r.err = err
-			return r
+	followers := sync.WaitGroup{}
+	length := r.sc.Length()
+	next := time.Duration(0)
+	i := 0
+arrivals:
+	for next < length {
+		select {
+		case <-ctx.Done():
+			break arrivals
+		case <-aborted:
+			break arrivals
+		case <-time.After(time.Until(start.Add(next))):
 		}
-		err = json.NewDecoder(resp.Body).Decode(&o)
-		resp.Body.Close()
-		if err != nil || resp.StatusCode != http.StatusOK {
-			r.err = fmt.Errorf("GET %s: status %d %v", o.OrderID, resp.StatusCode, err)
-			return r
-		}
-		if o.Status != "PENDING" {
-			r.saga, r.status = time.Since(sent), o.Status
-			return r
-		}
-	}
-	r.err = fmt.Errorf("order %s not finished in 60 s", o.OrderID)
-	return r
-}
-
-func report(out io.Writer, rs []result, elapsed time.Duration) error {
-	var posts, sagas []time.Duration
-	statuses := map[string]int{}
-	errs := 0
-	for _, r := range rs {
-		if r.err != nil {
-			if errs < 3 {
-				fmt.Fprintln(out, "error:", r.err)
-			}
-			errs++
+		rate := r.sc.RateAt(next)
+		if rate < 0.1 { // a ramp through 0: look again in a moment
+			next += 100 * time.Millisecond
 			continue
 		}
-		posts = append(posts, r.post)
-		statuses[r.status]++
-		if r.status != "shed" {
-			sagas = append(sagas, r.saga)
+		next += time.Duration(float64(time.Second) / rate)
+		// Declined cards spread evenly: order i is declined when the running
+		// count of declines owed steps up.
+		card := goodCard
+		if int(float64(i+1)*r.sc.Declined) > int(float64(i)*r.sc.Declined) {
+			card = declinedCard
+		}
+		n := i
+		followers.Go(func() { r.order(ctx, n, card) })
+		i++
+	}
+	elapsed := time.Since(start)
+	abortedRun := false
+	select {
+	case <-aborted:
+		abortedRun = true
+	default:
+	}
+	followers.Wait()
+	cancel()
+	wg.Wait()
+	return elapsed, abortedRun
+}
+
+// watchAborts stops the run when a threshold with abortOnFail fails after
+// its delayAbortEval, as k6 does (the breakpoint scenario).
+func (r *runner) watchAborts(ctx context.Context, start time.Time, aborted chan<- struct{}) {
+	tick := time.NewTicker(5 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		for metric, ts := range r.sc.Thresholds {
+			for _, t := range ts {
+				if !t.AbortOnFail || time.Since(start) < time.Duration(t.DelayAbortEval) {
+					continue
+				}
+				e, _ := scenarios.ParseExpr(t.Expr)
+				if v, err := r.metrics.Value(metric, e, time.Since(start)); err == nil && !e.Holds(v) {
+					fmt.Fprintf(r.out, "threshold %s %s failed at %v (value %.4g): stopping, the limit is below %.0f orders/s\n",
+						metric, t.Expr, time.Since(start).Round(time.Second), v, r.sc.RateAt(time.Since(start)))
+					close(aborted)
+					return
+				}
+			}
 		}
 	}
+}
+
+func (r *runner) fail(err error) {
+	r.mu.Lock()
+	r.errs = append(r.errs, err)
+	r.mu.Unlock()
+}
+
+func (r *runner) report(out io.Writer, elapsed time.Duration, aborted bool) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i, err := range r.errs {
+		if i == 3 {
+			fmt.Fprintf(out, "… and %d more errors\n", len(r.errs)-3)
+			break
+		}
+		fmt.Fprintln(out, "error:", err)
+	}
+	total := 0
+	for _, n := range r.outcomes {
+		total += n
+	}
 	per := func(n int) float64 { return float64(n) / elapsed.Seconds() }
-	fmt.Fprintf(out, "orders: %d in %v (%.1f/s), errors: %d, outcomes: %v\n", len(rs), elapsed.Round(time.Millisecond),
-		per(len(rs)), errs, statuses)
-	fmt.Fprintf(out, "accepted %.1f/s  shed %.1f/s  confirmed %.1f/s\n", per(len(sagas)), per(statuses["shed"]), per(statuses["CONFIRMED"]))
-	fmt.Fprintf(out, "POST /orders     %s\n", pct(posts))
-	fmt.Fprintf(out, "saga completion  %s\n", pct(sagas))
-	if errs > 0 {
-		return fmt.Errorf("%d orders failed", errs)
+	fmt.Fprintf(out, "orders: %d in %v (%.1f/s), errors: %d, outcomes: %v\n", total, elapsed.Round(time.Millisecond),
+		per(total), len(r.errs), r.outcomes)
+	fmt.Fprintf(out, "accepted %.1f/s  shed %.1f/s  confirmed %.1f/s\n",
+		per(total-r.outcomes["shed"]-r.outcomes["error"]), per(r.outcomes["shed"]), per(r.outcomes["CONFIRMED"]))
+	fmt.Fprintf(out, "POST /orders     %s\n", r.trend(postDuration))
+	fmt.Fprintf(out, "saga completion  %s\n", r.trend(sagaCompletion))
+	if aborted {
+		fmt.Fprintln(out, "the run was stopped early by an abortOnFail threshold")
+	}
+	failed := 0
+	for _, res := range r.sc.Check(r.metrics, elapsed) {
+		mark := "✓"
+		if !res.Pass {
+			mark, failed = "✗", failed+1
+		}
+		if res.Err != nil {
+			fmt.Fprintf(out, "  %s %s %s: %v\n", mark, res.Metric, res.Expr, res.Err)
+			continue
+		}
+		fmt.Fprintf(out, "  %s %s %s (%.4g)\n", mark, res.Metric, res.Expr, res.Value)
+	}
+	switch {
+	case failed > 0:
+		return fmt.Errorf("%d thresholds failed", failed)
+	case len(r.sc.Thresholds) == 0 && len(r.errs) > 0:
+		return fmt.Errorf("%d orders failed", len(r.errs))
 	}
 	return nil
 }
 
-func pct(ds []time.Duration) string {
-	if len(ds) == 0 {
-		return "no samples"
+func (r *runner) trend(metric string) string {
+	var parts []string
+	for _, agg := range []string{"p(50)", "p(90)", "p(99)", "max"} {
+		e, _ := scenarios.ParseExpr(agg + "<0")
+		v, _ := r.metrics.Value(metric, e, 0)
+		parts = append(parts, fmt.Sprintf("%s %v", strings.TrimSuffix(strings.TrimPrefix(agg, "p("), ")"),
+			time.Duration(v*float64(time.Millisecond)).Round(10*time.Microsecond)))
 	}
-	slices.Sort(ds)
-	at := func(p float64) time.Duration {
-		return ds[min(len(ds)-1, int(p*float64(len(ds))))].Round(10 * time.Microsecond)
-	}
-	return fmt.Sprintf("p50 %v  p90 %v  p99 %v  max %v", at(0.50), at(0.90), at(0.99), ds[len(ds)-1].Round(10*time.Microsecond))
+	return "p" + strings.Join(parts[:3], "  p") + "  " + parts[3]
 }
+
+var errNotFinished = errors.New("not finished within 60 s")
