@@ -8,16 +8,20 @@ export DATABASE_URL  ?= postgres://postgres@127.0.0.1:5432/postgres?sslmode=disa
 export KAFKA_BROKERS ?= 127.0.0.1:9092
 export ADMIN_TOKEN   ?= dev-admin-token
 export ETCD_ENDPOINTS ?= 127.0.0.1:2379
+# Static binaries, as in the images (deploy/build.sh); every go command
+# here uses the same setting, so tests and builds share one build cache.
+export CGO_ENABLED := 0
 DEV_DIR := .dev
 
-BINARIES := ./platform/cmd/devrun ./platform/cmd/redrive ./platform/cmd/devkafka ./platform/cmd/devetcd ./platform/cmd/sidecar ./services/orders/cmd/orders ./services/payments/cmd/payments \
-            ./services/payments/cmd/psp ./services/inventory/cmd/inventory
-PACKAGES := ./dashboards/... ./platform/... ./services/orders/... ./services/payments/... ./services/inventory/... ./e2e/...
+PACKAGES := ./dashboards/... ./deploy/... ./loadtest/... ./platform/... ./services/orders/... ./services/payments/... \
+            ./services/inventory/... ./e2e/...
 
-.PHONY: build dev prometheus test test-short chaos vet fmt clean
+.PHONY: build dev prometheus test test-short k6-check load chaos fmt clean
 
+# Every command of platform/ and services/, with the version from git
+# (deploy/build.sh: the same command the Dockerfile runs).
 build:
-	$(GO) build -o $(BIN)/ $(BINARIES)
+	deploy/build.sh $(BIN)
 
 # Foreground; Ctrl-C stops every process in order (dev.procfile, run by
 # platform/cmd/devrun): sidecars, then services, then etcd and the broker,
@@ -45,9 +49,25 @@ test:
 		{ echo "make test needs promtool and prometheus: sudo apt-get install prometheus"; exit 1; }
 	$(GO) vet $(PACKAGES)
 	promtool check config prometheus/prometheus.dev.yml
+	promtool check config prometheus/prometheus.compose.yml
 	promtool check rules prometheus/rules/*.rules.yml
 	cd prometheus/tests && promtool test rules *.test.yml
+	$(MAKE) --no-print-directory k6-check
 	$(GO) test -count=1 -timeout 15m $(PACKAGES)
+
+# Type-checks the k6 scripts (TypeScript over JavaScript, @types/k6): k6
+# itself cannot be installed here. Needs Node.js and npm.
+k6-check:
+	@command -v npm >/dev/null || { echo "make test needs npm to type-check the k6 scripts: sudo apt-get install npm"; exit 1; }
+	cd loadtest/k6 && npm ci --no-audit --no-fund --loglevel=error && npx tsc -p jsconfig.json
+
+# A load scenario of loadtest/scenarios/scenarios.json against make dev,
+# without k6 (loadrun: the same arrival profile and thresholds as
+# loadtest/k6/$(SCENARIO).js). Exits non-zero when a threshold fails.
+SCENARIO ?= smoke
+load:
+	$(GO) build -o $(BIN)/ ./loadtest/cmd/loadrun
+	$(BIN)/loadrun -scenario $(SCENARIO)
 
 # A seeded chaos run with invariants (loadtest/cmd/chaos): its own ports and
 # scratch databases, so it runs beside make dev. CHAOS_ARGS="-seed 7
