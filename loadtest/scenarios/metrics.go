@@ -23,7 +23,8 @@ const (
 // and loadrun record each of them the same way.
 const (
 	PostDuration      = "http_req_duration{name:POST /orders}" // ms from POST sent to answer
-	PostFailed        = "http_req_failed{name:POST /orders}"   // neither 202 nor 503 overloaded
+	PostFailed        = "http_req_failed{name:POST /orders}"   // not 202 (k6's own, shedding included)
+	OrdersFailed      = "orders_failed"                        // neither 202 nor 503 overloaded
 	SagaCompletion    = "saga_completion"                      // ms from POST sent to the outcome seen
 	OrdersShed        = "orders_shed"                          // POSTs answered 503 overloaded
 	OrderOutcomeOK    = "order_outcome_ok"                     // accepted orders ending as their card says
@@ -33,7 +34,7 @@ const (
 
 // Recorded are those metrics with their kinds.
 var Recorded = map[string]Kind{
-	PostDuration: Trend, PostFailed: Rate, SagaCompletion: Trend, OrdersShed: Rate,
+	PostDuration: Trend, PostFailed: Rate, OrdersFailed: Rate, SagaCompletion: Trend, OrdersShed: Rate,
 	OrderOutcomeOK: Rate, OrderTerminal: Rate, DeclinedConfirmed: Counter,
 }
 

@@ -91,6 +91,7 @@ func envOr(name, def string) string {
 const (
 	postDuration      = scenarios.PostDuration
 	postFailed        = scenarios.PostFailed
+	ordersFailed      = scenarios.OrdersFailed
 	sagaCompletion    = scenarios.SagaCompletion
 	ordersShed        = scenarios.OrdersShed
 	orderOutcomeOK    = scenarios.OrderOutcomeOK
@@ -222,7 +223,7 @@ func (r *runner) report(out io.Writer, elapsed time.Duration, aborted bool) erro
 	fmt.Fprintf(out, "orders: %d in %v (%.1f/s), errors: %d, outcomes: %v\n", total, elapsed.Round(time.Millisecond),
 		per(total), len(r.errs), r.outcomes)
 	fmt.Fprintf(out, "accepted %.1f/s  shed %.1f/s  confirmed %.1f/s\n",
-		per(total-r.outcomes["shed"]-r.outcomes["error"]), per(r.outcomes["shed"]), per(r.outcomes["CONFIRMED"]))
+		per(r.outcomes["CONFIRMED"]+r.outcomes["CANCELLED"]+r.outcomes["PENDING"]), per(r.outcomes["shed"]), per(r.outcomes["CONFIRMED"]))
 	fmt.Fprintf(out, "POST /orders     %s\n", r.trend(postDuration))
 	fmt.Fprintf(out, "saga completion  %s\n", r.trend(sagaCompletion))
 	if aborted {

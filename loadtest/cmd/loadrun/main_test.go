@@ -17,9 +17,9 @@ import (
 )
 
 // fakeOrders answers like the orders service: 202 with an id, then the
-// outcome on GET ?wait=, decided by outcome(card). shedEvery > 0 sheds
-// every n-th POST.
-func fakeOrders(t *testing.T, outcome func(card string) string, shedEvery int64) (*httptest.Server, *sync.Map) {
+// outcome on GET ?wait=, decided by outcome(card). refuseEvery > 0
+// answers every n-th POST 503 with the error code refusal.
+func fakeOrders(t *testing.T, outcome func(card string) string, refuseEvery int64, refusal ...string) (*httptest.Server, *sync.Map) {
 	t.Helper()
 	var n atomic.Int64
 	cards := &sync.Map{}
@@ -36,9 +36,13 @@ func fakeOrders(t *testing.T, outcome func(card string) string, shedEvery int64)
 				return
 			}
 			i := n.Add(1)
-			if shedEvery > 0 && i%shedEvery == 0 {
+			if refuseEvery > 0 && i%refuseEvery == 0 {
+				code := "overloaded"
+				if len(refusal) > 0 {
+					code = refusal[0]
+				}
 				w.WriteHeader(http.StatusServiceUnavailable)
-				io.WriteString(w, `{"error":{"code":"overloaded","message":"over the limit"}}`)
+				fmt.Fprintf(w, `{"error":{"code":%q,"message":"refused"}}`, code)
 				return
 			}
 			id := fmt.Sprint(i)
@@ -109,6 +113,21 @@ func TestRunnerFailsOnABrokenSuite(t *testing.T) {
 	err := r.report(&out, elapsed, aborted)
 	if err == nil || !strings.Contains(out.String(), "✗ declined_confirmed") || !strings.Contains(out.String(), "✗ orders_shed") {
 		t.Fatalf("err %v, summary:\n%s", err, out.String())
+	}
+}
+
+// A 503 from an open breaker is a failed order, not load shedding.
+func TestRefusalsOtherThanOverloadedAreFailures(t *testing.T) {
+	srv, _ := fakeOrders(t, asCardSays, 5, "inventory_unavailable")
+	sc := scenario(100, time.Second, map[string][]scenarios.Threshold{
+		scenarios.OrdersShed: {{Expr: "rate==0"}}, scenarios.OrdersFailed: {{Expr: "rate>0.15"}, {Expr: "rate<0.25"}},
+		scenarios.PostFailed: {{Expr: "rate>0.15"}},
+	})
+	r := newRunner(io.Discard, settings{orders: srv.URL}, sc)
+	elapsed, aborted := r.run(context.Background())
+	var out strings.Builder
+	if err := r.report(&out, elapsed, aborted); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
 	}
 }
 

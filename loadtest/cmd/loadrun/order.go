@@ -29,6 +29,7 @@ func (r *runner) order(ctx context.Context, i int, card string) {
 	resp, err := r.client.Do(req)
 	if err != nil {
 		r.metrics.AddBool(postFailed, true)
+		r.metrics.AddBool(ordersFailed, true)
 		r.count("error")
 		r.fail(fmt.Errorf("POST /orders: %w", err))
 		return
@@ -36,21 +37,28 @@ func (r *runner) order(ctx context.Context, i int, card string) {
 	var o struct {
 		OrderID string `json:"order_id"`
 		Status  string `json:"status"`
+		Error   struct {
+			Code string `json:"code"`
+		} `json:"error"`
 	}
 	err = json.NewDecoder(resp.Body).Decode(&o)
 	resp.Body.Close()
 	r.metrics.AddDuration(postDuration, time.Since(sent))
-	// 503 overloaded is the suite shedding load, an answer it means to give.
-	shed := resp.StatusCode == http.StatusServiceUnavailable
+	accepted := err == nil && resp.StatusCode == http.StatusAccepted
+	// 503 overloaded is the suite shedding load, an answer it means to
+	// give; any other refusal (503 inventory_unavailable from an open
+	// breaker, a 5xx) is a failed order.
+	shed := resp.StatusCode == http.StatusServiceUnavailable && o.Error.Code == "overloaded"
+	r.metrics.AddBool(postFailed, !accepted)
 	r.metrics.AddBool(ordersShed, shed)
-	r.metrics.AddBool(postFailed, !shed && (err != nil || resp.StatusCode != http.StatusAccepted))
+	r.metrics.AddBool(ordersFailed, !accepted && !shed)
 	switch {
 	case shed:
 		r.count("shed")
 		return
-	case err != nil || resp.StatusCode != http.StatusAccepted:
-		r.count("error")
-		r.fail(fmt.Errorf("POST /orders: status %d %v", resp.StatusCode, err))
+	case !accepted:
+		r.count(fmt.Sprintf("%d %s", resp.StatusCode, o.Error.Code))
+		r.fail(fmt.Errorf("POST /orders: status %d %s %v", resp.StatusCode, o.Error.Code, err))
 		return
 	}
 
