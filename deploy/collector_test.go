@@ -13,11 +13,10 @@ import (
 	"go.opentelemetry.io/collector/receiver/otlpreceiver"
 )
 
-// The compose stack's Collector configuration, validated by the
-// Collector's own configuration code with the components the contrib
-// image runs: unknown keys, bad endpoints, pipelines naming components
-// that are not configured.
-func TestCollectorConfigIsValid(t *testing.T) {
+// collectorFactories are the components the contrib image runs that the
+// configuration uses.
+func collectorFactories(t *testing.T) otelcol.Factories {
+	t.Helper()
 	var f otelcol.Factories
 	var err error
 	if f.Receivers, err = otelcol.MakeFactoryMap(otlpreceiver.NewFactory()); err != nil {
@@ -32,9 +31,26 @@ func TestCollectorConfigIsValid(t *testing.T) {
 	if f.Extensions, err = otelcol.MakeFactoryMap(healthcheckextension.NewFactory()); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := otelcoltest.LoadConfigAndValidate("compose/otel-collector.yaml", f)
+	return f
+}
+
+// validateCollector checks deploy/collector/otel-collector.yaml with the
+// Collector's own configuration code, in the environment a deployment
+// gives the Collector: unknown keys, bad endpoints, pipelines naming
+// components that are not configured, variables left unset.
+func validateCollector(t *testing.T, where string, env map[string]string) {
+	t.Helper()
+	for _, v := range []string{"TEMPO_OTLP_ENDPOINT", "LOKI_OTLP_ENDPOINT", "PROMETHEUS_OTLP_ENDPOINT"} {
+		if env[v] == "" {
+			t.Errorf("%s gives the Collector no %s", where, v)
+		}
+	}
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	cfg, err := otelcoltest.LoadConfigAndValidate("collector/otel-collector.yaml", collectorFactories(t))
 	if err != nil {
-		t.Fatalf("deploy/compose/otel-collector.yaml: %v", err)
+		t.Fatalf("deploy/collector/otel-collector.yaml with %s's environment: %v", where, err)
 	}
 	for _, signal := range []string{"traces", "logs", "metrics"} {
 		found := false
@@ -45,4 +61,14 @@ func TestCollectorConfigIsValid(t *testing.T) {
 			t.Errorf("no %s pipeline: the services send %s over OTLP", signal, signal)
 		}
 	}
+}
+
+func TestCollectorConfigIsValidInCompose(t *testing.T) {
+	env := map[string]string{}
+	for k, v := range loadCompose(t).Services["otel-collector"].Environment {
+		if v != nil {
+			env[k] = *v
+		}
+	}
+	validateCollector(t, "compose.yaml", env)
 }

@@ -281,7 +281,7 @@ func TestComposeK6(t *testing.T) {
 func TestBackendConfigsParseAndNameComposeServices(t *testing.T) {
 	p := loadCompose(t)
 	hostRE := regexp.MustCompile(`https?://([a-z0-9-]+):\d+`)
-	for _, f := range []string{"compose/tempo.yaml", "compose/loki.yaml", "compose/otel-collector.yaml"} {
+	for _, f := range []string{"compose/tempo.yaml", "compose/loki.yaml", "collector/otel-collector.yaml"} {
 		raw, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
@@ -294,6 +294,12 @@ func TestBackendConfigsParseAndNameComposeServices(t *testing.T) {
 			if _, ok := p.Services[m[1]]; !ok {
 				t.Errorf("%s sends to %s, not a compose service", f, m[0])
 			}
+		}
+	}
+	for k, v := range p.Services["otel-collector"].Environment {
+		host, _, _ := strings.Cut(strings.TrimPrefix(*v, "http://"), ":")
+		if _, ok := p.Services[host]; strings.HasSuffix(k, "_ENDPOINT") && !ok {
+			t.Errorf("the Collector's %s=%s is not a compose service", k, *v)
 		}
 	}
 }
