@@ -161,7 +161,7 @@ func Start(ctx context.Context, cfg Config, getenv func(string) string, stdout i
 	if cfg.DatabaseURL != "" {
 		err = s.retry(wctx, "postgres", func() error {
 			s.Pool, err = postgres.Open(wctx, cfg.DatabaseURL, cfg.DatabaseName, postgres.Config{
-				TracerProvider: tel.TracerProvider, MeterProvider: tel.MeterProvider, MaxConns: int32(cfg.DBMaxConns)})
+				TracerProvider: tel.TracerProvider, MeterProvider: tel.MeterProvider, MaxConns: int32(cfg.DBMaxConns)}) // #nosec G115 -- DB_MAX_CONNS is checked to be within 2..1000
 			return err
 		})
 		if err != nil {

@@ -68,8 +68,8 @@ func Start() ([]string, func(), error) {
 	}
 	ep, stop, err := Embedded(dir, 0)
 	if err != nil {
-		os.RemoveAll(dir)
+		_ = os.RemoveAll(dir)
 		return nil, nil, err
 	}
-	return []string{ep}, func() { stop(); os.RemoveAll(dir) }, nil
+	return []string{ep}, func() { stop(); _ = os.RemoveAll(dir) }, nil
 }

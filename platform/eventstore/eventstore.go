@@ -211,7 +211,7 @@ func query(ctx context.Context, q Querier, sql string, args ...any) ([]Event, er
 		if err := rows.Scan(&e.Position, &tx, &e.StreamID, &e.Version, &e.Type, &e.Schema, &data, &meta, &e.OccurredAt); err != nil {
 			return nil, fmt.Errorf("read event: %w", err)
 		}
-		e.TxID, e.Data = uint64(tx), data
+		e.TxID, e.Data = uint64(tx), data // #nosec G115 -- read from an xid8 column: never negative
 		if err := json.Unmarshal(meta, &e.Metadata); err != nil {
 			return nil, fmt.Errorf("event %s/%d metadata: %w", e.StreamID, e.Version, err)
 		}

@@ -64,7 +64,7 @@ func (i *Injector) Middleware(next echo.HandlerFunc) echo.HandlerFunc {
 				return err
 			}
 		}
-		if f.ErrorRate > 0 && rand.Float64() < f.ErrorRate {
+		if f.ErrorRate > 0 && rand.Float64() < f.ErrorRate { // #nosec G404 -- injected faults are a test aid, not a secret
 			return httpserver.NewError(http.StatusInternalServerError, "injected_fault", "error injected by /admin/faults")
 		}
 		return next(c)

@@ -285,7 +285,7 @@ func (c *Consumer) worker(km kafkago.Message) int {
 	} else {
 		_, _ = fmt.Fprintf(h, "%s/%d", km.Topic, km.Partition)
 	}
-	return int(h.Sum32() % uint32(c.cfg.Workers))
+	return int(h.Sum32() % uint32(c.cfg.Workers)) // #nosec G115 -- Workers is checked to be within 1..256
 }
 
 // ErrNotAssigned means the consumer has not yet joined its group and been

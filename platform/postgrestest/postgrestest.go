@@ -47,7 +47,7 @@ func Server() (string, error) {
 		return "", fmt.Errorf("no PostgreSQL for tests: set TEST_DATABASE_URL to a server the tests may create databases on "+
 			"(for example %s), or start a Docker engine for testcontainers. Tried %s: %w", LocalURL, LocalURL, err)
 	}
-	conn.Close(ctx)
+	_ = conn.Close(ctx)
 	return LocalURL, nil
 }
 

@@ -307,7 +307,7 @@ func (p *Projector) apply(ctx context.Context, tx pgx.Tx, table, checkpoint stri
 	cp := eventstore.Checkpoint{TxID: last.TxID, Position: last.Position}
 	b.Queue(`INSERT INTO projection_checkpoints (name, transaction_id, position) VALUES ($1, $2, $3)
 		ON CONFLICT (name) DO UPDATE SET transaction_id = EXCLUDED.transaction_id, position = EXCLUDED.position, updated_at = now()`,
-		checkpoint, int64(cp.TxID), cp.Position)
+		checkpoint, int64(cp.TxID), cp.Position) // #nosec G115 -- a PostgreSQL xid8 is below 2^63
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return cp, err
 	}
@@ -324,7 +324,7 @@ func readCheckpoint(ctx context.Context, q eventstore.Querier, name string) (eve
 	if err != nil {
 		return cp, fmt.Errorf("read checkpoint %s: %w", name, err)
 	}
-	cp.TxID = uint64(tx)
+	cp.TxID = uint64(tx) // #nosec G115 -- read from an xid8 column: never negative
 	return cp, nil
 }
 
@@ -443,5 +443,5 @@ func lockKey(s string) int64 {
 		h ^= uint64(s[i])
 		h *= 1099511628211
 	}
-	return int64(h)
+	return int64(h) // #nosec G115 -- the FNV hash's bits as an advisory lock key; wrapping is intended
 }

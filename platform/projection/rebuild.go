@@ -121,7 +121,7 @@ func (p *Projector) Rebuild(ctx context.Context) (err error) {
 		}
 		_, err = tx.Exec(ctx, `INSERT INTO projection_checkpoints (name, transaction_id, position) VALUES ($1, $2, $3)
 			ON CONFLICT (name) DO UPDATE SET transaction_id = EXCLUDED.transaction_id, position = EXCLUDED.position, updated_at = now()`,
-			p.cfg.Name, int64(cp.TxID), cp.Position)
+			p.cfg.Name, int64(cp.TxID), cp.Position) // #nosec G115 -- a PostgreSQL xid8 is below 2^63
 		if err != nil {
 			return err
 		}

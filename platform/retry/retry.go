@@ -136,7 +136,7 @@ func (p Policy) Do(ctx context.Context, fn func(ctx context.Context) error) erro
 		if p.Budget != nil && !p.Budget.withdraw(ctx) {
 			return errors.Join(err, ErrBudgetSpent)
 		}
-		backoff := time.Duration(rand.Int64N(int64(min(ceiling, base<<(attempt-1))) + 1)) // full jitter
+		backoff := time.Duration(rand.Int64N(int64(min(ceiling, base<<(attempt-1))) + 1)) // #nosec G404 -- full jitter spreads retries; it needs no unpredictability
 		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) <= backoff {
 			return err // the caller's budget ends before the retry could start
 		}

@@ -112,6 +112,6 @@ func isReady(ctx context.Context, c *http.Client, url string) bool {
 	if err != nil {
 		return false
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	return resp.StatusCode == http.StatusOK
 }

@@ -29,7 +29,7 @@ func write(dir string) error {
 		if err != nil {
 			return err
 		}
-		if err := os.WriteFile(filepath.Join(dir, d.UID+".json"), b, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, d.UID+".json"), b, 0o644); err != nil { // #nosec G306 -- dashboards are committed files, readable by all
 			return err
 		}
 	}

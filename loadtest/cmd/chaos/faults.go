@@ -171,7 +171,7 @@ func (s *suite) duplicate(ctx context.Context, topics []string, n int) (int, err
 			}
 			msgs = append(msgs, kafkago.Message{Topic: topic, Key: m.Key, Value: m.Value, Headers: m.Headers})
 		}
-		r.Close()
+		_ = r.Close()
 		if err := w.WriteMessages(ctx, msgs...); err != nil {
 			return total, fmt.Errorf("duplicate %s: %w", topic, err)
 		}
@@ -219,7 +219,7 @@ func (s *suite) deadLetters(ctx context.Context) ([]deadLetter, error) {
 				return nil, err
 			}
 			last, err := pc.ReadLastOffset()
-			pc.Close()
+			_ = pc.Close()
 			if err != nil || last == 0 {
 				continue
 			}
@@ -248,7 +248,7 @@ func (s *suite) deadLetters(ctx context.Context) ([]deadLetter, error) {
 					break
 				}
 			}
-			r.Close()
+			_ = r.Close()
 		}
 	}
 	return out, nil

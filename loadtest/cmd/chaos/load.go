@@ -122,7 +122,7 @@ func place(client *http.Client, base, key string, body []byte) (id, code string,
 			} `json:"error"`
 		}
 		derr := json.NewDecoder(resp.Body).Decode(&out)
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		switch {
 		case resp.StatusCode == http.StatusAccepted && derr == nil:
 			return out.OrderID, "", time.Since(sent)

@@ -94,10 +94,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	keepDir := o.keep
 	defer func() {
 		if !keepDir {
-			os.RemoveAll(o.dir)
+			_ = os.RemoveAll(o.dir)
 		}
 	}()
-	rng := rand.New(rand.NewPCG(o.seed, 0x5a6a))
+	rng := rand.New(rand.NewPCG(o.seed, 0x5a6a)) // #nosec G404 -- a seeded generator makes chaos runs reproducible
 
 	s, err := newSuite(o)
 	if err != nil {
@@ -118,7 +118,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	lctx, cancel := context.WithTimeout(ctx, o.duration)
 	defer cancel()
 	loadDone := make(chan loadResult, 1)
-	go func() { loadDone <- offer(lctx, s, o, rand.New(rand.NewPCG(o.seed, 0x10ad))) }()
+	go func() { loadDone <- offer(lctx, s, o, rand.New(rand.NewPCG(o.seed, 0x10ad))) }() // #nosec G404 -- a seeded generator makes chaos runs reproducible
 	faults := inject(ctx, lctx, s, schedule, stdout)
 	load := <-loadDone
 	if ctx.Err() != nil {
@@ -138,7 +138,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		rep.Passed = rep.Passed && inv.Passed
 	}
 	b, _ := json.MarshalIndent(rep, "", "  ")
-	if err := os.WriteFile(o.out, b, 0o644); err != nil {
+	if err := os.WriteFile(o.out, b, 0o600); err != nil {
 		return err
 	}
 	rep.print(stdout)

@@ -32,20 +32,20 @@ type proc struct {
 }
 
 func (p *proc) start() error {
-	f, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	f, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(p.binary)
+	cmd := exec.Command(p.binary) // #nosec G204 -- the suite's own binaries, from the -bin folder
 	cmd.Env = append(os.Environ(), p.env...)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
-		f.Close()
+		_ = f.Close()
 		return fmt.Errorf("start %s: %w", p.name, err)
 	}
 	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); f.Close(); close(done) }()
+	go func() { _ = cmd.Wait(); _ = f.Close(); close(done) }()
 	p.mu.Lock()
 	p.cmd, p.done = cmd, done
 	p.mu.Unlock()
@@ -112,7 +112,7 @@ type suite struct {
 
 func newSuite(o options) (*suite, error) {
 	logs := filepath.Join(o.dir, "logs")
-	if err := os.MkdirAll(logs, 0o755); err != nil {
+	if err := os.MkdirAll(logs, 0o750); err != nil {
 		return nil, err
 	}
 	port := func(n int) string { return strconv.Itoa(o.portBase + n) }
@@ -196,7 +196,7 @@ func (s *suite) ready(p *proc) bool {
 	if err != nil {
 		return false
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	return resp.StatusCode == http.StatusOK
 }
 
@@ -229,7 +229,7 @@ func (s *suite) adminPut(p *proc, path, body string) error {
 	if err != nil {
 		return fmt.Errorf("PUT %s%s: %w", p.name, path, err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("PUT %s%s: status %d", p.name, path, resp.StatusCode)
 	}

@@ -86,7 +86,7 @@ func (r *runner) put(ctx context.Context, url string, body map[string]any) error
 	if err != nil {
 		return fmt.Errorf("PUT %s: %w", url, err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("PUT %s: status %d", url, resp.StatusCode)
 	}

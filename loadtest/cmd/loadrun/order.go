@@ -42,7 +42,7 @@ func (r *runner) order(ctx context.Context, i int, card string) {
 		} `json:"error"`
 	}
 	err = json.NewDecoder(resp.Body).Decode(&o)
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	r.metrics.AddDuration(postDuration, time.Since(sent))
 	accepted := err == nil && resp.StatusCode == http.StatusAccepted
 	// 503 overloaded is the suite shedding load, an answer it means to
@@ -95,7 +95,7 @@ func (r *runner) follow(ctx context.Context, id string, sent time.Time) (string,
 			Status string `json:"status"`
 		}
 		err = json.NewDecoder(resp.Body).Decode(&o)
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		if err != nil || resp.StatusCode != http.StatusOK {
 			return "", fmt.Errorf("GET: status %d %v", resp.StatusCode, err)
 		}

@@ -32,7 +32,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		return err
 	}
 	log := slog.New(slog.NewJSONHandler(stdout, nil)).With("service", "devetcd")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return err
 	}
 	ep, stopEtcd, err := etcdtest.Embedded(dir, port)

@@ -84,7 +84,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 }
 
 func parse(path string) ([][]*proc, error) {
-	b, err := os.ReadFile(path)
+	b, err := os.ReadFile(path) // #nosec G304 -- the procfile named on the command line
 	if err != nil {
 		return nil, err
 	}
@@ -117,7 +117,7 @@ func parse(path string) ([][]*proc, error) {
 
 // start runs p in its own process group, its output prefixed line by line.
 func start(p *proc, prefix string, out io.Writer) error {
-	p.cmd = exec.Command("bash", "-c", p.command)
+	p.cmd = exec.Command("bash", "-c", p.command) // #nosec G204 -- runs the commands of the developer's own procfile, which is its purpose
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	r, w := io.Pipe()
 	p.cmd.Stdout, p.cmd.Stderr = w, w
@@ -134,7 +134,7 @@ func start(p *proc, prefix string, out io.Writer) error {
 	}()
 	go func() {
 		err := p.cmd.Wait()
-		w.Close()
+		_ = w.Close()
 		fmt.Fprintf(out, "%s%s exited: %v\n", prefix, p.name, exitText(err))
 		close(p.done)
 	}()
@@ -186,7 +186,7 @@ func reportReady(ctx context.Context, urls []string, started time.Time, out io.W
 				all = false
 				break
 			}
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			if resp.StatusCode != http.StatusOK {
 				all = false
 				break

@@ -43,7 +43,7 @@ func run(args []string, stderr io.Writer) error {
 		return nil
 	}
 	if fs.NArg() == 0 {
-		return errors.New("usage: probe [-timeout d] URL...")
+		return errors.New("usage: probe [-timeout d] URL [URL ...]")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()

@@ -55,7 +55,7 @@ func (s *Orders) AddNote(ctx context.Context, req NoteRequest) (Result, error) {
 		case err == nil:
 			return res, nil
 		case errors.Is(err, eventstore.ErrVersionConflict) && req.IfVersion == 0 && attempt < conflictRetries:
-			backoff := time.Duration(rand.Int64N(int64(min(time.Millisecond<<attempt, 50*time.Millisecond)) + 1))
+			backoff := time.Duration(rand.Int64N(int64(min(time.Millisecond<<attempt, 50*time.Millisecond)) + 1)) // #nosec G404 -- backoff jitter, not a secret
 			select {
 			case <-ctx.Done():
 				return Result{}, ctx.Err()

@@ -104,7 +104,7 @@ func wire(svc *chassis.Service, cfg settings) error {
 // refunds (queue and wait: a refund must not be dropped).
 func pspGuards(svc *chassis.Service, cfg settings) (pspclient.Guards, error) {
 	mp := svc.Tel.MeterProvider
-	br, err := breaker.New(breaker.Settings{Name: "psp", Failures: uint32(cfg.BreakerFailures), OpenFor: cfg.BreakerOpenFor,
+	br, err := breaker.New(breaker.Settings{Name: "psp", Failures: uint32(cfg.BreakerFailures), OpenFor: cfg.BreakerOpenFor, // #nosec G115 -- BREAKER_FAILURES is checked to be within 1..1000
 		IsFailure: pspclient.Transient, Logger: svc.Log, MeterProvider: mp})
 	if err != nil {
 		return pspclient.Guards{}, err
