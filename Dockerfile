@@ -17,13 +17,17 @@ RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache
     VERSION=${VERSION} deploy/build.sh /out \
       ./platform/cmd/sidecar ./platform/cmd/redrive ./platform/cmd/probe \
       ./services/orders/cmd/orders ./services/payments/cmd/payments ./services/payments/cmd/psp \
-      ./services/inventory/cmd/inventory
+      ./services/inventory/cmd/inventory && \
+    mkdir -p /out-data/var/lib/psp
 
 # distroless static: CA certificates and tzdata, no shell; nonroot is
 # uid 65532. Healthchecks use /opt/probe/probe (platform/cmd/probe).
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/ /usr/local/bin/
 COPY --from=build /out/probe /opt/probe/probe
+# psp's keyring directory (PSP_KEY_FILE), writable by nonroot; compose
+# mounts a volume here, which Docker fills with this directory's owner.
+COPY --from=build --chown=nonroot:nonroot /out-data/var/lib/psp /var/lib/psp
 USER nonroot:nonroot
 ENTRYPOINT []
 CMD ["orders"]

@@ -6,7 +6,9 @@ BIN   := bin
 # make dev: every process on this machine, no Docker (CONTRACT.md).
 export DATABASE_URL  ?= postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
 export KAFKA_BROKERS ?= 127.0.0.1:9092
-export ADMIN_TOKEN   ?= dev-admin-token
+# Development mode: secrets (ADMIN_TOKEN) fall back to their development
+# defaults. Outside it a process without its secrets refuses to start.
+export DEV_MODE      ?= 1
 export ETCD_ENDPOINTS ?= 127.0.0.1:2379
 # Static binaries, as in the images (deploy/build.sh); every go command
 # here uses the same setting, so tests and builds share one build cache.

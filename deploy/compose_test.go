@@ -244,12 +244,12 @@ func TestScanEnvFindsWhatTheCodeReads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, v := range []string{"HTTP_ADDR", "ADMIN_TOKEN", "PSP_TOKEN_SECRET", "PYROSCOPE_SERVER_ADDRESS", "LOG_LEVEL"} {
+	for _, v := range []string{"HTTP_ADDR", "ADMIN_TOKEN", "ADMIN_ADDR", "PSP_KEY_FILE", "PYROSCOPE_SERVER_ADDRESS", "LOG_LEVEL"} {
 		if !use.Reads[v] {
 			t.Errorf("psp reads %s, the scan did not find it (found %v)", v, slices.Sorted(maps.Keys(use.Reads)))
 		}
 	}
-	if !use.Required["PSP_TOKEN_SECRET"] || use.Required["HTTP_ADDR"] {
+	if !use.Required["ADMIN_TOKEN"] || use.Required["HTTP_ADDR"] || use.Required["PSP_KEY_FILE"] {
 		t.Errorf("required: %v", use.Required)
 	}
 	if use.Reads["INVENTORY_URL"] {

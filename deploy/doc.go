@@ -1,8 +1,9 @@
 // Package deploy holds what runs the suite outside `make dev`: the build
 // command every image and binary comes from (build.sh), the compose
 // stack's configuration (compose/, with compose.yaml at the repository
-// root), and the tests that check these files on a machine without a
-// Docker engine:
+// root), the Collector's (collector/), the Kubernetes manifests (k8s/),
+// and the tests that check these files on a machine without a Docker
+// engine or a cluster:
 //
 //   - compose.yaml loads with compose-go (every profile, consistency on);
 //     every variable it gives a suite process is one that binary reads, and
@@ -11,5 +12,8 @@
 //   - the Collector configuration is validated by the Collector's own
 //     configuration code;
 //   - Grafana provisioning: every datasource uid that a dashboard or a link
-//     names is provisioned; the dashboards folder is the one compose mounts.
+//     names is provisioned; the dashboards folder is the one compose mounts;
+//   - both Kubernetes overlays render, decode strictly into their API types
+//     and custom-resource fields, and match the binaries, CONTRACT's ports,
+//     the hardening rules and the dependencies' settings.
 package deploy

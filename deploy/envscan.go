@@ -22,7 +22,7 @@ type EnvUse struct {
 // envReaders are config.Env's methods; their first argument is a name.
 var envReaders = map[string]bool{
 	"String": true, "Required": true, "Addr": true, "URL": true, "List": true,
-	"Int": true, "Duration": true, "LogLevel": true, "Bool": true,
+	"Int": true, "Duration": true, "LogLevel": true, "Bool": true, "Secret": true, "OptionalAddr": true,
 }
 
 var envName = regexp.MustCompile(`^[A-Z][A-Z0-9_]*$`)
@@ -79,7 +79,7 @@ func ScanEnv(root, pkg string) (EnvUse, error) {
 					return true
 				}
 				use.Reads[name] = true
-				if fn == "Required" {
+				if fn == "Required" || fn == "Secret" {
 					use.Required[name] = true
 				}
 				return true

@@ -359,7 +359,7 @@ func TestK8sSuiteContainersMatchTheBinaries(t *testing.T) {
 // production-like the operator of the cluster creates both.
 func externalSecret(r *rendered, name string) bool {
 	if r.overlay == "production-like" {
-		return name == "sagasuite-secrets" || name == "sagasuite-database-app"
+		return name == "sagasuite-secrets" || name == "sagasuite-database-app" || name == "psp-keys"
 	}
 	return r.pgClusters[strings.TrimSuffix(name, "-app")] != nil
 }
@@ -454,6 +454,25 @@ func TestK8sReplicasAndDependencies(t *testing.T) {
 			}
 			if len(r.pgClusters) != 0 {
 				t.Error("production-like runs PostgreSQL in the cluster; it uses an external server")
+			}
+			// Admin routes on loopback, one port per container of a pod.
+			for name, d := range r.deployments {
+				seen := map[string]bool{}
+				for _, c := range d.Spec.Template.Spec.Containers {
+					if !strings.Contains(c.Image, "sagasuite") {
+						continue
+					}
+					addr := ""
+					for _, e := range c.Env {
+						if e.Name == "ADMIN_ADDR" {
+							addr = e.Value
+						}
+					}
+					if !strings.HasPrefix(addr, "127.0.0.1:") || seen[addr] {
+						t.Errorf("production-like: %s/%s: ADMIN_ADDR %q, want a loopback address of its own", name, c.Name, addr)
+					}
+					seen[addr] = true
+				}
 			}
 		} else if len(r.pgClusters) != 1 {
 			t.Error("dev: want one CloudNativePG cluster")

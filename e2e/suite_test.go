@@ -115,7 +115,7 @@ func runSuite(m *testing.M) (int, error) {
 		name, binary string
 		env          []string
 	}{
-		{"psp", "psp", nil},
+		{"psp", "psp", []string{"PSP_KEY_FILE=" + filepath.Join(filepath.Dir(suite.logDir), "psp-keys.json")}},
 		{"inventory-1", "inventory", inventoryEnv},
 		{"inventory-2", "inventory", inventoryEnv},
 		// Sidecars register the inventory replicas; orders finds them through etcd.

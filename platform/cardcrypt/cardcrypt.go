@@ -7,108 +7,269 @@
 // stop orders from being accepted (the charge fails later, and the saga
 // compensates).
 //
-// Scheme (version 1): an ephemeral X25519 key agreement with the
-// provider's key, SHA-256 over the shared secret and both public keys as
-// the AES-256-GCM key; token = "enc_v1_" + base64url(ephemeral public key
-// || nonce || ciphertext).
+// The construction is the standard one, HPKE (RFC 9180, crypto/hpke) in
+// base mode: DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, AES-256-GCM, with an
+// info string that binds a token to its purpose and to the key it was
+// sealed to. Keys are random (GenerateKey), never derived from a secret;
+// a Keyring holds the provider's keys by id, so keys can be rotated: new
+// tokens use the newest key, tokens sealed to older keys still open until
+// those keys are retired.
+//
+//	token = "enc_v2." + key id + "." + base64url(HPKE encapsulated key || ciphertext)
 package cardcrypt
 
 import (
-	"crypto/aes"
-	"crypto/cipher"
 	"crypto/ecdh"
+	"crypto/hpke"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 )
 
-const prefix = "enc_v1_"
+// Scheme names the construction, as the provider publishes it.
+const Scheme = "hpke-base-x25519-hkdfsha256-aes256gcm"
 
-// ErrBadToken means a token this key did not seal, or not a token at all.
-var ErrBadToken = errors.New("cardcrypt: not a token for this key")
+const prefix = "enc_v2."
 
-// KeyFromSecret derives the provider's key pair from a secret, so that a
-// restarted provider (or a replica) opens the tokens it published a key for.
-func KeyFromSecret(secret string) (*ecdh.PrivateKey, error) {
-	if secret == "" {
-		return nil, errors.New("cardcrypt: secret is required")
-	}
-	seed := sha256.Sum256([]byte("cardcrypt/v1:" + secret))
-	return ecdh.X25519().NewPrivateKey(seed[:])
+var (
+	// ErrBadToken means a token that does not open: tampered with, sealed
+	// to another key with the same id, or not a token at all.
+	ErrBadToken = errors.New("cardcrypt: not a valid token")
+	// ErrUnknownKey means a token sealed to a key this keyring does not
+	// hold (never had it, or retired it).
+	ErrUnknownKey = errors.New("cardcrypt: token sealed to an unknown key")
+)
+
+// info binds a token to what it carries and to the key id in its header,
+// so a token cannot be replayed as something else or under another id.
+func info(keyID string) []byte { return []byte("sagasuite/cardcrypt/v2 card number; key " + keyID) }
+
+func suite() (hpke.KDF, hpke.AEAD) { return hpke.HKDFSHA256(), hpke.AES256GCM() }
+
+// PublicKey is a provider's published key: its id and its X25519 key.
+type PublicKey struct {
+	ID  string
+	Key *ecdh.PublicKey
 }
 
-// EncodePublic and DecodePublic move a public key as text.
-func EncodePublic(k *ecdh.PublicKey) string { return base64.RawURLEncoding.EncodeToString(k.Bytes()) }
+// String is the text form "<id>:<base64url key>" (PSP_PUBLIC_KEY).
+func (p PublicKey) String() string {
+	return p.ID + ":" + base64.RawURLEncoding.EncodeToString(p.Key.Bytes())
+}
 
-// DecodePublic parses EncodePublic's output.
-func DecodePublic(s string) (*ecdh.PublicKey, error) {
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil {
-		return nil, fmt.Errorf("cardcrypt: public key: %w", err)
+// ParsePublicKey parses PublicKey.String's output.
+func ParsePublicKey(s string) (PublicKey, error) {
+	id, enc, ok := strings.Cut(s, ":")
+	b, err := base64.RawURLEncoding.DecodeString(enc)
+	if !ok || id == "" || err != nil {
+		return PublicKey{}, errors.New("cardcrypt: public key: want <id>:<base64url X25519 key>")
 	}
-	return ecdh.X25519().NewPublicKey(b)
+	k, err := ecdh.X25519().NewPublicKey(b)
+	if err != nil {
+		return PublicKey{}, fmt.Errorf("cardcrypt: public key: %w", err)
+	}
+	return PublicKey{ID: id, Key: k}, nil
+}
+
+// keyID names a key by its public half, so the same key always has the
+// same id and two keys never share one.
+func keyID(k *ecdh.PublicKey) string {
+	sum := sha256.Sum256(k.Bytes())
+	return hex.EncodeToString(sum[:8])
 }
 
 // Seal encrypts card to the provider's public key.
-func Seal(provider *ecdh.PublicKey, card string) (string, error) {
-	eph, err := ecdh.X25519().GenerateKey(rand.Reader)
+func Seal(to PublicKey, card string) (string, error) {
+	pk, err := hpke.NewDHKEMPublicKey(to.Key)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("cardcrypt: %w", err)
 	}
-	aead, err := aeadFor(eph, provider, eph.PublicKey())
+	kdf, aead := suite()
+	ct, err := hpke.Seal(pk, kdf, aead, info(to.ID), []byte(card))
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("cardcrypt: seal: %w", err)
 	}
-	nonce := make([]byte, aead.NonceSize())
-	if _, err := rand.Read(nonce); err != nil {
-		return "", err
-	}
-	out := append(append(eph.PublicKey().Bytes(), nonce...), aead.Seal(nil, nonce, []byte(card), eph.PublicKey().Bytes())...)
-	return prefix + base64.RawURLEncoding.EncodeToString(out), nil
+	return prefix + to.ID + "." + base64.RawURLEncoding.EncodeToString(ct), nil
 }
 
-// Open decrypts a token with the provider's private key.
-func Open(key *ecdh.PrivateKey, token string) (string, error) {
-	raw, err := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(token, prefix))
-	if err != nil || !strings.HasPrefix(token, prefix) || len(raw) < 32+12+16 {
+// Keyring is the provider's private keys by id; the newest is current
+// (published, used for new tokens). Safe for concurrent use.
+type Keyring struct {
+	mu      sync.RWMutex
+	keys    map[string]*ecdh.PrivateKey
+	order   []string // oldest first; the last is current
+	persist string   // file the keyring is saved to; "" keeps it in memory
+}
+
+// NewKeyring returns a keyring with one fresh key.
+func NewKeyring() (*Keyring, error) {
+	k := &Keyring{keys: map[string]*ecdh.PrivateKey{}}
+	if _, err := k.rotate(); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+// Current is the public key to publish.
+func (k *Keyring) Current() PublicKey {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	priv := k.keys[k.order[len(k.order)-1]]
+	return PublicKey{ID: k.order[len(k.order)-1], Key: priv.PublicKey()}
+}
+
+// IDs lists the keys held, oldest first.
+func (k *Keyring) IDs() []string {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	return slices.Clone(k.order)
+}
+
+// Rotate adds a fresh key and makes it current; tokens sealed to the
+// older keys still open. The keyring is saved when it has a file.
+func (k *Keyring) Rotate() (PublicKey, error) {
+	k.mu.Lock()
+	id, err := k.rotate()
+	var pub PublicKey
+	if err == nil {
+		pub = PublicKey{ID: id, Key: k.keys[id].PublicKey()}
+	}
+	k.mu.Unlock()
+	if err != nil {
+		return PublicKey{}, err
+	}
+	return pub, k.save()
+}
+
+func (k *Keyring) rotate() (string, error) {
+	priv, err := ecdh.X25519().GenerateKey(rand.Reader)
+	if err != nil {
+		return "", fmt.Errorf("cardcrypt: generate key: %w", err)
+	}
+	id := keyID(priv.PublicKey())
+	k.keys[id] = priv
+	k.order = append(k.order, id)
+	return id, nil
+}
+
+// Retire drops a key that is not current: tokens sealed to it no longer open.
+func (k *Keyring) Retire(id string) error {
+	k.mu.Lock()
+	i := slices.Index(k.order, id)
+	if i < 0 || i == len(k.order)-1 {
+		k.mu.Unlock()
+		return fmt.Errorf("cardcrypt: retire %s: not a key this keyring holds, or the current one", id)
+	}
+	delete(k.keys, id)
+	k.order = slices.Delete(k.order, i, i+1)
+	k.mu.Unlock()
+	return k.save()
+}
+
+// Open decrypts a token with the key its header names.
+func (k *Keyring) Open(token string) (string, error) {
+	rest, ok := strings.CutPrefix(token, prefix)
+	id, enc, ok2 := strings.Cut(rest, ".")
+	if !ok || !ok2 {
 		return "", ErrBadToken
 	}
-	eph, err := ecdh.X25519().NewPublicKey(raw[:32])
+	k.mu.RLock()
+	priv := k.keys[id]
+	k.mu.RUnlock()
+	if priv == nil {
+		return "", ErrUnknownKey
+	}
+	ct, err := base64.RawURLEncoding.DecodeString(enc)
 	if err != nil {
 		return "", ErrBadToken
 	}
-	aead, err := aeadFor(key, eph, eph)
+	sk, err := hpke.NewDHKEMPrivateKey(priv)
 	if err != nil {
-		return "", ErrBadToken
+		return "", fmt.Errorf("cardcrypt: %w", err)
 	}
-	card, err := aead.Open(nil, raw[32:32+aead.NonceSize()], raw[32+aead.NonceSize():], raw[:32])
+	kdf, aead := suite()
+	card, err := hpke.Open(sk, kdf, aead, info(id), ct)
 	if err != nil {
 		return "", ErrBadToken
 	}
 	return string(card), nil
 }
 
-// aeadFor derives the AES-GCM key from the agreement of priv and peer;
-// ephemeral is the sender's public key, bound into the key derivation.
-func aeadFor(priv *ecdh.PrivateKey, peer, ephemeral *ecdh.PublicKey) (cipher.AEAD, error) {
-	shared, err := priv.ECDH(peer)
+// keyringFile is the keyring on disk: private keys, base64url, oldest first.
+type keyringFile struct {
+	Scheme string   `json:"scheme"`
+	Keys   []string `json:"keys"`
+}
+
+// LoadOrCreateKeyring reads the keyring saved at path, or creates one with
+// a fresh key and saves it there (mode 0600), so that a restarted provider,
+// or another replica given the same file, opens the tokens sealed to it.
+func LoadOrCreateKeyring(path string) (*Keyring, error) {
+	raw, err := os.ReadFile(path) // #nosec G304 -- the operator's PSP_KEY_FILE
+	if errors.Is(err, os.ErrNotExist) {
+		k, err := NewKeyring()
+		if err != nil {
+			return nil, err
+		}
+		k.persist = path
+		return k, k.save()
+	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("cardcrypt: read keyring: %w", err)
 	}
-	provider := peer
-	if peer.Equal(ephemeral) {
-		provider = priv.PublicKey()
+	var f keyringFile
+	if err := json.Unmarshal(raw, &f); err != nil || f.Scheme != Scheme || len(f.Keys) == 0 {
+		return nil, fmt.Errorf("cardcrypt: keyring %s: want {\"scheme\": %q, \"keys\": [...]}", path, Scheme)
 	}
-	h := sha256.New()
-	h.Write(shared)
-	h.Write(ephemeral.Bytes())
-	h.Write(provider.Bytes())
-	block, err := aes.NewCipher(h.Sum(nil))
+	k := &Keyring{keys: map[string]*ecdh.PrivateKey{}, persist: path}
+	for _, enc := range f.Keys {
+		b, err := base64.RawURLEncoding.DecodeString(enc)
+		if err != nil {
+			return nil, fmt.Errorf("cardcrypt: keyring %s: %w", path, err)
+		}
+		priv, err := ecdh.X25519().NewPrivateKey(b)
+		if err != nil {
+			return nil, fmt.Errorf("cardcrypt: keyring %s: %w", path, err)
+		}
+		id := keyID(priv.PublicKey())
+		k.keys[id] = priv
+		k.order = append(k.order, id)
+	}
+	return k, nil
+}
+
+func (k *Keyring) save() error {
+	if k.persist == "" {
+		return nil
+	}
+	k.mu.RLock()
+	f := keyringFile{Scheme: Scheme}
+	for _, id := range k.order {
+		f.Keys = append(f.Keys, base64.RawURLEncoding.EncodeToString(k.keys[id].Bytes()))
+	}
+	k.mu.RUnlock()
+	b, err := json.Marshal(f)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return cipher.NewGCM(block)
+	if err := os.MkdirAll(filepath.Dir(k.persist), 0o700); err != nil {
+		return fmt.Errorf("cardcrypt: save keyring: %w", err)
+	}
+	tmp := k.persist + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return fmt.Errorf("cardcrypt: save keyring: %w", err)
+	}
+	if err := os.Rename(tmp, k.persist); err != nil {
+		return fmt.Errorf("cardcrypt: save keyring: %w", err)
+	}
+	return nil
 }

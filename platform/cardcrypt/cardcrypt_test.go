@@ -1,38 +1,128 @@
 package cardcrypt_test
 
 import (
+	"encoding/base64"
+	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/example/sagasuite/platform/cardcrypt"
 )
 
+const card = "4242424242424242"
+
 func TestSealOpen(t *testing.T) {
-	key, err := cardcrypt.KeyFromSecret("s")
+	ring, err := cardcrypt.NewKeyring()
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub, err := cardcrypt.DecodePublic(cardcrypt.EncodePublic(key.PublicKey()))
+	pub, err := cardcrypt.ParsePublicKey(ring.Current().String()) // as a merchant receives it
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, _ := cardcrypt.Seal(pub, "4242424242424242")
-	b, _ := cardcrypt.Seal(pub, "4242424242424242")
+	a, err := cardcrypt.Seal(pub, card)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := cardcrypt.Seal(pub, card)
 	if a == b || strings.Contains(a, "4242") {
 		t.Fatalf("tokens must be opaque and randomised: %s %s", a, b)
 	}
-	again, _ := cardcrypt.KeyFromSecret("s") // a restarted provider
-	if card, err := cardcrypt.Open(again, a); err != nil || card != "4242424242424242" {
-		t.Fatalf("open: %q %v", card, err)
+	if got, err := ring.Open(a); err != nil || got != card {
+		t.Fatalf("open: %q %v", got, err)
 	}
-	other, _ := cardcrypt.KeyFromSecret("other")
-	if _, err := cardcrypt.Open(other, a); err == nil {
-		t.Fatal("another key opened the token")
-	}
-	tampered := a[:len(a)-2] + "AA"
-	for _, bad := range []string{tampered, "tok_x", "enc_v1_", "", "enc_v1_" + strings.Repeat("A", 80)} {
-		if _, err := cardcrypt.Open(key, bad); err == nil {
-			t.Fatalf("opened %q", bad)
+}
+
+// A tampered token, a wrong key and an unknown key id do not open.
+func TestTokensThatMustNotOpen(t *testing.T) {
+	ring, _ := cardcrypt.NewKeyring()
+	other, _ := cardcrypt.NewKeyring()
+	token, _ := cardcrypt.Seal(ring.Current(), card)
+
+	// Tampered: every byte of the ciphertext, flipped in turn.
+	id, enc, _ := strings.Cut(strings.TrimPrefix(token, "enc_v2."), ".")
+	raw, _ := base64.RawURLEncoding.DecodeString(enc)
+	for i := range raw {
+		bad := append([]byte(nil), raw...)
+		bad[i] ^= 0x01
+		if _, err := ring.Open("enc_v2." + id + "." + base64.RawURLEncoding.EncodeToString(bad)); !errors.Is(err, cardcrypt.ErrBadToken) {
+			t.Fatalf("flipped byte %d: %v", i, err)
 		}
+	}
+	// Wrong key: sealed to another provider's key, presented under our id.
+	foreign, _ := cardcrypt.Seal(cardcrypt.PublicKey{ID: ring.Current().ID, Key: other.Current().Key}, card)
+	if _, err := ring.Open(foreign); !errors.Is(err, cardcrypt.ErrBadToken) {
+		t.Errorf("a token sealed to another key under our id: %v", err)
+	}
+	// The id is bound: our token relabelled with another id of ours fails.
+	rotated, _ := cardcrypt.NewKeyring()
+	old := rotated.Current().ID
+	tok, _ := cardcrypt.Seal(rotated.Current(), card)
+	next, _ := rotated.Rotate()
+	if _, err := rotated.Open(strings.Replace(tok, old, next.ID, 1)); !errors.Is(err, cardcrypt.ErrBadToken) {
+		t.Errorf("a token under another key's id: %v", err)
+	}
+	// Unknown key id.
+	if _, err := other.Open(token); !errors.Is(err, cardcrypt.ErrUnknownKey) {
+		t.Errorf("a token for a key this keyring never had: %v", err)
+	}
+	for _, bad := range []string{"", "tok_x", "enc_v2.", "enc_v2." + id, "enc_v2." + id + ".!!", "enc_v1_" + strings.Repeat("A", 80)} {
+		if _, err := ring.Open(bad); err == nil {
+			t.Errorf("opened %q", bad)
+		}
+	}
+}
+
+// Rotation: new tokens use the new key, old tokens still open until their
+// key is retired; the keyring survives a restart through its file.
+func TestRotationAndPersistence(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "keys", "psp-keys.json")
+	ring, err := cardcrypt.LoadOrCreateKeyring(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("keyring file: %v %v", fi, err)
+	}
+	first := ring.Current()
+	before, _ := cardcrypt.Seal(first, card)
+	second, err := ring.Rotate()
+	if err != nil || second.ID == first.ID || ring.Current().ID != second.ID {
+		t.Fatalf("rotate: %v %v", second, err)
+	}
+	after, _ := cardcrypt.Seal(ring.Current(), card)
+
+	restarted, err := cardcrypt.LoadOrCreateKeyring(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if restarted.Current().ID != second.ID || len(restarted.IDs()) != 2 {
+		t.Fatalf("after restart: current %s, keys %v", restarted.Current().ID, restarted.IDs())
+	}
+	for _, tok := range []string{before, after} {
+		if got, err := restarted.Open(tok); err != nil || got != card {
+			t.Errorf("open after restart: %q %v", got, err)
+		}
+	}
+	if err := restarted.Retire(second.ID); err == nil {
+		t.Error("retired the current key")
+	}
+	if err := restarted.Retire(first.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := restarted.Open(before); !errors.Is(err, cardcrypt.ErrUnknownKey) {
+		t.Errorf("a token of a retired key: %v", err)
+	}
+	again, _ := cardcrypt.LoadOrCreateKeyring(path)
+	if len(again.IDs()) != 1 {
+		t.Errorf("the retirement was not saved: %v", again.IDs())
+	}
+	if err := os.WriteFile(path, []byte(`{"scheme":"cardcrypt-v1","keys":["x"]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cardcrypt.LoadOrCreateKeyring(path); err == nil {
+		t.Error("loaded a keyring of another scheme")
 	}
 }

@@ -46,6 +46,10 @@ type Config struct {
 	LogLevel   slog.Level
 	HTTPAddr   string // where Run serves
 	AdminToken string // guards /admin routes
+	// AdminAddr, when set, serves the /admin routes (faults, consumption,
+	// pprof, the service's own) on a listener of their own, e.g.
+	// 127.0.0.1:9101, and not on HTTPAddr. Empty: on HTTPAddr.
+	AdminAddr string
 
 	// DatabaseURL is the server's admin URL; empty means no database.
 	DatabaseURL  string
@@ -91,8 +95,10 @@ type Service struct {
 	Etcd      *clientv3.Client // nil without etcd
 	Observers kafka.Observers  // for consumers
 	Server    *httpserver.Server
-	// Admin is the token-guarded /admin route group.
-	Admin *echo.Group
+	// Admin is the token-guarded /admin route group: on Server, or on a
+	// listener of its own when Config.AdminAddr is set.
+	Admin       *echo.Group
+	adminServer *httpserver.Server
 	// Faults are injected into the business endpoints (PUT /admin/faults).
 	Faults *faults.Injector
 
@@ -214,10 +220,16 @@ func Start(ctx context.Context, cfg Config, getenv func(string) string, stdout i
 	s.ready = ready
 	s.Server = httpserver.New(httpserver.Config{
 		Logger: tel.Logger, TracerProvider: tel.TracerProvider, MeterProvider: tel.MeterProvider,
-		Propagator: tel.Propagator, Metrics: tel.MetricsHandler, Ready: ready,
+		Propagator: tel.Propagator, Metrics: tel.MetricsHandler, Ready: ready, ServerName: cfg.Name,
 		ShutdownTimeout: cfg.StopTimeout / 2, // the rest is for components and closers
 	})
 	s.Admin = s.Server.Echo.Group("/admin", httpserver.RequireToken(cfg.AdminToken))
+	if cfg.AdminAddr != "" {
+		s.adminServer = httpserver.New(httpserver.Config{ServerName: cfg.Name + "-admin",
+			Logger: tel.Logger, TracerProvider: tel.TracerProvider, MeterProvider: tel.MeterProvider,
+			Propagator: tel.Propagator, ShutdownTimeout: cfg.StopTimeout / 2})
+		s.Admin = s.adminServer.Echo.Group("/admin", httpserver.RequireToken(cfg.AdminToken))
+	}
 	s.Faults = &faults.Injector{}
 	if err = s.Faults.Export(tel.MeterProvider, func() (string, bool) {
 		return "consumption_paused", len(s.consumers) > 0 && s.consumers[0].Paused()
@@ -388,6 +400,9 @@ func (s *Service) Run(ctx context.Context) error {
 	s.Log.Info(s.cfg.Name+" starting", "addr", addr, "version", s.cfg.Version, "instance", s.cfg.InstanceID)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.Server.Run(gctx, addr) })
+	if s.adminServer != nil {
+		g.Go(func() error { return s.adminServer.Run(gctx, s.cfg.AdminAddr) })
+	}
 	for _, run := range s.runners {
 		g.Go(func() error { return run(gctx) })
 	}

@@ -12,7 +12,7 @@ const DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=
 
 // FromEnv reads the settings every service shares (CONTRACT.md,
 // "Environment"): HTTP_ADDR, DATABASE_URL, DATABASE_NAME, KAFKA_BROKERS,
-// KAFKA_PARTITIONS, ADMIN_TOKEN, INSTANCE_ID, LOG_LEVEL, DB_MAX_CONNS,
+// KAFKA_PARTITIONS, ADMIN_TOKEN, ADMIN_ADDR, INSTANCE_ID, LOG_LEVEL, DB_MAX_CONNS,
 // CONSUMER_WORKERS, INBOX_RETENTION and ETCD_ENDPOINTS. Problems are
 // collected in env with the service's own.
 func FromEnv(env *config.Env, name, defaultAddr string) Config {
@@ -22,7 +22,8 @@ func FromEnv(env *config.Env, name, defaultAddr string) Config {
 		InstanceID:      env.String("INSTANCE_ID", name+"-"+host),
 		LogLevel:        env.LogLevel("LOG_LEVEL"),
 		HTTPAddr:        env.Addr("HTTP_ADDR", defaultAddr),
-		AdminToken:      env.Required("ADMIN_TOKEN", "dev-admin-token"),
+		AdminToken:      env.Secret("ADMIN_TOKEN", "dev-admin-token"),
+		AdminAddr:       env.OptionalAddr("ADMIN_ADDR"),
 		DatabaseURL:     env.URL("DATABASE_URL", DefaultDatabaseURL, "postgres", "postgresql"),
 		DatabaseName:    env.String("DATABASE_NAME", name),
 		KafkaBrokers:    env.List("KAFKA_BROKERS", "127.0.0.1:9092"),

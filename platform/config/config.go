@@ -22,11 +22,27 @@ import (
 // Env reads variables through getenv and collects problems.
 type Env struct {
 	getenv func(string) string
+	dev    bool
 	errs   []error
 }
 
 // New returns an Env over getenv (os.Getenv in main, a map in tests).
-func New(getenv func(string) string) *Env { return &Env{getenv: getenv} }
+// DEV_MODE=1 (or true) turns on development mode, in which Secret falls
+// back to a development default; `make dev` and the tests set it.
+func New(getenv func(string) string) *Env {
+	e := &Env{getenv: getenv}
+	switch v := strings.ToLower(strings.TrimSpace(getenv("DEV_MODE"))); v {
+	case "", "0", "false":
+	case "1", "true":
+		e.dev = true
+	default:
+		e.Fail("DEV_MODE", "%q: want 1 or 0", v)
+	}
+	return e
+}
+
+// DevMode reports whether DEV_MODE is on.
+func (e *Env) DevMode() bool { return e.dev }
 
 // Err returns every problem found so far, or nil.
 func (e *Env) Err() error { return errors.Join(e.errs...) }
@@ -47,12 +63,35 @@ func (e *Env) raw(name, def string) string {
 func (e *Env) String(name, def string) string { return e.raw(name, def) }
 
 // Required returns the variable and records a problem when it is empty.
-func (e *Env) Required(name, def string) string {
-	v := e.raw(name, def)
+func (e *Env) Required(name string) string {
+	v := e.raw(name, "")
 	if v == "" {
 		e.Fail(name, "is required")
 	}
 	return v
+}
+
+// Secret is a required secret (a token, a password). Only in development
+// mode does it fall back to devDefault, so a deployment that forgets it
+// refuses to start instead of running with a value everyone knows.
+func (e *Env) Secret(name, devDefault string) string {
+	v := e.raw(name, "")
+	switch {
+	case v != "":
+		return v
+	case e.dev:
+		return devDefault
+	}
+	e.Fail(name, "is required (a secret; DEV_MODE=1 gives it a development default, for local runs only)")
+	return ""
+}
+
+// OptionalAddr returns a listen address, or "" when the variable is unset.
+func (e *Env) OptionalAddr(name string) string {
+	if e.raw(name, "") == "" {
+		return ""
+	}
+	return e.Addr(name, "")
 }
 
 // Addr returns a listen address such as ":8081" or "127.0.0.1:8081".

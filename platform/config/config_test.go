@@ -17,12 +17,13 @@ func TestEveryProblemIsReportedAtOnce(t *testing.T) {
 	env.Addr("D", "")
 	env.URL("E", "", "http")
 	env.List("F", "")
-	env.Required("G", "")
+	env.Required("G")
+	env.Secret("H", "dev-default")
 	err := env.Err()
 	if err == nil {
 		t.Fatal("want errors")
 	}
-	for _, name := range []string{"A:", "B:", "C:", "E:", "F:", "G:"} {
+	for _, name := range []string{"A:", "B:", "C:", "E:", "F:", "G:", "H:"} {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("error does not mention %s: %v", name, err)
 		}
@@ -49,5 +50,28 @@ func TestDefaultsAndValues(t *testing.T) {
 	}
 	if err := env.Err(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A secret has a default only in development mode.
+func TestSecretsHaveNoDefaultOutsideDevMode(t *testing.T) {
+	prod := config.New(func(string) string { return "" })
+	if v := prod.Secret("ADMIN_TOKEN", "dev-admin-token"); v != "" || prod.Err() == nil || !strings.Contains(prod.Err().Error(), "ADMIN_TOKEN") {
+		t.Errorf("without DEV_MODE: %q, %v", v, prod.Err())
+	}
+	dev := config.New(func(k string) string { return map[string]string{"DEV_MODE": "1"}[k] })
+	if v := dev.Secret("ADMIN_TOKEN", "dev-admin-token"); v != "dev-admin-token" || dev.Err() != nil || !dev.DevMode() {
+		t.Errorf("with DEV_MODE=1: %q, %v", v, dev.Err())
+	}
+	given := config.New(func(k string) string { return map[string]string{"ADMIN_TOKEN": "s3cret"}[k] })
+	if v := given.Secret("ADMIN_TOKEN", "dev-admin-token"); v != "s3cret" || given.Err() != nil {
+		t.Errorf("given: %q, %v", v, given.Err())
+	}
+	bad := config.New(func(k string) string { return map[string]string{"DEV_MODE": "yes please"}[k] })
+	if bad.Err() == nil {
+		t.Error("a DEV_MODE that is neither 1 nor 0 passed")
+	}
+	if addr := prod.OptionalAddr("ADMIN_ADDR"); addr != "" {
+		t.Errorf("unset ADMIN_ADDR = %q", addr)
 	}
 }

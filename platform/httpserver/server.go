@@ -39,6 +39,10 @@ type Config struct {
 	Metrics http.Handler
 	// ShutdownTimeout bounds the graceful drain in Run; 0 means 10 s.
 	ShutdownTimeout time.Duration
+	// ServerName is the server.address of every span and metric point,
+	// e.g. the service's name. Without it otelhttp takes the request's
+	// Host header, and any client could mint new metric series.
+	ServerName string
 }
 
 // Server is an echo router wrapped in OTel instrumentation.
@@ -63,6 +67,9 @@ func New(cfg Config) *Server {
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 10 * time.Second
 	}
+	if cfg.ServerName == "" {
+		cfg.ServerName = "server"
+	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = errorHandler(cfg.Logger)
@@ -78,6 +85,7 @@ func New(cfg Config) *Server {
 	}
 
 	opts := []otelhttp.Option{
+		otelhttp.WithServerName(cfg.ServerName),
 		otelhttp.WithFilter(func(r *http.Request) bool {
 			switch r.URL.Path {
 			case "/healthz", "/readyz", "/metrics":

@@ -12,10 +12,13 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/example/sagasuite/platform/httpserver"
+	"github.com/example/sagasuite/platform/telemetry"
 )
 
 type body struct {
@@ -186,5 +189,45 @@ func TestRunShutsDownGracefully(t *testing.T) {
 	}
 	if r := <-got; r != "done" {
 		t.Fatalf("request in flight got %q: shutdown must let it finish", r)
+	}
+}
+
+// A client cannot mint metric series: server.address is the configured
+// name and server.port is dropped (telemetry's view), whatever Host header
+// a request carries.
+func TestHostHeaderMintsNoSeries(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader), sdkmetric.WithView(telemetry.BoundedHTTPServerView))
+	s := newServer(httpserver.Config{ServerName: "orders", MeterProvider: mp})
+	for _, host := range []string{"orders:8081", "evil-1.example", "evil-2.example:9999"} {
+		req := httptest.NewRequest(http.MethodPost, "/things", strings.NewReader(`{"name":"x"}`))
+		req.Host = host
+		req.Header.Set("Content-Type", "application/json")
+		s.ServeHTTP(httptest.NewRecorder(), req)
+	}
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	var points int
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			h, ok := m.Data.(metricdata.Histogram[float64])
+			if !ok || m.Name != "http.server.request.duration" {
+				continue
+			}
+			for _, dp := range h.DataPoints {
+				points++
+				if v, ok := dp.Attributes.Value("server.address"); !ok || v.AsString() != "orders" {
+					t.Errorf("server.address = %q, want the configured name", v.AsString())
+				}
+				if _, ok := dp.Attributes.Value("server.port"); ok {
+					t.Error("server.port comes from the Host header too")
+				}
+			}
+		}
+	}
+	if points != 1 {
+		t.Errorf("three Host headers made %d series, want 1", points)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"go.opentelemetry.io/contrib/bridges/otelslog"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlplog/otlploggrpc"
 	"go.opentelemetry.io/otel/exporters/otlp/otlplog/otlploghttp"
 	sdklog "go.opentelemetry.io/otel/sdk/log"
@@ -113,7 +114,7 @@ func Setup(ctx context.Context, cfg Config, getenv func(string) string, stdout i
 	if err != nil {
 		return nil, fmt.Errorf("prometheus exporter: %w", err)
 	}
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithResource(res), sdkmetric.WithReader(exporter))
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithResource(res), sdkmetric.WithReader(exporter), sdkmetric.WithView(BoundedHTTPServerView))
 	t.shutdown = append(t.shutdown, mp.Shutdown)
 	t.MeterProvider = mp
 	// OpenMetrics is the only exposition format that carries exemplars.
@@ -130,6 +131,15 @@ func Setup(ctx context.Context, cfg Config, getenv func(string) string, stdout i
 	}
 	return t, nil
 }
+
+// BoundedHTTPServerView drops server.port from the HTTP server's metrics.
+// otelhttp takes it from the request's Host header, so any client could
+// mint new series; server.address is pinned by httpserver
+// (otelhttp.WithServerName).
+var BoundedHTTPServerView = sdkmetric.NewView(
+	sdkmetric.Instrument{Name: "http.server.*"},
+	sdkmetric.Stream{AttributeFilter: attribute.NewDenyKeysFilter("server.port")},
+)
 
 // Shutdown flushes spans, metrics and profiles, in that order, and reports
 // every failure. Bound ctx: exporters without a collector wait for their

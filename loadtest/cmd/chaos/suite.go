@@ -135,7 +135,9 @@ func newSuite(o options) (*suite, error) {
 	}
 	add("kafka", "devkafka", "", "KAFKA_PORT="+port(92), "KAFKA_DATA_DIR="+filepath.Join(o.dir, "kafka"))
 	add("etcd", "devetcd", "", "ETCD_PORT="+port(379), "ETCD_DATA_DIR="+filepath.Join(o.dir, "etcd"))
-	add("psp", "psp", port(90))
+	// A key file: psp is killed and restarted, and must still open the
+	// tokens sealed before.
+	add("psp", "psp", port(90), "PSP_KEY_FILE="+filepath.Join(o.dir, "psp-keys.json"))
 	for i, n := range []int{83, 84} {
 		add(fmt.Sprintf("inventory-%d", i+1), "inventory", port(n), "INSTANCE_ID="+fmt.Sprintf("inventory-%d", i+1),
 			"DATABASE_NAME="+s.dbPrefix+"_inventory", "SEED_STOCK="+strconv.Itoa(seedStock))

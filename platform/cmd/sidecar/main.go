@@ -34,7 +34,7 @@ func main() {
 
 func run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
 	env := config.New(getenv)
-	service := env.Required("SERVICE_NAME", "")
+	service := env.Required("SERVICE_NAME")
 	addr := env.URL("SERVICE_ADDR", "", "http", "https") // what callers use, e.g. http://127.0.0.1:8083
 	host, _ := os.Hostname()
 	cfg := chassis.Config{
@@ -43,7 +43,8 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		InstanceID:    env.String("INSTANCE_ID", service+"-"+host),
 		LogLevel:      env.LogLevel("LOG_LEVEL"),
 		HTTPAddr:      env.Addr("HTTP_ADDR", ":9000"),
-		AdminToken:    env.Required("ADMIN_TOKEN", "dev-admin-token"),
+		AdminToken:    env.Secret("ADMIN_TOKEN", "dev-admin-token"),
+		AdminAddr:     env.OptionalAddr("ADMIN_ADDR"),
 		EtcdEndpoints: env.List("ETCD_ENDPOINTS", "127.0.0.1:2379"),
 	}
 	readyURL := env.URL("READY_URL", strings.TrimSuffix(addr, "/")+"/readyz", "http", "https")

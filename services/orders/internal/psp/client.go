@@ -1,14 +1,15 @@
 // Package psp seals card numbers to the payment provider's public key
 // before anything is stored or sent (client-side encryption, see
 // platform/cardcrypt): from here on only the sealed token and the last
-// four digits travel. The key is fetched once and cached, so taking an
-// order does not call the provider, and a provider outage does not stop
-// orders from being accepted.
+// four digits travel. The key is fetched and cached, so taking an order
+// does not call the provider, and a provider outage does not stop orders
+// from being accepted. The cached key is refetched after KeyRefresh, so a
+// key the provider rotates in is picked up (the provider keeps opening
+// tokens sealed to its older keys); a failed refetch keeps the cached key.
 package psp
 
 import (
 	"context"
-	"crypto/ecdh"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,23 +28,31 @@ var ErrUnavailable = errors.New("payment provider unavailable")
 
 // Client seals cards for one provider base URL.
 type Client struct {
+	// Refresh is how long a fetched key is used before it is fetched
+	// again; New sets KeyRefresh.
+	Refresh time.Duration
+
 	base string
 	http *http.Client
 
-	mu  sync.Mutex
-	key *ecdh.PublicKey
+	mu      sync.Mutex
+	key     *cardcrypt.PublicKey
+	fetched time.Time // zero for a pinned key: never refetched
 }
+
+// KeyRefresh is the default Client.Refresh.
+const KeyRefresh = 10 * time.Minute
 
 // New returns a client whose key fetch times out after timeout. A
 // non-empty pinned key (PSP_PUBLIC_KEY) is used as is and never fetched.
 func New(baseURL string, timeout time.Duration, pinned string) (*Client, error) {
-	c := &Client{base: baseURL, http: &http.Client{Timeout: timeout, Transport: otelhttp.NewTransport(http.DefaultTransport)}}
+	c := &Client{Refresh: KeyRefresh, base: baseURL, http: &http.Client{Timeout: timeout, Transport: otelhttp.NewTransport(http.DefaultTransport)}}
 	if pinned != "" {
-		key, err := cardcrypt.DecodePublic(pinned)
+		key, err := cardcrypt.ParsePublicKey(pinned)
 		if err != nil {
 			return nil, fmt.Errorf("pinned psp key: %w", err)
 		}
-		c.key = key
+		c.key = &key
 	}
 	return c, nil
 }
@@ -76,19 +85,32 @@ func (c *Client) Tokenize(ctx context.Context, card string) (token, last4 string
 	return token, card[len(card)-4:], nil
 }
 
-func (c *Client) publicKey(ctx context.Context) (*ecdh.PublicKey, error) {
+func (c *Client) publicKey(ctx context.Context) (cardcrypt.PublicKey, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.key != nil {
-		return c.key, nil
+	if c.key != nil && (c.fetched.IsZero() || time.Since(c.fetched) < c.Refresh) {
+		return *c.key, nil
 	}
+	key, err := c.fetch(ctx)
+	switch {
+	case err == nil:
+		c.key, c.fetched = &key, time.Now()
+		return key, nil
+	case c.key != nil: // the provider is down: the key it published still works
+		c.fetched = time.Now()
+		return *c.key, nil
+	}
+	return cardcrypt.PublicKey{}, err
+}
+
+func (c *Client) fetch(ctx context.Context) (cardcrypt.PublicKey, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/card-encryption-key", nil)
 	if err != nil {
-		return nil, err
+		return cardcrypt.PublicKey{}, err
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("fetch card-encryption key: %w: %w", ErrUnavailable, err)
+		return cardcrypt.PublicKey{}, fmt.Errorf("fetch card-encryption key: %w: %w", ErrUnavailable, err)
 	}
 	defer resp.Body.Close()
 	var k struct {
@@ -96,15 +118,14 @@ func (c *Client) publicKey(ctx context.Context) (*ecdh.PublicKey, error) {
 		PublicKey string `json:"public_key"`
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("fetch card-encryption key: %w: status %d", ErrUnavailable, resp.StatusCode)
+		return cardcrypt.PublicKey{}, fmt.Errorf("fetch card-encryption key: %w: status %d", ErrUnavailable, resp.StatusCode)
 	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 4096)).Decode(&k); err != nil || k.Scheme != "cardcrypt-v1" {
-		return nil, fmt.Errorf("fetch card-encryption key: %w: unexpected answer (scheme %q)", ErrUnavailable, k.Scheme)
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 4096)).Decode(&k); err != nil || k.Scheme != cardcrypt.Scheme {
+		return cardcrypt.PublicKey{}, fmt.Errorf("fetch card-encryption key: %w: unexpected answer (scheme %q)", ErrUnavailable, k.Scheme)
 	}
-	key, err := cardcrypt.DecodePublic(k.PublicKey)
+	key, err := cardcrypt.ParsePublicKey(k.PublicKey)
 	if err != nil {
-		return nil, fmt.Errorf("fetch card-encryption key: %w: %w", ErrUnavailable, err)
+		return cardcrypt.PublicKey{}, fmt.Errorf("fetch card-encryption key: %w: %w", ErrUnavailable, err)
 	}
-	c.key = key
 	return key, nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,10 +14,12 @@ import (
 	"github.com/example/sagasuite/services/orders/internal/psp"
 )
 
+// keys is the provider's keyring in these tests.
+var keys, _ = cardcrypt.NewKeyring()
+
 // provider publishes a key the way the psp simulator does, and can be down.
 func provider(t *testing.T, down *atomic.Bool, fetches *atomic.Int64) (*httptest.Server, string) {
 	t.Helper()
-	key, _ := cardcrypt.KeyFromSecret("s")
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fetches.Add(1)
 		if down.Load() || r.URL.Path != "/card-encryption-key" {
@@ -24,10 +27,10 @@ func provider(t *testing.T, down *atomic.Bool, fetches *atomic.Int64) (*httptest
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(`{"scheme":"cardcrypt-v1","public_key":"` + cardcrypt.EncodePublic(key.PublicKey()) + `"}`))
+		_, _ = w.Write([]byte(`{"scheme":"` + cardcrypt.Scheme + `","public_key":"` + keys.Current().String() + `"}`))
 	}))
 	t.Cleanup(ts.Close)
-	return ts, cardcrypt.EncodePublic(key.PublicKey())
+	return ts, keys.Current().String()
 }
 
 func TestSealsWithTheFetchedKeyOnce(t *testing.T) {
@@ -42,8 +45,7 @@ func TestSealsWithTheFetchedKeyOnce(t *testing.T) {
 	if err != nil || last4 != "0002" {
 		t.Fatalf("%q %q %v", tok, last4, err)
 	}
-	key, _ := cardcrypt.KeyFromSecret("s")
-	if card, err := cardcrypt.Open(key, tok); err != nil || card != "4000000000000002" {
+	if card, err := keys.Open(tok); err != nil || card != "4000000000000002" {
 		t.Fatalf("the provider cannot open the token: %q %v", card, err)
 	}
 	down.Store(true) // the key is cached: a provider outage does not stop orders
@@ -94,5 +96,41 @@ func TestPinnedKeyNeedsNoProvider(t *testing.T) {
 	}
 	if _, err := psp.New(ts.URL, time.Second, "not-a-key"); err == nil {
 		t.Fatal("a bad pinned key was accepted")
+	}
+}
+
+// A key the provider rotates in is picked up at the next refresh; while
+// the provider is down the cached key keeps working.
+func TestPicksUpARotatedKey(t *testing.T) {
+	var down atomic.Bool
+	var fetches atomic.Int64
+	ts, _ := provider(t, &down, &fetches)
+	c, _ := psp.New(ts.URL, time.Second, "")
+	c.Refresh = time.Millisecond
+	first, _, err := c.Tokenize(context.Background(), "4242424242424242")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := keys.Rotate(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Millisecond)
+	second, _, err := c.Tokenize(context.Background(), "4242424242424242")
+	if err != nil {
+		t.Fatal(err)
+	}
+	idOf := func(tok string) string { return strings.Split(tok, ".")[1] }
+	if idOf(second) != keys.Current().ID || idOf(first) == idOf(second) {
+		t.Fatalf("sealed to %s then %s; the provider's current key is %s", idOf(first), idOf(second), keys.Current().ID)
+	}
+	down.Store(true)
+	time.Sleep(5 * time.Millisecond)
+	if _, _, err := c.Tokenize(context.Background(), "4242424242424242"); err != nil {
+		t.Fatalf("provider down after a refresh interval: %v", err)
+	}
+	for _, tok := range []string{first, second} {
+		if card, err := keys.Open(tok); err != nil || card != "4242424242424242" {
+			t.Errorf("the provider cannot open %s: %v", idOf(tok), err)
+		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/example/sagasuite/platform/cardcrypt"
 	"github.com/example/sagasuite/platform/chassis"
 	"github.com/example/sagasuite/platform/config"
 	"github.com/example/sagasuite/services/payments/internal/psp"
@@ -36,19 +37,37 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		InstanceID: env.String("INSTANCE_ID", "psp-"+host),
 		LogLevel:   env.LogLevel("LOG_LEVEL"),
 		HTTPAddr:   env.Addr("HTTP_ADDR", ":8090"),
-		AdminToken: env.Required("ADMIN_TOKEN", "dev-admin-token"),
+		AdminToken: env.Secret("ADMIN_TOKEN", "dev-admin-token"),
+		AdminAddr:  env.OptionalAddr("ADMIN_ADDR"),
 	}
-	secret := env.Required("PSP_TOKEN_SECRET", "dev-psp-token-secret")
+	// The card-encryption keyring: kept in PSP_KEY_FILE (created on first
+	// start), so a restart or another replica opens the tokens sealed to
+	// it; without the file the keys live and die with the process.
+	keyFile := env.String("PSP_KEY_FILE", "")
 	if err := env.Err(); err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
+	keys, err := loadKeys(keyFile)
+	if err != nil {
+		return err
+	}
 	// No database, no Kafka: a stand-in for a third party.
 	return chassis.Run(ctx, cfg, getenv, stdout, func(svc *chassis.Service) error {
-		sim, err := psp.New(secret, svc.Tel.MeterProvider.Meter("github.com/example/sagasuite/services/payments/internal/psp"))
+		if keyFile == "" {
+			svc.Log.Warn("PSP_KEY_FILE is not set: card-encryption keys are kept in memory, and tokens sealed before a restart will not open")
+		}
+		sim, err := psp.New(keys, svc.Tel.MeterProvider.Meter("github.com/example/sagasuite/services/payments/internal/psp"))
 		if err != nil {
 			return err
 		}
-		sim.Routes(svc.Server.Echo)
+		sim.Routes(svc.Server.Echo, svc.Admin)
 		return nil
 	})
+}
+
+func loadKeys(file string) (*cardcrypt.Keyring, error) {
+	if file == "" {
+		return cardcrypt.NewKeyring()
+	}
+	return cardcrypt.LoadOrCreateKeyring(file)
 }

@@ -5,12 +5,13 @@
 // Idempotency-Key header, and well-known test card numbers produce
 // declines and processing errors (CONTRACT.md).
 //
-// The key pair derives from a secret, so a restarted simulator still opens
-// the tokens sealed to it, and no card number is stored anywhere.
+// Its keys are random and live in a keyring (PSP_KEY_FILE keeps them
+// across restarts and shares them between replicas); rotating adds a key
+// and keeps the old ones for tokens already sealed. No card number is
+// stored anywhere.
 package psp
 
 import (
-	"crypto/ecdh"
 	"net/http"
 	"sync"
 
@@ -33,7 +34,7 @@ const (
 // Simulator is the provider's state: issued charges and refunds by
 // idempotency key. It is safe for concurrent use.
 type Simulator struct {
-	key   *ecdh.PrivateKey
+	keys  *cardcrypt.Keyring
 	calls metric.Int64Counter
 
 	mu      sync.Mutex
@@ -46,43 +47,53 @@ type reply struct {
 	body   any
 }
 
-// New returns a simulator whose card-encryption key derives from secret.
-func New(secret string, meter metric.Meter) (*Simulator, error) {
-	key, err := cardcrypt.KeyFromSecret(secret)
-	if err != nil {
-		return nil, err
-	}
+// New returns a simulator that opens tokens with keys.
+func New(keys *cardcrypt.Keyring, meter metric.Meter) (*Simulator, error) {
 	calls, err := meter.Int64Counter("psp.requests", metric.WithDescription("Requests the simulator received, by operation and outcome."),
 		metric.WithUnit("{request}"))
 	if err != nil {
 		return nil, err
 	}
-	return &Simulator{key: key, calls: calls, replies: map[string]reply{}, charges: map[string]int64{}}, nil
+	return &Simulator{keys: keys, calls: calls, replies: map[string]reply{}, charges: map[string]int64{}}, nil
 }
 
 // PublicKey is the key merchants seal card numbers to.
-func (s *Simulator) PublicKey() *ecdh.PublicKey { return s.key.PublicKey() }
+func (s *Simulator) PublicKey() cardcrypt.PublicKey { return s.keys.Current() }
 
-// Routes registers the provider API.
-func (s *Simulator) Routes(e *echo.Echo) {
+// Routes registers the provider API, and on admin the key rotation.
+func (s *Simulator) Routes(e *echo.Echo, admin *echo.Group) {
 	e.GET("/card-encryption-key", s.publicKey)
 	e.POST("/charges", s.charge)
 	e.POST("/refunds", s.refund)
+	admin.POST("/card-encryption-key/rotate", s.rotate)
 }
 
 func (s *Simulator) count(c echo.Context, op, outcome string) {
 	s.calls.Add(c.Request().Context(), 1, metric.WithAttributes(attribute.String("operation", op), attribute.String("outcome", outcome)))
 }
 
-// KeyResponse publishes the card-encryption key.
+// KeyResponse publishes the card-encryption key: its id and the key as
+// cardcrypt.PublicKey's text ("<id>:<base64url>").
 type KeyResponse struct {
 	Scheme    string `json:"scheme"`
+	KeyID     string `json:"key_id"`
 	PublicKey string `json:"public_key"`
 }
 
 func (s *Simulator) publicKey(c echo.Context) error {
 	s.count(c, "key", "ok")
-	return c.JSON(http.StatusOK, KeyResponse{Scheme: "cardcrypt-v1", PublicKey: cardcrypt.EncodePublic(s.key.PublicKey())})
+	k := s.keys.Current()
+	return c.JSON(http.StatusOK, KeyResponse{Scheme: cardcrypt.Scheme, KeyID: k.ID, PublicKey: k.String()})
+}
+
+// rotate makes a fresh key current; tokens sealed to the older keys still
+// open. Merchants pick the new key up when they next fetch it.
+func (s *Simulator) rotate(c echo.Context) error {
+	k, err := s.keys.Rotate()
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"key_id": k.ID, "keys": s.keys.IDs()})
 }
 
 type chargeRequest struct {
@@ -110,7 +121,7 @@ func (s *Simulator) charge(c echo.Context) error {
 	if req.AmountCents <= 0 {
 		fields["amount_cents"] = "must be positive"
 	}
-	card, err := cardcrypt.Open(s.key, req.Token)
+	card, err := s.keys.Open(req.Token)
 	if err != nil {
 		fields["token"] = "not a card sealed to this provider's key"
 	}

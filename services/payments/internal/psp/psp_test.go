@@ -2,6 +2,7 @@ package psp_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -14,14 +15,19 @@ import (
 	"github.com/example/sagasuite/services/payments/internal/psp"
 )
 
-func server(t *testing.T, secret string) *httptest.Server {
+// server runs a simulator with a fresh keyring of its own.
+func server(t *testing.T) *httptest.Server {
 	t.Helper()
-	sim, err := psp.New(secret, noop.NewMeterProvider().Meter(""))
+	keys, err := cardcrypt.NewKeyring()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim, err := psp.New(keys, noop.NewMeterProvider().Meter(""))
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httpserver.New(httpserver.Config{})
-	sim.Routes(srv.Echo)
+	sim.Routes(srv.Echo, srv.Echo.Group("/admin"))
 	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)
 	return ts
@@ -53,10 +59,10 @@ func token(t *testing.T, ts *httptest.Server, card string) string {
 	}
 	defer resp.Body.Close()
 	var k psp.KeyResponse
-	if err := json.NewDecoder(resp.Body).Decode(&k); err != nil || k.Scheme != "cardcrypt-v1" {
+	if err := json.NewDecoder(resp.Body).Decode(&k); err != nil || k.Scheme != cardcrypt.Scheme {
 		t.Fatalf("key: %+v %v", k, err)
 	}
-	pub, err := cardcrypt.DecodePublic(k.PublicKey)
+	pub, err := cardcrypt.ParsePublicKey(k.PublicKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +74,7 @@ func token(t *testing.T, ts *httptest.Server, card string) string {
 }
 
 func TestTestCards(t *testing.T) {
-	ts := server(t, "s")
+	ts := server(t)
 	tests := []struct {
 		card   string
 		status int
@@ -93,7 +99,7 @@ func TestTestCards(t *testing.T) {
 }
 
 func TestChargesAndRefundsAreIdempotent(t *testing.T) {
-	ts := server(t, "s")
+	ts := server(t)
 	tok := token(t, ts, "4242424242424242")
 	s1, c1 := post(t, ts.URL+"/charges", "order-1", `{"token":"`+tok+`","amount_cents":500}`)
 	s2, c2 := post(t, ts.URL+"/charges", "order-1", `{"token":"`+tok+`","amount_cents":500}`)
@@ -112,18 +118,38 @@ func TestChargesAndRefundsAreIdempotent(t *testing.T) {
 }
 
 func TestRejectsBadRequests(t *testing.T) {
-	ts := server(t, "s")
-	other := server(t, "another secret")
+	ts := server(t)
+	other := server(t)
 	foreign := token(t, other, "4242424242424242")
 	for name, c := range map[string]struct{ key, body string }{
 		"no key":          {"", `{"token":"` + token(t, ts, "4242424242424242") + `","amount_cents":5}`},
 		"zero amount":     {"k", `{"token":"` + token(t, ts, "4242424242424242") + `","amount_cents":0}`},
 		"foreign token":   {"k", `{"token":"` + foreign + `","amount_cents":5}`},
-		"garbage token":   {"k", `{"token":"enc_v1_nope","amount_cents":5}`},
+		"garbage token":   {"k", `{"token":"enc_v2.nope.nope","amount_cents":5}`},
 		"card in charges": {"k", `{"card_number":"4242424242424242","amount_cents":5}`},
 	} {
 		if s, out := post(t, ts.URL+"/charges", c.key, c.body); s != 400 {
 			t.Errorf("%s: %d %v, want 400", name, s, out)
+		}
+	}
+}
+
+// After a rotation the simulator publishes the new key and still charges
+// cards sealed to the old one.
+func TestKeyRotation(t *testing.T) {
+	ts := server(t)
+	before := token(t, ts, "4242424242424242")
+	if s, out := post(t, ts.URL+"/admin/card-encryption-key/rotate", "", ""); s != 200 {
+		t.Fatalf("rotate: %d %v", s, out)
+	}
+	after := token(t, ts, "4242424242424242")
+	idOf := func(tok string) string { return strings.Split(tok, ".")[1] }
+	if idOf(before) == idOf(after) {
+		t.Fatalf("the published key did not change: %s", idOf(after))
+	}
+	for i, tok := range []string{before, after} {
+		if s, out := post(t, ts.URL+"/charges", fmt.Sprint("rot-", i), `{"token":"`+tok+`","amount_cents":5}`); s != 201 && s != 200 {
+			t.Errorf("charge with the key %s: %d %v", idOf(tok), s, out)
 		}
 	}
 }

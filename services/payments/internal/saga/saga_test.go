@@ -2,7 +2,6 @@ package saga_test
 
 import (
 	"context"
-	"crypto/ecdh"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -42,7 +41,7 @@ type env struct {
 	chargeDelay atomic.Int64
 	chargeFail  atomic.Bool
 	pspURL      string
-	pspKey      *ecdh.PublicKey
+	pspKey      cardcrypt.PublicKey
 	handle      kafka.Handler
 	saga        *saga.Handlers
 	pool        *pgxpool.Pool
@@ -59,12 +58,16 @@ func newEnv(t *testing.T) *env {
 func newEnvWith(t *testing.T, guards pspclient.Guards) *env {
 	t.Helper()
 	pool := postgrestest.Pool(t, map[string]fs.FS{"payments": postgres.Migrations(), "inbox": inbox.Migrations(), "outbox": outbox.Migrations()})
-	sim, err := psp.New("test-secret", noop.NewMeterProvider().Meter(""))
+	keys, err := cardcrypt.NewKeyring()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim, err := psp.New(keys, noop.NewMeterProvider().Meter(""))
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httpserver.New(httpserver.Config{})
-	sim.Routes(srv.Echo)
+	sim.Routes(srv.Echo, srv.Echo.Group("/admin"))
 	e := &env{t: t, store: postgres.New(pool), pspKey: sim.PublicKey()}
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
