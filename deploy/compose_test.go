@@ -205,35 +205,18 @@ func sdkEnv(name string) bool {
 // misspelt name would be silently ignored), and every variable the binary
 // requires is given.
 func TestComposeEnvironmentMatchesTheBinaries(t *testing.T) {
-	p := loadCompose(t, "*")
-	scanned := map[string]EnvUse{}
-	for name, s := range p.Services {
+	var env envChecker
+	for name, s := range loadCompose(t, "*").Services {
 		if !suiteImage(s) {
 			continue
 		}
-		if len(s.Command) == 0 || binaries[s.Command[0]] == "" {
-			t.Errorf("%s runs %v: not one of the image's commands %v", name, s.Command, slices.Sorted(maps.Keys(binaries)))
-			continue
-		}
-		pkg := binaries[s.Command[0]]
-		use, ok := scanned[pkg]
-		if !ok {
-			var err error
-			if use, err = ScanEnv(root, pkg); err != nil {
-				t.Fatal(err)
-			}
-			scanned[pkg] = use
-		}
-		for v := range s.Environment {
-			if !use.Reads[v] && !sdkEnv(v) {
-				t.Errorf("%s: %s gives %s=…, which %s never reads", name, "compose.yaml", v, pkg)
+		given := map[string]string{}
+		for k, v := range s.Environment {
+			if v != nil {
+				given[k] = *v
 			}
 		}
-		for v := range use.Required {
-			if s.Environment[v] == nil || *s.Environment[v] == "" {
-				t.Errorf("%s: %s requires %s, which compose.yaml does not give", name, pkg, v)
-			}
-		}
+		env.check(t, "compose.yaml: "+name, s.Command, given, nil)
 	}
 }
 

@@ -271,7 +271,7 @@ var contractPorts = map[string]int32{"orders": 8081, "payments": 8082, "inventor
 // environment that binary reads and everything it requires, on the ports
 // CONTRACT.md gives, probed where they listen.
 func TestK8sSuiteContainersMatchTheBinaries(t *testing.T) {
-	scanned := map[string]EnvUse{}
+	var env envChecker
 	for _, overlay := range overlays {
 		r := render(t, overlay)
 		for name, d := range r.deployments {
@@ -280,19 +280,6 @@ func TestK8sSuiteContainersMatchTheBinaries(t *testing.T) {
 					continue
 				}
 				where := overlay + ": " + name + "/" + c.Name
-				if len(c.Command) != 1 || binaries[c.Command[0]] == "" {
-					t.Errorf("%s runs %v: not one of the image's commands", where, c.Command)
-					continue
-				}
-				pkg := binaries[c.Command[0]]
-				use, ok := scanned[pkg]
-				if !ok {
-					var err error
-					if use, err = ScanEnv(root, pkg); err != nil {
-						t.Fatal(err)
-					}
-					scanned[pkg] = use
-				}
 				given := map[string]string{}
 				for _, from := range c.EnvFrom {
 					cm, ok := r.configMaps[from.ConfigMapRef.Name]
@@ -320,16 +307,7 @@ func TestK8sSuiteContainersMatchTheBinaries(t *testing.T) {
 						t.Errorf("%s: INSTANCE_ID must come from the pod name (downward API)", where)
 					}
 				}
-				for v := range given {
-					if !use.Reads[v] && !sdkEnv(v) && !expanded[v] {
-						t.Errorf("%s: gives %s, which %s never reads", where, v, pkg)
-					}
-				}
-				for v := range use.Required {
-					if given[v] == "" {
-						t.Errorf("%s: %s requires %s, which is not given", where, pkg, v)
-					}
-				}
+				env.check(t, where, c.Command, given, expanded)
 				// Listening port = container port = probes' port.
 				port, err := strconv.Atoi(strings.TrimPrefix(given["HTTP_ADDR"], ":"))
 				if err != nil || len(c.Ports) != 1 || c.Ports[0].ContainerPort != int32(port) {

@@ -53,11 +53,10 @@ var contractMetrics = map[string][]string{
 	"projection_rebuild_progress_ratio":        {"projection"},
 }
 
-// scrapeAll parses every process's /metrics (Prometheus text format) and
-// returns each family with the label names seen on it, across processes.
-func scrapeAll(t *testing.T) map[string]map[string]bool {
+// metricsOfEachProcess returns every running process's /metrics body.
+func metricsOfEachProcess(t *testing.T) map[string][]byte {
 	t.Helper()
-	families := map[string]map[string]bool{}
+	out := map[string][]byte{}
 	for name, url := range suite.urls {
 		if _, running := suite.procs[name]; !running {
 			continue
@@ -66,6 +65,17 @@ func scrapeAll(t *testing.T) map[string]map[string]bool {
 		if err != nil || status != http.StatusOK {
 			t.Fatalf("%s /metrics: %d %v", name, status, err)
 		}
+		out[name] = body
+	}
+	return out
+}
+
+// scrapeAll parses every process's /metrics (Prometheus text format) and
+// returns each family with the label names seen on it, across processes.
+func scrapeAll(t *testing.T) map[string]map[string]bool {
+	t.Helper()
+	families := map[string]map[string]bool{}
+	for name, body := range metricsOfEachProcess(t) {
 		parser := expfmt.NewTextParser(model.UTF8Validation)
 		mfs, err := parser.TextToMetricFamilies(bytes.NewReader(body))
 		if err != nil {
@@ -125,14 +135,7 @@ func TestEveryContractMetricIsExported(t *testing.T) {
 // Every process reports the version deploy/build.sh stamped into it
 // (-ldflags -X main.version), as service.version on target_info.
 func TestEveryProcessReportsItsBuildVersion(t *testing.T) {
-	for name, url := range suite.urls {
-		if _, running := suite.procs[name]; !running {
-			continue
-		}
-		status, body, err := call(http.MethodGet, url+"/metrics", nil, nil)
-		if err != nil || status != http.StatusOK {
-			t.Fatalf("%s /metrics: %d %v", name, status, err)
-		}
+	for name, body := range metricsOfEachProcess(t) {
 		if want := `service_version="` + buildVersion + `"`; !regexp.MustCompile(`(?m)^target_info\{.*` + want).Match(body) {
 			t.Errorf("%s: target_info does not carry %s", name, want)
 		}
