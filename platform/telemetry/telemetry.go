@@ -11,6 +11,7 @@ import (
 	sdklog "go.opentelemetry.io/otel/sdk/log"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"runtime"
 	"strings"
@@ -252,6 +253,16 @@ func startProfiler(addr string, cfg Config, getenv func(string) string) (func(co
 			"version":      cfg.ServiceVersion,
 			"instance":     cfg.InstanceID,
 		},
+		// pyroscope-go forces a full GC before each heap profile (every
+		// upload, 15 s) unless told not to: on a busy service that is a
+		// stop-the-world and a burst of mark work in every process at
+		// once, which showed as saga p99. The heap profile still reflects
+		// the last GC the runtime ran by itself.
+		DisableGCRuns: true,
+		// Each upload cuts and compresses every profile: a CPU burst. With
+		// one rate for all, the processes of a host, started together,
+		// burst together; a rate drawn from 12-18 s spreads them out.
+		UploadRate: 12*time.Second + rand.N(6*time.Second), // #nosec G404 -- spreading uploads needs no unpredictability
 		ProfileTypes: []pyroscope.ProfileType{
 			pyroscope.ProfileCPU,
 			pyroscope.ProfileAllocObjects, pyroscope.ProfileAllocSpace,
