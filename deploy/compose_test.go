@@ -135,11 +135,10 @@ func TestComposeMemoryLimits(t *testing.T) {
 func TestComposeImagesAndMounts(t *testing.T) {
 	for name, s := range loadCompose(t, "*").Services {
 		if !suiteImage(s) {
-			repo, tag, ok := strings.Cut(s.Image[strings.LastIndex(s.Image, "/")+1:], ":")
+			_, tag, ok := strings.Cut(s.Image[strings.LastIndex(s.Image, "/")+1:], ":")
 			if !ok || tag == "" || tag == "latest" || !strings.ContainsAny(tag, "0123456789") {
 				t.Errorf("%s: image %q has no exact tag", name, s.Image)
 			}
-			_ = repo
 		}
 		for _, v := range s.Volumes {
 			if v.Type != types.VolumeTypeBind {
@@ -205,7 +204,6 @@ func sdkEnv(name string) bool {
 // misspelt name would be silently ignored), and every variable the binary
 // requires is given.
 func TestComposeEnvironmentMatchesTheBinaries(t *testing.T) {
-	var env envChecker
 	for name, s := range loadCompose(t, "*").Services {
 		if !suiteImage(s) {
 			continue
@@ -216,7 +214,7 @@ func TestComposeEnvironmentMatchesTheBinaries(t *testing.T) {
 				given[k] = *v
 			}
 		}
-		env.check(t, "compose.yaml: "+name, s.Command, given, nil)
+		checkEnv(t, "compose.yaml: "+name, s.Command, given, nil)
 	}
 }
 

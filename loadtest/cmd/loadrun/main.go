@@ -16,7 +16,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -250,15 +249,12 @@ func (r *runner) report(out io.Writer, elapsed time.Duration, aborted bool) erro
 	return nil
 }
 
+// trend summarises a Trend metric (overhead.sh reads this line).
 func (r *runner) trend(metric string) string {
-	var parts []string
-	for _, agg := range []string{"p(50)", "p(90)", "p(99)", "max"} {
-		e, _ := scenarios.ParseExpr(agg + "<0")
+	at := func(e scenarios.Expr) time.Duration {
 		v, _ := r.metrics.Value(metric, e, 0)
-		parts = append(parts, fmt.Sprintf("%s %v", strings.TrimSuffix(strings.TrimPrefix(agg, "p("), ")"),
-			time.Duration(v*float64(time.Millisecond)).Round(10*time.Microsecond)))
+		return time.Duration(v * float64(time.Millisecond)).Round(10 * time.Microsecond)
 	}
-	return "p" + strings.Join(parts[:3], "  p") + "  " + parts[3]
+	p := func(q float64) time.Duration { return at(scenarios.Expr{Agg: "p", P: q}) }
+	return fmt.Sprintf("p50 %v  p90 %v  p99 %v  max %v", p(50), p(90), p(99), at(scenarios.Expr{Agg: "max"}))
 }
-
-var errNotFinished = errors.New("not finished within 60 s")

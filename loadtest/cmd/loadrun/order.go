@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -81,6 +82,8 @@ func (r *runner) order(ctx context.Context, i int, card string) {
 	r.metrics.AddBool(orderOutcomeOK, status == want)
 	r.count(status)
 }
+
+var errNotFinished = errors.New("not finished within 60 s")
 
 // follow long-polls the order until it leaves PENDING (one request when
 // the saga ends within the wait).
