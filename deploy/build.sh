@@ -11,7 +11,9 @@ set -eu
 out=${1:-bin}
 [ $# -gt 0 ] && shift
 if [ $# -eq 0 ]; then
-  set -- ./platform/cmd/... ./services/orders/cmd/... ./services/payments/cmd/... ./services/inventory/cmd/...
+  # Every command of the platform and of every service (make new-service's too).
+  set -- ./platform/cmd/...
+  for d in ./services/*/cmd; do set -- "$@" "$d/..."; done
 fi
 version=${VERSION:-$(git describe --tags --always --dirty 2>/dev/null || echo dev)}
 CGO_ENABLED=0 exec go build -ldflags "-X main.version=$version" -o "$out/" "$@"

@@ -388,7 +388,7 @@ func TestK8sReplicasAndDependencies(t *testing.T) {
 				t.Errorf("%s: no PodDisruptionBudget for %s", overlay, name)
 			}
 		}
-		cfg := r.configMaps["sagasuite-config"].Data
+		cfg := r.configMaps["sagasuite-kafka"].Data
 		partitions, _ := strconv.Atoi(cfg["KAFKA_PARTITIONS"])
 
 		// Kafka: the services' bootstrap address is the Strimzi cluster's.
@@ -430,7 +430,7 @@ func TestK8sReplicasAndDependencies(t *testing.T) {
 
 		// etcd: every endpoint is a member of the StatefulSet.
 		etcd := r.statefulSets["etcd"]
-		for _, ep := range strings.Split(cfg["ETCD_ENDPOINTS"], ",") {
+		for _, ep := range strings.Split(r.configMaps["sagasuite-etcd"].Data["ETCD_ENDPOINTS"], ",") {
 			var n int
 			if _, err := fmt.Sscanf(ep, "etcd-%d.etcd:2379", &n); err != nil || n >= int(*etcd.Spec.Replicas) {
 				t.Errorf("%s: ETCD_ENDPOINTS has %s, not one of the %d etcd members", overlay, ep, *etcd.Spec.Replicas)

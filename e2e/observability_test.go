@@ -158,8 +158,10 @@ func TestPrometheusAnswersEveryPanel(t *testing.T) {
 	}
 	dir := t.TempDir()
 	rules, _ := filepath.Abs("../prometheus/rules")
-	jobs := map[string][]string{"orders": {"orders"}, "payments": {"payments"}, "inventory": {"inventory-1", "inventory-2"},
-		"psp": {"psp"}, "sidecar": {"sidecar-1", "sidecar-2"}}
+	jobs := map[string][]string{} // one job per binary, as in prometheus/prometheus.dev.yml
+	for name, p := range suite.procs {
+		jobs[p.binary] = append(jobs[p.binary], name)
+	}
 	cfg := "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - " + rules + "/*.rules.yml\nscrape_configs:\n"
 	for _, job := range slices.Sorted(func(yield func(string) bool) {
 		for j := range jobs {

@@ -26,6 +26,7 @@ import (
 	"github.com/example/sagasuite/platform/etcdtest"
 	"github.com/example/sagasuite/platform/kafkatest"
 	"github.com/example/sagasuite/platform/postgrestest"
+	"github.com/example/sagasuite/platform/procfile"
 )
 
 // suite is the running system the tests drive: real service processes
@@ -103,49 +104,57 @@ func runSuite(m *testing.M) (int, error) {
 
 	suite.procs, suite.urls = map[string]*proc{}, map[string]string{}
 	defer stopAll()
-	ports := map[string]string{}
-	for _, name := range []string{"psp", "inventory-1", "inventory-2", "payments", "orders", "sidecar-1", "sidecar-2"} {
-		if ports[name], err = freePort(); err != nil {
-			return 0, err
+	groups, err := procfile.Read("../dev.procfile")
+	if err != nil {
+		return 0, err
+	}
+	// Every process of make dev, each on a free port: an address of make
+	// dev's in another process's environment (SERVICE_ADDR) is rewritten
+	// to the new port. The broker and etcd are the suite's own.
+	ports := map[string]string{} // make dev's port → this suite's
+	for _, g := range groups {
+		for _, p := range g {
+			if p.ReadyURL() == "" {
+				continue
+			}
+			port, err := freePort()
+			if err != nil {
+				return 0, err
+			}
+			_, devPort, _ := strings.Cut(p.Env["HTTP_ADDR"], ":")
+			ports[devPort] = port
+			suite.urls[p.Name] = "http://127.0.0.1:" + port
 		}
-		suite.urls[name] = "http://127.0.0.1:" + ports[name]
 	}
-	inventoryEnv := []string{"DATABASE_NAME=" + suite.dbPrefix + "_inventory", "LEADER_TTL=1s", "RESERVATION_TTL=10m", "EXPIRY_INTERVAL=250ms"}
-	specs := []struct {
-		name, binary string
-		env          []string
-	}{
-		{"psp", "psp", []string{"PSP_KEY_FILE=" + filepath.Join(filepath.Dir(suite.logDir), "psp-keys.json")}},
-		{"inventory-1", "inventory", inventoryEnv},
-		{"inventory-2", "inventory", inventoryEnv},
-		// Sidecars register the inventory replicas; orders finds them through etcd.
-		{"sidecar-1", "sidecar", []string{"SERVICE_NAME=inventory", "SERVICE_ADDR=" + suite.urls["inventory-1"], "INSTANCE_ID=inventory-1",
-			"LEASE_TTL=2s", "CHECK_INTERVAL=200ms"}},
-		{"sidecar-2", "sidecar", []string{"SERVICE_NAME=inventory", "SERVICE_ADDR=" + suite.urls["inventory-2"], "INSTANCE_ID=inventory-2",
-			"LEASE_TTL=2s", "CHECK_INTERVAL=200ms"}},
-		{"payments", "payments", []string{"DATABASE_NAME=" + suite.dbPrefix + "_payments", "PSP_URL=" + suite.urls["psp"],
-			"BREAKER_OPEN_FOR=2s", "PSP_TIMEOUT=1s"}},
-		{"orders", "orders", []string{"DATABASE_NAME=" + suite.dbPrefix + "_orders", "PSP_URL=" + suite.urls["psp"],
-			"SAGA_TIMEOUT=3s",
-			// Tests stall sagas on purpose (paused consumers, killed replicas):
-			// those must not make orders shed the next test's orders.
-			"SAGA_TARGET=30s", "BREAKER_OPEN_FOR=1s", "LEADER_TTL=1s"}},
-	}
-	for _, s := range specs {
-		env := append([]string{
-			"HTTP_ADDR=127.0.0.1:" + ports[s.name],
-			"INSTANCE_ID=" + s.name,
-			"ETCD_ENDPOINTS=" + strings.Join(suite.etcd, ","),
-			"DATABASE_URL=" + suite.adminURL,
-			"KAFKA_BROKERS=" + strings.Join(suite.brokers, ","),
-			"ADMIN_TOKEN=" + adminToken,
-			"OTEL_EXPORTER_OTLP_ENDPOINT=" + suite.spans.URL,
-			"OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf",
-			"OTEL_BSP_SCHEDULE_DELAY=50",
-			"LOG_LEVEL=debug",
-		}, s.env...)
-		if err := start(s.name, s.binary, env); err != nil {
-			return 0, err
+	for _, g := range groups {
+		for _, p := range g {
+			if p.ReadyURL() == "" {
+				continue
+			}
+			env := []string{
+				"ETCD_ENDPOINTS=" + strings.Join(suite.etcd, ","),
+				"DATABASE_URL=" + suite.adminURL,
+				"DATABASE_NAME=" + suite.dbPrefix + "_" + p.Binary,
+				"KAFKA_BROKERS=" + strings.Join(suite.brokers, ","),
+				"ADMIN_TOKEN=" + adminToken,
+				"OTEL_EXPORTER_OTLP_ENDPOINT=" + suite.spans.URL,
+				"OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf",
+				"OTEL_BSP_SCHEDULE_DELAY=50",
+				"LOG_LEVEL=debug",
+			}
+			for k, v := range p.Env {
+				for dev, port := range ports {
+					v = strings.ReplaceAll(v, "127.0.0.1:"+dev, "127.0.0.1:"+port)
+				}
+				if k == "HTTP_ADDR" {
+					v = strings.TrimPrefix(suite.urls[p.Name], "http://")
+				}
+				env = append(env, k+"="+v)
+			}
+			env = append(env, tuning(p.Binary)...)
+			if err := start(p.Name, p.Binary, env); err != nil {
+				return 0, err
+			}
 		}
 	}
 	for name := range suite.procs {
@@ -164,6 +173,22 @@ func runSuite(m *testing.M) (int, error) {
 	return code, nil
 }
 
+// tuning is what the tests change of make dev's settings, by binary:
+// shorter timeouts and leases, so that failures show within a test.
+func tuning(binary string) []string {
+	return map[string][]string{
+		"psp":       {"PSP_KEY_FILE=" + filepath.Join(filepath.Dir(suite.logDir), "psp-keys.json")},
+		"inventory": {"LEADER_TTL=1s", "RESERVATION_TTL=10m", "EXPIRY_INTERVAL=250ms"},
+		// Sidecars register the replicas; orders finds inventory through etcd.
+		"sidecar":  {"LEASE_TTL=2s", "CHECK_INTERVAL=200ms"},
+		"payments": {"BREAKER_OPEN_FOR=2s", "PSP_TIMEOUT=1s"},
+		"orders": {"SAGA_TIMEOUT=3s",
+			// Tests stall sagas on purpose (paused consumers, killed replicas):
+			// those must not make orders shed the next test's orders.
+			"SAGA_TARGET=30s", "BREAKER_OPEN_FOR=1s", "LEADER_TTL=1s"},
+	}[binary]
+}
+
 // buildVersion is what the e2e build stamps into every binary; the
 // metrics test checks each process reports it.
 const buildVersion = "e2e-build"
@@ -173,8 +198,7 @@ const buildVersion = "e2e-build"
 // build fails here. The build cache is shared with `go test` (make test
 // exports CGO_ENABLED=0, as the script does).
 func build(dir string) error {
-	cmd := exec.Command("deploy/build.sh", dir, "./platform/cmd/sidecar",
-		"./services/orders/cmd/orders", "./services/payments/cmd/payments", "./services/payments/cmd/psp", "./services/inventory/cmd/inventory")
+	cmd := exec.Command("deploy/build.sh", dir) // every command, as make build
 	cmd.Dir = ".."
 	cmd.Env = append(os.Environ(), "VERSION="+buildVersion)
 	out, err := cmd.CombinedOutput()
@@ -248,8 +272,8 @@ func dropDatabases() {
 		return
 	}
 	defer conn.Close(ctx)
-	for _, svc := range []string{"orders", "payments", "inventory"} {
-		_, _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{suite.dbPrefix + "_" + svc}.Sanitize()+" WITH (FORCE)")
+	for _, p := range suite.procs {
+		_, _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{suite.dbPrefix + "_" + p.binary}.Sanitize()+" WITH (FORCE)")
 	}
 }
 

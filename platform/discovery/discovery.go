@@ -249,3 +249,16 @@ func Ping(ctx context.Context, cli *clientv3.Client) error {
 	}
 	return nil
 }
+
+// Etcd is an etcd client as a process component: readiness pings it,
+// Close closes it.
+type Etcd struct{ *clientv3.Client }
+
+// Connect is Dial, as a component.
+func Connect(endpoints []string) (Etcd, error) {
+	cli, err := Dial(endpoints)
+	return Etcd{cli}, err
+}
+
+// Ready is a readiness check: nil while etcd answers.
+func (e Etcd) Ready(ctx context.Context) error { return Ping(ctx, e.Client) }

@@ -12,6 +12,7 @@ package inbox
 import (
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"time"
@@ -75,8 +76,34 @@ type TxHandler func(ctx context.Context, tx pgx.Tx, m kafka.Message) error
 
 // Routes maps a CloudEvents type to its handler. A type mapped to nil is
 // known and deliberately ignored; a type not in the map is unknown and the
-// message is dead-lettered.
+// message is dead-lettered: a producer deployed ahead of this consumer
+// then loses nothing, and `redrive` replays the parked messages once the
+// consumer knows the type (docs/events.md).
 type Routes map[string]TxHandler
+
+// Covers reports, as an error, the types of the producers' contracts
+// (orderevents.Types, …) that routes does not map and the types it maps
+// that no contract lists. Each consumer's test calls it, so a type added
+// to a contract makes every consumer decide (handle or ignore) before it
+// ships, instead of dead-lettering at run time.
+func (r Routes) Covers(contracts ...[]string) error {
+	want := map[string]bool{}
+	var errs []error
+	for _, types := range contracts {
+		for _, t := range types {
+			want[t] = true
+			if _, ok := r[t]; !ok {
+				errs = append(errs, fmt.Errorf("type %s has no route (map it to nil to ignore it)", t))
+			}
+		}
+	}
+	for t := range r {
+		if !want[t] {
+			errs = append(errs, fmt.Errorf("route for %s, which no contract lists", t))
+		}
+	}
+	return errors.Join(errs...)
+}
 
 // Route returns a TxHandler that dispatches on the event type.
 func Route(routes Routes) TxHandler {

@@ -32,19 +32,37 @@ type HandlerFunc func(ctx context.Context, m Message) error
 // Handle calls f.
 func (f HandlerFunc) Handle(ctx context.Context, m Message) error { return f(ctx, m) }
 
-// ConsumerConfig configures a Consumer. Brokers, Group, Topics and DLQ are
+// StartOffset is where a consumer group with no committed offsets (a new
+// service, a new group name) starts reading.
+type StartOffset int
+
+const (
+	// StartEarliest reads everything the topics still retain: a new
+	// participant in a saga misses nothing written before its first start.
+	StartEarliest StartOffset = iota
+	// StartLatest reads only what is written after the group first joins:
+	// a new service on a busy topic does not replay its whole retention
+	// (7 days here) on its first deploy.
+	StartLatest
+)
+
+// ConsumerConfig configures a Consumer. Brokers, Group and Topics are
 // required.
 type ConsumerConfig struct {
 	Brokers []string
 	Group   string   // consumer group ID; also the messaging.consumer.group.name
 	Topics  []string // topics consumed by the group
-	// DLQ sends messages that can never be processed to "<topic>.dlq".
-	DLQ *Publisher
+	// StartAt is where a group without committed offsets begins;
+	// committed offsets always win.
+	StartAt StartOffset
+	// Policies wrap the handler, the first outermost: typically
+	// Retry(…), then DeadLetter(…). Without a policy a failed message
+	// ends the group session and is delivered again after the rejoin:
+	// nothing is ever skipped silently.
+	Policies []Middleware
 	// SessionTimeout is how long a dead consumer keeps its partitions;
 	// 0 means 10 s (kfake refuses less than 6 s by default).
 	SessionTimeout time.Duration
-	// MaxBackoff caps the wait between retries of a failing message; 0 means 5 s.
-	MaxBackoff time.Duration
 	// Workers handle messages in parallel, each key always on the same
 	// worker (so in order); 0 means 1.
 	Workers int
@@ -53,10 +71,12 @@ type ConsumerConfig struct {
 
 // Consumer runs a consumer group with a bounded number of workers:
 // messages with the same key are handled one at a time, in the order they
-// were written.
+// were written. What happens to a failing message is up to its policies
+// (policy.go); the consumer itself owns fetching, ordering, commits
+// (tracker.go), pausing and the telemetry of each delivery.
 type Consumer struct {
 	cfg       ConsumerConfig
-	h         Handler
+	h         Handler // with the policies
 	obs       observers
 	paused    atomic.Bool
 	assigned  atomic.Bool // the group gave this member its partitions
@@ -65,7 +85,8 @@ type Consumer struct {
 	processed metric.Float64Histogram
 }
 
-// NewConsumer returns a consumer that passes every message to h.
+// NewConsumer returns a consumer that passes every message to h, wrapped
+// in cfg.Policies.
 func NewConsumer(cfg ConsumerConfig, h Handler) (*Consumer, error) {
 	var errs []error
 	if len(cfg.Brokers) == 0 {
@@ -77,11 +98,11 @@ func NewConsumer(cfg ConsumerConfig, h Handler) (*Consumer, error) {
 	if len(cfg.Topics) == 0 {
 		errs = append(errs, errors.New("no topics"))
 	}
-	if cfg.DLQ == nil {
-		errs = append(errs, errors.New("no dead-letter publisher"))
-	}
 	if h == nil {
 		errs = append(errs, errors.New("no handler"))
+	}
+	if cfg.StartAt != StartEarliest && cfg.StartAt != StartLatest {
+		errs = append(errs, fmt.Errorf("start offset %d", cfg.StartAt))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("kafka consumer: %w", err)
@@ -89,23 +110,20 @@ func NewConsumer(cfg ConsumerConfig, h Handler) (*Consumer, error) {
 	if cfg.SessionTimeout <= 0 {
 		cfg.SessionTimeout = 10 * time.Second
 	}
-	if cfg.MaxBackoff <= 0 {
-		cfg.MaxBackoff = 5 * time.Second
-	}
 	if cfg.Workers <= 0 {
 		cfg.Workers = 1
 	}
-	c := &Consumer{cfg: cfg, h: h, obs: cfg.Observers.build()}
+	c := &Consumer{cfg: cfg, h: Chain(h, cfg.Policies...), obs: cfg.Observers.build()}
 	var err error
 	if c.consumed, err = c.obs.meter.Int64Counter("messaging.client.consumed.messages",
-		metric.WithDescription("Messages consumed, by topic and outcome (ok, retry, dead_letter)."), metric.WithUnit("{message}")); err != nil {
+		metric.WithDescription("Messages consumed, by topic and outcome (ok, retry: one per failed attempt, dead_letter)."), metric.WithUnit("{message}")); err != nil {
 		return nil, err
 	}
 	if err := registerLag(c.obs.meter, cfg.Group, &c.lag); err != nil {
 		return nil, err
 	}
 	if c.processed, err = c.obs.meter.Float64Histogram("messaging.process.duration",
-		metric.WithDescription("Time a handler took per message attempt."), metric.WithUnit("s"),
+		metric.WithDescription("Time from a message's hand-over to a worker until it was handled or dead-lettered, retries included."), metric.WithUnit("s"),
 		metric.WithExplicitBucketBoundaries(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)); err != nil {
 		return nil, err
 	}
@@ -147,15 +165,20 @@ func (c *Consumer) Run(ctx context.Context) error {
 }
 
 // session is one membership of the group: a reader, its workers and its
-// committer, until ctx ends (nil) or the reader fails.
-func (c *Consumer) session(ctx context.Context) error {
+// committer, until ctx ends (nil), the reader fails or a message fails
+// past its policies.
+func (c *Consumer) session(parent context.Context) error {
+	ctx, fail := context.WithCancelCause(parent)
+	defer fail(nil)
+	start := kafkago.FirstOffset
+	if c.cfg.StartAt == StartLatest {
+		start = kafkago.LastOffset
+	}
 	r := kafkago.NewReader(kafkago.ReaderConfig{
-		Brokers:     c.cfg.Brokers,
-		GroupID:     c.cfg.Group,
-		GroupTopics: c.cfg.Topics,
-		// A new group starts at the beginning: nothing written before the
-		// first start of a service is skipped.
-		StartOffset:       kafkago.FirstOffset,
+		Brokers:           c.cfg.Brokers,
+		GroupID:           c.cfg.Group,
+		GroupTopics:       c.cfg.Topics,
+		StartOffset:       start,
 		MinBytes:          1,
 		MaxBytes:          10 << 20,
 		MaxWait:           500 * time.Millisecond,
@@ -233,9 +256,14 @@ func (c *Consumer) session(ctx context.Context) error {
 		go func(q <-chan kafkago.Message) {
 			defer workers.Done()
 			for km := range q {
-				if c.process(ctx, km) {
-					completed <- km
+				if ctx.Err() != nil {
+					continue // the session is ending: left uncommitted, redelivered
 				}
+				if err := c.deliver(ctx, km); err != nil {
+					fail(err)
+					continue
+				}
+				completed <- km
 			}
 		}(queues[i])
 	}
@@ -248,30 +276,36 @@ func (c *Consumer) session(ctx context.Context) error {
 		<-committerDone
 	}
 
+	// ended says why the session stops: nil when the consumer is told to
+	// stop, the failure when a message failed past its policies.
+	ended := func() error {
+		stop()
+		if parent.Err() != nil {
+			return nil
+		}
+		return context.Cause(ctx)
+	}
 	for {
 		if err := c.waitWhilePaused(ctx); err != nil {
-			stop()
-			return nil
+			return ended()
 		}
 		km, err := r.FetchMessage(ctx)
 		if err != nil {
-			stop()
 			if ctx.Err() != nil {
-				return nil
+				return ended()
 			}
+			stop()
 			return fmt.Errorf("consume %v as %s: %w", c.cfg.Topics, c.cfg.Group, err)
 		}
 		// A fetch that was under way when Pause came is held, not handled.
 		if err := c.waitWhilePaused(ctx); err != nil {
-			stop()
-			return nil
+			return ended()
 		}
 		track.fetched(km)
 		select {
 		case queues[c.worker(km)] <- km:
 		case <-ctx.Done():
-			stop()
-			return nil
+			return ended()
 		}
 	}
 }
@@ -322,79 +356,12 @@ func (c *Consumer) waitWhilePaused(ctx context.Context) error {
 	return nil
 }
 
-// tracker knows, per partition, which fetched offsets are handled, so that
-// commits never pass a message still in a worker.
-type tracker struct {
-	mu    sync.Mutex
-	parts map[string]*partition
-}
-
-type partition struct {
-	inFlight []int64 // fetched offsets, in fetch order
-	done     map[int64]kafkago.Message
-}
-
-func newTracker() *tracker { return &tracker{parts: map[string]*partition{}} }
-
-func key(m kafkago.Message) string { return m.Topic + "/" + strconv.Itoa(m.Partition) }
-
-func (t *tracker) fetched(m kafkago.Message) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	p := t.parts[key(m)]
-	if p == nil {
-		p = &partition{done: map[int64]kafkago.Message{}}
-		t.parts[key(m)] = p
-	}
-	p.inFlight = append(p.inFlight, m.Offset)
-}
-
-// complete marks m handled and returns the message to commit: the last of
-// the partition's handled prefix, if it moved.
-func (t *tracker) complete(m kafkago.Message) (kafkago.Message, bool) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	p := t.parts[key(m)]
-	if p == nil {
-		return m, false
-	}
-	p.done[m.Offset] = m
-	var last kafkago.Message
-	moved := false
-	for len(p.inFlight) > 0 {
-		d, ok := p.done[p.inFlight[0]]
-		if !ok {
-			break
-		}
-		delete(p.done, p.inFlight[0])
-		p.inFlight = p.inFlight[1:]
-		last, moved = d, true
-	}
-	return last, moved
-}
-
-// process handles km until it succeeds or is dead-lettered; false means ctx
-// ended first.
-func (c *Consumer) process(ctx context.Context, km kafkago.Message) bool {
-	backoff := 50 * time.Millisecond
-	for attempt := 1; ; attempt++ {
-		outcome, err := c.attempt(ctx, km, attempt)
-		c.consumed.Add(ctx, 1, metric.WithAttributes(semconv.MessagingSystemKafka,
-			semconv.MessagingDestinationName(km.Topic), semconv.MessagingConsumerGroupName(c.cfg.Group),
-			attribute.String("outcome", outcome)))
-		if err == nil {
-			return true
-		}
-		select {
-		case <-ctx.Done():
-			return false
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, c.cfg.MaxBackoff)
-	}
-}
-
-func (c *Consumer) attempt(ctx context.Context, km kafkago.Message, attempt int) (outcome string, err error) {
+// deliver hands km to the handler and its policies once, in a consumer
+// span that continues the producer's trace. A nil error means km is done
+// (handled, or parked by a policy) and may be committed; an error means
+// it failed past every policy and the session must end without
+// committing it.
+func (c *Consumer) deliver(ctx context.Context, km kafkago.Message) error {
 	msg, decodeErr := decode(km)
 	parent := c.obs.propagator.Extract(ctx, headerCarrier{&km.Headers})
 	ctx, span := c.obs.tracer.Start(parent, "process "+km.Topic, trace.WithSpanKind(trace.SpanKindConsumer),
@@ -410,63 +377,34 @@ func (c *Consumer) attempt(ctx context.Context, km kafkago.Message, attempt int)
 			semconv.MessagingMessageID(msg.ID),
 			semconv.MessagingMessageBodySize(len(km.Value)),
 			attribute.String("cloudevents.event_type", msg.Type),
-			attribute.Int("messaging.delivery_attempt", attempt),
 		))
 	defer span.End()
+	d := &delivery{c: c, outcome: "ok", attrs: metric.WithAttributes(semconv.MessagingSystemKafka,
+		semconv.MessagingDestinationName(km.Topic), semconv.MessagingConsumerGroupName(c.cfg.Group))}
+	ctx = context.WithValue(ctx, deliveryKey{}, d)
+	h := c.h
+	if decodeErr != nil { // not a CloudEvent: only the policies see it
+		h = Chain(HandlerFunc(func(context.Context, Message) error { return Permanent(decodeErr) }), c.cfg.Policies...)
+	}
 	start := time.Now()
-	defer func() {
-		took := time.Since(start)
-		c.processed.Record(ctx, took.Seconds(), metric.WithAttributes(
-			semconv.MessagingSystemKafka, semconv.MessagingDestinationName(km.Topic),
-			semconv.MessagingConsumerGroupName(c.cfg.Group), attribute.String("outcome", outcome)))
-		if outcome == "ok" { // the boundary's log line (debug: one per message)
-			c.obs.log.DebugContext(ctx, "message handled", "topic", km.Topic, "type", msg.Type, "id", msg.ID, "duration", took)
-		}
-	}()
-
-	err = decodeErr
-	if err == nil {
-		err = c.h.Handle(ctx, msg)
-		if err != nil && !IsPermanent(err) {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, err.Error())
-			c.obs.log.WarnContext(ctx, "message failed, will retry", "topic", km.Topic, "type", msg.Type,
-				"id", msg.ID, "attempt", attempt, "error", err)
-			return "retry", err
-		}
-	}
-	if err == nil {
-		return "ok", nil
-	}
-	// Never processable: park it and go on.
-	span.RecordError(err)
-	span.SetStatus(codes.Error, "dead-lettered: "+err.Error())
-	if dlqErr := c.deadLetter(ctx, km, err); dlqErr != nil {
-		c.obs.log.ErrorContext(ctx, "dead-letter failed, will retry", "topic", km.Topic, "error", dlqErr)
-		return "retry", dlqErr
-	}
-	c.obs.log.WarnContext(ctx, "message dead-lettered", "topic", km.Topic, "dlq", km.Topic+".dlq",
-		"partition", km.Partition, "offset", km.Offset, "type", msg.Type, "id", msg.ID, "reason", err.Error())
-	return "dead_letter", nil
-}
-
-func (c *Consumer) deadLetter(ctx context.Context, km kafkago.Message, reason error) error {
-	dlq := km.Topic + ".dlq"
-	ctx, span := c.obs.tracer.Start(ctx, "send "+dlq, trace.WithSpanKind(trace.SpanKindProducer),
-		trace.WithAttributes(semconv.MessagingSystemKafka, semconv.MessagingDestinationName(dlq),
-			semconv.MessagingOperationName("send"), attribute.String("messaging.kafka.dlq.reason", reason.Error())))
-	defer span.End()
-	headers := append([]kafkago.Header(nil), km.Headers...)
-	hc := headerCarrier{&headers}
-	hc.Set(HeaderDLQReason, reason.Error())
-	hc.Set("dlq_topic", km.Topic)
-	hc.Set("dlq_partition", strconv.Itoa(km.Partition))
-	hc.Set("dlq_offset", strconv.FormatInt(km.Offset, 10))
-	hc.Set("dlq_group", c.cfg.Group)
-	err := c.cfg.DLQ.forward(ctx, dlq, kafkago.Message{Key: km.Key, Value: km.Value, Headers: headers})
+	err := h.Handle(ctx, msg)
+	took := time.Since(start)
+	span.SetAttributes(attribute.Int("messaging.delivery_attempt", d.attempts+1))
 	if err != nil {
 		span.RecordError(err)
 		span.SetStatus(codes.Error, err.Error())
+		if ctx.Err() != nil {
+			return err // stopping: redelivered after the restart
+		}
+		c.obs.log.ErrorContext(ctx, "message failed past its policies, rejoining the group to receive it again",
+			"topic", km.Topic, "type", msg.Type, "id", msg.ID, "error", err)
+		return fmt.Errorf("message %s/%d@%d: %w", km.Topic, km.Partition, km.Offset, err)
 	}
-	return err
+	outcome := metric.WithAttributes(attribute.String("outcome", d.outcome))
+	c.processed.Record(ctx, took.Seconds(), d.attrs, outcome)
+	c.consumed.Add(ctx, 1, d.attrs, outcome)
+	if d.outcome == "ok" { // the boundary's log line (debug: one per message)
+		c.obs.log.DebugContext(ctx, "message handled", "topic", km.Topic, "type", msg.Type, "id", msg.ID, "duration", took)
+	}
+	return nil
 }

@@ -151,3 +151,21 @@ func IsPermanent(err error) bool {
 	var p *PermanentError
 	return errors.As(err, &p)
 }
+
+// Validator is event data that can say what a consumer cannot act on:
+// the payload structs of the services' published contracts.
+type Validator interface{ Validate() error }
+
+// DecodeValid decodes m's data into a T and validates it. Both failures
+// are permanent (the same bytes will never do better): the message is
+// dead-lettered.
+func DecodeValid[T Validator](m Message) (T, error) {
+	var v T
+	if err := m.Decode(&v); err != nil {
+		return v, err
+	}
+	if err := v.Validate(); err != nil {
+		return v, Permanent(fmt.Errorf("%s %s: %w", m.Type, m.ID, err))
+	}
+	return v, nil
+}

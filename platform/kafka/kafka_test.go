@@ -54,8 +54,8 @@ func newEnv(t *testing.T) *env {
 func (e *env) consume(t *testing.T, group string, h kafka.HandlerFunc) {
 	t.Helper()
 	c, err := kafka.NewConsumer(kafka.ConsumerConfig{
-		Brokers: e.brokers, Group: group, Topics: []string{e.topic}, DLQ: e.pub,
-		SessionTimeout: 6 * time.Second, MaxBackoff: 100 * time.Millisecond, Observers: e.obs,
+		Brokers: e.brokers, Group: group, Topics: []string{e.topic}, Policies: []kafka.Middleware{kafka.Retry(100 * time.Millisecond), kafka.DeadLetter(e.pub)},
+		SessionTimeout: 6 * time.Second, Observers: e.obs,
 	}, h)
 	if err != nil {
 		t.Fatal(err)
@@ -269,8 +269,8 @@ func TestUncommittedMessageIsRedeliveredAfterRestart(t *testing.T) {
 	}
 	// First consumer fails the message forever, then stops.
 	failing := make(chan struct{}, 100)
-	c, err := kafka.NewConsumer(kafka.ConsumerConfig{Brokers: e.brokers, Group: group, Topics: []string{e.topic}, DLQ: e.pub,
-		SessionTimeout: 6 * time.Second, MaxBackoff: 50 * time.Millisecond}, kafka.HandlerFunc(func(ctx context.Context, m kafka.Message) error {
+	c, err := kafka.NewConsumer(kafka.ConsumerConfig{Brokers: e.brokers, Group: group, Topics: []string{e.topic}, Policies: []kafka.Middleware{kafka.Retry(50 * time.Millisecond), kafka.DeadLetter(e.pub)},
+		SessionTimeout: 6 * time.Second,}, kafka.HandlerFunc(func(ctx context.Context, m kafka.Message) error {
 		failing <- struct{}{}
 		return errors.New("down")
 	}))

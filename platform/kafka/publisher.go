@@ -31,6 +31,7 @@ type PublisherConfig struct {
 // It is safe for concurrent use; Close flushes and releases connections.
 type Publisher struct {
 	w        *kafkago.Writer
+	brokers  []string
 	obs      observers
 	sent     metric.Int64Counter
 	duration metric.Float64Histogram
@@ -57,7 +58,7 @@ func NewPublisher(cfg PublisherConfig) (*Publisher, error) {
 			BatchSize:    500,
 			WriteTimeout: cfg.WriteTimeout,
 		},
-		obs: cfg.Observers.build(),
+		obs: cfg.Observers.build(), brokers: cfg.Brokers,
 	}
 	var err error
 	if p.sent, err = p.obs.meter.Int64Counter("messaging.client.sent.messages",

@@ -12,8 +12,8 @@ import (
 
 func consumer(t *testing.T, e *env, group string, workers int, h kafka.HandlerFunc) (*kafka.Consumer, func()) {
 	t.Helper()
-	c, err := kafka.NewConsumer(kafka.ConsumerConfig{Brokers: e.brokers, Group: group, Topics: []string{e.topic}, DLQ: e.pub,
-		SessionTimeout: 6 * time.Second, MaxBackoff: 50 * time.Millisecond, Workers: workers}, h)
+	c, err := kafka.NewConsumer(kafka.ConsumerConfig{Brokers: e.brokers, Group: group, Topics: []string{e.topic}, Policies: []kafka.Middleware{kafka.Retry(50 * time.Millisecond), kafka.DeadLetter(e.pub)},
+		SessionTimeout: 6 * time.Second, Workers: workers}, h)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -253,3 +253,13 @@ func (r *Relay) publish(ctx context.Context, rows []row) error {
 	}
 	return nil
 }
+
+// Setup creates the outbox table in pool's database (if it is not there
+// yet) and returns the relay that publishes it: the component a service
+// adds to its process. Stores write with Write in their own transactions.
+func Setup(ctx context.Context, pool *pgxpool.Pool, pub Publisher, cfg RelayConfig) (*Relay, error) {
+	if err := postgres.Migrate(ctx, pool, "outbox", Migrations()); err != nil {
+		return nil, err
+	}
+	return NewRelay(pool, pub, cfg)
+}

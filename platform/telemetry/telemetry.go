@@ -4,11 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"go.opentelemetry.io/contrib/bridges/otelslog"
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/exporters/otlp/otlplog/otlploggrpc"
-	"go.opentelemetry.io/otel/exporters/otlp/otlplog/otlploghttp"
-	sdklog "go.opentelemetry.io/otel/sdk/log"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -16,6 +11,13 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"go.opentelemetry.io/contrib/bridges/otelslog"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/exporters/otlp/otlplog/otlploggrpc"
+	"go.opentelemetry.io/otel/exporters/otlp/otlplog/otlploghttp"
+	sdklog "go.opentelemetry.io/otel/sdk/log"
 
 	otelpyroscope "github.com/grafana/otel-profiling-go"
 	"github.com/grafana/pyroscope-go"
@@ -276,4 +278,15 @@ func startProfiler(addr string, cfg Config, getenv func(string) string) (func(co
 		return nil, fmt.Errorf("start profiler: %w", err)
 	}
 	return func(context.Context) error { return p.Stop() }, nil
+}
+
+// Transport wraps base (nil: http.DefaultTransport) so that every request
+// is a client span, propagates the trace context and is measured, with
+// this process's providers rather than the OTel globals.
+func (t *Telemetry) Transport(base http.RoundTripper) http.RoundTripper {
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	return otelhttp.NewTransport(base, otelhttp.WithTracerProvider(t.TracerProvider),
+		otelhttp.WithMeterProvider(t.MeterProvider), otelhttp.WithPropagators(t.Propagator))
 }

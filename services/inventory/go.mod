@@ -31,6 +31,8 @@ require (
 	github.com/docker/go-connections v0.8.2 // indirect
 	github.com/docker/go-units v0.5.0 // indirect
 	github.com/ebitengine/purego v0.10.1 // indirect
+	github.com/example/sagasuite/services/orders v0.0.0
+	github.com/example/sagasuite/services/payments v0.0.0
 	github.com/exaring/otelpgx v0.13.0 // indirect
 	github.com/felixge/httpsnoop v1.1.0 // indirect
 	github.com/go-logr/logr v1.4.4 // indirect
@@ -119,3 +121,7 @@ require (
 
 // The platform lives in this repository; go.work uses it too.
 replace github.com/example/sagasuite/platform => ../../platform
+
+replace github.com/example/sagasuite/services/orders => ../orders
+
+replace github.com/example/sagasuite/services/payments => ../payments

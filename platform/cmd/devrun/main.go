@@ -7,10 +7,11 @@
 // a replica to watch failover) leaves the others running.
 //
 // Procfile: one process a line, "name: command" (run by bash), groups
-// separated by blank lines, # comments. With -ready, it reports when every
-// listed /readyz answers 200.
+// separated by blank lines, # comments (platform/procfile). It reports
+// when the /readyz of every process with an HTTP_ADDR answers 200, or of
+// the URLs given with -ready.
 //
-//	devrun -ready http://127.0.0.1:8081/readyz,http://127.0.0.1:8082/readyz dev.procfile
+//	devrun dev.procfile
 package main
 
 import (
@@ -28,6 +29,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/example/sagasuite/platform/procfile"
 )
 
 func main() {
@@ -47,7 +50,7 @@ type proc struct {
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("devrun", flag.ContinueOnError)
-	ready := fs.String("ready", "", "comma-separated /readyz URLs to report readiness of")
+	ready := fs.String("ready", "", "comma-separated /readyz URLs to report readiness of (default: every process's HTTP_ADDR)")
 	grace := fs.Duration("grace", 8*time.Second, "how long a group may take to stop before it is killed")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -55,9 +58,12 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if fs.NArg() != 1 {
 		return errors.New("usage: devrun [-ready URLs] [-grace 8s] PROCFILE")
 	}
-	groups, err := parse(fs.Arg(0))
+	groups, readyURLs, err := parse(fs.Arg(0))
 	if err != nil {
 		return err
+	}
+	if *ready != "" {
+		readyURLs = strings.Split(*ready, ",")
 	}
 	out := &lockedWriter{w: stdout}
 	width := 0
@@ -75,44 +81,30 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			}
 		}
 	}
-	if *ready != "" {
-		go reportReady(ctx, strings.Split(*ready, ","), started, out)
+	if len(readyURLs) > 0 {
+		go reportReady(ctx, readyURLs, started, out)
 	}
 	<-ctx.Done()
 	fmt.Fprintln(out, "devrun: stopping, newest group first")
 	return nil
 }
 
-func parse(path string) ([][]*proc, error) {
-	b, err := os.ReadFile(path) // #nosec G304 -- the procfile named on the command line
+func parse(path string) ([][]*proc, []string, error) {
+	groups, err := procfile.Read(path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var groups [][]*proc
-	var g []*proc
-	for n, line := range strings.Split(string(b), "\n") {
-		line = strings.TrimSpace(line)
-		switch {
-		case line == "":
-			if len(g) > 0 {
-				groups, g = append(groups, g), nil
+	out := make([][]*proc, len(groups))
+	var ready []string
+	for i, g := range groups {
+		for _, p := range g {
+			out[i] = append(out[i], &proc{name: p.Name, command: p.Command})
+			if u := p.ReadyURL(); u != "" {
+				ready = append(ready, u)
 			}
-		case strings.HasPrefix(line, "#"):
-		default:
-			name, command, ok := strings.Cut(line, ":")
-			if !ok || strings.TrimSpace(name) == "" || strings.TrimSpace(command) == "" {
-				return nil, fmt.Errorf("%s:%d: want \"name: command\"", path, n+1)
-			}
-			g = append(g, &proc{name: strings.TrimSpace(name), command: strings.TrimSpace(command)})
 		}
 	}
-	if len(g) > 0 {
-		groups = append(groups, g)
-	}
-	if len(groups) == 0 {
-		return nil, fmt.Errorf("%s: no processes", path)
-	}
-	return groups, nil
+	return out, ready, nil
 }
 
 // start runs p in its own process group, its output prefixed line by line.

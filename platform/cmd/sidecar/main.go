@@ -14,10 +14,12 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/example/sagasuite/platform/chassis"
 	"github.com/example/sagasuite/platform/config"
 	"github.com/example/sagasuite/platform/discovery"
+	"github.com/example/sagasuite/platform/httpserver"
+	"github.com/example/sagasuite/platform/process"
 	"github.com/example/sagasuite/platform/sidecar"
+	"github.com/example/sagasuite/platform/telemetry"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -36,31 +38,34 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	env := config.New(getenv)
 	service := env.Required("SERVICE_NAME")
 	addr := env.URL("SERVICE_ADDR", "", "http", "https") // what callers use, e.g. http://127.0.0.1:8083
+	cfg := process.FromEnv(env, "sidecar", version, ":9000")
 	host, _ := os.Hostname()
-	cfg := chassis.Config{
-		Name:          "sidecar",
-		Version:       version,
-		InstanceID:    env.String("INSTANCE_ID", service+"-"+host),
-		LogLevel:      env.LogLevel("LOG_LEVEL"),
-		HTTPAddr:      env.Addr("HTTP_ADDR", ":9000"),
-		AdminToken:    env.Secret("ADMIN_TOKEN", "dev-admin-token"),
-		AdminAddr:     env.OptionalAddr("ADMIN_ADDR"),
-		EtcdEndpoints: env.List("ETCD_ENDPOINTS", "127.0.0.1:2379"),
-	}
+	cfg.InstanceID = env.String("INSTANCE_ID", service+"-"+host) // the instance it registers
+	etcdEndpoints := env.List("ETCD_ENDPOINTS", "127.0.0.1:2379")
 	readyURL := env.URL("READY_URL", strings.TrimSuffix(addr, "/")+"/readyz", "http", "https")
 	ttl := env.Duration("LEASE_TTL", 5*time.Second)
 	interval := env.Duration("CHECK_INTERVAL", time.Second)
 	if err := env.Err(); err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
-	return chassis.Run(ctx, cfg, getenv, stdout, func(svc *chassis.Service) error {
-		svc.Go(func(ctx context.Context) error {
-			return sidecar.Run(ctx, sidecar.Config{
-				Instance: discovery.Instance{Service: service, ID: cfg.InstanceID, Addr: addr, Version: version, StartedAt: time.Now().UTC()},
-				ReadyURL: readyURL, TTL: ttl, Interval: interval, Client: svc.Etcd, Logger: svc.Log,
-				Meter: svc.Tel.MeterProvider.Meter("github.com/example/sagasuite/platform/sidecar"),
-			})
+	tel, err := telemetry.Setup(ctx, cfg.Telemetry(), getenv, stdout)
+	if err != nil {
+		return err
+	}
+	p := process.New(cfg, tel)
+	etcd, err := discovery.Connect(etcdEndpoints)
+	if err != nil {
+		p.Close()
+		return err
+	}
+	p.Add("etcd", etcd)
+	p.Go(func(ctx context.Context) error {
+		return sidecar.Run(ctx, sidecar.Config{
+			Instance: discovery.Instance{Service: service, ID: cfg.InstanceID, Addr: addr, Version: version, StartedAt: time.Now().UTC()},
+			ReadyURL: readyURL, TTL: ttl, Interval: interval, Client: etcd.Client, Logger: p.Log,
+			Meter: tel.MeterProvider.Meter("github.com/example/sagasuite/platform/sidecar"),
 		})
-		return nil
 	})
+	httpserver.PprofRoutes(p.Admin) // GET /admin/debug/pprof/…: the sidecar's only admin route
+	return p.Run(ctx)
 }

@@ -13,14 +13,21 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/example/sagasuite/platform/chassis"
 	"github.com/example/sagasuite/platform/config"
+	"github.com/example/sagasuite/platform/discovery"
 	"github.com/example/sagasuite/platform/election"
-	platformpg "github.com/example/sagasuite/platform/postgres"
+	"github.com/example/sagasuite/platform/faults"
+	"github.com/example/sagasuite/platform/inbox"
+	"github.com/example/sagasuite/platform/kafka"
+	"github.com/example/sagasuite/platform/outbox"
+	"github.com/example/sagasuite/platform/postgres"
+	"github.com/example/sagasuite/platform/process"
+	"github.com/example/sagasuite/platform/telemetry"
 	"github.com/example/sagasuite/services/inventory/internal/catalog"
 	"github.com/example/sagasuite/services/inventory/internal/httpapi"
-	"github.com/example/sagasuite/services/inventory/internal/postgres"
+	"github.com/example/sagasuite/services/inventory/internal/inventorydb"
 	"github.com/example/sagasuite/services/inventory/internal/saga"
+	"github.com/example/sagasuite/services/inventory/inventoryevents"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -36,7 +43,11 @@ func main() {
 }
 
 type settings struct {
-	chassis.Config
+	Process        process.Config
+	DB             postgres.Settings
+	Kafka          kafka.Settings
+	InboxRetention time.Duration
+	EtcdEndpoints  []string
 	SeedStock      int64
 	ReservationTTL time.Duration
 	ExpiryInterval time.Duration
@@ -47,15 +58,17 @@ type settings struct {
 func loadConfig(getenv func(string) string) (settings, error) {
 	env := config.New(getenv)
 	s := settings{
-		Config:    chassis.FromEnv(env, "inventory", ":8083"),
-		SeedStock: int64(env.Int("SEED_STOCK", 1_000_000, 0, 1_000_000_000)),
+		Process:        process.FromEnv(env, "inventory", version, ":8083"),
+		DB:             postgres.FromEnv(env, "inventory"),
+		Kafka:          kafka.FromEnv(env),
+		InboxRetention: inbox.RetentionFromEnv(env),
+		EtcdEndpoints:  env.List("ETCD_ENDPOINTS", "127.0.0.1:2379"),
+		SeedStock:      int64(env.Int("SEED_STOCK", 1_000_000, 0, 1_000_000_000)),
 		// Well above orders' SAGA_TIMEOUT: the watchdog cancels first.
 		ReservationTTL: env.Duration("RESERVATION_TTL", 5*time.Minute),
 		ExpiryInterval: env.Duration("EXPIRY_INTERVAL", 10*time.Second),
 		LeaderTTL:      env.Duration("LEADER_TTL", 5*time.Second),
 	}
-	s.Version, s.Migrations = version, postgres.Migrations()
-	s.Topics = []string{saga.OrdersTopic, saga.PaymentsTopic, saga.InventoryTopic}
 	return s, env.Err()
 }
 
@@ -64,34 +77,94 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
-	return chassis.Run(ctx, cfg.Config, getenv, stdout, func(svc *chassis.Service) error { return wire(ctx, svc, cfg) })
+	tel, err := telemetry.Setup(ctx, cfg.Process.Telemetry(), getenv, stdout)
+	if err != nil {
+		return err
+	}
+	p := process.New(cfg.Process, tel)
+	if err := assemble(ctx, p, tel, cfg); err != nil {
+		p.Close()
+		return err
+	}
+	return p.Run(ctx)
 }
 
-// wire adds inventory's own parts to the chassis.
-func wire(ctx context.Context, svc *chassis.Service, cfg settings) error {
-	if err := platformpg.Migrate(ctx, svc.Pool, "election", election.Migrations()); err != nil {
-		return err
-	}
-	store := postgres.New(svc.Pool)
-	seeded, err := store.SeedIfEmpty(ctx, catalog.Seed(cfg.SeedStock))
+// assemble adds to p every pattern inventory uses, one block each: its
+// database (seeded), Kafka with the outbox relay, the saga consumer
+// (inbox, retry, dead-letter), the reservation-expiry singleton (etcd
+// election with fencing), fault injection and the HTTP routes. Orders
+// finds inventory through the sidecar's registration, so inventory itself
+// does not use discovery.
+func assemble(ctx context.Context, p *process.Process, tel *telemetry.Telemetry, cfg settings) error {
+	obs := kafka.Observers{Logger: tel.Logger, TracerProvider: tel.TracerProvider, MeterProvider: tel.MeterProvider, Propagator: tel.Propagator}
+
+	// PostgreSQL: inventory's own database and tables, with the catalogue.
+	db, err := postgres.Connect(ctx, cfg.DB, postgres.Config{TracerProvider: tel.TracerProvider, MeterProvider: tel.MeterProvider}, tel.Logger)
 	if err != nil {
 		return err
 	}
-	if seeded {
-		svc.Log.Info("catalogue seeded", "products", 100, "stock_each", cfg.SeedStock)
-	}
-	handlers := saga.New(store, svc.Tel.TracerProvider)
-	if err := svc.Consume([]string{saga.OrdersTopic, saga.PaymentsTopic}, handlers.Routes()); err != nil {
-		return err
-	}
-	expiry, err := saga.NewExpiry(store, cfg.ReservationTTL, cfg.ExpiryInterval, svc.Log, svc.Tel.TracerProvider,
-		svc.Tel.MeterProvider.Meter("github.com/example/sagasuite/services/inventory"))
+	p.Add("postgres", db)
+	store, err := inventorydb.Setup(ctx, db.Pool)
 	if err != nil {
 		return err
 	}
-	if err := svc.Elect(saga.ExpiryJob, cfg.LeaderTTL, expiry.Run); err != nil { // a singleton: on the leader only
+	if seeded, err := store.SeedIfEmpty(ctx, catalog.Seed(cfg.SeedStock)); err != nil {
+		return err
+	} else if seeded {
+		p.Log.Info("catalogue seeded", "products", 100, "stock_each", cfg.SeedStock)
+	}
+
+	// Kafka, and the outbox relay: events leave with the change that caused them.
+	pub, err := kafka.Connect(ctx, cfg.Kafka, obs, append([]string{inventoryevents.Topic}, saga.Topics...)...)
+	if err != nil {
 		return err
 	}
-	httpapi.Routes(svc.Server.Echo, svc.Admin, store)
+	p.Add("kafka", pub)
+	relay, err := outbox.Setup(ctx, db.Pool, pub, outbox.RelayConfig{Logger: tel.Logger, MeterProvider: tel.MeterProvider, TracerProvider: tel.TracerProvider})
+	if err != nil {
+		return err
+	}
+	p.Add("outbox", relay)
+
+	// The saga: reserve, commit, release.
+	in, err := inbox.Setup(ctx, db.Pool, inbox.Config{Consumer: "inventory", Retention: cfg.InboxRetention, Logger: tel.Logger, MeterProvider: tel.MeterProvider})
+	if err != nil {
+		return err
+	}
+	p.Add("inbox", in)
+	consumer, err := kafka.NewConsumer(kafka.ConsumerConfig{Brokers: cfg.Kafka.Brokers, Group: "inventory", Topics: saga.Topics,
+		Workers: cfg.Kafka.Workers, Observers: obs, Policies: []kafka.Middleware{kafka.Retry(5 * time.Second), kafka.DeadLetter(pub)},
+	}, in.Handler(inbox.Route(saga.New(store, tel.TracerProvider).Routes())))
+	if err != nil {
+		return err
+	}
+	p.Add("kafka_consumer", consumer)
+
+	// Leader election (etcd) for the reservation-expiry job: one replica
+	// runs it, its writes fenced.
+	etcd, err := discovery.Connect(cfg.EtcdEndpoints)
+	if err != nil {
+		return err
+	}
+	p.Add("etcd", etcd)
+	expiry, err := saga.NewExpiry(store, cfg.ReservationTTL, cfg.ExpiryInterval, tel.Logger, tel.TracerProvider,
+		tel.MeterProvider.Meter("github.com/example/sagasuite/services/inventory"))
+	if err != nil {
+		return err
+	}
+	expiryJob, err := election.Setup(ctx, etcd.Client, db.Pool, election.Config{Name: saga.ExpiryJob, InstanceID: cfg.Process.InstanceID,
+		TTL: cfg.LeaderTTL, Logger: tel.Logger, MeterProvider: tel.MeterProvider}, expiry.Run)
+	if err != nil {
+		return err
+	}
+	p.Add("expiry", expiryJob)
+
+	// Fault injection (/admin/faults, /admin/consumption), then every route.
+	ops := httpapi.Ops{Faults: &faults.Injector{}, Consumption: faults.Consumption{Consumers: []faults.Pausable{consumer}, Log: tel.Logger},
+		Expiry: expiryJob}
+	if err := ops.Faults.Export(tel.MeterProvider, ops.Consumption.Probe); err != nil {
+		return err
+	}
+	httpapi.Routes(p.Server.Echo, p.Admin, store, ops)
 	return nil
 }

@@ -12,7 +12,8 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/example/sagasuite/platform/election"
-	"github.com/example/sagasuite/services/inventory/internal/postgres"
+	"github.com/example/sagasuite/services/inventory/internal/inventorydb"
+	"github.com/example/sagasuite/services/inventory/inventoryevents"
 )
 
 // ExpiryJob is the fencing and election name of the expiry job.
@@ -24,7 +25,7 @@ const ExpiryJob = "inventory-expiry"
 // It is a backstop behind the orders watchdog: keep TTL well above
 // SAGA_TIMEOUT. It runs as a singleton (election ExpiryJob).
 type Expiry struct {
-	store    *postgres.Store
+	store    *inventorydb.Store
 	ttl      time.Duration
 	interval time.Duration
 	log      *slog.Logger
@@ -34,7 +35,7 @@ type Expiry struct {
 }
 
 // NewExpiry returns the job; interval 0 means a quarter of ttl, at most 10 s.
-func NewExpiry(store *postgres.Store, ttl, interval time.Duration, log *slog.Logger, tp trace.TracerProvider, meter metric.Meter) (*Expiry, error) {
+func NewExpiry(store *inventorydb.Store, ttl, interval time.Duration, log *slog.Logger, tp trace.TracerProvider, meter metric.Meter) (*Expiry, error) {
 	if interval <= 0 {
 		interval = min(ttl/4, 10*time.Second)
 	}
@@ -90,10 +91,10 @@ func (x *Expiry) Scan(ctx context.Context, token int64) (int, error) {
 			if released, err = x.store.Release(sctx, tx, id); err != nil || !released {
 				return err
 			}
-			if err := emit(sctx, tx, "inventory.expired", id, map[string]string{"order_id": id, "reason": "reservation_expired"}); err != nil {
+			if err := emit(sctx, tx, inventoryevents.Expired, id, inventoryevents.StockReleased{OrderID: id, Reason: inventoryevents.ReasonReservationExpired}); err != nil {
 				return err
 			}
-			return emit(sctx, tx, "inventory.released", id, map[string]string{"order_id": id, "reason": "inventory.expired"})
+			return emit(sctx, tx, inventoryevents.Released, id, inventoryevents.StockReleased{OrderID: id, Reason: inventoryevents.Expired})
 		})
 		if err != nil {
 			span.RecordError(err)

@@ -15,15 +15,15 @@ import (
 	"github.com/example/sagasuite/platform/outbox"
 	"github.com/example/sagasuite/platform/postgrestest"
 	"github.com/example/sagasuite/services/inventory/internal/catalog"
-	"github.com/example/sagasuite/services/inventory/internal/postgres"
+	"github.com/example/sagasuite/services/inventory/internal/inventorydb"
 	"github.com/example/sagasuite/services/inventory/internal/saga"
 )
 
 // The expiry compensation joins the order's trace: its span is in the
 // trace of the saga step that reserved the stock, not a new one.
 func TestExpiryJoinsTheOrdersTrace(t *testing.T) {
-	pool := postgrestest.Pool(t, map[string]fs.FS{"inventory": postgres.Migrations(), "outbox": outbox.Migrations()})
-	store := postgres.New(pool)
+	pool := postgrestest.Pool(t, map[string]fs.FS{"inventory": inventorydb.Migrations(), "outbox": outbox.Migrations()})
+	store := inventorydb.New(pool)
 	ctx := context.Background()
 	if _, err := store.SeedIfEmpty(ctx, catalog.Seed(10)); err != nil {
 		t.Fatal(err)

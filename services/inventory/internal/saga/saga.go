@@ -8,7 +8,6 @@ package saga
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/jackc/pgx/v5"
 	"go.opentelemetry.io/otel/attribute"
@@ -18,25 +17,23 @@ import (
 	"github.com/example/sagasuite/platform/kafka"
 	"github.com/example/sagasuite/platform/outbox"
 	"github.com/example/sagasuite/services/inventory/internal/catalog"
-	"github.com/example/sagasuite/services/inventory/internal/postgres"
+	"github.com/example/sagasuite/services/inventory/internal/inventorydb"
+	"github.com/example/sagasuite/services/inventory/inventoryevents"
+	"github.com/example/sagasuite/services/orders/orderevents"
+	"github.com/example/sagasuite/services/payments/paymentevents"
 )
 
-// Topics.
-const (
-	OrdersTopic    = "orders.events"
-	PaymentsTopic  = "payments.events"
-	InventoryTopic = "inventory.events"
-	source         = "/inventory"
-)
+// Topics inventory consumes; it writes on inventoryevents.Topic.
+var Topics = []string{orderevents.Topic, paymentevents.Topic}
 
 // Handlers applies saga events to the stock.
 type Handlers struct {
-	store  *postgres.Store
+	store  *inventorydb.Store
 	tracer trace.Tracer
 }
 
 // New returns the handlers.
-func New(store *postgres.Store, tp trace.TracerProvider) *Handlers {
+func New(store *inventorydb.Store, tp trace.TracerProvider) *Handlers {
 	return &Handlers{store: store, tracer: tp.Tracer("github.com/example/sagasuite/services/inventory/internal/saga")}
 }
 
@@ -44,54 +41,42 @@ func New(store *postgres.Store, tp trace.TracerProvider) *Handlers {
 // types inventory does not act on map to nil.
 func (h *Handlers) Routes() inbox.Routes {
 	return inbox.Routes{
-		"orders.placed":       h.reserve,
-		"orders.confirmed":    nil,
-		"orders.rejected":     h.release,
-		"orders.cancelled":    h.release,
-		"payments.authorized": h.commit,
-		"payments.declined":   h.release,
-		"payments.failed":     h.release,
-		"payments.refunded":   nil,
+		orderevents.Placed:       h.reserve,
+		orderevents.Confirmed:    nil,
+		orderevents.Rejected:     h.release,
+		orderevents.Cancelled:    h.release,
+		paymentevents.Authorized: h.commit,
+		paymentevents.Declined:   h.release,
+		paymentevents.Failed:     h.release,
+		paymentevents.Refunded:   nil,
 	}
-}
-
-type orderPlaced struct {
-	OrderID string         `json:"order_id"`
-	Items   []catalog.Item `json:"items"`
-}
-
-type orderRef struct {
-	OrderID string `json:"order_id"`
-	Reason  string `json:"reason"`
 }
 
 func (h *Handlers) reserve(ctx context.Context, tx pgx.Tx, m kafka.Message) error {
-	var e orderPlaced
-	if err := m.Decode(&e); err != nil {
+	e, err := kafka.DecodeValid[orderevents.OrderPlaced](m)
+	if err != nil {
 		return err
 	}
-	if e.OrderID == "" || len(e.Items) == 0 {
-		return kafka.Permanent(errors.New("orders.placed without order_id or items"))
-	}
-	for _, it := range e.Items {
-		if it.SKU == "" || it.Quantity <= 0 {
-			return kafka.Permanent(fmt.Errorf("orders.placed %s: bad item %+v", e.OrderID, it))
-		}
-	}
 	trace.SpanFromContext(ctx).SetAttributes(attribute.String("order.id", e.OrderID))
-	err := h.store.Reserve(ctx, tx, e.OrderID, e.Items)
+	items := make([]catalog.Item, len(e.Items))
+	reserved := inventoryevents.StockReserved{OrderID: e.OrderID, Items: make([]inventoryevents.Item, len(e.Items))}
+	for i, it := range e.Items {
+		items[i] = catalog.Item{SKU: it.SKU, Quantity: it.Quantity}
+		reserved.Items[i] = inventoryevents.Item{SKU: it.SKU, Quantity: it.Quantity}
+	}
+	err = h.store.Reserve(ctx, tx, e.OrderID, items)
 	switch {
 	case errors.Is(err, catalog.ErrOutOfStock):
-		return emit(ctx, tx, "inventory.rejected", e.OrderID, map[string]string{
-			"order_id": e.OrderID, "reason": "out_of_stock", "detail": err.Error()})
+		return emit(ctx, tx, inventoryevents.Rejected, e.OrderID, inventoryevents.StockRejected{
+			OrderID: e.OrderID, Reason: inventoryevents.ReasonOutOfStock, Detail: err.Error()})
 	case err != nil:
 		return err
 	}
-	return emit(ctx, tx, "inventory.reserved", e.OrderID, map[string]any{"order_id": e.OrderID, "items": e.Items})
+	return emit(ctx, tx, inventoryevents.Reserved, e.OrderID, reserved)
 }
 
 func (h *Handlers) commit(ctx context.Context, tx pgx.Tx, m kafka.Message) error {
-	e, err := decodeRef(m)
+	e, err := kafka.DecodeValid[paymentevents.PaymentOutcome](m)
 	if err != nil {
 		return err
 	}
@@ -99,11 +84,11 @@ func (h *Handlers) commit(ctx context.Context, tx pgx.Tx, m kafka.Message) error
 	if err != nil || !committed {
 		return err // nothing held: released earlier, and payments refunds
 	}
-	return emit(ctx, tx, "inventory.committed", e.OrderID, map[string]string{"order_id": e.OrderID})
+	return emit(ctx, tx, inventoryevents.Committed, e.OrderID, inventoryevents.StockCommitted{OrderID: e.OrderID})
 }
 
 func (h *Handlers) release(ctx context.Context, tx pgx.Tx, m kafka.Message) error {
-	e, err := decodeRef(m)
+	e, err := kafka.DecodeValid[orderRef](m)
 	if err != nil {
 		return err
 	}
@@ -120,24 +105,27 @@ func (h *Handlers) release(ctx context.Context, tx pgx.Tx, m kafka.Message) erro
 	if !released {
 		return nil // nothing was held: rejected before reserving, or released already
 	}
-	return emit(ctx, tx, "inventory.released", e.OrderID, map[string]string{"order_id": e.OrderID, "reason": m.Type})
+	return emit(ctx, tx, inventoryevents.Released, e.OrderID, inventoryevents.StockReleased{OrderID: e.OrderID, Reason: m.Type})
 }
 
-func decodeRef(m kafka.Message) (orderRef, error) {
-	var e orderRef
-	if err := m.Decode(&e); err != nil {
-		return e, err
+// orderRef is what release needs of the orders and payments events that
+// trigger it: every one of them carries the order id.
+type orderRef struct {
+	OrderID string `json:"order_id"`
+}
+
+// Validate reports a missing order id.
+func (r orderRef) Validate() error {
+	if r.OrderID == "" {
+		return errors.New("order_id is empty")
 	}
-	if e.OrderID == "" {
-		return e, kafka.Permanent(fmt.Errorf("%s without order_id", m.Type))
-	}
-	return e, nil
+	return nil
 }
 
 func emit(ctx context.Context, tx pgx.Tx, typ, orderID string, data any) error {
-	ev, err := kafka.NewEvent(typ, source, orderID, data)
+	ev, err := kafka.NewEvent(typ, inventoryevents.Source, orderID, data)
 	if err != nil {
 		return err
 	}
-	return outbox.Write(ctx, tx, outbox.Message{Topic: InventoryTopic, Event: ev})
+	return outbox.Write(ctx, tx, outbox.Message{Topic: inventoryevents.Topic, Event: ev})
 }

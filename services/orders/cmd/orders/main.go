@@ -8,7 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -17,23 +17,28 @@ import (
 	"github.com/example/sagasuite/platform/admission"
 	"github.com/example/sagasuite/platform/breaker"
 	"github.com/example/sagasuite/platform/bulkhead"
-	"github.com/example/sagasuite/platform/chassis"
 	"github.com/example/sagasuite/platform/config"
 	"github.com/example/sagasuite/platform/discovery"
 	"github.com/example/sagasuite/platform/election"
-	"github.com/example/sagasuite/platform/eventstore"
+	"github.com/example/sagasuite/platform/faults"
 	"github.com/example/sagasuite/platform/guard"
+	"github.com/example/sagasuite/platform/inbox"
+	"github.com/example/sagasuite/platform/kafka"
+	"github.com/example/sagasuite/platform/outbox"
 	"github.com/example/sagasuite/platform/postgres"
+	"github.com/example/sagasuite/platform/process"
 	"github.com/example/sagasuite/platform/projection"
 	"github.com/example/sagasuite/platform/retry"
+	"github.com/example/sagasuite/platform/telemetry"
 	"github.com/example/sagasuite/services/orders/internal/app"
 	"github.com/example/sagasuite/services/orders/internal/httpapi"
 	"github.com/example/sagasuite/services/orders/internal/inventory"
-	ordpg "github.com/example/sagasuite/services/orders/internal/postgres"
+	"github.com/example/sagasuite/services/orders/internal/ordersdb"
 	"github.com/example/sagasuite/services/orders/internal/psp"
 	"github.com/example/sagasuite/services/orders/internal/readmodel"
 	"github.com/example/sagasuite/services/orders/internal/saga"
 	"github.com/example/sagasuite/services/orders/internal/watchdog"
+	"github.com/example/sagasuite/services/orders/orderevents"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -49,7 +54,11 @@ func main() {
 }
 
 type settings struct {
-	chassis.Config
+	Process          process.Config
+	DB               postgres.Settings
+	Kafka            kafka.Settings
+	InboxRetention   time.Duration
+	EtcdEndpoints    []string
 	InventoryURL     string
 	InventoryTimeout time.Duration
 	PSPURL           string
@@ -68,7 +77,11 @@ type settings struct {
 func loadConfig(getenv func(string) string) (settings, error) {
 	env := config.New(getenv)
 	s := settings{
-		Config:           chassis.FromEnv(env, "orders", ":8081"),
+		Process:          process.FromEnv(env, "orders", version, ":8081"),
+		DB:               postgres.FromEnv(env, "orders"),
+		Kafka:            kafka.FromEnv(env),
+		InboxRetention:   inbox.RetentionFromEnv(env),
+		EtcdEndpoints:    env.List("ETCD_ENDPOINTS", "127.0.0.1:2379"),
 		InventoryURL:     env.String("INVENTORY_URL", ""), // empty: find inventory through discovery
 		LeaderTTL:        env.Duration("LEADER_TTL", 5*time.Second),
 		InventoryTimeout: env.Duration("INVENTORY_TIMEOUT", 2*time.Second),
@@ -87,8 +100,6 @@ func loadConfig(getenv func(string) string) (settings, error) {
 	if s.InventoryURL != "" {
 		env.URL("INVENTORY_URL", "", "http", "https")
 	}
-	s.Version, s.Migrations = version, ordpg.Migrations()
-	s.Topics = []string{saga.OrdersTopic, saga.InventoryTopic, saga.PaymentsTopic}
 	return s, env.Err()
 }
 
@@ -97,93 +108,158 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
-	return chassis.Run(ctx, cfg.Config, getenv, stdout, func(svc *chassis.Service) error { return wire(ctx, svc, cfg) })
+	tel, err := telemetry.Setup(ctx, cfg.Process.Telemetry(), getenv, stdout)
+	if err != nil {
+		return err
+	}
+	p := process.New(cfg.Process, tel)
+	if err := assemble(ctx, p, tel, cfg); err != nil {
+		p.Close()
+		return err
+	}
+	return p.Run(ctx)
 }
 
-// wire adds orders' own parts to the chassis.
-func wire(ctx context.Context, svc *chassis.Service, cfg settings) error {
-	for _, m := range []struct {
-		set  string
-		fsys fs.FS
-	}{{"eventstore", eventstore.Migrations()}, {"projection", projection.Migrations()}, {"election", election.Migrations()}} {
-		if err := postgres.Migrate(ctx, svc.Pool, m.set, m.fsys); err != nil {
-			return err
-		}
-	}
-	meter := svc.Tel.MeterProvider.Meter("github.com/example/sagasuite/services/orders")
-	repo, err := ordpg.New(svc.Pool, ordpg.Config{SnapshotEvery: int64(cfg.SnapshotEvery), MeterProvider: svc.Tel.MeterProvider})
+// assemble adds to p every pattern orders uses, one block each: its
+// database (event store, read model), Kafka with the outbox relay, the
+// CQRS projector, load shedding, inventory found through discovery behind
+// a bulkhead, breaker and retries, the card sealer, the saga consumer
+// (inbox, retry, dead-letter), the watchdog singleton (etcd election with
+// fencing), fault injection and the HTTP routes.
+func assemble(ctx context.Context, p *process.Process, tel *telemetry.Telemetry, cfg settings) error {
+	obs := kafka.Observers{Logger: tel.Logger, TracerProvider: tel.TracerProvider, MeterProvider: tel.MeterProvider, Propagator: tel.Propagator}
+	meter := tel.MeterProvider.Meter("github.com/example/sagasuite/services/orders")
+
+	// PostgreSQL: orders' own database; the write side (event store) and
+	// the read side (order_summaries), each with its tables.
+	db, err := postgres.Connect(ctx, cfg.DB, postgres.Config{TracerProvider: tel.TracerProvider, MeterProvider: tel.MeterProvider}, tel.Logger)
 	if err != nil {
 		return err
 	}
+	p.Add("postgres", db)
+	repo, err := ordersdb.Setup(ctx, db.Pool, ordersdb.Config{SnapshotEvery: int64(cfg.SnapshotEvery), MeterProvider: tel.MeterProvider})
+	if err != nil {
+		return err
+	}
+	queries, err := readmodel.Setup(ctx, db.Pool)
+	if err != nil {
+		return err
+	}
+
+	// Kafka, and the outbox relay: events leave with the change that caused them.
+	pub, err := kafka.Connect(ctx, cfg.Kafka, obs, append([]string{orderevents.Topic}, saga.Topics...)...)
+	if err != nil {
+		return err
+	}
+	p.Add("kafka", pub)
+	relay, err := outbox.Setup(ctx, db.Pool, pub, outbox.RelayConfig{Logger: tel.Logger, MeterProvider: tel.MeterProvider, TracerProvider: tel.TracerProvider})
+	if err != nil {
+		return err
+	}
+	p.Add("outbox", relay)
+
+	// CQRS: the projector keeps order_summaries from the event store.
+	projector, err := projection.New(db.Pool, readmodel.Projection{}, projection.Config{
+		Name: readmodel.Name, Table: readmodel.Table, Logger: tel.Logger, MeterProvider: tel.MeterProvider})
+	if err != nil {
+		return err
+	}
+	p.Add("projector", projector)
+
 	// Load shedding: an adaptive limit on sagas in flight, fed by every
 	// finished saga's duration.
-	limiter, err := admission.New(admission.Settings{Name: "sagas", Target: cfg.SagaTarget, MeterProvider: svc.Tel.MeterProvider})
+	limiter, err := admission.New(admission.Settings{Name: "sagas", Target: cfg.SagaTarget, MeterProvider: tel.MeterProvider})
 	if err != nil {
 		return err
 	}
-	inflight, err := app.NewInFlight(repo, meter)
+	inflight, err := app.NewInFlight(queries, meter)
 	if err != nil {
 		return err
 	}
-	svc.Go(func(ctx context.Context) error { return inflight.Run(ctx, 100*time.Millisecond, svc.Log) })
+	p.Go(func(ctx context.Context) error { return inflight.Run(ctx, 100*time.Millisecond, tel.Logger) })
 	metrics, err := saga.NewMetrics(meter, limiter.Observe)
 	if err != nil {
 		return err
 	}
-	// The query side: order_summaries, kept by the projector.
-	projector, err := projection.New(svc.Pool, readmodel.Projection{}, projection.Config{
-		Name: readmodel.Name, Table: readmodel.Table, Logger: svc.Log, MeterProvider: svc.Tel.MeterProvider})
+
+	// etcd: service discovery of inventory, and the watchdog's election.
+	etcd, err := discovery.Connect(cfg.EtcdEndpoints)
 	if err != nil {
 		return err
 	}
-	svc.Go(projector.Run)
-	quoteGuard, err := inventoryGuard(svc, cfg)
+	p.Add("etcd", etcd)
+
+	// Inventory, found through discovery, behind its guards; the card
+	// sealed to the provider's key.
+	picker, err := inventoryPicker(p, etcd, tel, cfg)
 	if err != nil {
 		return err
 	}
-	sealer, err := psp.New(cfg.PSPURL, cfg.PSPTimeout, cfg.PSPPublicKey)
+	quoteGuard, err := inventoryGuard(tel, cfg)
 	if err != nil {
 		return err
 	}
-	svc.Go(sealer.Warm)
-	picker, err := inventoryPicker(svc, cfg)
+	sealer, err := psp.New(cfg.PSPURL, cfg.PSPTimeout, cfg.PSPPublicKey, tel.Transport(http.DefaultTransport))
 	if err != nil {
 		return err
 	}
-	orders, err := app.New(app.Deps{Repo: repo, Reader: repo, Projection: projector,
-		Quoter: inventory.New(picker, quoteGuard), Tokenizer: sealer,
+	p.Go(sealer.Warm)
+
+	// The use cases.
+	orders, err := app.New(app.Deps{Store: repo, Idempotency: repo, History: repo, Reader: queries, Projection: projector,
+		Quoter: inventory.New(picker, quoteGuard, tel.Transport(http.DefaultTransport)), Tokenizer: sealer,
 		Meter: meter, ReadWait: cfg.ReadWait, PlaceTimeout: cfg.PlaceTimeout, Limiter: limiter, InFlight: inflight})
 	if err != nil {
 		return err
 	}
-	if err := svc.Consume([]string{saga.InventoryTopic, saga.PaymentsTopic}, saga.New(repo, metrics).Routes()); err != nil {
+
+	// The saga: outcomes from inventory and payments finish the order.
+	in, err := inbox.Setup(ctx, db.Pool, inbox.Config{Consumer: "orders", Retention: cfg.InboxRetention, Logger: tel.Logger, MeterProvider: tel.MeterProvider})
+	if err != nil {
 		return err
 	}
-	wd := watchdog.New(repo, metrics, watchdog.Config{Timeout: cfg.SagaTimeout}, svc.Log, svc.Tel.TracerProvider)
-	if err := svc.Elect(watchdog.Job, cfg.LeaderTTL, wd.Run); err != nil { // a singleton: on the leader only
+	p.Add("inbox", in)
+	consumer, err := kafka.NewConsumer(kafka.ConsumerConfig{Brokers: cfg.Kafka.Brokers, Group: "orders", Topics: saga.Topics,
+		Workers: cfg.Kafka.Workers, Observers: obs, Policies: []kafka.Middleware{kafka.Retry(5 * time.Second), kafka.DeadLetter(pub)},
+	}, in.Handler(inbox.Route(saga.New(repo, metrics).Routes())))
+	if err != nil {
 		return err
 	}
-	httpapi.Routes(svc.Server.Echo, svc.Admin, orders, httpapi.Projections{readmodel.Name: projector}, svc.Server.Draining())
+	p.Add("kafka_consumer", consumer)
+
+	// The watchdog cancels stalled sagas: a singleton, on the leader only.
+	wd := watchdog.New(repo, queries, metrics, watchdog.Config{Timeout: cfg.SagaTimeout}, tel.Logger, tel.TracerProvider)
+	watchdogJob, err := election.Setup(ctx, etcd.Client, db.Pool, election.Config{Name: watchdog.Job, InstanceID: cfg.Process.InstanceID,
+		TTL: cfg.LeaderTTL, Logger: tel.Logger, MeterProvider: tel.MeterProvider}, wd.Run)
+	if err != nil {
+		return err
+	}
+	p.Add("watchdog", watchdogJob)
+
+	// Fault injection (/admin/faults, /admin/consumption), then every route.
+	ops := httpapi.Ops{Projections: httpapi.Projections{readmodel.Name: projector}, Faults: &faults.Injector{},
+		Consumption: faults.Consumption{Consumers: []faults.Pausable{consumer}, Log: tel.Logger}, Watchdog: watchdogJob}
+	if err := ops.Faults.Export(tel.MeterProvider, ops.Consumption.Probe); err != nil {
+		return err
+	}
+	httpapi.Routes(p.Server.Echo, p.Admin, orders, ops, p.Server.Draining())
 	return nil
 }
 
 // inventoryPicker finds inventory instances: a fixed INVENTORY_URL, or
 // the instances registered in etcd (by their sidecars).
-func inventoryPicker(svc *chassis.Service, cfg settings) (inventory.Picker, error) {
+func inventoryPicker(p *process.Process, etcd discovery.Etcd, tel *telemetry.Telemetry, cfg settings) (inventory.Picker, error) {
 	if cfg.InventoryURL != "" {
 		return discovery.NewStatic("inventory", cfg.InventoryURL), nil
 	}
-	if svc.Etcd == nil {
-		return nil, fmt.Errorf("INVENTORY_URL or ETCD_ENDPOINTS is needed to reach inventory")
-	}
-	r, err := discovery.NewResolver(svc.Etcd, "inventory", svc.Tel.MeterProvider)
+	r, err := discovery.NewResolver(etcd.Client, "inventory", tel.MeterProvider)
 	if err != nil {
 		return nil, err
 	}
-	svc.Go(r.Run)
+	p.Go(r.Run)
 	// Not ready before an inventory instance is known: POST /orders would
 	// answer 503 inventory_unavailable.
-	svc.AddReady("inventory_discovered", func(context.Context) error {
+	p.Ready("inventory_discovered", func(context.Context) error {
 		if len(r.Instances()) == 0 {
 			return errors.New("no inventory instance discovered yet")
 		}
@@ -197,10 +273,10 @@ func inventoryPicker(svc *chassis.Service, cfg settings) (inventory.Picker, erro
 // after 5 failures in a row. Each attempt takes at most INVENTORY_TIMEOUT
 // and its share of what is left of POST /orders' PLACE_TIMEOUT, keeping a
 // fifth of that budget for storing the order.
-func inventoryGuard(svc *chassis.Service, cfg settings) (guard.Guard, error) {
-	mp := svc.Tel.MeterProvider
+func inventoryGuard(tel *telemetry.Telemetry, cfg settings) (guard.Guard, error) {
+	mp := tel.MeterProvider
 	br, err := breaker.New(breaker.Settings{Name: "inventory", OpenFor: cfg.BreakerOpenFor, IsFailure: inventory.Transient,
-		Logger: svc.Log, MeterProvider: mp})
+		Logger: tel.Logger, MeterProvider: mp})
 	if err != nil {
 		return guard.Guard{}, err
 	}

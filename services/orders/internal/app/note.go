@@ -7,11 +7,8 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/example/sagasuite/platform/eventstore"
 	"github.com/example/sagasuite/services/orders/internal/order"
-	"github.com/example/sagasuite/services/orders/internal/postgres"
 )
 
 // ErrVersionConflict means the order changed since the version the client
@@ -40,17 +37,14 @@ func (s *Orders) AddNote(ctx context.Context, req NoteRequest) (Result, error) {
 	}
 	for attempt := 0; ; attempt++ {
 		var res Result
-		err := s.repo.InTx(ctx, func(tx pgx.Tx) error {
-			var err error
-			res.Order, res.Position, err = s.repo.Update(ctx, tx, req.OrderID, func(o *order.Order) (postgres.Decision, error) {
+		var err error
+		res.Order, res.Position, err = s.store.Update(ctx, req.OrderID, map[string]string{"causation_type": "http", "causation_id": req.RequestID},
+			func(o *order.Order) ([]order.Event, error) {
 				if req.IfVersion > 0 && o.Version != req.IfVersion {
-					return postgres.Decision{}, fmt.Errorf("order is at version %d, not %d: %w", o.Version, req.IfVersion, ErrVersionConflict)
+					return nil, fmt.Errorf("order is at version %d, not %d: %w", o.Version, req.IfVersion, ErrVersionConflict)
 				}
-				return postgres.Decision{Events: []order.Event{o.AddNote(req.Text, req.Author, s.now().UTC())},
-					Meta: map[string]string{"causation_type": "http", "causation_id": req.RequestID}}, nil
+				return []order.Event{o.AddNote(req.Text, req.Author, s.now().UTC())}, nil
 			})
-			return err
-		})
 		switch {
 		case err == nil:
 			return res, nil

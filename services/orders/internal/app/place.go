@@ -14,16 +14,15 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/example/sagasuite/platform/eventstore"
 	"github.com/example/sagasuite/platform/outbox"
+	"github.com/example/sagasuite/services/orders/internal/announce"
 	"github.com/example/sagasuite/services/orders/internal/order"
-	"github.com/example/sagasuite/services/orders/internal/postgres"
-	"github.com/example/sagasuite/services/orders/internal/saga"
+	"github.com/example/sagasuite/services/orders/orderevents"
 )
 
 // Quoter prices SKUs; unknown SKUs are absent from the answer.
@@ -36,24 +35,60 @@ type Tokenizer interface {
 	Tokenize(ctx context.Context, card string) (token, last4 string, err error)
 }
 
-// Repo stores orders: the command side.
-type Repo interface {
-	Create(ctx context.Context, placed order.Event, key *postgres.Key, meta map[string]string, msgs ...outbox.Message) (order.Order, int64, error)
-	Update(ctx context.Context, tx pgx.Tx, id string, decide func(o *order.Order) (postgres.Decision, error)) (order.Order, int64, error)
-	InTx(ctx context.Context, f func(tx pgx.Tx) error) error
+// Store keeps orders: the command side. It owns its transactions.
+type Store interface {
+	// Create stores a new order from its first event, with the
+	// idempotency key (if any) and msgs, at once. A key stored by a
+	// concurrent request first fails it with ErrKeyTaken.
+	Create(ctx context.Context, placed order.Event, key *IdempotencyKey, meta map[string]string, msgs ...outbox.Message) (order.Order, int64, error)
+	// Update loads the order, lets decide look at it and appends the
+	// events it returns, with meta; a concurrent change first fails it
+	// with eventstore.ErrVersionConflict.
+	Update(ctx context.Context, id string, meta map[string]string, decide func(o *order.Order) ([]order.Event, error)) (order.Order, int64, error)
+	// Current is the order as its events have it now.
 	Current(ctx context.Context, id string) (order.Order, error)
-	AsOf(ctx context.Context, id string, t time.Time) (order.Order, error)
-	Events(ctx context.Context, id string) ([]eventstore.Event, error)
+}
+
+// Idempotency finds the order an idempotency key was used for.
+type Idempotency interface {
 	KeyOwner(ctx context.Context, key string) (orderID string, fingerprint []byte, found bool, err error)
 }
+
+// History reads an order's past from its events.
+type History interface {
+	AsOf(ctx context.Context, id string, t time.Time) (order.Order, error)
+	Events(ctx context.Context, id string) ([]eventstore.Event, error)
+}
+
+// IdempotencyKey is a client's Idempotency-Key and the fingerprint of the
+// request it came with.
+type IdempotencyKey struct {
+	Key         string
+	Fingerprint []byte
+}
+
+// ErrKeyTaken is what Store.Create returns when a concurrent request
+// stored the same idempotency key first.
+var ErrKeyTaken = errors.New("idempotency key already used")
 
 // Reader queries the read model.
 type Reader interface {
 	Get(ctx context.Context, id string) (order.Order, error)
-	List(ctx context.Context, f postgres.Filter) ([]order.Order, string, error)
+	List(ctx context.Context, f Filter) ([]order.Order, string, error)
 	// Pending counts the orders not yet in a terminal status.
 	Pending(ctx context.Context) (int64, error)
 }
+
+// Filter selects a page of orders, newest first.
+type Filter struct {
+	CustomerID string
+	Status     order.Status
+	Limit      int
+	Cursor     string // from the previous page; empty for the first
+}
+
+// ErrBadCursor means a cursor this service did not issue.
+var ErrBadCursor = errors.New("invalid cursor")
 
 // Projection is the read model's projector as queries need it.
 type Projection interface {
@@ -98,7 +133,9 @@ type PlaceRequest struct {
 
 // Orders runs the use cases.
 type Orders struct {
-	repo      Repo
+	store     Store
+	keys      Idempotency
+	history   History
 	reader    Reader
 	proj      Projection
 	quoter    Quoter
@@ -114,12 +151,14 @@ type Orders struct {
 
 // Deps are the collaborators of the use cases; all are required.
 type Deps struct {
-	Repo       Repo
-	Reader     Reader
-	Projection Projection
-	Quoter     Quoter
-	Tokenizer  Tokenizer
-	Meter      metric.Meter
+	Store       Store
+	Idempotency Idempotency
+	History     History
+	Reader      Reader
+	Projection  Projection
+	Quoter      Quoter
+	Tokenizer   Tokenizer
+	Meter       metric.Meter
 	// ReadWait bounds how long a query waits for the read model to reach
 	// a client's own write; 0 means 2 s.
 	ReadWait time.Duration
@@ -134,7 +173,7 @@ type Deps struct {
 
 // New returns the use cases.
 func New(d Deps) (*Orders, error) {
-	if d.Repo == nil || d.Reader == nil || d.Projection == nil || d.Quoter == nil || d.Tokenizer == nil || d.Meter == nil {
+	if d.Store == nil || d.Idempotency == nil || d.History == nil || d.Reader == nil || d.Projection == nil || d.Quoter == nil || d.Tokenizer == nil || d.Meter == nil {
 		return nil, errors.New("orders: every dependency is required")
 	}
 	if d.ReadWait <= 0 {
@@ -158,7 +197,7 @@ func New(d Deps) (*Orders, error) {
 	if (d.Limiter == nil) != (d.InFlight == nil) {
 		return nil, errors.New("orders: Limiter and InFlight go together")
 	}
-	return &Orders{repo: d.Repo, reader: d.Reader, proj: d.Projection, quoter: d.Quoter, tokenizer: d.Tokenizer,
+	return &Orders{store: d.Store, keys: d.Idempotency, history: d.History, reader: d.Reader, proj: d.Projection, quoter: d.Quoter, tokenizer: d.Tokenizer,
 		readWait: d.ReadWait, budget: d.PlaceTimeout, now: time.Now, placed: placed, shed: shed,
 		limiter: d.Limiter, inflight: d.InFlight}, nil
 }
@@ -188,9 +227,9 @@ func (s *Orders) place(ctx context.Context, req PlaceRequest) (Result, error) {
 	if bad := order.ValidatePlace(req.CustomerID, req.Lines, req.CardNumber); len(bad) > 0 {
 		return Result{}, &InvalidError{Fields: bad}
 	}
-	var key *postgres.Key
+	var key *IdempotencyKey
 	if req.IdempotencyKey != "" {
-		key = &postgres.Key{Key: req.IdempotencyKey, Fingerprint: fingerprint(req)}
+		key = &IdempotencyKey{Key: req.IdempotencyKey, Fingerprint: fingerprint(req)}
 		if r, found, err := s.replay(ctx, key); found || err != nil {
 			return r, err
 		}
@@ -228,12 +267,12 @@ func (s *Orders) place(ctx context.Context, req PlaceRequest) (Result, error) {
 	id := uuid.Must(uuid.NewV7()).String() // time-ordered: index-friendly
 	trace.SpanFromContext(ctx).SetAttributes(attribute.String("order.id", id))
 	placed := order.Place(id, req.CustomerID, items, last4, s.now().UTC().Truncate(time.Microsecond)) // PostgreSQL keeps microseconds
-	msg, err := saga.Placed(placed, saga.Payment{Token: token, CardLast4: last4})
+	msg, err := announce.Placed(placed, orderevents.Payment{Token: token, CardLast4: last4})
 	if err != nil {
 		return Result{}, err
 	}
-	o, pos, err := s.repo.Create(ctx, placed, key, map[string]string{"causation_type": "http", "causation_id": req.RequestID}, msg)
-	if errors.Is(err, postgres.ErrKeyTaken) {
+	o, pos, err := s.store.Create(ctx, placed, key, map[string]string{"causation_type": "http", "causation_id": req.RequestID}, msg)
+	if errors.Is(err, ErrKeyTaken) {
 		// A concurrent request with the same key won the race.
 		r, _, err := s.replay(ctx, key)
 		return r, err
@@ -250,8 +289,8 @@ func (s *Orders) place(ctx context.Context, req PlaceRequest) (Result, error) {
 
 // replay answers a request whose key was seen before, with the order as
 // the event store has it now.
-func (s *Orders) replay(ctx context.Context, key *postgres.Key) (Result, bool, error) {
-	id, fp, found, err := s.repo.KeyOwner(ctx, key.Key)
+func (s *Orders) replay(ctx context.Context, key *IdempotencyKey) (Result, bool, error) {
+	id, fp, found, err := s.keys.KeyOwner(ctx, key.Key)
 	if err != nil || !found {
 		return Result{}, false, err
 	}
@@ -259,7 +298,7 @@ func (s *Orders) replay(ctx context.Context, key *postgres.Key) (Result, bool, e
 		return Result{}, true, ErrKeyReused
 	}
 	trace.SpanFromContext(ctx).AddEvent("idempotent replay", trace.WithAttributes(attribute.String("order.id", id)))
-	o, err := s.repo.Current(ctx, id)
+	o, err := s.store.Current(ctx, id)
 	return Result{Order: o}, true, err
 }
 

@@ -8,7 +8,6 @@ import (
 
 	"github.com/example/sagasuite/platform/eventstore"
 	"github.com/example/sagasuite/services/orders/internal/order"
-	"github.com/example/sagasuite/services/orders/internal/postgres"
 )
 
 // ErrReadModelBehind means the read model did not reach the position the
@@ -43,7 +42,7 @@ func (s *Orders) Get(ctx context.Context, id string, minPosition int64) (order.O
 	}
 	o, err := s.reader.Get(ctx, id)
 	if errors.Is(err, order.ErrNotFound) {
-		return s.repo.Current(ctx, id)
+		return s.store.Current(ctx, id)
 	}
 	return o, err
 }
@@ -55,7 +54,7 @@ func (s *Orders) Get(ctx context.Context, id string, minPosition int64) (order.O
 // their orders: one read per event of the order. Where another replica
 // runs the projector, it reads again every awaitPoll instead.
 func (s *Orders) Await(ctx context.Context, id string, stop <-chan struct{}) (order.Order, error) {
-	stream := postgres.StreamID(id)
+	stream := order.StreamID(id)
 	var seen int64 // the version last read; the watch fires on anything newer
 	for {
 		// Watch before reading, so that an event applied between the read
@@ -90,7 +89,7 @@ func (s *Orders) Await(ctx context.Context, id string, stop <-chan struct{}) (or
 const awaitPoll = 100 * time.Millisecond
 
 // List returns a page of the read model, once it holds minPosition.
-func (s *Orders) List(ctx context.Context, f postgres.Filter, minPosition int64) ([]order.Order, string, error) {
+func (s *Orders) List(ctx context.Context, f Filter, minPosition int64) ([]order.Order, string, error) {
 	if err := s.catchUp(ctx, minPosition); err != nil {
 		return nil, "", err
 	}
@@ -99,12 +98,12 @@ func (s *Orders) List(ctx context.Context, f postgres.Filter, minPosition int64)
 
 // AsOf rebuilds an order from its events as it stood at t.
 func (s *Orders) AsOf(ctx context.Context, id string, t time.Time) (order.Order, error) {
-	return s.repo.AsOf(ctx, id, t)
+	return s.history.AsOf(ctx, id, t)
 }
 
 // Events returns an order's event stream, or order.ErrNotFound.
 func (s *Orders) Events(ctx context.Context, id string) ([]eventstore.Event, error) {
-	events, err := s.repo.Events(ctx, id)
+	events, err := s.history.Events(ctx, id)
 	if err == nil && len(events) == 0 {
 		err = fmt.Errorf("%s: %w", id, order.ErrNotFound)
 	}

@@ -15,7 +15,6 @@ import (
 	"github.com/example/sagasuite/platform/httpserver"
 	"github.com/example/sagasuite/services/orders/internal/app"
 	"github.com/example/sagasuite/services/orders/internal/order"
-	"github.com/example/sagasuite/services/orders/internal/postgres"
 )
 
 // Orders is the use cases the handlers call.
@@ -24,7 +23,7 @@ type Orders interface {
 	AddNote(ctx context.Context, req app.NoteRequest) (app.Result, error)
 	Get(ctx context.Context, id string, minPosition int64) (order.Order, error)
 	Await(ctx context.Context, id string, stop <-chan struct{}) (order.Order, error)
-	List(ctx context.Context, f postgres.Filter, minPosition int64) ([]order.Order, string, error)
+	List(ctx context.Context, f app.Filter, minPosition int64) ([]order.Order, string, error)
 	AsOf(ctx context.Context, id string, t time.Time) (order.Order, error)
 	Events(ctx context.Context, id string) ([]eventstore.Event, error)
 }
@@ -207,7 +206,7 @@ type page struct {
 }
 
 func (h *handlers) list(c echo.Context) error {
-	f := postgres.Filter{CustomerID: c.QueryParam("customer_id"), Status: order.Status(c.QueryParam("status")), Limit: 20, Cursor: c.QueryParam("cursor")}
+	f := app.Filter{CustomerID: c.QueryParam("customer_id"), Status: order.Status(c.QueryParam("status")), Limit: 20, Cursor: c.QueryParam("cursor")}
 	bad := map[string]string{}
 	if v := c.QueryParam("limit"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -230,7 +229,7 @@ func (h *handlers) list(c echo.Context) error {
 		return err
 	}
 	orders, next, err := h.orders.List(c.Request().Context(), f, minPos)
-	if errors.Is(err, postgres.ErrBadCursor) {
+	if errors.Is(err, app.ErrBadCursor) {
 		return httpserver.Invalid(map[string]string{"cursor": "not a cursor from a previous page"})
 	}
 	if err != nil {

@@ -15,7 +15,6 @@ import (
 	"net/http"
 	"net/url"
 
-	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 
 	"github.com/example/sagasuite/platform/discovery"
 	"github.com/example/sagasuite/platform/guard"
@@ -38,10 +37,11 @@ type Client struct {
 	guard  guard.Guard
 }
 
-// New returns a client whose calls run under g; g.Timeout and the
+// New returns a client whose calls go through rt (telemetry.Transport) and
+// run under g; g.Timeout and the
 // caller's deadline bound each attempt.
-func New(picker Picker, g guard.Guard) *Client {
-	return &Client{picker: picker, guard: g, http: &http.Client{Transport: otelhttp.NewTransport(http.DefaultTransport)}}
+func New(picker Picker, g guard.Guard, rt http.RoundTripper) *Client {
+	return &Client{picker: picker, guard: g, http: &http.Client{Transport: rt}}
 }
 
 // Transient reports whether err is worth retrying (and counting against

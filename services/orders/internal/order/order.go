@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -211,3 +212,9 @@ func Decode(typ string, schema int, at time.Time, data []byte) (Event, error) {
 	}
 	return e, nil
 }
+
+// StreamID is the event-store stream of an order.
+func StreamID(orderID string) string { return "order-" + orderID }
+
+// IDOfStream is the order of a stream; ok is false for other streams.
+func IDOfStream(stream string) (string, bool) { return strings.CutPrefix(stream, "order-") }

@@ -18,7 +18,6 @@ import (
 	"sync"
 	"time"
 
-	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 
 	"github.com/example/sagasuite/platform/cardcrypt"
 )
@@ -45,8 +44,8 @@ const KeyRefresh = 10 * time.Minute
 
 // New returns a client whose key fetch times out after timeout. A
 // non-empty pinned key (PSP_PUBLIC_KEY) is used as is and never fetched.
-func New(baseURL string, timeout time.Duration, pinned string) (*Client, error) {
-	c := &Client{Refresh: KeyRefresh, base: baseURL, http: &http.Client{Timeout: timeout, Transport: otelhttp.NewTransport(http.DefaultTransport)}}
+func New(baseURL string, timeout time.Duration, pinned string, rt http.RoundTripper) (*Client, error) {
+	c := &Client{Refresh: KeyRefresh, base: baseURL, http: &http.Client{Timeout: timeout, Transport: rt}}
 	if pinned != "" {
 		key, err := cardcrypt.ParsePublicKey(pinned)
 		if err != nil {

@@ -12,7 +12,6 @@ import (
 
 	"github.com/example/sagasuite/platform/eventstore"
 	"github.com/example/sagasuite/services/orders/internal/order"
-	"github.com/example/sagasuite/services/orders/internal/postgres"
 )
 
 // Name and Table identify the projection.
@@ -26,7 +25,7 @@ type Projection struct{}
 
 // Apply queues the statements for e.
 func (Projection) Apply(b *pgx.Batch, table string, e eventstore.Event) error {
-	id, ok := postgres.OrderID(e.StreamID)
+	id, ok := order.IDOfStream(e.StreamID)
 	if !ok {
 		return nil // not an order
 	}

@@ -17,21 +17,26 @@ import (
 	"github.com/example/sagasuite/platform/postgrestest"
 	"github.com/example/sagasuite/platform/projection"
 	"github.com/example/sagasuite/services/orders/internal/order"
-	"github.com/example/sagasuite/services/orders/internal/postgres"
+	"github.com/example/sagasuite/services/orders/internal/ordersdb"
 	"github.com/example/sagasuite/services/orders/internal/readmodel"
 )
 
 type env struct {
-	pool *pgxpool.Pool
-	repo *postgres.Repo
-	proj *projection.Projector
+	pool    *pgxpool.Pool
+	repo    *ordersdb.Repo
+	proj    *projection.Projector
+	queries *readmodel.Queries
 }
 
 func setup(t testing.TB) env {
 	t.Helper()
-	pool := postgrestest.Pool(t, map[string]fs.FS{"orders": postgres.Migrations(), "eventstore": eventstore.Migrations(),
-		"outbox": outbox.Migrations(), "projection": projection.Migrations()})
-	repo, err := postgres.New(pool, postgres.Config{})
+	pool := postgrestest.Pool(t, map[string]fs.FS{"orders": ordersdb.Migrations(), "eventstore": eventstore.Migrations(),
+		"outbox": outbox.Migrations()})
+	repo, err := ordersdb.New(pool, ordersdb.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	queries, err := readmodel.Setup(context.Background(), pool)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +44,7 @@ func setup(t testing.TB) env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return env{pool, repo, proj}
+	return env{pool, repo, proj, queries}
 }
 
 func (e env) place(t testing.TB, id string, at time.Time) int64 {
@@ -56,9 +61,9 @@ func (e env) finish(t testing.TB, id string, decide func(o *order.Order) (order.
 	var pos int64
 	err := pgx.BeginFunc(context.Background(), e.pool, func(tx pgx.Tx) error {
 		var err error
-		_, pos, err = e.repo.Update(context.Background(), tx, id, func(o *order.Order) (postgres.Decision, error) {
+		_, pos, err = e.repo.UpdateTx(context.Background(), tx, id, func(o *order.Order) (ordersdb.Decision, error) {
 			ev, err := decide(o)
-			return postgres.Decision{Events: []order.Event{ev}}, err
+			return ordersdb.Decision{Events: []order.Event{ev}}, err
 		})
 		return err
 	})
@@ -94,7 +99,7 @@ func TestReadModelMatchesTheAggregates(t *testing.T) {
 		var got order.Order
 		var err error
 		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-			if got, err = e.repo.Get(ctx, id); err == nil {
+			if got, err = e.queries.Get(ctx, id); err == nil {
 				break
 			}
 		}

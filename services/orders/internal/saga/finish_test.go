@@ -15,9 +15,12 @@ import (
 	"github.com/example/sagasuite/platform/eventstore"
 	"github.com/example/sagasuite/platform/outbox"
 	"github.com/example/sagasuite/platform/postgrestest"
+	"github.com/example/sagasuite/services/orders/internal/announce"
+	"github.com/example/sagasuite/services/orders/internal/app"
 	"github.com/example/sagasuite/services/orders/internal/order"
-	"github.com/example/sagasuite/services/orders/internal/postgres"
+	"github.com/example/sagasuite/services/orders/internal/ordersdb"
 	"github.com/example/sagasuite/services/orders/internal/saga"
+	"github.com/example/sagasuite/services/orders/orderevents"
 )
 
 // The watchdog, a payment outcome and a stock outcome racing on one order:
@@ -38,7 +41,7 @@ func TestConcurrentOutcomesFinishAnOrderOnce(t *testing.T) {
 	for round := range 10 {
 		id := "o-" + string(rune('a'+round))
 		placed := order.Place(id, "c", []order.Item{{SKU: "A", Quantity: 1, UnitPriceCents: 100}}, "4242", time.Now().UTC())
-		msg, _ := saga.Placed(placed, saga.Payment{Token: "tok", CardLast4: "4242"})
+		msg, _ := announce.Placed(placed, orderevents.Payment{Token: "tok", CardLast4: "4242"})
 		if _, _, err := repo.Create(ctx, placed, nil, nil, msg); err != nil {
 			t.Fatal(err)
 		}
@@ -90,16 +93,16 @@ func TestCreateStoresEventKeyAndAnnouncementTogether(t *testing.T) {
 	pool, repo := newRepo(t)
 	ctx := context.Background()
 	placed := order.Place("o-1", "c", []order.Item{{SKU: "A", Quantity: 2, UnitPriceCents: 150}}, "4242", time.Now().UTC())
-	msg, _ := saga.Placed(placed, saga.Payment{Token: "tok", CardLast4: "4242"})
-	key := &postgres.Key{Key: "k", Fingerprint: []byte{1}}
+	msg, _ := announce.Placed(placed, orderevents.Payment{Token: "tok", CardLast4: "4242"})
+	key := &app.IdempotencyKey{Key: "k", Fingerprint: []byte{1}}
 	o, _, err := repo.Create(ctx, placed, key, nil, msg)
 	if err != nil || o.TotalCents != 300 || o.Version != 1 {
 		t.Fatalf("create: %+v %v", o, err)
 	}
 	// The same key again: nothing of the second order is stored.
 	second := order.Place("o-2", "c", o.Items, "4242", time.Now().UTC())
-	msg2, _ := saga.Placed(second, saga.Payment{Token: "tok", CardLast4: "4242"})
-	if _, _, err := repo.Create(ctx, second, key, nil, msg2); err != postgres.ErrKeyTaken {
+	msg2, _ := announce.Placed(second, orderevents.Payment{Token: "tok", CardLast4: "4242"})
+	if _, _, err := repo.Create(ctx, second, key, nil, msg2); err != app.ErrKeyTaken {
 		t.Fatalf("second create with the key: %v, want ErrKeyTaken", err)
 	}
 	if _, err := repo.Current(ctx, "o-2"); err == nil {
@@ -115,10 +118,10 @@ func TestCreateStoresEventKeyAndAnnouncementTogether(t *testing.T) {
 	}
 }
 
-func newRepo(t *testing.T) (*pgxpool.Pool, *postgres.Repo) {
+func newRepo(t *testing.T) (*pgxpool.Pool, *ordersdb.Repo) {
 	t.Helper()
-	pool := postgrestest.Pool(t, map[string]fs.FS{"orders": postgres.Migrations(), "eventstore": eventstore.Migrations(), "outbox": outbox.Migrations()})
-	repo, err := postgres.New(pool, postgres.Config{})
+	pool := postgrestest.Pool(t, map[string]fs.FS{"orders": ordersdb.Migrations(), "eventstore": eventstore.Migrations(), "outbox": outbox.Migrations()})
+	repo, err := ordersdb.New(pool, ordersdb.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

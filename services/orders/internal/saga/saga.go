@@ -12,7 +12,6 @@ package saga
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -23,46 +22,15 @@ import (
 	"github.com/example/sagasuite/platform/inbox"
 	"github.com/example/sagasuite/platform/kafka"
 	"github.com/example/sagasuite/platform/outbox"
+	"github.com/example/sagasuite/services/inventory/inventoryevents"
+	"github.com/example/sagasuite/services/orders/internal/announce"
 	"github.com/example/sagasuite/services/orders/internal/order"
-	"github.com/example/sagasuite/services/orders/internal/postgres"
+	"github.com/example/sagasuite/services/orders/internal/ordersdb"
+	"github.com/example/sagasuite/services/payments/paymentevents"
 )
 
-// Topics.
-const (
-	OrdersTopic    = "orders.events"
-	InventoryTopic = "inventory.events"
-	PaymentsTopic  = "payments.events"
-	source         = "/orders"
-)
-
-// Payment carries what payments needs to charge: the card sealed to the
-// provider's key (only the provider can open it), never the card number.
-type Payment struct {
-	Token     string `json:"token"`
-	CardLast4 string `json:"card_last4"`
-}
-
-// Placed announces a new order.
-func Placed(e order.Event, pay Payment) (outbox.Message, error) {
-	p := e.Data.(order.Placed)
-	return message("orders.placed", p.OrderID, map[string]any{
-		"order_id": p.OrderID, "customer_id": p.CustomerID, "items": p.Items, "total_cents": p.TotalCents, "currency": p.Currency,
-		"payment": pay})
-}
-
-// Finished announces an order's terminal status.
-func Finished(o order.Order) (outbox.Message, error) {
-	typ := map[order.Status]string{order.Confirmed: "orders.confirmed", order.Rejected: "orders.rejected", order.Cancelled: "orders.cancelled"}[o.Status]
-	if typ == "" {
-		return outbox.Message{}, fmt.Errorf("announce order %s: status %s is not terminal", o.ID, o.Status)
-	}
-	return message(typ, o.ID, map[string]any{"order_id": o.ID, "reason": o.Reason, "total_cents": o.TotalCents})
-}
-
-func message(typ, orderID string, data any) (outbox.Message, error) {
-	ev, err := kafka.NewEvent(typ, source, orderID, data)
-	return outbox.Message{Topic: OrdersTopic, Event: ev}, err
-}
+// Topics orders consumes; it writes on orderevents.Topic.
+var Topics = []string{inventoryevents.Topic, paymentevents.Topic}
 
 // Metrics records saga outcomes.
 type Metrics struct {
@@ -99,26 +67,26 @@ func (m *Metrics) Finished(ctx context.Context, o order.Order) {
 // reported with ok false. A concurrent change of the order makes it fail
 // with eventstore.ErrVersionConflict: the caller retries (the consumer
 // redelivers, the watchdog looks again on its next scan).
-func Finish(ctx context.Context, tx pgx.Tx, repo *postgres.Repo, metrics *Metrics, id string, meta map[string]string,
+func Finish(ctx context.Context, tx pgx.Tx, repo *ordersdb.Repo, metrics *Metrics, id string, meta map[string]string,
 	decide func(o *order.Order) (order.Event, error)) (ok bool, err error) {
-	o, _, err := repo.Update(ctx, tx, id, func(o *order.Order) (postgres.Decision, error) {
+	o, _, err := repo.UpdateTx(ctx, tx, id, func(o *order.Order) (ordersdb.Decision, error) {
 		e, err := decide(o)
 		if errors.Is(err, order.ErrFinished) {
-			return postgres.Decision{}, nil
+			return ordersdb.Decision{}, nil
 		}
 		if err != nil {
-			return postgres.Decision{}, err
+			return ordersdb.Decision{}, err
 		}
 		after := *o
 		if err := after.Apply(e); err != nil {
-			return postgres.Decision{}, err
+			return ordersdb.Decision{}, err
 		}
-		msg, err := Finished(after)
+		msg, err := announce.Finished(after)
 		if err != nil {
-			return postgres.Decision{}, err
+			return ordersdb.Decision{}, err
 		}
 		ok = true
-		return postgres.Decision{Events: []order.Event{e}, Messages: []outbox.Message{msg}, Meta: meta}, nil
+		return ordersdb.Decision{Events: []order.Event{e}, Messages: []outbox.Message{msg}, Meta: meta}, nil
 	})
 	span := trace.SpanFromContext(ctx)
 	span.SetAttributes(attribute.String("order.id", id), attribute.String("order.status", string(o.Status)))
@@ -135,34 +103,44 @@ func Finish(ctx context.Context, tx pgx.Tx, repo *postgres.Repo, metrics *Metric
 
 // Handlers applies the outcomes of the other services.
 type Handlers struct {
-	repo    *postgres.Repo
+	repo    *ordersdb.Repo
 	metrics *Metrics
 	now     func() time.Time
 }
 
 // New returns the handlers.
-func New(repo *postgres.Repo, metrics *Metrics) *Handlers {
+func New(repo *ordersdb.Repo, metrics *Metrics) *Handlers {
 	return &Handlers{repo: repo, metrics: metrics, now: time.Now}
 }
 
 // Routes maps every event type on the consumed topics to its handler.
 func (h *Handlers) Routes() inbox.Routes {
 	return inbox.Routes{
-		"inventory.reserved":  nil,
-		"inventory.rejected":  h.rejected,
-		"inventory.committed": nil,
-		"inventory.released":  nil,
-		"inventory.expired":   h.expired,
-		"payments.authorized": h.authorized,
-		"payments.declined":   h.declined,
-		"payments.failed":     h.failed,
-		"payments.refunded":   nil,
+		inventoryevents.Reserved:  nil,
+		inventoryevents.Rejected:  h.rejected,
+		inventoryevents.Committed: nil,
+		inventoryevents.Released:  nil,
+		inventoryevents.Expired:   h.expired,
+		paymentevents.Authorized:  h.authorized,
+		paymentevents.Declined:    h.declined,
+		paymentevents.Failed:      h.failed,
+		paymentevents.Refunded:    nil,
 	}
 }
 
+// outcome is what orders needs of every inventory and payments event it
+// acts on: both contracts carry order_id and reason.
 type outcome struct {
 	OrderID string `json:"order_id"`
 	Reason  string `json:"reason"`
+}
+
+// Validate reports a missing order id.
+func (o outcome) Validate() error {
+	if o.OrderID == "" {
+		return errors.New("order_id is empty")
+	}
+	return nil
 }
 
 func (h *Handlers) rejected(ctx context.Context, tx pgx.Tx, m kafka.Message) error {
@@ -188,7 +166,7 @@ func (h *Handlers) authorized(ctx context.Context, tx pgx.Tx, m kafka.Message) e
 func (h *Handlers) declined(ctx context.Context, tx pgx.Tx, m kafka.Message) error {
 	return h.finish(ctx, tx, m, func(o *order.Order, e outcome) (order.Event, error) {
 		reason := e.Reason
-		if reason != order.ReasonCardDeclined && reason != order.ReasonInsufficientFunds {
+		if reason != paymentevents.ReasonCardDeclined && reason != paymentevents.ReasonInsufficientFunds {
 			reason = order.ReasonCardDeclined
 		}
 		return o.Cancel(reason, h.now())
@@ -202,15 +180,12 @@ func (h *Handlers) failed(ctx context.Context, tx pgx.Tx, m kafka.Message) error
 }
 
 func (h *Handlers) finish(ctx context.Context, tx pgx.Tx, m kafka.Message, decide func(*order.Order, outcome) (order.Event, error)) error {
-	var e outcome
-	if err := m.Decode(&e); err != nil {
+	e, err := kafka.DecodeValid[outcome](m)
+	if err != nil {
 		return err
 	}
-	if e.OrderID == "" {
-		return kafka.Permanent(fmt.Errorf("%s without order_id", m.Type))
-	}
 	meta := map[string]string{"causation_id": m.ID, "causation_type": m.Type}
-	_, err := Finish(ctx, tx, h.repo, h.metrics, e.OrderID, meta, func(o *order.Order) (order.Event, error) { return decide(o, e) })
+	_, err = Finish(ctx, tx, h.repo, h.metrics, e.OrderID, meta, func(o *order.Order) (order.Event, error) { return decide(o, e) })
 	if errors.Is(err, order.ErrNotFound) {
 		return kafka.Permanent(err) // no such order here: nothing will ever make it apply
 	}

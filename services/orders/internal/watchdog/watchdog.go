@@ -21,7 +21,8 @@ import (
 
 	"github.com/example/sagasuite/platform/election"
 	"github.com/example/sagasuite/services/orders/internal/order"
-	"github.com/example/sagasuite/services/orders/internal/postgres"
+	"github.com/example/sagasuite/services/orders/internal/ordersdb"
+	"github.com/example/sagasuite/services/orders/internal/readmodel"
 	"github.com/example/sagasuite/services/orders/internal/saga"
 )
 
@@ -35,22 +36,29 @@ type Config struct {
 
 // Watchdog scans for stalled orders.
 type Watchdog struct {
-	repo    *postgres.Repo
+	repo    *ordersdb.Repo
+	stalled StalledOrders
 	metrics *saga.Metrics
 	cfg     Config
 	log     *slog.Logger
 	tracer  trace.Tracer
 }
 
-// New returns a watchdog.
-func New(repo *postgres.Repo, metrics *saga.Metrics, cfg Config, log *slog.Logger, tp trace.TracerProvider) *Watchdog {
+// StalledOrders finds orders PENDING since before cutoff (the read model).
+type StalledOrders interface {
+	Stalled(ctx context.Context, cutoff time.Time, limit int) ([]readmodel.Stalled, error)
+}
+
+// New returns a watchdog that finds stalled orders in stalled and
+// cancels them through repo.
+func New(repo *ordersdb.Repo, stalled StalledOrders, metrics *saga.Metrics, cfg Config, log *slog.Logger, tp trace.TracerProvider) *Watchdog {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 30 * time.Second
 	}
 	if cfg.Interval <= 0 {
 		cfg.Interval = min(cfg.Timeout/4, 5*time.Second)
 	}
-	return &Watchdog{repo: repo, metrics: metrics, cfg: cfg, log: log,
+	return &Watchdog{repo: repo, stalled: stalled, metrics: metrics, cfg: cfg, log: log,
 		tracer: tp.Tracer("github.com/example/sagasuite/services/orders/internal/watchdog")}
 }
 
@@ -80,7 +88,7 @@ const Job = "orders-watchdog"
 // Scan cancels the orders PENDING for longer than Timeout and returns how
 // many it cancelled.
 func (w *Watchdog) Scan(ctx context.Context, token int64) (int, error) {
-	stalled, err := w.repo.Stalled(ctx, time.Now().Add(-w.cfg.Timeout), 100)
+	stalled, err := w.stalled.Stalled(ctx, time.Now().Add(-w.cfg.Timeout), 100)
 	if err != nil {
 		return 0, err
 	}

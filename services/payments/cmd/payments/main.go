@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -13,14 +14,21 @@ import (
 
 	"github.com/example/sagasuite/platform/breaker"
 	"github.com/example/sagasuite/platform/bulkhead"
-	"github.com/example/sagasuite/platform/chassis"
 	"github.com/example/sagasuite/platform/config"
+	"github.com/example/sagasuite/platform/faults"
 	"github.com/example/sagasuite/platform/guard"
+	"github.com/example/sagasuite/platform/inbox"
+	"github.com/example/sagasuite/platform/kafka"
+	"github.com/example/sagasuite/platform/outbox"
+	"github.com/example/sagasuite/platform/postgres"
+	"github.com/example/sagasuite/platform/process"
 	"github.com/example/sagasuite/platform/retry"
+	"github.com/example/sagasuite/platform/telemetry"
 	"github.com/example/sagasuite/services/payments/internal/httpapi"
-	"github.com/example/sagasuite/services/payments/internal/postgres"
+	"github.com/example/sagasuite/services/payments/internal/paymentsdb"
 	"github.com/example/sagasuite/services/payments/internal/pspclient"
 	"github.com/example/sagasuite/services/payments/internal/saga"
+	"github.com/example/sagasuite/services/payments/paymentevents"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -36,7 +44,10 @@ func main() {
 }
 
 type settings struct {
-	chassis.Config
+	Process           process.Config
+	DB                postgres.Settings
+	Kafka             kafka.Settings
+	InboxRetention    time.Duration
 	PSPURL            string
 	PSPTimeout        time.Duration
 	Attempts          int
@@ -51,10 +62,13 @@ type settings struct {
 func loadConfig(getenv func(string) string) (settings, error) {
 	env := config.New(getenv)
 	s := settings{
-		Config:     chassis.FromEnv(env, "payments", ":8082"),
-		PSPURL:     env.URL("PSP_URL", "http://127.0.0.1:8090", "http", "https"),
-		PSPTimeout: env.Duration("PSP_TIMEOUT", 2*time.Second),
-		Attempts:   env.Int("PSP_CHARGE_ATTEMPTS", 3, 1, 10),
+		Process:        process.FromEnv(env, "payments", version, ":8082"),
+		DB:             postgres.FromEnv(env, "payments"),
+		Kafka:          kafka.FromEnv(env),
+		InboxRetention: inbox.RetentionFromEnv(env),
+		PSPURL:         env.URL("PSP_URL", "http://127.0.0.1:8090", "http", "https"),
+		PSPTimeout:     env.Duration("PSP_TIMEOUT", 2*time.Second),
+		Attempts:       env.Int("PSP_CHARGE_ATTEMPTS", 3, 1, 10),
 		// Refunds have their own pool: they compensate, so they must get
 		// through when charges are saturated.
 		ChargeConcurrency: env.Int("PSP_CHARGE_CONCURRENCY", 8, 1, 1000),
@@ -66,8 +80,6 @@ func loadConfig(getenv func(string) string) (settings, error) {
 		// call with its retries and its wait for a refund slot.
 		CallLease: env.Duration("PSP_CALL_LEASE", 15*time.Second),
 	}
-	s.Version, s.Migrations = version, postgres.Migrations()
-	s.Topics = []string{saga.OrdersTopic, saga.InventoryTopic, saga.PaymentsTopic}
 	return s, env.Err()
 }
 
@@ -76,36 +88,90 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
-	return chassis.Run(ctx, cfg.Config, getenv, stdout, func(svc *chassis.Service) error { return wire(svc, cfg) })
+	tel, err := telemetry.Setup(ctx, cfg.Process.Telemetry(), getenv, stdout)
+	if err != nil {
+		return err
+	}
+	p := process.New(cfg.Process, tel)
+	if err := assemble(ctx, p, tel, cfg); err != nil {
+		p.Close()
+		return err
+	}
+	return p.Run(ctx)
 }
 
-// wire adds payments' own parts to the chassis.
-func wire(svc *chassis.Service, cfg settings) error {
-	store := postgres.New(svc.Pool)
-	guards, err := pspGuards(svc, cfg)
+// assemble adds to p every pattern payments uses, one block each: its
+// database, Kafka with the outbox relay, the saga consumer (inbox, retry,
+// dead-letter), the provider client behind its guards, fault injection
+// and the HTTP routes. No etcd: payments neither discovers nor elects.
+func assemble(ctx context.Context, p *process.Process, tel *telemetry.Telemetry, cfg settings) error {
+	obs := kafka.Observers{Logger: tel.Logger, TracerProvider: tel.TracerProvider, MeterProvider: tel.MeterProvider, Propagator: tel.Propagator}
+
+	// PostgreSQL: payments' own database and tables.
+	db, err := postgres.Connect(ctx, cfg.DB, postgres.Config{TracerProvider: tel.TracerProvider, MeterProvider: tel.MeterProvider}, tel.Logger)
 	if err != nil {
 		return err
 	}
-	psp := pspclient.New(cfg.PSPURL, cfg.PSPTimeout, guards)
-	handlers, err := saga.New(store, psp, svc.Tel.TracerProvider, svc.Tel.MeterProvider, cfg.CallLease)
+	p.Add("postgres", db)
+	store, err := paymentsdb.Setup(ctx, db.Pool)
 	if err != nil {
 		return err
 	}
-	if err := svc.Consume([]string{saga.OrdersTopic, saga.InventoryTopic}, handlers.Routes()); err != nil {
+
+	// Kafka, and the outbox relay: events leave with the change that caused them.
+	pub, err := kafka.Connect(ctx, cfg.Kafka, obs, append([]string{paymentevents.Topic}, saga.Topics...)...)
+	if err != nil {
 		return err
 	}
-	svc.Go(func(ctx context.Context) error { return handlers.Recover(ctx, time.Second, svc.Log) })
-	httpapi.Routes(svc.Server.Echo, store)
+	p.Add("kafka", pub)
+	relay, err := outbox.Setup(ctx, db.Pool, pub, outbox.RelayConfig{Logger: tel.Logger, MeterProvider: tel.MeterProvider, TracerProvider: tel.TracerProvider})
+	if err != nil {
+		return err
+	}
+	p.Add("outbox", relay)
+
+	// The provider, behind its circuit breaker, bulkheads and retries.
+	guards, err := pspGuards(tel, cfg)
+	if err != nil {
+		return err
+	}
+	psp := pspclient.New(cfg.PSPURL, cfg.PSPTimeout, guards, tel.Transport(http.DefaultTransport))
+
+	// The saga: charge once placed and reserved, refund when cancelled.
+	handlers, err := saga.New(store, psp, tel.TracerProvider, tel.MeterProvider, cfg.CallLease)
+	if err != nil {
+		return err
+	}
+	in, err := inbox.Setup(ctx, db.Pool, inbox.Config{Consumer: "payments", Retention: cfg.InboxRetention, Logger: tel.Logger, MeterProvider: tel.MeterProvider})
+	if err != nil {
+		return err
+	}
+	p.Add("inbox", in)
+	consumer, err := kafka.NewConsumer(kafka.ConsumerConfig{Brokers: cfg.Kafka.Brokers, Group: "payments", Topics: saga.Topics,
+		Workers: cfg.Kafka.Workers, Observers: obs, Policies: []kafka.Middleware{kafka.Retry(5 * time.Second), kafka.DeadLetter(pub)},
+	}, in.Handler(inbox.Route(handlers.Routes())))
+	if err != nil {
+		return err
+	}
+	p.Add("kafka_consumer", consumer)
+	p.Go(func(ctx context.Context) error { return handlers.Recover(ctx, time.Second, tel.Logger) })
+
+	// Fault injection (/admin/faults, /admin/consumption), then every route.
+	ops := httpapi.Ops{Faults: &faults.Injector{}, Consumption: faults.Consumption{Consumers: []faults.Pausable{consumer}, Log: tel.Logger}}
+	if err := ops.Faults.Export(tel.MeterProvider, ops.Consumption.Probe); err != nil {
+		return err
+	}
+	httpapi.Routes(p.Server.Echo, p.Admin, store, ops)
 	return nil
 }
 
 // pspGuards: one breaker and one retry budget for the provider, separate
 // bulkheads for charges (fail fast when full: the saga compensates) and
 // refunds (queue and wait: a refund must not be dropped).
-func pspGuards(svc *chassis.Service, cfg settings) (pspclient.Guards, error) {
-	mp := svc.Tel.MeterProvider
+func pspGuards(tel *telemetry.Telemetry, cfg settings) (pspclient.Guards, error) {
+	mp := tel.MeterProvider
 	br, err := breaker.New(breaker.Settings{Name: "psp", Failures: uint32(cfg.BreakerFailures), OpenFor: cfg.BreakerOpenFor, // #nosec G115 -- BREAKER_FAILURES is checked to be within 1..1000
-		IsFailure: pspclient.Transient, Logger: svc.Log, MeterProvider: mp})
+		IsFailure: pspclient.Transient, Logger: tel.Logger, MeterProvider: mp})
 	if err != nil {
 		return pspclient.Guards{}, err
 	}

@@ -11,8 +11,10 @@ import (
 	"syscall"
 
 	"github.com/example/sagasuite/platform/cardcrypt"
-	"github.com/example/sagasuite/platform/chassis"
 	"github.com/example/sagasuite/platform/config"
+	"github.com/example/sagasuite/platform/faults"
+	"github.com/example/sagasuite/platform/process"
+	"github.com/example/sagasuite/platform/telemetry"
 	"github.com/example/sagasuite/services/payments/internal/psp"
 )
 
@@ -30,16 +32,7 @@ func main() {
 
 func run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
 	env := config.New(getenv)
-	host, _ := os.Hostname()
-	cfg := chassis.Config{
-		Name:       "psp",
-		Version:    version,
-		InstanceID: env.String("INSTANCE_ID", "psp-"+host),
-		LogLevel:   env.LogLevel("LOG_LEVEL"),
-		HTTPAddr:   env.Addr("HTTP_ADDR", ":8090"),
-		AdminToken: env.Secret("ADMIN_TOKEN", "dev-admin-token"),
-		AdminAddr:  env.OptionalAddr("ADMIN_ADDR"),
-	}
+	cfg := process.FromEnv(env, "psp", version, ":8090")
 	// The card-encryption keyring: kept in PSP_KEY_FILE (created on first
 	// start), so a restart or another replica opens the tokens sealed to
 	// it; without the file the keys live and die with the process.
@@ -51,18 +44,28 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return err
 	}
-	// No database, no Kafka: a stand-in for a third party.
-	return chassis.Run(ctx, cfg, getenv, stdout, func(svc *chassis.Service) error {
-		if keyFile == "" {
-			svc.Log.Warn("PSP_KEY_FILE is not set: card-encryption keys are kept in memory, and tokens sealed before a restart will not open")
-		}
-		sim, err := psp.New(keys, svc.Tel.MeterProvider.Meter("github.com/example/sagasuite/services/payments/internal/psp"))
-		if err != nil {
-			return err
-		}
-		sim.Routes(svc.Server.Echo, svc.Admin)
-		return nil
-	})
+	tel, err := telemetry.Setup(ctx, cfg.Telemetry(), getenv, stdout)
+	if err != nil {
+		return err
+	}
+	// No database, no Kafka, no etcd: a stand-in for a third party, with
+	// fault injection so users can watch payments' breaker open.
+	p := process.New(cfg, tel)
+	if keyFile == "" {
+		p.Log.Warn("PSP_KEY_FILE is not set: card-encryption keys are kept in memory, and tokens sealed before a restart will not open")
+	}
+	sim, err := psp.New(keys, tel.MeterProvider.Meter("github.com/example/sagasuite/services/payments/internal/psp"))
+	if err != nil {
+		p.Close()
+		return err
+	}
+	injector := &faults.Injector{}
+	if err := injector.Export(tel.MeterProvider); err != nil {
+		p.Close()
+		return err
+	}
+	sim.Routes(p.Server.Echo, p.Admin, injector)
+	return p.Run(ctx)
 }
 
 func loadKeys(file string) (*cardcrypt.Keyring, error) {

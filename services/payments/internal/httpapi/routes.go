@@ -7,6 +7,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/example/sagasuite/platform/faults"
 	"github.com/example/sagasuite/platform/httpserver"
 	"github.com/example/sagasuite/services/payments/internal/payment"
 )
@@ -16,8 +17,17 @@ type Store interface {
 	List(ctx context.Context, orderID string) ([]payment.Payment, error)
 }
 
-// Routes registers every payments endpoint.
-func Routes(e *echo.Echo, store Store) {
+// Ops are the operator's switches payments has.
+type Ops struct {
+	Faults      *faults.Injector
+	Consumption faults.Consumption
+}
+
+// Routes registers every route payments serves beside /healthz, /readyz
+// and /metrics (the server's own): the API on e, operations on admin
+// (behind ADMIN_TOKEN).
+func Routes(e *echo.Echo, admin *echo.Group, store Store, ops Ops) {
+	e.Use(ops.Faults.Middleware) // injected latency and errors, on the API only
 	e.GET("/payments", func(c echo.Context) error {
 		id := c.QueryParam("order_id")
 		if id == "" || len(id) > 64 {
@@ -32,4 +42,8 @@ func Routes(e *echo.Echo, store Store) {
 		}
 		return c.JSON(http.StatusOK, ps)
 	})
+
+	ops.Faults.Routes(admin)      // GET, PUT /admin/faults
+	ops.Consumption.Routes(admin) // GET, PUT /admin/consumption
+	httpserver.PprofRoutes(admin) // GET /admin/debug/pprof/…
 }

@@ -21,6 +21,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/example/sagasuite/platform/cardcrypt"
+	"github.com/example/sagasuite/platform/faults"
 	"github.com/example/sagasuite/platform/httpserver"
 )
 
@@ -60,12 +61,18 @@ func New(keys *cardcrypt.Keyring, meter metric.Meter) (*Simulator, error) {
 // PublicKey is the key merchants seal card numbers to.
 func (s *Simulator) PublicKey() cardcrypt.PublicKey { return s.keys.Current() }
 
-// Routes registers the provider API, and on admin the key rotation.
-func (s *Simulator) Routes(e *echo.Echo, admin *echo.Group) {
+// Routes registers every route the simulator serves beside /healthz,
+// /readyz and /metrics: the provider API, and on admin the key rotation,
+// fault injection and profiles.
+func (s *Simulator) Routes(e *echo.Echo, admin *echo.Group, injector *faults.Injector) {
+	e.Use(injector.Middleware) // injected latency and errors, on the API only
 	e.GET("/card-encryption-key", s.publicKey)
 	e.POST("/charges", s.charge)
 	e.POST("/refunds", s.refund)
+
 	admin.POST("/card-encryption-key/rotate", s.rotate)
+	injector.Routes(admin)        // GET, PUT /admin/faults
+	httpserver.PprofRoutes(admin) // GET /admin/debug/pprof/…
 }
 
 func (s *Simulator) count(c echo.Context, op, outcome string) {

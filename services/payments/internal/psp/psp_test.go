@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/example/sagasuite/platform/faults"
+
 	"go.opentelemetry.io/otel/metric/noop"
 
 	"github.com/example/sagasuite/platform/cardcrypt"
@@ -27,7 +29,7 @@ func server(t *testing.T) *httptest.Server {
 		t.Fatal(err)
 	}
 	srv := httpserver.New(httpserver.Config{})
-	sim.Routes(srv.Echo, srv.Echo.Group("/admin"))
+	sim.Routes(srv.Echo, srv.Echo.Group("/admin"), &faults.Injector{})
 	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)
 	return ts

@@ -16,7 +16,6 @@ import (
 	"net/http"
 	"time"
 
-	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 
 	"github.com/example/sagasuite/platform/guard"
 )
@@ -53,8 +52,8 @@ type Client struct {
 
 // New returns a client for baseURL whose attempts time out after timeout,
 // under g (the zero Guards: plain calls).
-func New(baseURL string, timeout time.Duration, g Guards) *Client {
-	return &Client{base: baseURL, guards: g, http: &http.Client{Timeout: timeout, Transport: otelhttp.NewTransport(http.DefaultTransport)}}
+func New(baseURL string, timeout time.Duration, g Guards, rt http.RoundTripper) *Client {
+	return &Client{base: baseURL, guards: g, http: &http.Client{Timeout: timeout, Transport: rt}}
 }
 
 // Charge is an approved charge.

@@ -30,18 +30,16 @@ import (
 	"github.com/example/sagasuite/platform/inbox"
 	"github.com/example/sagasuite/platform/kafka"
 	"github.com/example/sagasuite/platform/outbox"
+	"github.com/example/sagasuite/services/inventory/inventoryevents"
+	"github.com/example/sagasuite/services/orders/orderevents"
 	"github.com/example/sagasuite/services/payments/internal/payment"
-	"github.com/example/sagasuite/services/payments/internal/postgres"
+	"github.com/example/sagasuite/services/payments/internal/paymentsdb"
 	"github.com/example/sagasuite/services/payments/internal/pspclient"
+	"github.com/example/sagasuite/services/payments/paymentevents"
 )
 
-// Topics.
-const (
-	OrdersTopic    = "orders.events"
-	InventoryTopic = "inventory.events"
-	PaymentsTopic  = "payments.events"
-	source         = "/payments"
-)
+// Topics payments consumes; it writes on paymentevents.Topic.
+var Topics = []string{orderevents.Topic, inventoryevents.Topic}
 
 // PSP is the provider as the saga uses it.
 type PSP interface {
@@ -51,7 +49,7 @@ type PSP interface {
 
 // Handlers applies saga events to payments.
 type Handlers struct {
-	store    *postgres.Store
+	store    *paymentsdb.Store
 	psp      PSP
 	tracer   trace.Tracer
 	lease    time.Duration
@@ -62,7 +60,7 @@ type Handlers struct {
 // breaker (pspclient.Guards). lease is how long a decided provider call
 // may take before the recovery loop makes it again: longer than a call
 // with all its retries can last.
-func New(store *postgres.Store, psp PSP, tp trace.TracerProvider, mp metric.MeterProvider, lease time.Duration) (*Handlers, error) {
+func New(store *paymentsdb.Store, psp PSP, tp trace.TracerProvider, mp metric.MeterProvider, lease time.Duration) (*Handlers, error) {
 	payments, err := mp.Meter("github.com/example/sagasuite/services/payments/internal/saga").Int64Counter("payments",
 		metric.WithDescription("Payment outcomes recorded, by status (authorized, declined, failed, refunded) and reason."),
 		metric.WithUnit("{payment}"))
@@ -81,42 +79,29 @@ func (h *Handlers) recorded(ctx context.Context, p payment.Payment) {
 // Routes maps every event type on the consumed topics to its handler.
 func (h *Handlers) Routes() inbox.Routes {
 	return inbox.Routes{
-		"orders.placed":       h.placed,
-		"orders.confirmed":    nil,
-		"orders.rejected":     h.cancelled,
-		"orders.cancelled":    h.cancelled,
-		"inventory.reserved":  h.reserved,
-		"inventory.rejected":  nil,
-		"inventory.committed": nil,
-		"inventory.released":  nil,
-		"inventory.expired":   nil, // orders cancels; payments acts on orders.cancelled
+		orderevents.Placed:        h.placed,
+		orderevents.Confirmed:     nil,
+		orderevents.Rejected:      h.cancelled,
+		orderevents.Cancelled:     h.cancelled,
+		inventoryevents.Reserved:  h.reserved,
+		inventoryevents.Rejected:  nil,
+		inventoryevents.Committed: nil,
+		inventoryevents.Released:  nil,
+		inventoryevents.Expired:   nil, // orders cancels; payments acts on orders.cancelled
 	}
 }
 
 var last4 = regexp.MustCompile(`^[0-9]{4}$`)
 
-type orderPlaced struct {
-	OrderID    string `json:"order_id"`
-	TotalCents int64  `json:"total_cents"`
-	Payment    struct {
-		Token     string `json:"token"`
-		CardLast4 string `json:"card_last4"`
-	} `json:"payment"`
-}
-
-type orderRef struct {
-	OrderID string `json:"order_id"`
-}
-
 func (h *Handlers) placed(ctx context.Context, tx pgx.Tx, m kafka.Message) error {
-	var e orderPlaced
-	if err := m.Decode(&e); err != nil {
+	e, err := kafka.DecodeValid[orderevents.OrderPlaced](m)
+	if err != nil {
 		return err
 	}
-	if e.OrderID == "" || e.TotalCents <= 0 || e.Payment.Token == "" || !last4.MatchString(e.Payment.CardLast4) {
-		return kafka.Permanent(errors.New("orders.placed needs order_id, total_cents > 0, payment.token and payment.card_last4"))
+	if !last4.MatchString(e.Payment.CardLast4) {
+		return kafka.Permanent(errors.New("orders.placed: payment.card_last4 is not four digits"))
 	}
-	in, err := h.store.UpdateIntent(ctx, tx, e.OrderID, postgres.IntentChange{
+	in, err := h.store.UpdateIntent(ctx, tx, e.OrderID, paymentsdb.IntentChange{
 		Placed: true, PaymentToken: e.Payment.Token, CardLast4: e.Payment.CardLast4, AmountCents: e.TotalCents})
 	if err != nil {
 		return err
@@ -125,11 +110,11 @@ func (h *Handlers) placed(ctx context.Context, tx pgx.Tx, m kafka.Message) error
 }
 
 func (h *Handlers) reserved(ctx context.Context, tx pgx.Tx, m kafka.Message) error {
-	e, err := decodeRef(m)
+	e, err := kafka.DecodeValid[inventoryevents.Ref](m)
 	if err != nil {
 		return err
 	}
-	in, err := h.store.UpdateIntent(ctx, tx, e.OrderID, postgres.IntentChange{Reserved: true})
+	in, err := h.store.UpdateIntent(ctx, tx, e.OrderID, paymentsdb.IntentChange{Reserved: true})
 	if err != nil {
 		return err
 	}
@@ -148,7 +133,7 @@ func (h *Handlers) chargeIfReady(ctx context.Context, tx pgx.Tx, in payment.Inte
 	if _, found, err := h.store.Payment(ctx, tx, in.OrderID); err != nil || found {
 		return err
 	}
-	return h.plan(ctx, tx, in.OrderID, postgres.CallCharge)
+	return h.plan(ctx, tx, in.OrderID, paymentsdb.CallCharge)
 }
 
 // plan records a provider call and runs it once tx commits.
@@ -157,7 +142,7 @@ func (h *Handlers) plan(ctx context.Context, tx pgx.Tx, orderID, kind string) er
 	if err != nil || !planned {
 		return err
 	}
-	inbox.AfterCommit(ctx, func(ctx context.Context) error { return h.Call(ctx, postgres.Call{OrderID: orderID, Kind: kind}) })
+	inbox.AfterCommit(ctx, func(ctx context.Context) error { return h.Call(ctx, paymentsdb.Call{OrderID: orderID, Kind: kind}) })
 	return nil
 }
 
@@ -165,8 +150,8 @@ func (h *Handlers) plan(ctx context.Context, tx pgx.Tx, orderID, kind string) er
 // to run again for the same call (the recovery loop does after a crash):
 // the provider sees the same idempotency key, and an outcome already
 // recorded is not recorded twice.
-func (h *Handlers) Call(ctx context.Context, c postgres.Call) error {
-	if c.Kind == postgres.CallRefund {
+func (h *Handlers) Call(ctx context.Context, c paymentsdb.Call) error {
+	if c.Kind == paymentsdb.CallRefund {
 		return h.refund(ctx, c.OrderID)
 	}
 	return h.chargeNow(ctx, c.OrderID)
@@ -183,7 +168,7 @@ func (h *Handlers) chargeNow(ctx context.Context, orderID string) error {
 			if err := h.store.ForgetToken(ctx, tx, orderID); err != nil {
 				return err
 			}
-			return h.store.CallDone(ctx, tx, orderID, postgres.CallCharge)
+			return h.store.CallDone(ctx, tx, orderID, paymentsdb.CallCharge)
 		})
 	}
 	p := payment.Payment{PaymentID: uuid.Must(uuid.NewV7()).String(), OrderID: in.OrderID,
@@ -193,9 +178,9 @@ func (h *Handlers) chargeNow(ctx context.Context, orderID string) error {
 	var typ string
 	switch {
 	case err == nil:
-		p.Status, p.ChargeID, typ = payment.Authorized, ch.ChargeID, "payments.authorized"
+		p.Status, p.ChargeID, typ = payment.Authorized, ch.ChargeID, paymentevents.Authorized
 	case errors.As(err, &declined):
-		p.Status, p.Reason, typ = payment.Declined, declined.Reason, "payments.declined"
+		p.Status, p.Reason, typ = payment.Declined, declined.Reason, paymentevents.Declined
 	case ctx.Err() != nil:
 		return ctx.Err() // shutting down: the planned call stays, recovery makes it again
 	default:
@@ -203,7 +188,7 @@ func (h *Handlers) chargeNow(ctx context.Context, orderID string) error {
 		// request the provider refused: the step gives up and the saga
 		// compensates (orders cancels, inventory releases).
 		trace.SpanFromContext(ctx).SetAttributes(attribute.Bool("payment.rejected_locally", guard.Rejected(err)))
-		p.Status, p.Reason, typ = payment.Failed, payment.ReasonUnavailable, "payments.failed"
+		p.Status, p.Reason, typ = payment.Failed, payment.ReasonUnavailable, paymentevents.Failed
 	}
 	recorded := false
 	err = h.store.InTx(ctx, func(tx pgx.Tx) error {
@@ -220,13 +205,13 @@ func (h *Handlers) chargeNow(ctx context.Context, orderID string) error {
 		if err := h.store.ForgetToken(ctx, tx, orderID); err != nil {
 			return err
 		}
-		if err := h.store.CallDone(ctx, tx, orderID, postgres.CallCharge); err != nil {
+		if err := h.store.CallDone(ctx, tx, orderID, paymentsdb.CallCharge); err != nil {
 			return err
 		}
 		if in.Cancelled && p.Status == payment.Authorized {
 			// The order was cancelled while the provider charged: give
 			// the money back (orders ignores this late outcome).
-			if _, err := h.store.PlanCall(ctx, tx, orderID, postgres.CallRefund, 0); err != nil {
+			if _, err := h.store.PlanCall(ctx, tx, orderID, paymentsdb.CallRefund, 0); err != nil {
 				return err
 			}
 		}
@@ -256,11 +241,11 @@ func (h *Handlers) charge(ctx context.Context, in payment.Intent) (pspclient.Cha
 // cancelled records the cancellation; money already taken is given back
 // by a refund planned here and made after the commit.
 func (h *Handlers) cancelled(ctx context.Context, tx pgx.Tx, m kafka.Message) error {
-	e, err := decodeRef(m)
+	e, err := kafka.DecodeValid[orderevents.OrderFinished](m)
 	if err != nil {
 		return err
 	}
-	if _, err := h.store.UpdateIntent(ctx, tx, e.OrderID, postgres.IntentChange{Cancelled: true}); err != nil {
+	if _, err := h.store.UpdateIntent(ctx, tx, e.OrderID, paymentsdb.IntentChange{Cancelled: true}); err != nil {
 		return err
 	}
 	p, found, err := h.store.Payment(ctx, tx, e.OrderID)
@@ -268,7 +253,7 @@ func (h *Handlers) cancelled(ctx context.Context, tx pgx.Tx, m kafka.Message) er
 		return err // nothing was taken (or a charge under way will see the cancellation)
 	}
 	trace.SpanFromContext(ctx).SetAttributes(attribute.String("saga.trigger", m.Type))
-	return h.plan(ctx, tx, e.OrderID, postgres.CallRefund)
+	return h.plan(ctx, tx, e.OrderID, paymentsdb.CallRefund)
 }
 
 // refund is the compensation: it gives back an authorized payment. A
@@ -280,7 +265,7 @@ func (h *Handlers) refund(ctx context.Context, orderID string) error {
 		return err
 	}
 	if !found || p.Status != payment.Authorized {
-		return h.store.InTx(ctx, func(tx pgx.Tx) error { return h.store.CallDone(ctx, tx, orderID, postgres.CallRefund) })
+		return h.store.InTx(ctx, func(tx pgx.Tx) error { return h.store.CallDone(ctx, tx, orderID, paymentsdb.CallRefund) })
 	}
 	ctx, span := h.tracer.Start(ctx, "compensate: refund payment", trace.WithAttributes(
 		attribute.String("order.id", orderID), attribute.String("saga.compensation", "refund_payment"),
@@ -295,7 +280,7 @@ func (h *Handlers) refund(ctx context.Context, orderID string) error {
 		span.RecordError(err)
 		span.SetStatus(codes.Error, err.Error())
 		if ctx.Err() == nil {
-			if perr := h.store.PostponeCall(ctx, orderID, postgres.CallRefund, refundRetry); perr != nil {
+			if perr := h.store.PostponeCall(ctx, orderID, paymentsdb.CallRefund, refundRetry); perr != nil {
 				return errors.Join(err, perr)
 			}
 		}
@@ -310,12 +295,12 @@ func (h *Handlers) refund(ctx context.Context, orderID string) error {
 		if err := h.store.SetStatus(ctx, tx, p.PaymentID, payment.Refunded, reason); err != nil {
 			return err
 		}
-		if err := h.store.CallDone(ctx, tx, orderID, postgres.CallRefund); err != nil {
+		if err := h.store.CallDone(ctx, tx, orderID, paymentsdb.CallRefund); err != nil {
 			return err
 		}
 		p.Status, p.Reason = payment.Refunded, reason
 		refunded = p
-		return emit(ctx, tx, "payments.refunded", p)
+		return emit(ctx, tx, paymentevents.Refunded, p)
 	})
 	if err == nil && refunded.Status != "" {
 		h.recorded(ctx, refunded)
@@ -358,22 +343,11 @@ func (h *Handlers) Recover(ctx context.Context, interval time.Duration, log *slo
 	}
 }
 
-func decodeRef(m kafka.Message) (orderRef, error) {
-	var e orderRef
-	if err := m.Decode(&e); err != nil {
-		return e, err
-	}
-	if e.OrderID == "" {
-		return e, kafka.Permanent(fmt.Errorf("%s without order_id", m.Type))
-	}
-	return e, nil
-}
-
 func emit(ctx context.Context, tx pgx.Tx, typ string, p payment.Payment) error {
-	ev, err := kafka.NewEvent(typ, source, p.OrderID, map[string]any{
-		"order_id": p.OrderID, "payment_id": p.PaymentID, "amount_cents": p.AmountCents, "reason": p.Reason})
+	ev, err := kafka.NewEvent(typ, paymentevents.Source, p.OrderID, paymentevents.PaymentOutcome{
+		OrderID: p.OrderID, PaymentID: p.PaymentID, AmountCents: p.AmountCents, Reason: p.Reason})
 	if err != nil {
 		return err
 	}
-	return outbox.Write(ctx, tx, outbox.Message{Topic: PaymentsTopic, Event: ev})
+	return outbox.Write(ctx, tx, outbox.Message{Topic: paymentevents.Topic, Event: ev})
 }

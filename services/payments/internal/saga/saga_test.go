@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/example/sagasuite/platform/faults"
+
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.opentelemetry.io/otel/metric/noop"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
@@ -25,8 +27,9 @@ import (
 	"github.com/example/sagasuite/platform/outbox"
 	"github.com/example/sagasuite/platform/postgrestest"
 	"github.com/example/sagasuite/platform/retry"
+	"github.com/example/sagasuite/services/orders/orderevents"
 	"github.com/example/sagasuite/services/payments/internal/payment"
-	"github.com/example/sagasuite/services/payments/internal/postgres"
+	"github.com/example/sagasuite/services/payments/internal/paymentsdb"
 	"github.com/example/sagasuite/services/payments/internal/psp"
 	"github.com/example/sagasuite/services/payments/internal/pspclient"
 	"github.com/example/sagasuite/services/payments/internal/saga"
@@ -34,7 +37,7 @@ import (
 
 type env struct {
 	t     *testing.T
-	store *postgres.Store
+	store *paymentsdb.Store
 	// charges and refunds count the requests the provider received.
 	charges, refunds atomic.Int64
 	// chargeDelay slows every charge down; chargeFail makes them 500.
@@ -57,7 +60,7 @@ func newEnv(t *testing.T) *env {
 
 func newEnvWith(t *testing.T, guards pspclient.Guards) *env {
 	t.Helper()
-	pool := postgrestest.Pool(t, map[string]fs.FS{"payments": postgres.Migrations(), "inbox": inbox.Migrations(), "outbox": outbox.Migrations()})
+	pool := postgrestest.Pool(t, map[string]fs.FS{"payments": paymentsdb.Migrations(), "inbox": inbox.Migrations(), "outbox": outbox.Migrations()})
 	keys, err := cardcrypt.NewKeyring()
 	if err != nil {
 		t.Fatal(err)
@@ -67,8 +70,8 @@ func newEnvWith(t *testing.T, guards pspclient.Guards) *env {
 		t.Fatal(err)
 	}
 	srv := httpserver.New(httpserver.Config{})
-	sim.Routes(srv.Echo, srv.Echo.Group("/admin"))
-	e := &env{t: t, store: postgres.New(pool), pspKey: sim.PublicKey()}
+	sim.Routes(srv.Echo, srv.Echo.Group("/admin"), &faults.Injector{})
+	e := &env{t: t, store: paymentsdb.New(pool), pspKey: sim.PublicKey()}
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/charges":
@@ -85,7 +88,7 @@ func newEnvWith(t *testing.T, guards pspclient.Guards) *env {
 	}))
 	t.Cleanup(ts.Close)
 	e.pspURL = ts.URL
-	client := pspclient.New(ts.URL, 0, guards)
+	client := pspclient.New(ts.URL, 0, guards, http.DefaultTransport)
 	h, err := saga.New(e.store, client, tracenoop.NewTracerProvider(), noop.NewMeterProvider(), 200*time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
@@ -151,8 +154,9 @@ func (e *env) deliverAsync(typ string, data any) <-chan error {
 }
 
 func (e *env) placed(order, card string) {
-	e.deliver("orders.placed", map[string]any{"order_id": order, "total_cents": 1234,
-		"payment": map[string]string{"token": e.token(card), "card_last4": card[len(card)-4:]}})
+	e.deliver(orderevents.Placed, orderevents.OrderPlaced{OrderID: order, CustomerID: "c", Currency: "EUR", TotalCents: 1234,
+		Items:   []orderevents.Item{{SKU: "SKU-001", Quantity: 1, UnitPriceCents: 1234}},
+		Payment: orderevents.Payment{Token: e.token(card), CardLast4: card[len(card)-4:]}})
 }
 
 func (e *env) payments(order string) []payment.Payment {

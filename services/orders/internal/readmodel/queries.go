@@ -1,13 +1,20 @@
-package postgres
+package readmodel
 
 import (
 	"context"
+	"embed"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"strings"
 	"time"
+
+	"github.com/example/sagasuite/platform/postgres"
+	"github.com/example/sagasuite/platform/projection"
+	"github.com/example/sagasuite/services/orders/internal/app"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/jackc/pgx/v5"
 
@@ -15,6 +22,27 @@ import (
 )
 
 // The query side: reads of order_summaries, the projected read model.
+// Queries implements app.Reader.
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Queries reads the read model.
+type Queries struct{ pool *pgxpool.Pool }
+
+// Setup creates or updates the read model's tables (order_summaries and
+// the projector's checkpoints) in pool's database and returns its queries.
+func Setup(ctx context.Context, pool *pgxpool.Pool) (*Queries, error) {
+	for _, set := range []struct {
+		name string
+		fsys fs.FS
+	}{{"projection", projection.Migrations()}, {"readmodel", postgres.Dir(migrations, "migrations")}} {
+		if err := postgres.Migrate(ctx, pool, set.name, set.fsys); err != nil {
+			return nil, err
+		}
+	}
+	return &Queries{pool: pool}, nil
+}
 
 const summaryColumns = `order_id, customer_id, status, reason, items, total_cents, currency, notes, version, created_at, updated_at`
 
@@ -29,7 +57,7 @@ func scanSummary(row pgx.CollectableRow) (order.Order, error) {
 }
 
 // Get returns an order from the read model, or order.ErrNotFound.
-func (r *Repo) Get(ctx context.Context, id string) (order.Order, error) {
+func (r *Queries) Get(ctx context.Context, id string) (order.Order, error) {
 	rows, _ := r.pool.Query(ctx, `SELECT `+summaryColumns+` FROM order_summaries WHERE order_id = $1`, id)
 	o, err := pgx.CollectExactlyOneRow(rows, scanSummary)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -41,22 +69,11 @@ func (r *Repo) Get(ctx context.Context, id string) (order.Order, error) {
 	return o, nil
 }
 
-// Filter selects a page of orders, newest first.
-type Filter struct {
-	CustomerID string
-	Status     order.Status
-	Limit      int
-	Cursor     string // from the previous page; empty for the first
-}
-
-// ErrBadCursor means a cursor this service did not issue.
-var ErrBadCursor = errors.New("invalid cursor")
-
 // List returns a page and the cursor of the next one (empty on the last).
 // Pages are keyset-paginated on (created_at, order_id): orders placed while
 // a client pages through land before its first page, never shifting rows
 // between pages.
-func (r *Repo) List(ctx context.Context, f Filter) ([]order.Order, string, error) {
+func (r *Queries) List(ctx context.Context, f app.Filter) ([]order.Order, string, error) {
 	var where []string
 	var args []any
 	arg := func(v any) string { args = append(args, v); return fmt.Sprintf("$%d", len(args)) }
@@ -102,12 +119,12 @@ func encodeCursor(at time.Time, id string) string {
 func decodeCursor(c string) (time.Time, string, error) {
 	b, err := base64.RawURLEncoding.DecodeString(c)
 	if err != nil {
-		return time.Time{}, "", ErrBadCursor
+		return time.Time{}, "", app.ErrBadCursor
 	}
 	ts, id, ok := strings.Cut(string(b), "|")
 	at, err := time.Parse(time.RFC3339Nano, ts)
 	if !ok || err != nil || id == "" {
-		return time.Time{}, "", ErrBadCursor
+		return time.Time{}, "", app.ErrBadCursor
 	}
 	return at, id, nil
 }
@@ -121,7 +138,7 @@ type Stalled struct {
 
 // Pending counts the orders PENDING in the read model (an index-only scan
 // of order_summaries_status).
-func (r *Repo) Pending(ctx context.Context) (int64, error) {
+func (r *Queries) Pending(ctx context.Context) (int64, error) {
 	var n int64
 	if err := r.pool.QueryRow(ctx, `SELECT count(*) FROM order_summaries WHERE status = 'PENDING'`).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count pending orders: %w", err)
@@ -131,7 +148,7 @@ func (r *Repo) Pending(ctx context.Context) (int64, error) {
 
 // Stalled returns up to limit orders PENDING since before cutoff, oldest
 // first, as the read model shows them.
-func (r *Repo) Stalled(ctx context.Context, cutoff time.Time, limit int) ([]Stalled, error) {
+func (r *Queries) Stalled(ctx context.Context, cutoff time.Time, limit int) ([]Stalled, error) {
 	rows, err := r.pool.Query(ctx, `SELECT order_id, trace_context FROM order_summaries
 		WHERE status = 'PENDING' AND created_at < $1 ORDER BY created_at LIMIT $2`, cutoff, limit)
 	if err != nil {

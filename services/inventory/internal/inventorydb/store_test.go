@@ -1,4 +1,4 @@
-package postgres_test
+package inventorydb_test
 
 import (
 	"context"
@@ -13,13 +13,13 @@ import (
 
 	"github.com/example/sagasuite/platform/postgrestest"
 	"github.com/example/sagasuite/services/inventory/internal/catalog"
-	"github.com/example/sagasuite/services/inventory/internal/postgres"
+	"github.com/example/sagasuite/services/inventory/internal/inventorydb"
 )
 
-func newStore(t *testing.T, stock int64) (*postgres.Store, func(f func(tx pgx.Tx) error) error) {
+func newStore(t *testing.T, stock int64) (*inventorydb.Store, func(f func(tx pgx.Tx) error) error) {
 	t.Helper()
-	pool := postgrestest.Pool(t, map[string]fs.FS{"inventory": postgres.Migrations()})
-	s := postgres.New(pool)
+	pool := postgrestest.Pool(t, map[string]fs.FS{"inventory": inventorydb.Migrations()})
+	s := inventorydb.New(pool)
 	if seeded, err := s.SeedIfEmpty(context.Background(), catalog.Seed(stock)); err != nil || !seeded {
 		t.Fatalf("seed: %v %v", seeded, err)
 	}

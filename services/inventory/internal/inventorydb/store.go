@@ -1,7 +1,7 @@
-// Package postgres keeps inventory's products and reservations. Every
+// Package inventorydb keeps inventory's products and reservations. Every
 // change that moves stock locks the products it touches in SKU order, so
 // concurrent orders never deadlock and never oversell.
-package postgres
+package inventorydb
 
 import (
 	"context"
@@ -38,7 +38,16 @@ type Querier interface {
 // Store reads through the pool; changes take the caller's transaction.
 type Store struct{ pool *pgxpool.Pool }
 
-// New returns a store on pool.
+// Setup creates or updates inventory' tables in pool's database and returns
+// the store on it.
+func Setup(ctx context.Context, pool *pgxpool.Pool) (*Store, error) {
+	if err := postgres.Migrate(ctx, pool, "inventory", Migrations()); err != nil {
+		return nil, err
+	}
+	return New(pool), nil
+}
+
+// New returns a store on pool, whose tables exist (tests, Setup).
 func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
 
 // SeedIfEmpty inserts products when the catalogue is empty; replicas

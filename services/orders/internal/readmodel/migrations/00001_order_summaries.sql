@@ -1,9 +1,9 @@
 -- +goose Up
 -- The read model (CQRS query side), filled by the projector from the event
--- store (internal/readmodel). It replaces orders_view, which the command
--- side used to update in its own transaction; the projector backfills
--- this table from event zero on first start.
-CREATE TABLE order_summaries (
+-- store; the projector backfills it from event zero on first start. "IF
+-- NOT EXISTS": databases made before this file moved here already have it
+-- (from the orders set's 00002).
+CREATE TABLE IF NOT EXISTS order_summaries (
     order_id      text PRIMARY KEY,
     customer_id   text        NOT NULL,
     status        text        NOT NULL,
@@ -19,11 +19,9 @@ CREATE TABLE order_summaries (
 );
 
 -- Newest first, by customer, by status: the list endpoint's keyset pages.
-CREATE INDEX order_summaries_recent ON order_summaries (created_at DESC, order_id DESC);
-CREATE INDEX order_summaries_customer ON order_summaries (customer_id, created_at DESC, order_id DESC);
-CREATE INDEX order_summaries_status ON order_summaries (status, created_at DESC, order_id DESC);
-
-DROP TABLE orders_view;
+CREATE INDEX IF NOT EXISTS order_summaries_recent ON order_summaries (created_at DESC, order_id DESC);
+CREATE INDEX IF NOT EXISTS order_summaries_customer ON order_summaries (customer_id, created_at DESC, order_id DESC);
+CREATE INDEX IF NOT EXISTS order_summaries_status ON order_summaries (status, created_at DESC, order_id DESC);
 
 -- +goose Down
 DROP TABLE order_summaries;

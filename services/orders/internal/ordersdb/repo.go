@@ -1,9 +1,9 @@
-// Package postgres stores orders. The command side keeps each order as its
-// events in the event store (with snapshots of long streams), the
-// idempotency keys, and the outbox messages announcing each change, in one
-// transaction per command. The query side reads order_summaries, the read
-// model the projector keeps (internal/readmodel).
-package postgres
+// Package ordersdb is orders' write side in PostgreSQL (the adapter of
+// app.Store, app.Idempotency and app.History): each order is its events in
+// the event store, with snapshots of long streams, beside the idempotency
+// keys and the outbox messages announcing each change, all in one
+// transaction per command. The read side is internal/readmodel.
+package ordersdb
 
 import (
 	"context"
@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -26,17 +25,29 @@ import (
 	"github.com/example/sagasuite/platform/eventstore"
 	"github.com/example/sagasuite/platform/outbox"
 	"github.com/example/sagasuite/platform/postgres"
+	"github.com/example/sagasuite/services/orders/internal/app"
 	"github.com/example/sagasuite/services/orders/internal/order"
 )
 
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// Migrations is orders' own schema; the event store's comes with it.
+// Migrations is orders' own schema (idempotency keys); the event store
+// brings its own (eventstore.Migrations).
 func Migrations() fs.FS { return postgres.Dir(migrations, "migrations") }
 
-// ErrKeyTaken means the idempotency key was stored by another request.
-var ErrKeyTaken = errors.New("idempotency key already used")
+// Setup creates or updates the event store's and orders' tables in pool's
+// database and returns the repository on it. The outbox table is
+// outbox.Setup's.
+func Setup(ctx context.Context, pool *pgxpool.Pool, cfg Config) (*Repo, error) {
+	if err := postgres.Migrate(ctx, pool, "eventstore", eventstore.Migrations()); err != nil {
+		return nil, err
+	}
+	if err := postgres.Migrate(ctx, pool, "orders", Migrations()); err != nil {
+		return nil, err
+	}
+	return New(pool, cfg)
+}
 
 // snapshotSchema is the shape of a stored order.Order; bump it when the
 // struct changes, and older snapshots are ignored (replayed instead).
@@ -51,7 +62,7 @@ type Config struct {
 }
 
 // Repo is the orders repository. It owns its transactions, except in
-// Update, which joins the caller's (the inbox's) transaction.
+// UpdateTx, which joins the caller's (the inbox's, the watchdog's).
 type Repo struct {
 	pool         *pgxpool.Pool
 	cfg          Config
@@ -76,23 +87,11 @@ func New(pool *pgxpool.Pool, cfg Config) (*Repo, error) {
 	return &Repo{pool: pool, cfg: cfg, appendTiming: h}, nil
 }
 
-// StreamID is the event-store stream of an order.
-func StreamID(orderID string) string { return "order-" + orderID }
-
-// OrderID is the order of a stream; ok is false for other streams.
-func OrderID(stream string) (string, bool) { return strings.CutPrefix(stream, "order-") }
-
-// Key is an idempotency key and the fingerprint of the request it was used with.
-type Key struct {
-	Key         string
-	Fingerprint []byte
-}
-
 // Create stores a new order: its first event with meta, the idempotency key
 // if any, and msgs, in one transaction. It returns the order and the
-// event's global position, or ErrKeyTaken when a concurrent request stored
+// event's global position, or app.ErrKeyTaken when a concurrent request stored
 // the same key first.
-func (r *Repo) Create(ctx context.Context, placed order.Event, key *Key, meta map[string]string, msgs ...outbox.Message) (order.Order, int64, error) {
+func (r *Repo) Create(ctx context.Context, placed order.Event, key *app.IdempotencyKey, meta map[string]string, msgs ...outbox.Message) (order.Order, int64, error) {
 	var o order.Order
 	var pos int64
 	p, ok := placed.Data.(order.Placed)
@@ -104,7 +103,7 @@ func (r *Repo) Create(ctx context.Context, placed order.Event, key *Key, meta ma
 		if key != nil {
 			_, err := tx.Exec(ctx, `INSERT INTO idempotency_keys (key, fingerprint, order_id) VALUES ($1, $2, $3)`, key.Key, key.Fingerprint, p.OrderID)
 			if postgres.IsUniqueViolation(err, "") {
-				return ErrKeyTaken
+				return app.ErrKeyTaken
 			}
 			if err != nil {
 				return fmt.Errorf("store idempotency key: %w", err)
@@ -127,13 +126,28 @@ type Decision struct {
 	Meta map[string]string
 }
 
-// Update loads order id in tx, lets decide look at it, and appends what it
+// Update is UpdateTx in a transaction of its own, for a command that
+// only appends events (with meta): app.Store's Update.
+func (r *Repo) Update(ctx context.Context, id string, meta map[string]string, decide func(o *order.Order) ([]order.Event, error)) (order.Order, int64, error) {
+	var o order.Order
+	var pos int64
+	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) (err error) {
+		o, pos, err = r.UpdateTx(ctx, tx, id, func(o *order.Order) (Decision, error) {
+			events, err := decide(o)
+			return Decision{Events: events, Meta: meta}, err
+		})
+		return err
+	})
+	return o, pos, err
+}
+
+// UpdateTx loads order id in tx, lets decide look at it, and appends what it
 // decided at the version it saw. A concurrent command that appended first
 // makes it fail with eventstore.ErrVersionConflict (optimistic
 // concurrency: reload and decide again). It returns the order after the
 // change, the position of its last event (0 when decide changed nothing),
 // and order.ErrNotFound for an unknown id.
-func (r *Repo) Update(ctx context.Context, tx pgx.Tx, id string, decide func(o *order.Order) (Decision, error)) (order.Order, int64, error) {
+func (r *Repo) UpdateTx(ctx context.Context, tx pgx.Tx, id string, decide func(o *order.Order) (Decision, error)) (order.Order, int64, error) {
 	o, err := r.Load(ctx, tx, id)
 	if err != nil {
 		return o, 0, err
@@ -179,7 +193,7 @@ func (r *Repo) append(ctx context.Context, tx pgx.Tx, o *order.Order, events []o
 		news[i] = eventstore.NewEvent{Type: e.Type, Schema: schema, Data: data, Metadata: m, OccurredAt: e.At}
 	}
 	start := time.Now()
-	a, err := eventstore.Append(ctx, tx, StreamID(o.ID), expected, news...)
+	a, err := eventstore.Append(ctx, tx, order.StreamID(o.ID), expected, news...)
 	r.appendTiming.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(attribute.Bool("conflict", errors.Is(err, eventstore.ErrVersionConflict))))
 	if err != nil {
 		return 0, err
@@ -189,7 +203,7 @@ func (r *Repo) append(ctx context.Context, tx pgx.Tx, o *order.Order, events []o
 		if err != nil {
 			return 0, err
 		}
-		if err := eventstore.SaveSnapshot(ctx, tx, StreamID(o.ID), eventstore.Snapshot{Version: o.Version, Schema: snapshotSchema, State: state}); err != nil {
+		if err := eventstore.SaveSnapshot(ctx, tx, order.StreamID(o.ID), eventstore.Snapshot{Version: o.Version, Schema: snapshotSchema, State: state}); err != nil {
 			return 0, err
 		}
 	}
@@ -199,7 +213,7 @@ func (r *Repo) append(ctx context.Context, tx pgx.Tx, o *order.Order, events []o
 // Load rebuilds an order from its latest snapshot and the events after it.
 func (r *Repo) Load(ctx context.Context, q eventstore.Querier, id string) (order.Order, error) {
 	var o order.Order
-	snap, found, err := eventstore.LoadSnapshot(ctx, q, StreamID(id))
+	snap, found, err := eventstore.LoadSnapshot(ctx, q, order.StreamID(id))
 	if err != nil {
 		return o, err
 	}
@@ -208,7 +222,7 @@ func (r *Repo) Load(ctx context.Context, q eventstore.Querier, id string) (order
 			return o, fmt.Errorf("snapshot of %s: %w", id, err)
 		}
 	}
-	events, err := eventstore.Load(ctx, q, StreamID(id), o.Version)
+	events, err := eventstore.Load(ctx, q, order.StreamID(id), o.Version)
 	if err != nil {
 		return o, err
 	}
@@ -229,7 +243,7 @@ func (r *Repo) Current(ctx context.Context, id string) (order.Order, error) {
 // Replay rebuilds an order from all its events, ignoring snapshots.
 func (r *Repo) Replay(ctx context.Context, id string) (order.Order, error) {
 	var o order.Order
-	events, err := eventstore.Load(ctx, r.pool, StreamID(id), 0)
+	events, err := eventstore.Load(ctx, r.pool, order.StreamID(id), 0)
 	if err != nil {
 		return o, err
 	}
@@ -240,7 +254,7 @@ func (r *Repo) Replay(ctx context.Context, id string) (order.Order, error) {
 // first event.
 func (r *Repo) AsOf(ctx context.Context, id string, t time.Time) (order.Order, error) {
 	var o order.Order
-	events, err := eventstore.LoadUntil(ctx, r.pool, StreamID(id), t)
+	events, err := eventstore.LoadUntil(ctx, r.pool, order.StreamID(id), t)
 	if err != nil {
 		return o, err
 	}
@@ -265,7 +279,7 @@ func fold(o *order.Order, events []eventstore.Event) error {
 
 // Events returns an order's stored events, oldest first.
 func (r *Repo) Events(ctx context.Context, id string) ([]eventstore.Event, error) {
-	return eventstore.Load(ctx, r.pool, StreamID(id), 0)
+	return eventstore.Load(ctx, r.pool, order.StreamID(id), 0)
 }
 
 // KeyOwner returns the order an idempotency key was used for.

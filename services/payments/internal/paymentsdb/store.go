@@ -1,5 +1,6 @@
-// Package postgres keeps payment intents and payments.
-package postgres
+// Package paymentsdb is payments' PostgreSQL adapter: it keeps payment intents
+// and payments, and the schema they live in.
+package paymentsdb
 
 import (
 	"context"
@@ -26,7 +27,16 @@ func Migrations() fs.FS { return postgres.Dir(migrations, "migrations") }
 // Store reads through the pool; changes take the caller's transaction.
 type Store struct{ pool *pgxpool.Pool }
 
-// New returns a store on pool.
+// Setup creates or updates payments' tables in pool's database and returns
+// the store on it.
+func Setup(ctx context.Context, pool *pgxpool.Pool) (*Store, error) {
+	if err := postgres.Migrate(ctx, pool, "payments", Migrations()); err != nil {
+		return nil, err
+	}
+	return New(pool), nil
+}
+
+// New returns a store on pool, whose tables exist (tests, Setup).
 func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
 
 // IntentChange is the fact one event adds to an order's intent.

@@ -1,4 +1,4 @@
-package postgres_test
+package ordersdb_test
 
 import (
 	"context"
@@ -15,13 +15,13 @@ import (
 	"github.com/example/sagasuite/platform/outbox"
 	"github.com/example/sagasuite/platform/postgrestest"
 	"github.com/example/sagasuite/services/orders/internal/order"
-	"github.com/example/sagasuite/services/orders/internal/postgres"
+	"github.com/example/sagasuite/services/orders/internal/ordersdb"
 )
 
-func newRepo(t testing.TB, every int64) (*pgxpool.Pool, *postgres.Repo) {
+func newRepo(t testing.TB, every int64) (*pgxpool.Pool, *ordersdb.Repo) {
 	t.Helper()
-	pool := postgrestest.Pool(t, map[string]fs.FS{"orders": postgres.Migrations(), "eventstore": eventstore.Migrations(), "outbox": outbox.Migrations()})
-	repo, err := postgres.New(pool, postgres.Config{SnapshotEvery: every})
+	pool := postgrestest.Pool(t, map[string]fs.FS{"orders": ordersdb.Migrations(), "eventstore": eventstore.Migrations(), "outbox": outbox.Migrations()})
+	repo, err := ordersdb.New(pool, ordersdb.Config{SnapshotEvery: every})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +30,7 @@ func newRepo(t testing.TB, every int64) (*pgxpool.Pool, *postgres.Repo) {
 
 var t0 = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
 
-func create(t testing.TB, repo *postgres.Repo, id string) {
+func create(t testing.TB, repo *ordersdb.Repo, id string) {
 	t.Helper()
 	placed := order.Place(id, "c", []order.Item{{SKU: "A", Quantity: 2, UnitPriceCents: 150}}, "4242", t0)
 	if _, _, err := repo.Create(context.Background(), placed, nil, nil); err != nil {
@@ -38,12 +38,12 @@ func create(t testing.TB, repo *postgres.Repo, id string) {
 	}
 }
 
-func command(t testing.TB, pool *pgxpool.Pool, repo *postgres.Repo, id string, decide func(o *order.Order) (order.Event, error)) {
+func command(t testing.TB, pool *pgxpool.Pool, repo *ordersdb.Repo, id string, decide func(o *order.Order) (order.Event, error)) {
 	t.Helper()
 	err := pgx.BeginFunc(context.Background(), pool, func(tx pgx.Tx) error {
-		_, _, err := repo.Update(context.Background(), tx, id, func(o *order.Order) (postgres.Decision, error) {
+		_, _, err := repo.UpdateTx(context.Background(), tx, id, func(o *order.Order) (ordersdb.Decision, error) {
 			e, err := decide(o)
-			return postgres.Decision{Events: []order.Event{e}}, err
+			return ordersdb.Decision{Events: []order.Event{e}}, err
 		})
 		return err
 	})
@@ -86,7 +86,7 @@ func TestSnapshotPlusTailEqualsReplay(t *testing.T) {
 	}
 }
 
-func check(t testing.TB, repo *postgres.Repo, id string) {
+func check(t testing.TB, repo *ordersdb.Repo, id string) {
 	t.Helper()
 	fromSnapshot, err := repo.Current(context.Background(), id)
 	if err != nil {
@@ -165,16 +165,16 @@ func BenchmarkLoadWithSnapshot(b *testing.B) {
 	// 998 notes and a confirmation: 1,000 events, written like commands would.
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		for i := range 999 {
-			_, _, err := repo.Update(ctx, tx, "long", func(o *order.Order) (postgres.Decision, error) {
+			_, _, err := repo.UpdateTx(ctx, tx, "long", func(o *order.Order) (ordersdb.Decision, error) {
 				e := o.AddNote("note", "agent", t0.Add(time.Duration(i)*time.Second))
 				if i == 998 {
 					var err error
 					e, err = o.Confirm(t0.Add(time.Hour))
 					if err != nil {
-						return postgres.Decision{}, err
+						return ordersdb.Decision{}, err
 					}
 				}
-				return postgres.Decision{Events: []order.Event{e}}, nil
+				return ordersdb.Decision{Events: []order.Event{e}}, nil
 			})
 			if err != nil {
 				return err
@@ -201,8 +201,8 @@ func BenchmarkLoadFullReplay(b *testing.B) {
 	create(b, repo, "long")
 	for i := range 999 {
 		err := repo.InTx(ctx, func(tx pgx.Tx) error {
-			_, _, err := repo.Update(ctx, tx, "long", func(o *order.Order) (postgres.Decision, error) {
-				return postgres.Decision{Events: []order.Event{o.AddNote("note", "agent", t0.Add(time.Duration(i)*time.Second))}}, nil
+			_, _, err := repo.UpdateTx(ctx, tx, "long", func(o *order.Order) (ordersdb.Decision, error) {
+				return ordersdb.Decision{Events: []order.Event{o.AddNote("note", "agent", t0.Add(time.Duration(i)*time.Second))}}, nil
 			})
 			return err
 		})

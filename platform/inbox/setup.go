@@ -1,0 +1,83 @@
+package inbox
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/example/sagasuite/platform/config"
+	"github.com/example/sagasuite/platform/kafka"
+	"github.com/example/sagasuite/platform/postgres"
+)
+
+// Config of a consumer's inbox.
+type Config struct {
+	// Consumer names whose applied IDs these are: the consumer group.
+	Consumer string
+	// Retention is how long applied IDs are kept for deduplication; 0
+	// means 7 days, Kafka's default retention. Keep it longer than any
+	// redelivery can take.
+	Retention     time.Duration
+	Logger        *slog.Logger
+	MeterProvider metric.MeterProvider // nil: the global provider
+}
+
+// RetentionFromEnv reads INBOX_RETENTION (default 7 days).
+func RetentionFromEnv(env *config.Env) time.Duration {
+	return env.Duration("INBOX_RETENTION", 7*24*time.Hour)
+}
+
+// Inbox is one consumer's inbox: the component a service adds to its
+// process (Run prunes old IDs hourly) and the adapter that makes its
+// handlers apply each message once (Handler).
+type Inbox struct {
+	pool *pgxpool.Pool
+	cfg  Config
+}
+
+// Setup creates the inbox table in pool's database (if it is not there
+// yet) and returns the inbox of cfg.Consumer.
+func Setup(ctx context.Context, pool *pgxpool.Pool, cfg Config) (*Inbox, error) {
+	if err := postgres.Migrate(ctx, pool, "inbox", Migrations()); err != nil {
+		return nil, err
+	}
+	if cfg.Retention <= 0 {
+		cfg.Retention = 7 * 24 * time.Hour
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Inbox{pool: pool, cfg: cfg}, nil
+}
+
+// Handler runs h once per message, in a transaction that records the
+// message's ID (see the package Handler).
+func (i *Inbox) Handler(h TxHandler) kafka.Handler {
+	return Handler(i.pool, i.cfg.Consumer, h, i.cfg.MeterProvider)
+}
+
+// Run forgets applied IDs older than Retention, hourly, until ctx ends.
+// Replicas may prune at once: deleting twice is harmless.
+func (i *Inbox) Run(ctx context.Context) error {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		n, err := Prune(ctx, i.pool, time.Now().Add(-i.cfg.Retention))
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil:
+			i.cfg.Logger.WarnContext(ctx, "prune inbox", "error", err)
+		case n > 0:
+			i.cfg.Logger.InfoContext(ctx, "inbox pruned", "ids", n, "older_than", i.cfg.Retention)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}

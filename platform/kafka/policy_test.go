@@ -1,0 +1,130 @@
+package kafka_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/example/sagasuite/platform/kafka"
+)
+
+// run starts a consumer with cfg (brokers, topic and observers filled in)
+// until the test ends, and waits until the group has assigned it its
+// partitions.
+func (e *env) run(t *testing.T, cfg kafka.ConsumerConfig, h kafka.HandlerFunc) {
+	t.Helper()
+	cfg.Brokers, cfg.Topics, cfg.Observers, cfg.SessionTimeout = e.brokers, []string{e.topic}, e.obs, 6*time.Second
+	c, err := kafka.NewConsumer(cfg, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("consumer: %v", err)
+		}
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for c.Ready(ctx) != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("consumer not assigned within 20 s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Without a Retry policy a failed message is not skipped: the session
+// ends uncommitted and the rejoined member receives it again, before the
+// message behind it.
+func TestWithoutPoliciesAFailedMessageIsDeliveredAgain(t *testing.T) {
+	e := newEnv(t)
+	got := make(chan string, 10)
+	failed := false
+	e.run(t, kafka.ConsumerConfig{Group: "g-" + e.topic}, func(_ context.Context, m kafka.Message) error {
+		got <- string(m.Data)
+		if string(m.Data) == `"a"` && !failed {
+			failed = true
+			return errors.New("database unavailable")
+		}
+		return nil
+	})
+	if err := e.pub.Publish(context.Background(), e.topic, event(t, "t", "k", "a"), event(t, "t", "k", "b")); err != nil {
+		t.Fatal(err)
+	}
+	var seen []string
+	for len(seen) < 3 {
+		seen = append(seen, string(waitMessage(t, wrap(got)).Data))
+	}
+	if strings.Join(seen, " ") != `"a" "a" "b"` {
+		t.Fatalf("handled %v, want a (failed), a again, then b", seen)
+	}
+}
+
+// wrap turns the test's string channel into waitMessage's.
+func wrap(ch <-chan string) <-chan kafka.Message {
+	out := make(chan kafka.Message, 1)
+	go func() {
+		select {
+		case s := <-ch:
+			out <- kafka.Message{Event: kafka.Event{Data: []byte(s)}}
+		case <-time.After(25 * time.Second):
+		}
+	}()
+	return out
+}
+
+// A new group with StartLatest reads only what is written after it
+// joined; one with StartEarliest (the default) reads the history too.
+func TestStartOffsetOfANewGroup(t *testing.T) {
+	e := newEnv(t)
+	if err := e.pub.Publish(context.Background(), e.topic, event(t, "t", "k", "history")); err != nil {
+		t.Fatal(err)
+	}
+	latest, earliest := make(chan string, 10), make(chan string, 10)
+	e.run(t, kafka.ConsumerConfig{Group: "latest-" + e.topic, StartAt: kafka.StartLatest}, func(_ context.Context, m kafka.Message) error {
+		latest <- string(m.Data)
+		return nil
+	})
+	e.run(t, kafka.ConsumerConfig{Group: "earliest-" + e.topic}, func(_ context.Context, m kafka.Message) error {
+		earliest <- string(m.Data)
+		return nil
+	})
+	if err := e.pub.Publish(context.Background(), e.topic, event(t, "t", "k", "new")); err != nil {
+		t.Fatal(err)
+	}
+	if got := string(waitMessage(t, wrap(latest)).Data); got != `"new"` {
+		t.Errorf("StartLatest group read %s first, want only what came after it joined", got)
+	}
+	first, second := string(waitMessage(t, wrap(earliest)).Data), string(waitMessage(t, wrap(earliest)).Data)
+	if first != `"history"` || second != `"new"` {
+		t.Errorf("StartEarliest group read %s, %s; want the history first", first, second)
+	}
+}
+
+// Chain runs the first middleware outermost.
+func TestChainOrder(t *testing.T) {
+	var order []string
+	mw := func(name string) kafka.Middleware {
+		return func(next kafka.Handler) kafka.Handler {
+			return kafka.HandlerFunc(func(ctx context.Context, m kafka.Message) error {
+				order = append(order, name)
+				return next.Handle(ctx, m)
+			})
+		}
+	}
+	h := kafka.Chain(kafka.HandlerFunc(func(context.Context, kafka.Message) error {
+		order = append(order, "handler")
+		return nil
+	}), mw("outer"), mw("inner"))
+	if err := h.Handle(context.Background(), kafka.Message{}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(order, ",") != "outer,inner,handler" {
+		t.Fatalf("order %v", order)
+	}
+}

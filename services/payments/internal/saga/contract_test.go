@@ -1,0 +1,25 @@
+package saga_test
+
+import (
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/metric/noop"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/example/sagasuite/services/inventory/inventoryevents"
+	"github.com/example/sagasuite/services/orders/orderevents"
+	"github.com/example/sagasuite/services/payments/internal/saga"
+)
+
+// Every type the producers' contracts list has a route here, handled or
+// deliberately ignored, and no route is for a type nobody writes.
+func TestRoutesCoverTheContracts(t *testing.T) {
+	h, err := saga.New(nil, nil, tracenoop.NewTracerProvider(), noop.NewMeterProvider(), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Routes().Covers(orderevents.Types, inventoryevents.Types); err != nil {
+		t.Fatal(err)
+	}
+}
