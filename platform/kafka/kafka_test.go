@@ -270,7 +270,7 @@ func TestUncommittedMessageIsRedeliveredAfterRestart(t *testing.T) {
 	// First consumer fails the message forever, then stops.
 	failing := make(chan struct{}, 100)
 	c, err := kafka.NewConsumer(kafka.ConsumerConfig{Brokers: e.brokers, Group: group, Topics: []string{e.topic}, Policies: []kafka.Middleware{kafka.Retry(50 * time.Millisecond), kafka.DeadLetter(e.pub)},
-		SessionTimeout: 6 * time.Second,}, kafka.HandlerFunc(func(ctx context.Context, m kafka.Message) error {
+		SessionTimeout: 6 * time.Second}, kafka.HandlerFunc(func(ctx context.Context, m kafka.Message) error {
 		failing <- struct{}{}
 		return errors.New("down")
 	}))

@@ -15,7 +15,6 @@ import (
 	"net/http"
 	"net/url"
 
-
 	"github.com/example/sagasuite/platform/discovery"
 	"github.com/example/sagasuite/platform/guard"
 )

@@ -18,7 +18,6 @@ import (
 	"sync"
 	"time"
 
-
 	"github.com/example/sagasuite/platform/cardcrypt"
 )
 

@@ -16,7 +16,6 @@ import (
 	"net/http"
 	"time"
 
-
 	"github.com/example/sagasuite/platform/guard"
 )
 
