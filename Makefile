@@ -19,7 +19,7 @@ DEV_DIR := .dev
 # test vets and tests and make lint checks.
 PACKAGES := $(shell sed -n 's|^[[:space:]]*\(\./[^[:space:]]*\)[[:space:]]*$$|\1/...|p' go.work)
 
-.PHONY: build dev prometheus test test-short k6-check lint load chaos fmt clean
+.PHONY: build dev prometheus test test-short k6-check lint load chaos fmt clean new-service
 
 # Every command of platform/ and services/, with the version from git
 # (deploy/build.sh: the same command the Dockerfile runs).
@@ -88,6 +88,15 @@ CHAOS_ARGS ?= -seed 1 -duration 100s -every 8s -rate 30
 chaos: build
 	$(GO) build -o $(BIN)/ ./loadtest/cmd/chaos
 	$(BIN)/chaos -bin $(BIN) $(CHAOS_ARGS)
+
+# A new service from the template (platform/cmd/newservice/template): a
+# consumer of TOPIC with inbox and outbox, one table, an HTTP API, its own
+# event contract and tests. It changes go.work and dev.procfile only, and
+# joins make dev, build, test and lint through them (README, "Add a service").
+TOPIC ?= payments.events
+new-service:
+	@test -n "$(NAME)" -a -n "$(PORT)" || { echo "usage: make new-service NAME=shipping PORT=8085 [TOPIC=payments.events]"; exit 1; }
+	$(GO) run ./platform/cmd/newservice -name "$(NAME)" -port "$(PORT)" -topic "$(TOPIC)"
 
 test-short:
 	$(GO) test -short -count=1 $(PACKAGES)
