@@ -36,8 +36,10 @@ func Routes(e *echo.Echo, admin *echo.Group, orders Orders, ops Ops, draining co
 	a := &projectionAdmin{projections: ops.Projections}
 	admin.GET("/projections", a.status)
 	admin.POST("/projections/:name/rebuild", a.rebuild)
-	admin.GET("/leader", httpserver.JSON(ops.Watchdog.Status)) // who runs the watchdog
-	ops.Faults.Routes(admin)                                   // GET, PUT /admin/faults
-	ops.Consumption.Routes(admin)                              // GET, PUT /admin/consumption
-	httpserver.PprofRoutes(admin)                              // GET /admin/debug/pprof/…
+	if ops.Watchdog != nil {
+		admin.GET("/leader", httpserver.JSON(ops.Watchdog.Status)) // who runs the watchdog
+	}
+	ops.Faults.Routes(admin)      // GET, PUT /admin/faults
+	ops.Consumption.Routes(admin) // GET, PUT /admin/consumption
+	httpserver.PprofRoutes(admin) // GET /admin/debug/pprof/…
 }
