@@ -48,18 +48,22 @@ func TestPlace(t *testing.T) {
 		{name: "unknown sku", req: app.PlaceRequest{CustomerID: "c", Lines: []order.Line{{SKU: "NOPE", Quantity: 1}}, CardNumber: "4242424242424242"},
 			wantErr: func(err error) bool { var e *app.UnknownSKUError; return errors.As(err, &e) && e.SKUs[0] == "NOPE" }},
 		{name: "inventory down", quoter: appfake.Quoter{Err: unavailable}, req: request(""),
-			wantErr: func(err error) bool { return errors.Is(err, app.ErrInventoryUnavailable) && errors.Is(err, unavailable) }},
+			wantErr: func(err error) bool {
+				return errors.Is(err, app.ErrInventoryUnavailable) && errors.Is(err, unavailable)
+			}},
 		{name: "provider down", tk: appfake.Tokenizer{Err: unavailable}, req: request(""),
 			wantErr: func(err error) bool { return errors.Is(err, app.ErrPaymentUnavailable) }},
 		{name: "provider slower than the budget", tk: appfake.Tokenizer{Block: true}, req: request(""),
 			wantErr: func(err error) bool { return errors.Is(err, app.ErrBudgetSpent) }},
 		{name: "inventory slower than the budget: inventory unavailable, not overloaded", quoter: appfake.Quoter{Block: true}, req: request(""),
-			wantErr: func(err error) bool { return errors.Is(err, app.ErrInventoryUnavailable) && !errors.Is(err, app.ErrBudgetSpent) }},
+			wantErr: func(err error) bool {
+				return errors.Is(err, app.ErrInventoryUnavailable) && !errors.Is(err, app.ErrBudgetSpent)
+			}},
 		{name: "same key, same request: the first order again", req: request("k1"), stored: 1,
 			prepare: func(_ *appfake.Store, o *app.Orders) { mustPlace(t, o, request("k1")) }},
 		{name: "same key, another request", stored: 1,
 			prepare: func(_ *appfake.Store, o *app.Orders) { mustPlace(t, o, request("k1")) },
-			req: func() app.PlaceRequest { r := request("k1"); r.CustomerID = "someone-else"; return r }(),
+			req:     func() app.PlaceRequest { r := request("k1"); r.CustomerID = "someone-else"; return r }(),
 			wantErr: func(err error) bool { return errors.Is(err, app.ErrKeyReused) }},
 		{name: "a concurrent request with the key wins: its order is the answer", req: request("race"), stored: 1,
 			prepare: func(s *appfake.Store, _ *app.Orders) { s.StealKey = "race" }},

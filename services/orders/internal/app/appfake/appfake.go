@@ -154,7 +154,9 @@ type Projection struct{}
 func (Projection) WaitFor(context.Context, int64) error { return nil }
 
 // Watch never fires.
-func (Projection) Watch(string, int64) (<-chan struct{}, func()) { return make(chan struct{}), func() {} }
+func (Projection) Watch(string, int64) (<-chan struct{}, func()) {
+	return make(chan struct{}), func() {}
+}
 
 // Active reports true.
 func (Projection) Active() bool { return true }
@@ -162,7 +164,7 @@ func (Projection) Active() bool { return true }
 // Quoter is app.Quoter over a price list; Err, when set, is every answer.
 type Quoter struct {
 	PriceList map[string]int64
-	Err    error
+	Err       error
 	// Block, when set, makes each call wait for the caller's deadline.
 	Block bool
 }
