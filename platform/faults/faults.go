@@ -5,8 +5,9 @@
 // the process's business endpoints until changed; health, readiness,
 // metrics and admin endpoints are never affected.
 //
-// To drop it, remove the chassis lines that install the middleware and
-// the admin routes.
+// A service opts in explicitly: its cmd/<name>/main.go creates the
+// Injector and its routes.go installs Middleware and Routes. To drop it
+// from one service, delete those lines there.
 package faults
 
 import (
@@ -106,7 +107,7 @@ func (i *Injector) Routes(g *echo.Group) {
 }
 
 // Probe reports whether one more kind of fault is on (for example paused
-// Kafka consumption, which the chassis owns).
+// Kafka consumption: Consumption.Probe).
 type Probe func() (kind string, active bool)
 
 // Export publishes faults.active{kind} on mp: 1 while a kind of fault is

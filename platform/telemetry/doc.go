@@ -12,7 +12,12 @@
 //     profiles when PYROSCOPE_SERVER_ADDRESS is set, and CPU samples carry
 //     the span that was running (grafana/otel-profiling-go).
 //
-// Nothing here sets globals: the service's run function decides that.
+// Nothing in the suite sets the OTel globals: a service's run function
+// hands [Telemetry]'s providers to every component it assembles, and its
+// HTTP clients get [Telemetry.Transport], so no trace depends on global
+// state. (Platform packages given nil providers fall back to the globals,
+// which are then no-ops.)
+//
 // To drop a signal, delete its part of [Setup]; to drop the package, pass
 // noop providers and slog.Default to the rest of the platform.
 package telemetry
