@@ -34,7 +34,7 @@ import (
 	"github.com/example/sagasuite/services/orders/internal/httpapi"
 	"github.com/example/sagasuite/services/orders/internal/inventory"
 	"github.com/example/sagasuite/services/orders/internal/ordersdb"
-	"github.com/example/sagasuite/services/orders/internal/psp"
+	"github.com/example/sagasuite/services/orders/internal/cardseal"
 	"github.com/example/sagasuite/services/orders/internal/readmodel"
 	"github.com/example/sagasuite/services/orders/internal/saga"
 	"github.com/example/sagasuite/services/orders/internal/watchdog"
@@ -199,7 +199,7 @@ func assemble(ctx context.Context, p *process.Process, tel *telemetry.Telemetry,
 	if err != nil {
 		return err
 	}
-	sealer, err := psp.New(cfg.PSPURL, cfg.PSPTimeout, cfg.PSPPublicKey, tel.Transport(http.DefaultTransport))
+	sealer, err := cardseal.New(cfg.PSPURL, cfg.PSPTimeout, cfg.PSPPublicKey, tel.Transport(http.DefaultTransport))
 	if err != nil {
 		return err
 	}

@@ -15,7 +15,7 @@ import (
 	"github.com/example/sagasuite/platform/faults"
 	"github.com/example/sagasuite/platform/process"
 	"github.com/example/sagasuite/platform/telemetry"
-	"github.com/example/sagasuite/services/payments/internal/psp"
+	"github.com/example/sagasuite/services/payments/internal/pspsim"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -54,7 +54,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if keyFile == "" {
 		p.Log.Warn("PSP_KEY_FILE is not set: card-encryption keys are kept in memory, and tokens sealed before a restart will not open")
 	}
-	sim, err := psp.New(keys, tel.MeterProvider.Meter("github.com/example/sagasuite/services/payments/internal/psp"))
+	sim, err := pspsim.New(keys, tel.MeterProvider.Meter("github.com/example/sagasuite/services/payments/internal/pspsim"))
 	if err != nil {
 		p.Close()
 		return err

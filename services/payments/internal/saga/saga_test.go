@@ -30,7 +30,7 @@ import (
 	"github.com/example/sagasuite/services/orders/orderevents"
 	"github.com/example/sagasuite/services/payments/internal/payment"
 	"github.com/example/sagasuite/services/payments/internal/paymentsdb"
-	"github.com/example/sagasuite/services/payments/internal/psp"
+	"github.com/example/sagasuite/services/payments/internal/pspsim"
 	"github.com/example/sagasuite/services/payments/internal/pspclient"
 	"github.com/example/sagasuite/services/payments/internal/saga"
 )
@@ -65,7 +65,7 @@ func newEnvWith(t *testing.T, guards pspclient.Guards) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sim, err := psp.New(keys, noop.NewMeterProvider().Meter(""))
+	sim, err := pspsim.New(keys, noop.NewMeterProvider().Meter(""))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,9 +198,9 @@ func TestDeclinesAndProviderFailures(t *testing.T) {
 		card, status, reason, event string
 		calls                       int64
 	}{
-		{psp.CardDeclined, payment.Declined, "card_declined", "payments.declined", 1},
-		{psp.CardInsufficientFunds, payment.Declined, "insufficient_funds", "payments.declined", 1},
-		{psp.CardProcessingError, payment.Failed, payment.ReasonUnavailable, "payments.failed", 3}, // retried, then given up
+		{pspsim.CardDeclined, payment.Declined, "card_declined", "payments.declined", 1},
+		{pspsim.CardInsufficientFunds, payment.Declined, "insufficient_funds", "payments.declined", 1},
+		{pspsim.CardProcessingError, payment.Failed, payment.ReasonUnavailable, "payments.failed", 3}, // retried, then given up
 	}
 	for _, tt := range tests {
 		e := newEnv(t)

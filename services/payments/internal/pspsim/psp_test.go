@@ -1,4 +1,4 @@
-package psp_test
+package pspsim_test
 
 import (
 	"encoding/json"
@@ -14,7 +14,7 @@ import (
 
 	"github.com/example/sagasuite/platform/cardcrypt"
 	"github.com/example/sagasuite/platform/httpserver"
-	"github.com/example/sagasuite/services/payments/internal/psp"
+	"github.com/example/sagasuite/services/payments/internal/pspsim"
 )
 
 // server runs a simulator with a fresh keyring of its own.
@@ -24,7 +24,7 @@ func server(t *testing.T) *httptest.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sim, err := psp.New(keys, noop.NewMeterProvider().Meter(""))
+	sim, err := pspsim.New(keys, noop.NewMeterProvider().Meter(""))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +60,7 @@ func token(t *testing.T, ts *httptest.Server, card string) string {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var k psp.KeyResponse
+	var k pspsim.KeyResponse
 	if err := json.NewDecoder(resp.Body).Decode(&k); err != nil || k.Scheme != cardcrypt.Scheme {
 		t.Fatalf("key: %+v %v", k, err)
 	}
@@ -84,9 +84,9 @@ func TestTestCards(t *testing.T) {
 	}{
 		{"4242424242424242", 201, ""},
 		{"5555555555554444", 201, ""},
-		{psp.CardDeclined, 402, "card_declined"},
-		{psp.CardInsufficientFunds, 402, "insufficient_funds"},
-		{psp.CardProcessingError, 500, "processing_error"},
+		{pspsim.CardDeclined, 402, "card_declined"},
+		{pspsim.CardInsufficientFunds, 402, "insufficient_funds"},
+		{pspsim.CardProcessingError, 500, "processing_error"},
 	}
 	for i, tt := range tests {
 		status, out := post(t, ts.URL+"/charges", "k"+string(rune('a'+i)), `{"token":"`+token(t, ts, tt.card)+`","amount_cents":500}`)

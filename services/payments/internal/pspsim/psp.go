@@ -1,4 +1,4 @@
-// Package psp simulates an external payment service provider, the way
+// Package pspsim simulates an external payment service provider, the way
 // card providers behave in their test mode: it publishes a public key that
 // merchants seal card numbers to (client-side encryption, see
 // platform/cardcrypt), charges and refunds are idempotent on the
@@ -9,7 +9,7 @@
 // across restarts and shares them between replicas); rotating adds a key
 // and keeps the old ones for tokens already sealed. No card number is
 // stored anywhere.
-package psp
+package pspsim
 
 import (
 	"net/http"

@@ -1,4 +1,4 @@
-// Package psp seals card numbers to the payment provider's public key
+// Package cardseal seals card numbers to the payment provider's public key
 // before anything is stored or sent (client-side encryption, see
 // platform/cardcrypt): from here on only the sealed token and the last
 // four digits travel. The key is fetched and cached, so taking an order
@@ -6,7 +6,7 @@
 // from being accepted. The cached key is refetched after KeyRefresh, so a
 // key the provider rotates in is picked up (the provider keeps opening
 // tokens sealed to its older keys); a failed refetch keeps the cached key.
-package psp
+package cardseal
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package psp_test
+package cardseal_test
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/example/sagasuite/platform/cardcrypt"
-	"github.com/example/sagasuite/services/orders/internal/psp"
+	"github.com/example/sagasuite/services/orders/internal/cardseal"
 )
 
 // keys is the provider's keyring in these tests.
@@ -37,7 +37,7 @@ func TestSealsWithTheFetchedKeyOnce(t *testing.T) {
 	var down atomic.Bool
 	var fetches atomic.Int64
 	ts, _ := provider(t, &down, &fetches)
-	c, err := psp.New(ts.URL, time.Second, "", http.DefaultTransport)
+	c, err := cardseal.New(ts.URL, time.Second, "", http.DefaultTransport)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,8 +64,8 @@ func TestUnavailableUntilWarmGetsTheKey(t *testing.T) {
 	var fetches atomic.Int64
 	down.Store(true)
 	ts, _ := provider(t, &down, &fetches)
-	c, _ := psp.New(ts.URL, time.Second, "", http.DefaultTransport)
-	if _, _, err := c.Tokenize(context.Background(), "4242424242424242"); !errors.Is(err, psp.ErrUnavailable) {
+	c, _ := cardseal.New(ts.URL, time.Second, "", http.DefaultTransport)
+	if _, _, err := c.Tokenize(context.Background(), "4242424242424242"); !errors.Is(err, cardseal.ErrUnavailable) {
 		t.Fatalf("provider down, no key: %v", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -87,14 +87,14 @@ func TestPinnedKeyNeedsNoProvider(t *testing.T) {
 	var fetches atomic.Int64
 	down.Store(true)
 	ts, pub := provider(t, &down, &fetches)
-	c, err := psp.New(ts.URL, time.Second, pub, http.DefaultTransport)
+	c, err := cardseal.New(ts.URL, time.Second, pub, http.DefaultTransport)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := c.Tokenize(context.Background(), "4242424242424242"); err != nil || fetches.Load() != 0 {
 		t.Fatalf("pinned: %v after %d fetches", err, fetches.Load())
 	}
-	if _, err := psp.New(ts.URL, time.Second, "not-a-key", http.DefaultTransport); err == nil {
+	if _, err := cardseal.New(ts.URL, time.Second, "not-a-key", http.DefaultTransport); err == nil {
 		t.Fatal("a bad pinned key was accepted")
 	}
 }
@@ -105,7 +105,7 @@ func TestPicksUpARotatedKey(t *testing.T) {
 	var down atomic.Bool
 	var fetches atomic.Int64
 	ts, _ := provider(t, &down, &fetches)
-	c, _ := psp.New(ts.URL, time.Second, "", http.DefaultTransport)
+	c, _ := cardseal.New(ts.URL, time.Second, "", http.DefaultTransport)
 	c.Refresh = time.Millisecond
 	first, _, err := c.Tokenize(context.Background(), "4242424242424242")
 	if err != nil {
