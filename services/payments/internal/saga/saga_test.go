@@ -30,8 +30,8 @@ import (
 	"github.com/example/sagasuite/services/orders/orderevents"
 	"github.com/example/sagasuite/services/payments/internal/payment"
 	"github.com/example/sagasuite/services/payments/internal/paymentsdb"
-	"github.com/example/sagasuite/services/payments/internal/pspsim"
 	"github.com/example/sagasuite/services/payments/internal/pspclient"
+	"github.com/example/sagasuite/services/payments/internal/pspsim"
 	"github.com/example/sagasuite/services/payments/internal/saga"
 )
 
