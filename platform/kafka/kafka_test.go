@@ -50,25 +50,11 @@ func newEnv(t *testing.T) *env {
 	return e
 }
 
-// consume runs a consumer in the background until the test ends.
+// consume runs a consumer with the retry and dead-letter policies in the
+// background until the test ends.
 func (e *env) consume(t *testing.T, group string, h kafka.HandlerFunc) {
 	t.Helper()
-	c, err := kafka.NewConsumer(kafka.ConsumerConfig{
-		Brokers: e.brokers, Group: group, Topics: []string{e.topic}, Policies: []kafka.Middleware{kafka.Retry(100 * time.Millisecond), kafka.DeadLetter(e.pub)},
-		SessionTimeout: 6 * time.Second, Observers: e.obs,
-	}, h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("consumer: %v", err)
-		}
-	})
+	e.run(t, kafka.ConsumerConfig{Group: group, Policies: []kafka.Middleware{kafka.Retry(100 * time.Millisecond), kafka.DeadLetter(e.pub)}}, h)
 }
 
 func event(t *testing.T, typ, key string, data any) kafka.Event {

@@ -23,6 +23,7 @@ package process
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"time"
@@ -206,4 +207,21 @@ func (p *Process) Close() {
 		p.closers[i]()
 	}
 	p.closers = nil
+}
+
+// Run is a service process's whole life: telemetry from the environment,
+// a Process, assemble adding the service's components to it, then Run
+// until ctx ends. What assemble opened is closed if it fails.
+func Run(ctx context.Context, cfg Config, getenv func(string) string, stdout io.Writer,
+	assemble func(p *Process, tel *telemetry.Telemetry) error) error {
+	tel, err := telemetry.Setup(ctx, cfg.Telemetry(), getenv, stdout)
+	if err != nil {
+		return err
+	}
+	p := New(cfg, tel)
+	if err := assemble(p, tel); err != nil {
+		p.Close()
+		return err
+	}
+	return p.Run(ctx)
 }

@@ -108,16 +108,9 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
-	tel, err := telemetry.Setup(ctx, cfg.Process.Telemetry(), getenv, stdout)
-	if err != nil {
-		return err
-	}
-	p := process.New(cfg.Process, tel)
-	if err := assemble(ctx, p, tel, cfg); err != nil {
-		p.Close()
-		return err
-	}
-	return p.Run(ctx)
+	return process.Run(ctx, cfg.Process, getenv, stdout, func(p *process.Process, tel *telemetry.Telemetry) error {
+		return assemble(ctx, p, tel, cfg)
+	})
 }
 
 // assemble adds to p every pattern orders uses, one block each: its
