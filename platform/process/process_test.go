@@ -98,8 +98,8 @@ func TestAdminRoutesOnTheirOwnListener(t *testing.T) {
 }
 
 type component struct {
-	ready             error
-	ran, closed, stop chan struct{}
+	ready       error
+	ran, closed chan struct{}
 }
 
 func (c *component) Ready(context.Context) error { return c.ready }

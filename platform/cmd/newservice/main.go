@@ -119,7 +119,7 @@ func run(args []string, root string, stdout io.Writer) error {
 	}
 	line := fmt.Sprintf("%s: HTTP_ADDR=:%d INSTANCE_ID=%s-1 exec bin/%s\n", *name, *port, *name, *name)
 	proc = bytes.Replace(proc, []byte(marker), []byte(line+marker), 1)
-	if err := os.WriteFile(procPath, proc, 0o644); err != nil { // #nosec G306 -- a committed source file
+	if err := os.WriteFile(procPath, proc, 0o644); err != nil { // #nosec G306 G703 -- a committed source file; the path is root/dev.procfile
 		return err
 	}
 	if err := goCmd(root, "work", "use", "./services/"+*name); err != nil {
@@ -171,7 +171,7 @@ func writeGoMod(root, dir string, p params, producer string) error {
 		if err != nil {
 			return err
 		}
-		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil { // #nosec G306 -- a committed source file
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil { // #nosec G306 G703 -- a committed source file; dir is services/<name>, name checked against validName
 			return err
 		}
 	}
