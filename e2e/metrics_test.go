@@ -10,6 +10,8 @@ import (
 
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/example/sagasuite/platform/procfile"
 )
 
 // contractMetrics are the families CONTRACT.md promises ("Telemetry every
@@ -149,4 +151,27 @@ func keys[V any](m map[string]V) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// The suite runs every process of dev.procfile (a service added with make
+// new-service too), each ready.
+func TestEveryProcessOfTheProcfileIsReady(t *testing.T) {
+	groups, err := procfile.Read("../dev.procfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range groups {
+		for _, p := range g {
+			if p.ReadyURL() == "" {
+				continue // the broker and etcd: the suite's own
+			}
+			if _, ok := suite.procs[p.Name]; !ok {
+				t.Errorf("%s (bin/%s) is not running", p.Name, p.Binary)
+				continue
+			}
+			if status, body, err := call(http.MethodGet, suite.urls[p.Name]+"/readyz", nil, nil); status != http.StatusOK {
+				t.Errorf("%s /readyz: %d %s %v", p.Name, status, body, err)
+			}
+		}
+	}
 }
