@@ -1,0 +1,63 @@
+package eventstore_test
+
+import (
+	"context"
+	"io/fs"
+	"testing"
+	"time"
+
+	"github.com/example/sagasuite/platform/eventstore"
+	"github.com/example/sagasuite/platform/postgrestest"
+)
+
+// Every statement of the event store reads a million-event store through
+// an index: a saga's latency must not grow with the history.
+func TestEveryQueryUsesAnIndexAtAMillionEvents(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fills a million events")
+	}
+	ctx := context.Background()
+	pool := postgrestest.Pool(t, map[string]fs.FS{"eventstore": eventstore.Migrations()})
+	postgrestest.Fill(t, pool, `INSERT INTO events (stream_id, version, type, data, occurred_at)
+		SELECT 'order-' || (g / 5), g % 5 + 1, 'OrderNoted', '{}', now() - make_interval(secs => 1000000 - g)
+		FROM generate_series(0, 999999) g;
+		INSERT INTO snapshots (stream_id, version, schema_version, state)
+		SELECT 'order-' || g, 5, 1, '{}' FROM generate_series(0, 199999) g`, "events", "snapshots")
+
+	rpool, rec := postgrestest.Recording(t, pool)
+	if _, err := eventstore.Load(ctx, rpool, "order-4242", 2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eventstore.LoadUntil(ctx, rpool, "order-4242", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := eventstore.LoadSnapshot(ctx, rpool, "order-4242"); err != nil {
+		t.Fatal(err)
+	}
+	cp, _, err := eventstore.At(ctx, rpool, 999_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eventstore.ReadAll(ctx, rpool, cp, 500); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eventstore.Pending(ctx, rpool, cp, 10_000); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eventstore.Head(ctx, rpool); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := rpool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	if _, err := eventstore.Append(ctx, tx, "order-4242", 5, ev("OrderNoted", 6)); err != nil {
+		t.Fatal(err)
+	}
+	if err := eventstore.SaveSnapshot(ctx, tx, "order-4242", eventstore.Snapshot{Version: 6, Schema: 1, State: []byte(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	_ = tx.Rollback(ctx)
+	postgrestest.NoSeqScans(t, pool, rec.Statements(), "events", "snapshots")
+}
