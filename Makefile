@@ -19,7 +19,7 @@ DEV_DIR := .dev
 # test vets and tests and make lint checks.
 PACKAGES := $(shell sed -n 's|^[[:space:]]*\(\./[^[:space:]]*\)[[:space:]]*$$|\1/...|p' go.work)
 
-.PHONY: build dev prometheus test test-short k6-check lint load chaos fmt clean new-service
+.PHONY: build dev prometheus test test-short k6-check lint load chaos fmt clean new-service bench-relay
 
 # Every command of platform/ and services/, with the version from git
 # (deploy/build.sh: the same command the Dockerfile runs).
@@ -97,6 +97,12 @@ TOPIC ?= payments.events
 new-service:
 	@test -n "$(NAME)" -a -n "$(PORT)" || { echo "usage: make new-service NAME=shipping PORT=8085 [TOPIC=payments.events]"; exit 1; }
 	$(GO) run ./platform/cmd/newservice -name "$(NAME)" -port "$(PORT)" -topic "$(TOPIC)"
+
+# The outbox relay end to end (8 writers, relay, broker, consumer): msg/s
+# and commit→consumed latency; docs/performance.md compares it with the
+# Watermill peer. Run it on a quiet machine.
+bench-relay:
+	$(GO) test -run x -bench RelayEndToEnd -benchtime 20000x ./platform/outbox/
 
 test-short:
 	$(GO) test -short -count=1 $(PACKAGES)
