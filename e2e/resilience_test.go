@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -80,15 +81,26 @@ func TestPSPOutageOpensTheBreakerAndOrdersAreCompensated(t *testing.T) {
 			t.Fatalf("order during the outage %+v", o)
 		}
 	}
-	// The breaker opened. (It may be half-open again by now: its open
-	// period is 2 s here, and a slow machine can take longer to finish
-	// the six orders.)
-	eventually(t, "breaker opened", func() error {
+	// The breaker is open. On a slow machine the six orders can take longer
+	// than its open period (2 s here), and it is half-open by now: then an
+	// order probes it, fails (the fault is still on) and opens it again.
+	eventually(t, "breaker open", func() error {
 		if n := metric(t, "payments", "breaker_transitions_total", `breaker="psp"`, `to="open"`); n <= opened {
 			return fmt.Errorf("psp breaker opened %v times, %v before the outage: want once more", n, opened)
 		}
-		return nil
+		switch s := metric(t, "payments", "breaker_state", `breaker="psp"`); s {
+		case 2:
+			return nil
+		case 1:
+			if o := waitTerminal(t, place(t, "c-outage", "SKU-0070", 1, "4242424242424242").OrderID); o.Reason != "payment_unavailable" {
+				t.Fatalf("probe order %+v", o)
+			}
+			return errors.New("psp breaker was half-open: probed it")
+		default:
+			return fmt.Errorf("psp breaker state %v, want 2 (open)", s)
+		}
 	})
+	time.Sleep(200 * time.Millisecond) // psp counts a call once it has answered it
 	// While it is not closed, only half-open probes reach the provider;
 	// every other charge is refused locally.
 	probes := func() float64 {
