@@ -19,7 +19,7 @@ DEV_DIR := .dev
 # test vets and tests and make lint checks.
 PACKAGES := $(shell sed -n 's|^[[:space:]]*\(\./[^[:space:]]*\)[[:space:]]*$$|\1/...|p' go.work)
 
-.PHONY: build dev prometheus test test-short k6-check lint load chaos fmt clean new-service bench-relay
+.PHONY: build dev prometheus test test-short k6-check lint load chaos fmt clean new-service bench-relay bench
 
 # Every command of platform/ and services/, with the version from git
 # (deploy/build.sh: the same command the Dockerfile runs).
@@ -97,6 +97,13 @@ TOPIC ?= payments.events
 new-service:
 	@test -n "$(NAME)" -a -n "$(PORT)" || { echo "usage: make new-service NAME=shipping PORT=8085 [TOPIC=payments.events]"; exit 1; }
 	$(GO) run ./platform/cmd/newservice -name "$(NAME)" -port "$(PORT)" -topic "$(TOPIC)"
+
+# The suite's throughput beside PostgreSQL's ceiling, and its latency at
+# 100 orders/s (loadtest/bench.sh; docs/performance.md). Stop make dev
+# first: it drops make dev's databases. BENCH_RATES=50:1300:50.
+BENCH_RATES ?= 50:1300:50
+bench: build
+	loadtest/bench.sh $(BENCH_RATES)
 
 # The outbox relay end to end (8 writers, relay, broker, consumer): msg/s
 # and commit→consumed latency; docs/performance.md compares it with the

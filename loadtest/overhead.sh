@@ -43,7 +43,7 @@ one() { # one SETTING ROUND
   rm -rf .dev/kafka .dev/etcd
   log="$OUT/dev-$s-$r.log"
   env DEV_MODE=1 OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf LOG_LEVEL=info ${!envs} \
-    bin/devrun -ready http://127.0.0.1:8081/readyz,http://127.0.0.1:8082/readyz,http://127.0.0.1:8083/readyz,http://127.0.0.1:8084/readyz,http://127.0.0.1:8090/readyz \
+    bin/devrun \
     dev.procfile > "$log" 2>&1 & pid=$!
   for _ in $(seq 1 120); do grep -q "the suite is ready" "$log" && break; sleep 0.5; done
   grep -q "the suite is ready" "$log" || { echo "overhead: the suite did not start, see $log" >&2; kill -INT $pid; exit 1; }

@@ -12,6 +12,7 @@
 //	make load SCENARIO=smoke
 //	go run ./loadtest/cmd/loadrun -scenario average
 //	go run ./loadtest/cmd/loadrun -rate 50 -duration 60s   # ad hoc, no thresholds
+//	go run ./loadtest/cmd/loadrun -search 50:1300:50        # throughput search (make bench)
 package main
 
 import (
@@ -49,6 +50,10 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	rate := fs.Float64("rate", 50, "ad hoc run without -scenario: orders per second")
 	duration := fs.Duration("duration", 30*time.Second, "ad hoc run without -scenario: how long to place orders")
 	declined := fs.Float64("declined", 0, "ad hoc run without -scenario: share of orders paid with the declined test card")
+	searchRates := fs.String("search", "", "throughput search FROM:TO:STEP orders/s: the highest rate whose every saga is CONFIRMED within -within")
+	hold := fs.Duration("step-hold", 15*time.Second, "with -search: how long each rate is held")
+	settle := fs.Duration("settle", 5*time.Second, "with -search: quiet between rates")
+	within := fs.Duration("within", 5*time.Second, "with -search: how soon each saga must be CONFIRMED")
 	var cfg settings
 	fs.StringVar(&cfg.orders, "orders", envOr("BASE_URL", "http://127.0.0.1:8081"), "orders base URL (BASE_URL)")
 	fs.StringVar(&cfg.psp, "psp", envOr("PSP_URL", "http://127.0.0.1:8090"), "psp base URL, for fault timelines (PSP_URL)")
@@ -60,6 +65,14 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	cfg.inventory = strings.Split(*inventory, ",")
 
+	if *searchRates != "" {
+		spec, err := parseSearch(*searchRates, *hold, *settle, *within)
+		if err != nil {
+			return err
+		}
+		_, err = search(ctx, out, cfg, spec)
+		return err
+	}
 	var sc scenarios.Scenario
 	if *name != "" {
 		var err error
