@@ -108,9 +108,10 @@ func runSuite(m *testing.M) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	// Every process of make dev, each on a free port: an address of make
-	// dev's in another process's environment (SERVICE_ADDR) is rewritten
-	// to the new port. The broker and etcd are the suite's own.
+	// Every process of make dev but the broker and etcd (the suite's own),
+	// each on a free port: an address of make dev's in another process's
+	// environment (SERVICE_ADDR, PSP_URL) is rewritten to the new port.
+	var procs []procfile.Process
 	ports := map[string]string{} // make dev's port → this suite's
 	for _, g := range groups {
 		for _, p := range g {
@@ -124,37 +125,33 @@ func runSuite(m *testing.M) (int, error) {
 			_, devPort, _ := strings.Cut(p.Env["HTTP_ADDR"], ":")
 			ports[devPort] = port
 			suite.urls[p.Name] = "http://127.0.0.1:" + port
+			procs = append(procs, p)
 		}
 	}
-	for _, g := range groups {
-		for _, p := range g {
-			if p.ReadyURL() == "" {
-				continue
+	for _, p := range procs {
+		env := []string{
+			"ETCD_ENDPOINTS=" + strings.Join(suite.etcd, ","),
+			"DATABASE_URL=" + suite.adminURL,
+			"DATABASE_NAME=" + suite.dbPrefix + "_" + p.Binary,
+			"KAFKA_BROKERS=" + strings.Join(suite.brokers, ","),
+			"ADMIN_TOKEN=" + adminToken,
+			"OTEL_EXPORTER_OTLP_ENDPOINT=" + suite.spans.URL,
+			"OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf",
+			"OTEL_BSP_SCHEDULE_DELAY=50",
+			"LOG_LEVEL=debug",
+		}
+		for k, v := range p.Env {
+			for dev, port := range ports {
+				v = strings.ReplaceAll(v, "127.0.0.1:"+dev, "127.0.0.1:"+port)
 			}
-			env := []string{
-				"ETCD_ENDPOINTS=" + strings.Join(suite.etcd, ","),
-				"DATABASE_URL=" + suite.adminURL,
-				"DATABASE_NAME=" + suite.dbPrefix + "_" + p.Binary,
-				"KAFKA_BROKERS=" + strings.Join(suite.brokers, ","),
-				"ADMIN_TOKEN=" + adminToken,
-				"OTEL_EXPORTER_OTLP_ENDPOINT=" + suite.spans.URL,
-				"OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf",
-				"OTEL_BSP_SCHEDULE_DELAY=50",
-				"LOG_LEVEL=debug",
+			if k == "HTTP_ADDR" {
+				v = strings.TrimPrefix(suite.urls[p.Name], "http://")
 			}
-			for k, v := range p.Env {
-				for dev, port := range ports {
-					v = strings.ReplaceAll(v, "127.0.0.1:"+dev, "127.0.0.1:"+port)
-				}
-				if k == "HTTP_ADDR" {
-					v = strings.TrimPrefix(suite.urls[p.Name], "http://")
-				}
-				env = append(env, k+"="+v)
-			}
-			env = append(env, tuning(p.Binary)...)
-			if err := start(p.Name, p.Binary, env); err != nil {
-				return 0, err
-			}
+			env = append(env, k+"="+v)
+		}
+		env = append(env, tuning(p.Binary)...)
+		if err := start(p.Name, p.Binary, env); err != nil {
+			return 0, err
 		}
 	}
 	for name := range suite.procs {

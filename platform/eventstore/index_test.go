@@ -13,12 +13,8 @@ import (
 // Every statement of the event store reads a million-event store through
 // an index: a saga's latency must not grow with the history.
 func TestEveryQueryUsesAnIndexAtAMillionEvents(t *testing.T) {
-	if testing.Short() {
-		t.Skip("fills a million events")
-	}
 	ctx := context.Background()
-	pool := postgrestest.Pool(t, map[string]fs.FS{"eventstore": eventstore.Migrations()})
-	postgrestest.Fill(t, pool, `INSERT INTO events (stream_id, version, type, data, occurred_at)
+	pool := postgrestest.Large(t, map[string]fs.FS{"eventstore": eventstore.Migrations()}, `INSERT INTO events (stream_id, version, type, data, occurred_at)
 		SELECT 'order-' || (g / 5), g % 5 + 1, 'OrderNoted', '{}', now() - make_interval(secs => 1000000 - g)
 		FROM generate_series(0, 999999) g;
 		INSERT INTO snapshots (stream_id, version, schema_version, state)

@@ -25,9 +25,6 @@ func FromEnv(env *config.Env) Settings {
 	}
 }
 
-// Ready is a readiness check: nil while a broker answers.
-func (p *Publisher) Ready(ctx context.Context) error { return Ping(ctx, p.brokers) }
-
 // Connect waits up to a minute for the brokers of s (they may still be
 // starting), creates the topics (and their .dlq) that are missing, with
 // s.Partitions partitions, and returns a publisher: the process

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -44,11 +45,10 @@ func (e *env) run(t *testing.T, cfg kafka.ConsumerConfig, h kafka.HandlerFunc) {
 func TestWithoutPoliciesAFailedMessageIsDeliveredAgain(t *testing.T) {
 	e := newEnv(t)
 	got := make(chan string, 10)
-	failed := false
+	var failed atomic.Bool // the handler runs in the workers of successive sessions
 	e.run(t, kafka.ConsumerConfig{Group: "g-" + e.topic}, func(_ context.Context, m kafka.Message) error {
 		got <- string(m.Data)
-		if string(m.Data) == `"a"` && !failed {
-			failed = true
+		if string(m.Data) == `"a"` && failed.CompareAndSwap(false, true) {
 			return errors.New("database unavailable")
 		}
 		return nil
@@ -58,24 +58,23 @@ func TestWithoutPoliciesAFailedMessageIsDeliveredAgain(t *testing.T) {
 	}
 	var seen []string
 	for len(seen) < 3 {
-		seen = append(seen, string(waitMessage(t, wrap(got)).Data))
+		seen = append(seen, next(t, got))
 	}
 	if strings.Join(seen, " ") != `"a" "a" "b"` {
 		t.Fatalf("handled %v, want a (failed), a again, then b", seen)
 	}
 }
 
-// wrap turns the test's string channel into waitMessage's.
-func wrap(ch <-chan string) <-chan kafka.Message {
-	out := make(chan kafka.Message, 1)
-	go func() {
-		select {
-		case s := <-ch:
-			out <- kafka.Message{Event: kafka.Event{Data: []byte(s)}}
-		case <-time.After(25 * time.Second):
-		}
-	}()
-	return out
+// next returns what the handler sent on ch next, failing after 20 s.
+func next(t *testing.T, ch <-chan string) string {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(20 * time.Second):
+		t.Fatal("nothing handled within 20 s")
+		return ""
+	}
 }
 
 // A new group with StartLatest reads only what is written after it
@@ -97,10 +96,11 @@ func TestStartOffsetOfANewGroup(t *testing.T) {
 	if err := e.pub.Publish(context.Background(), e.topic, event(t, "t", "k", "new")); err != nil {
 		t.Fatal(err)
 	}
-	if got := string(waitMessage(t, wrap(latest)).Data); got != `"new"` {
+	if got := next(t, latest); got != `"new"` {
 		t.Errorf("StartLatest group read %s first, want only what came after it joined", got)
 	}
-	first, second := string(waitMessage(t, wrap(earliest)).Data), string(waitMessage(t, wrap(earliest)).Data)
+	first := next(t, earliest)
+	second := next(t, earliest)
 	if first != `"history"` || second != `"new"` {
 		t.Errorf("StartEarliest group read %s, %s; want the history first", first, second)
 	}

@@ -141,6 +141,9 @@ func (p *Publisher) write(ctx context.Context, topic string, msgs []kafkago.Mess
 	return err
 }
 
+// Ready is a readiness check: nil while a broker answers.
+func (p *Publisher) Ready(ctx context.Context) error { return Ping(ctx, p.brokers) }
+
 // Close flushes pending writes and closes connections.
 func (p *Publisher) Close() error {
 	if err := p.w.Close(); err != nil {

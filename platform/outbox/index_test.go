@@ -13,11 +13,7 @@ import (
 // through the primary key. (Backlog, the metrics gauge, counts the whole
 // table by nature; the outbox is near empty when the relay keeps up.)
 func TestRelayQueriesUseAnIndexAtAMillionRows(t *testing.T) {
-	if testing.Short() {
-		t.Skip("fills a million outbox rows")
-	}
-	pool := postgrestest.Pool(t, map[string]fs.FS{"outbox": outbox.Migrations()})
-	postgrestest.Fill(t, pool, `INSERT INTO outbox (topic, event_key, event_id, event_type, event_source, event_time, data)
+	pool := postgrestest.Large(t, map[string]fs.FS{"outbox": outbox.Migrations()}, `INSERT INTO outbox (topic, event_key, event_id, event_type, event_source, event_time, data)
 		SELECT 'orders.events', 'o-' || g, 'e-' || g, 'orders.placed', '/orders', now(), '{}' FROM generate_series(0, 999999) g`, "outbox")
 	rpool, rec := postgrestest.Recording(t, pool)
 	relay, err := outbox.NewRelay(rpool, &slowPublisher{calling: make(chan struct{}, 1)}, outbox.RelayConfig{BatchSize: 500})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"slices"
 	"strings"
 	"sync"
@@ -69,10 +70,16 @@ func Recording(t testing.TB, pool *pgxpool.Pool) (*pgxpool.Pool, *Recorder) {
 	return p, rec
 }
 
-// Fill runs insert (an INSERT … SELECT … generate_series) and ANALYZEs
-// tables, so that the planner plans with the statistics of a large table.
-func Fill(t testing.TB, pool *pgxpool.Pool, insert string, tables ...string) {
+// Large is Pool with large tables: insert (an INSERT … SELECT …
+// generate_series) fills them and tables are ANALYZEd, so that the planner
+// plans with the statistics of a large table. Filling takes seconds: under
+// -short the test is skipped.
+func Large(t testing.TB, sets map[string]fs.FS, insert string, tables ...string) *pgxpool.Pool {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("fills large tables")
+	}
+	pool := Pool(t, sets)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	if _, err := pool.Exec(ctx, insert); err != nil {
@@ -83,6 +90,7 @@ func Fill(t testing.TB, pool *pgxpool.Pool, insert string, tables ...string) {
 			t.Fatal(err)
 		}
 	}
+	return pool
 }
 
 // NoSeqScans EXPLAINs every statement (with its recorded arguments) and

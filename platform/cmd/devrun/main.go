@@ -8,8 +8,7 @@
 //
 // Procfile: one process a line, "name: command" (run by bash), groups
 // separated by blank lines, # comments (platform/procfile). It reports
-// when the /readyz of every process with an HTTP_ADDR answers 200, or of
-// the URLs given with -ready.
+// when the /readyz of every process with an HTTP_ADDR answers 200.
 //
 //	devrun dev.procfile
 package main
@@ -25,7 +24,6 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -50,20 +48,16 @@ type proc struct {
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("devrun", flag.ContinueOnError)
-	ready := fs.String("ready", "", "comma-separated /readyz URLs to report readiness of (default: every process's HTTP_ADDR)")
 	grace := fs.Duration("grace", 8*time.Second, "how long a group may take to stop before it is killed")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
-		return errors.New("usage: devrun [-ready URLs] [-grace 8s] PROCFILE")
+		return errors.New("usage: devrun [-grace 8s] PROCFILE")
 	}
 	groups, readyURLs, err := parse(fs.Arg(0))
 	if err != nil {
 		return err
-	}
-	if *ready != "" {
-		readyURLs = strings.Split(*ready, ",")
 	}
 	out := &lockedWriter{w: stdout}
 	width := 0

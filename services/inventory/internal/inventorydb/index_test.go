@@ -16,12 +16,8 @@ import (
 // Reserving, committing, releasing, listing and the expiry scan read a
 // million orders' reservations through an index.
 func TestEveryQueryUsesAnIndexAtAMillionReservations(t *testing.T) {
-	if testing.Short() {
-		t.Skip("fills a million reservations")
-	}
 	ctx := context.Background()
-	pool := postgrestest.Pool(t, map[string]fs.FS{"inventory": inventorydb.Migrations()})
-	postgrestest.Fill(t, pool, `INSERT INTO products (sku, name, price_cents, available)
+	pool := postgrestest.Large(t, map[string]fs.FS{"inventory": inventorydb.Migrations()}, `INSERT INTO products (sku, name, price_cents, available)
 		SELECT 'SKU-' || lpad(g::text, 4, '0'), 'product ' || g, 100, 1000000000 FROM generate_series(1, 100) g;
 		INSERT INTO reservations (order_id, sku, quantity, status, created_at)
 		SELECT 'o-' || g, 'SKU-' || lpad((g % 100 + 1)::text, 4, '0'), 1, CASE WHEN g % 1000 = 0 THEN 'RESERVED' ELSE 'COMMITTED' END,

@@ -11,10 +11,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/example/sagasuite/platform/postgres"
 	"github.com/example/sagasuite/platform/projection"
 	"github.com/example/sagasuite/services/orders/internal/app"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/jackc/pgx/v5"
 
@@ -27,6 +28,10 @@ import (
 //go:embed migrations/*.sql
 var migrations embed.FS
 
+// Migrations is the read model's schema (order_summaries); the
+// projector's checkpoints are projection.Migrations.
+func Migrations() fs.FS { return postgres.Dir(migrations, "migrations") }
+
 // Queries reads the read model.
 type Queries struct{ pool *pgxpool.Pool }
 
@@ -36,7 +41,7 @@ func Setup(ctx context.Context, pool *pgxpool.Pool) (*Queries, error) {
 	for _, set := range []struct {
 		name string
 		fsys fs.FS
-	}{{"projection", projection.Migrations()}, {"readmodel", postgres.Dir(migrations, "migrations")}} {
+	}{{"projection", projection.Migrations()}, {"readmodel", Migrations()}} {
 		if err := postgres.Migrate(ctx, pool, set.name, set.fsys); err != nil {
 			return nil, err
 		}

@@ -16,12 +16,8 @@ import (
 // Every statement of a payment's way (intent, charge, refund, recovery)
 // reads a million orders' intents and payments through an index.
 func TestEveryQueryUsesAnIndexAtAMillionPayments(t *testing.T) {
-	if testing.Short() {
-		t.Skip("fills a million payments")
-	}
 	ctx := context.Background()
-	pool := postgrestest.Pool(t, map[string]fs.FS{"payments": paymentsdb.Migrations()})
-	postgrestest.Fill(t, pool, `INSERT INTO payment_intents (order_id, card_last4, amount_cents, placed, reserved)
+	pool := postgrestest.Large(t, map[string]fs.FS{"payments": paymentsdb.Migrations()}, `INSERT INTO payment_intents (order_id, card_last4, amount_cents, placed, reserved)
 		SELECT 'o-' || g, '4242', 100, true, true FROM generate_series(0, 999999) g;
 		INSERT INTO payments (payment_id, order_id, amount_cents, status, card_last4)
 		SELECT 'p-' || g, 'o-' || g, 100, 'AUTHORIZED', '4242' FROM generate_series(0, 999999) g;
