@@ -100,6 +100,8 @@ func TestOrdersKeepFlowingWhileAReplicaDies(t *testing.T) {
 	var wg sync.WaitGroup
 	var placed, failed atomic.Int64
 	var ids sync.Map
+	var whyMu sync.Mutex
+	var why []string // the first failures, for the report
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -114,6 +116,11 @@ func TestOrdersKeepFlowingWhileAReplicaDies(t *testing.T) {
 			status, body, err := call(http.MethodPost, suite.urls["orders"]+"/orders", orderBody("c-churn", "SKU-0080", 1, "4242424242424242"), nil)
 			if err != nil || status != http.StatusAccepted {
 				failed.Add(1)
+				whyMu.Lock()
+				if len(why) < 3 {
+					why = append(why, fmt.Sprintf("%s: %d %s %v", time.Now().Format("15:04:05.000"), status, body, err))
+				}
+				whyMu.Unlock()
 				continue
 			}
 			var o orderView
@@ -144,7 +151,8 @@ func TestOrdersKeepFlowingWhileAReplicaDies(t *testing.T) {
 	close(stop)
 	wg.Wait()
 	if failed.Load() > 0 || placed.Load() < 20 {
-		t.Fatalf("%d orders placed, %d failed: none may fail because one replica died", placed.Load(), failed.Load())
+		t.Fatalf("%d orders placed, %d failed: none may fail because one replica died (killed at %s): %q",
+			placed.Load(), failed.Load(), killed.Format("15:04:05.000"), why)
 	}
 	ids.Range(func(k, _ any) bool {
 		waitTerminal(t, k.(string))

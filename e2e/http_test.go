@@ -237,12 +237,15 @@ func TestLocationAnswersRightAfterTheAccept(t *testing.T) {
 func TestWaitFollowsAnOrderInOneRequest(t *testing.T) {
 	o := place(t, "waiter", "SKU-0043", 1, "4242424242424242")
 	start := time.Now()
-	done, err := awaitOrder(o.OrderID, 10*time.Second)
+	done, err := awaitOrder(o.OrderID, 25*time.Second)
+	answered := time.Now()
 	if err != nil || done.Status != "CONFIRMED" {
-		t.Fatalf("one ?wait= request: %+v %v", done, err)
+		t.Fatalf("one ?wait= request: %+v %v after %v", done, err, answered.Sub(start))
 	}
-	if took := time.Since(start); took > 5*time.Second {
-		t.Fatalf("the wait answered after %v, not when the order finished", took)
+	// The answer follows the order's outcome, not the end of the wait
+	// (however long a starved machine took to get there).
+	if lag := answered.Sub(done.UpdatedAt); lag > 2*time.Second {
+		t.Fatalf("the wait answered %v after the order finished (%v after asking)", lag, answered.Sub(start))
 	}
 
 	for _, bad := range []string{"31s", "-1s", "soon"} {
