@@ -109,7 +109,7 @@ bench: build
 # and commit→consumed latency; docs/performance.md compares it with the
 # Watermill peer. Run it on a quiet machine.
 bench-relay:
-	$(GO) test -run x -bench RelayEndToEnd -benchtime 20000x ./platform/outbox/
+	$(GO) test -run x -bench 'Relay(EndToEnd|Drain)' -benchtime 20000x ./platform/outbox/
 
 test-short:
 	$(GO) test -short -count=1 $(PACKAGES)

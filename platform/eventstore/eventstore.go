@@ -66,10 +66,6 @@ type Event struct {
 	OccurredAt time.Time
 }
 
-// Channel is the NOTIFY channel Append signals at commit, so projectors
-// can follow the store without polling.
-const Channel = "events"
-
 // Appended says where an append left the stream.
 type Appended struct {
 	Version  int64 // the stream's new version
@@ -78,7 +74,8 @@ type Appended struct {
 
 // Append adds events to stream if its current version is expected (0 for a
 // new stream). Run it in the transaction that makes the rest of the change
-// (outbox, idempotency key), so all or none happen.
+// (outbox, idempotency key), so all or none happen, and wake the
+// projectors after the commit (projection.Projector.Wake).
 func Append(ctx context.Context, tx Querier, stream string, expected int64, events ...NewEvent) (Appended, error) {
 	// The second column guards the reading order (see ReadAll): a
 	// transaction whose id is older than the stream's last writer's would be
@@ -117,9 +114,6 @@ func Append(ctx context.Context, tx Querier, stream string, expected int64, even
 		if err != nil {
 			return Appended{}, fmt.Errorf("append %s to %s: %w", e.Type, stream, err)
 		}
-	}
-	if _, err := tx.Exec(ctx, `SELECT pg_notify($1, '')`, Channel); err != nil {
-		return Appended{}, fmt.Errorf("notify append: %w", err)
 	}
 	return out, nil
 }

@@ -20,7 +20,11 @@ type Config struct {
 	// Retention is how long applied IDs are kept for deduplication; 0
 	// means 7 days, Kafka's default retention. Keep it longer than any
 	// redelivery can take.
-	Retention     time.Duration
+	Retention time.Duration
+	// Committed runs after each message's transaction ends (it is the
+	// place to wake the outbox relay and projectors of this process that
+	// follow what the handlers write); nil: nothing.
+	Committed     func()
 	Logger        *slog.Logger
 	MeterProvider metric.MeterProvider // nil: the global provider
 }
@@ -56,7 +60,14 @@ func Setup(ctx context.Context, pool *pgxpool.Pool, cfg Config) (*Inbox, error) 
 // Handler runs h once per message, in a transaction that records the
 // message's ID (see the package Handler).
 func (i *Inbox) Handler(h TxHandler) kafka.Handler {
-	return Handler(i.pool, i.cfg.Consumer, h, i.cfg.MeterProvider)
+	inner := Handler(i.pool, i.cfg.Consumer, h, i.cfg.MeterProvider)
+	if i.cfg.Committed == nil {
+		return inner
+	}
+	return kafka.HandlerFunc(func(ctx context.Context, m kafka.Message) error {
+		defer i.cfg.Committed() // after a rollback too: a wake-up too many costs one empty look
+		return inner.Handle(ctx, m)
+	})
 }
 
 // Run forgets applied IDs older than Retention, hourly, until ctx ends.

@@ -3,9 +3,9 @@
 // they describe, and a [Relay] publishes them to Kafka afterwards. Either
 // both the change and its events happen or neither does, whatever crashes.
 //
-// The relay wakes on PostgreSQL NOTIFY (sent by [Write] and delivered at
-// commit), so a hop costs milliseconds rather than a polling interval; a
-// slow poll remains as a safety net. Rows are published in commit order per
+// The writer wakes the relay of its own process once its transaction has
+// committed ([Relay.Wake]), so a hop costs milliseconds rather than a
+// polling interval; a slow poll remains for rows another replica wrote. Rows are published in commit order per
 // key and deleted once Kafka acknowledged them. Delivery is at least once:
 // a relay that dies between publishing and deleting publishes again, and
 // consumers deduplicate on the event ID (package inbox).
@@ -38,9 +38,6 @@ var migrations embed.FS
 // Migrations is the outbox table's schema, for postgres.Migrate.
 func Migrations() fs.FS { return postgres.Dir(migrations, "migrations") }
 
-// channel is the NOTIFY channel that wakes relays.
-const channel = "outbox"
-
 // Message is one event bound for a topic.
 type Message struct {
 	Topic string
@@ -53,8 +50,8 @@ type Execer interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 }
 
-// Write stores msgs in tx, with the trace context of ctx, and notifies the
-// relays, who hear of it when tx commits.
+// Write stores msgs in tx, with the trace context of ctx. Whoever commits
+// tx then calls the relay's Wake.
 func Write(ctx context.Context, tx Execer, msgs ...Message) error {
 	carrier := propagation.MapCarrier{}
 	propagation.TraceContext{}.Inject(ctx, carrier)
@@ -68,11 +65,6 @@ func Write(ctx context.Context, tx Execer, msgs ...Message) error {
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
 			m.Topic, e.Key, e.ID, e.Type, e.Source, e.Time, e.Data, traceJSON); err != nil {
 			return fmt.Errorf("outbox: write %s event: %w", e.Type, err)
-		}
-	}
-	if len(msgs) > 0 {
-		if _, err := tx.Exec(ctx, `SELECT pg_notify($1, '')`, channel); err != nil {
-			return fmt.Errorf("outbox: notify: %w", err)
 		}
 	}
 	return nil

@@ -46,8 +46,9 @@ func write(t *testing.T, ctx context.Context, pool interface {
 	}
 }
 
-// Rows reach Kafka in order, promptly (woken by NOTIFY, not the 1 h poll
-// set here), with the trace of the writing transaction, and are removed.
+// Rows reach Kafka in order, promptly (woken by the writer's Wake, not the
+// 1 h poll set here), with the trace of the writing transaction, and are
+// removed.
 func TestRelayPublishesInOrderWithTrace(t *testing.T) {
 	pool := postgrestest.Pool(t, map[string]fs.FS{"outbox": outbox.Migrations()})
 	brokers := kafkatest.Brokers(t)
@@ -71,7 +72,6 @@ func TestRelayPublishesInOrderWithTrace(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- relay.Run(rctx) }()
 	defer func() { cancel(); <-done }()
-	time.Sleep(200 * time.Millisecond) // let the relay LISTEN
 
 	txCtx, span := tp.Tracer("test").Start(ctx, "command")
 	const n = 30
@@ -80,6 +80,7 @@ func TestRelayPublishesInOrderWithTrace(t *testing.T) {
 		e := newEvent(t, "same-key", i)
 		sent = append(sent, e)
 		write(t, txCtx, pool, outbox.Message{Topic: topic, Event: e})
+		relay.Wake()
 	}
 	span.End()
 
@@ -91,7 +92,7 @@ func TestRelayPublishesInOrderWithTrace(t *testing.T) {
 	for i := range n {
 		m, err := r.ReadMessage(readCtx)
 		if err != nil {
-			t.Fatalf("message %d: %v (the relay must wake on NOTIFY, not poll)", i, err)
+			t.Fatalf("message %d: %v (the relay must wake on Wake, not poll)", i, err)
 		}
 		var id, traceparent string
 		for _, h := range m.Headers {
@@ -142,6 +143,12 @@ func (p *failingPublisher) Publish(ctx context.Context, topic string, events ...
 	return nil
 }
 
+func (p *failingPublisher) published() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.got)
+}
+
 // A failed publish keeps the rows; a rolled-back transaction leaves none;
 // two relays on one database publish each row once.
 func TestRelayKeepsRowsUntilPublished(t *testing.T) {
@@ -174,6 +181,48 @@ func TestRelayKeepsRowsUntilPublished(t *testing.T) {
 	wg.Wait()
 	if len(pub.got) != 2 {
 		t.Fatalf("published %d events, want exactly the 2 committed ones once", len(pub.got))
+	}
+}
+
+// A relay woken while another replica's relay publishes (holding the lock,
+// maybe having read the outbox before this commit) looks again until it
+// has looked itself, instead of leaving the row to its poll (1 h here).
+func TestRelayLockedOutLooksAgain(t *testing.T) {
+	pool := postgrestest.Pool(t, map[string]fs.FS{"outbox": outbox.Migrations()})
+	ctx := context.Background()
+	pub := &failingPublisher{}
+	relay, err := outbox.NewRelay(pool, pub, outbox.RelayConfig{PollInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The other replica's relay, mid-batch: it holds the lock.
+	other, err := pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Release()
+	if _, err := other.Exec(ctx, `SELECT pg_advisory_lock($1)`, int64(0x6f7574626f78)); err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- relay.Run(rctx) }()
+	defer func() { cancel(); <-done }()
+	write(t, ctx, pool, outbox.Message{Topic: "t", Event: newEvent(t, "k", 1)})
+	relay.Wake()
+	time.Sleep(100 * time.Millisecond)
+	if n := pub.published(); n != 0 {
+		t.Fatalf("published %d while another relay held the lock", n)
+	}
+	if _, err := other.Exec(ctx, `SELECT pg_advisory_unlock($1)`, int64(0x6f7574626f78)); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for pub.published() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the row waits for the poll: the relay gave up when it found the lock taken")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 

@@ -30,7 +30,8 @@ type Publisher interface {
 type RelayConfig struct {
 	// BatchSize caps rows published per transaction; 0 means 500.
 	BatchSize int
-	// PollInterval is the safety-net poll for a missed notification; 0 means 1 s.
+	// PollInterval is the safety-net poll for rows no Wake announced (another
+	// replica wrote them); 0 means 1 s.
 	PollInterval time.Duration
 	Logger       *slog.Logger
 	// MeterProvider receives outbox metrics; nil means the global provider.
@@ -45,6 +46,7 @@ type RelayConfig struct {
 // the order.
 type Relay struct {
 	pool      *pgxpool.Pool
+	wake      *postgres.Signal
 	pub       Publisher
 	cfg       RelayConfig
 	published metric.Int64Counter
@@ -78,7 +80,7 @@ func NewRelay(pool *pgxpool.Pool, pub Publisher, cfg RelayConfig) (*Relay, error
 	if tp == nil {
 		tp = otel.GetTracerProvider()
 	}
-	r := &Relay{pool: pool, pub: pub, cfg: cfg, tracer: tp.Tracer("github.com/example/sagasuite/platform/outbox")}
+	r := &Relay{pool: pool, wake: postgres.NewSignal(), pub: pub, cfg: cfg, tracer: tp.Tracer("github.com/example/sagasuite/platform/outbox")}
 	var err error
 	if r.published, err = meter.Int64Counter("outbox.published",
 		metric.WithDescription("Outbox rows published to Kafka."), metric.WithUnit("{message}")); err != nil {
@@ -122,19 +124,36 @@ func Backlog(ctx context.Context, pool *pgxpool.Pool) (int64, time.Duration, err
 	return n, time.Duration(age * float64(time.Second)), nil
 }
 
-// Run publishes until ctx is done, woken by NOTIFY with a slow poll
-// behind it. It returns nil on shutdown; failures are logged and retried.
+// Wake tells the relay that a transaction which wrote the outbox has
+// committed. Writers call it after their commit (not inside: the relay
+// would look before the rows are visible); it never blocks.
+func (r *Relay) Wake() { r.wake.Raise() }
+
+// Run publishes until ctx is done, woken by Wake with a slow poll behind
+// it. It returns nil on shutdown; failures are logged and retried.
 func (r *Relay) Run(ctx context.Context) error {
-	postgres.Follow(ctx, r.pool, channel, postgres.FollowConfig{Poll: r.cfg.PollInterval, Gather: time.Millisecond}, r.cfg.Logger,
+	postgres.Follow(ctx, "outbox relay", r.wake, postgres.FollowConfig{Poll: r.cfg.PollInterval, Gather: time.Millisecond}, r.cfg.Logger,
 		func(ctx context.Context) (time.Duration, error) {
-			n, err := r.PublishBatch(ctx)
-			if err != nil || n < r.cfg.BatchSize {
+			n, locked, err := r.publishBatch(ctx)
+			switch {
+			case err != nil:
 				return postgres.Idle, err
+			case !locked:
+				// Another replica is publishing, maybe from before our
+				// writer's commit: try again until we have looked
+				// ourselves.
+				return lockedOut, nil
+			case n == r.cfg.BatchSize:
+				return postgres.Now, nil // a full batch: more may be waiting
 			}
-			return postgres.Now, nil // a full batch: more may be waiting
+			return postgres.Idle, nil
 		})
 	return nil
 }
+
+// lockedOut is how soon a relay looks again after finding another replica's
+// relay publishing.
+const lockedOut = 5 * time.Millisecond
 
 type row struct {
 	id      int64
@@ -154,17 +173,22 @@ type row struct {
 // ends the session and its lock; the rows are still there and are
 // published again (at least once; consumers deduplicate on ce_id).
 func (r *Relay) PublishBatch(ctx context.Context) (n int, err error) {
+	n, _, err = r.publishBatch(ctx)
+	return n, err
+}
+
+// publishBatch is PublishBatch, also reporting whether it held the lock.
+func (r *Relay) publishBatch(ctx context.Context) (n int, locked bool, err error) {
 	conn, err := r.pool.Acquire(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("outbox relay: %w", err)
+		return 0, false, fmt.Errorf("outbox relay: %w", err)
 	}
-	var locked bool
 	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, lockKey).Scan(&locked); err != nil || !locked {
 		conn.Release()
 		if err != nil {
-			return 0, fmt.Errorf("outbox relay: take lock: %w", err)
+			return 0, false, fmt.Errorf("outbox relay: take lock: %w", err)
 		}
-		return 0, nil
+		return 0, false, nil
 	}
 	defer func() {
 		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
@@ -177,7 +201,7 @@ func (r *Relay) PublishBatch(ctx context.Context) (n int, err error) {
 	}()
 	rows, err := r.load(ctx, conn)
 	if err != nil || len(rows) == 0 {
-		return 0, err
+		return 0, true, err
 	}
 	// One span per batch, linked to each message's own trace (the
 	// producer spans themselves join those traces).
@@ -193,14 +217,14 @@ func (r *Relay) PublishBatch(ctx context.Context) (n int, err error) {
 	if err := r.publish(sctx, rows); err != nil {
 		span.RecordError(err)
 		span.SetStatus(codes.Error, err.Error())
-		return 0, fmt.Errorf("outbox relay: %w", err)
+		return 0, true, fmt.Errorf("outbox relay: %w", err)
 	}
 	ids := make([]int64, len(rows))
 	for i, x := range rows {
 		ids[i] = x.id
 	}
 	if _, err := conn.Exec(ctx, `DELETE FROM outbox WHERE id = ANY($1)`, ids); err != nil {
-		return 0, fmt.Errorf("outbox relay: delete published rows: %w", err)
+		return 0, true, fmt.Errorf("outbox relay: delete published rows: %w", err)
 	}
 	now := time.Now()
 	for _, x := range rows {
@@ -208,7 +232,7 @@ func (r *Relay) PublishBatch(ctx context.Context) (n int, err error) {
 		r.published.Add(ctx, 1, attrs)
 		r.lag.Record(ctx, now.Sub(x.created).Seconds(), attrs)
 	}
-	return len(rows), nil
+	return len(rows), true, nil
 }
 
 func (r *Relay) load(ctx context.Context, conn *pgxpool.Conn) ([]row, error) {

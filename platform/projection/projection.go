@@ -59,7 +59,8 @@ type Config struct {
 	Table string // the live read-model table
 	// BatchSize caps events per transaction; 0 means 1000.
 	BatchSize int
-	// PollInterval is the safety-net poll behind NOTIFY; 0 means 1 s.
+	// PollInterval is the safety-net poll for events no Wake announced
+	// (another replica appended them); 0 means 1 s.
 	PollInterval  time.Duration
 	Logger        *slog.Logger
 	MeterProvider metric.MeterProvider
@@ -69,12 +70,17 @@ type Config struct {
 // serves the writes of that moment rather than one write each.
 const gather = 2 * time.Millisecond
 
+// lockedOut is how soon a projector looks again after finding another
+// replica's projector at work.
+const lockedOut = 5 * time.Millisecond
+
 // ErrRebuildRunning means a rebuild is already under way.
 var ErrRebuildRunning = errors.New("projection: a rebuild is already running")
 
 // Projector follows the event store into one read model.
 type Projector struct {
 	pool *pgxpool.Pool
+	wake *postgres.Signal
 	h    Handler
 	cfg  Config
 	lock int64 // advisory lock key of the live projection
@@ -137,7 +143,7 @@ func New(pool *pgxpool.Pool, h Handler, cfg Config) (*Projector, error) {
 	if mp == nil {
 		mp = otel.GetMeterProvider()
 	}
-	p := &Projector{pool: pool, h: h, cfg: cfg, lock: lockKey("projection:" + cfg.Name), rebuild: make(chan struct{}, 1),
+	p := &Projector{pool: pool, wake: postgres.NewSignal(), h: h, cfg: cfg, lock: lockKey("projection:" + cfg.Name), rebuild: make(chan struct{}, 1),
 		progress: make(chan struct{}), watchers: map[string][]*watcher{}}
 	p.status.Name = cfg.Name
 	meter := mp.Meter("github.com/example/sagasuite/platform/projection")
@@ -186,8 +192,12 @@ func (p *Projector) Status() Status {
 	return p.status
 }
 
-// Run projects until ctx ends, woken by appends (NOTIFY) with a slow poll
-// behind it, and runs rebuilds that RequestRebuild asked for.
+// Wake tells the projector that a transaction which appended events has
+// committed. Writers call it after their commit; it never blocks.
+func (p *Projector) Wake() { p.wake.Raise() }
+
+// Run projects until ctx ends, woken by Wake with a slow poll behind it,
+// and runs rebuilds that RequestRebuild asked for.
 func (p *Projector) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -197,19 +207,24 @@ func (p *Projector) Run(ctx context.Context) error {
 	}()
 	defer wg.Wait()
 	var held time.Duration
-	postgres.Follow(ctx, p.pool, eventstore.Channel, postgres.FollowConfig{Poll: p.cfg.PollInterval, Gather: gather}, p.cfg.Logger,
+	postgres.Follow(ctx, "projector "+p.cfg.Name, p.wake, postgres.FollowConfig{Poll: p.cfg.PollInterval, Gather: gather}, p.cfg.Logger,
 		func(ctx context.Context) (time.Duration, error) {
 			n, err := p.Step(ctx)
 			switch {
 			case err != nil:
 				return postgres.Idle, err
+			case !p.active.Load():
+				// Another replica holds the projection, maybe from before
+				// our writer's commit: look again until we have looked
+				// ourselves.
+				return lockedOut, nil
 			case n == p.cfg.BatchSize:
 				return postgres.Now, nil
 			case n == 0 && p.heldBack.Load():
 				// Events are committed but held back behind a writing
 				// transaction still in flight (anywhere on the server:
-				// transaction ids are cluster-wide). It will not notify
-				// us when it ends: look again soon.
+				// transaction ids are cluster-wide). Its writer's Wake may
+				// have come and gone: look again soon.
 				held = min(max(held*2, time.Millisecond), 50*time.Millisecond)
 				return held, nil
 			}
@@ -333,8 +348,11 @@ func readCheckpoint(ctx context.Context, q eventstore.Querier, name string) (eve
 // returns the position of its last event; a query that must show the
 // client its own write waits for it here. When this replica runs the
 // projector, waiting costs no queries: it is woken by the projector's
-// progress; otherwise it reads the shared checkpoint every 20 ms.
+// progress; otherwise it reads the shared checkpoint every 20 ms. It
+// wakes the projector first: the write may come from another replica,
+// whose Wake does not reach this one.
 func (p *Projector) WaitFor(ctx context.Context, position int64) error {
+	p.Wake()
 	var target eventstore.Checkpoint
 	for wait := time.Millisecond; ; wait = min(wait*2, 20*time.Millisecond) {
 		if target.Position == 0 {

@@ -43,7 +43,8 @@ func parseSearch(s string, hold, settle, within time.Duration) (searchSpec, erro
 // stepResult is one rate of the search.
 type stepResult struct {
 	Rate                     float64
-	Placed, Confirmed, Other int // Other: shed, refused, failed or not confirmed
+	Placed, Confirmed, Other int            // Other: shed, refused, failed or not confirmed
+	Others                   map[string]int // Other by outcome
 	Completion               [2]time.Duration
 	Sustained                bool
 }
@@ -53,13 +54,14 @@ type stepResult struct {
 func sustained(r *runner, within time.Duration) stepResult {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	res := stepResult{Rate: r.sc.Rate}
+	res := stepResult{Rate: r.sc.Rate, Others: map[string]int{}}
 	for outcome, n := range r.outcomes {
 		res.Placed += n
 		if outcome == "CONFIRMED" {
 			res.Confirmed += n
 		} else {
 			res.Other += n
+			res.Others[outcome] += n
 		}
 	}
 	p := func(q float64) time.Duration {
@@ -91,8 +93,8 @@ func search(ctx context.Context, out io.Writer, cfg settings, spec searchSpec) (
 		if !res.Sustained {
 			mark = "✗"
 		}
-		fmt.Fprintf(out, "  %s %6.0f/s  placed %d  confirmed %d  other %d  saga p50 %v  p99 %v\n", mark, rate, res.Placed,
-			res.Confirmed, res.Other, res.Completion[0].Round(time.Millisecond), res.Completion[1].Round(time.Millisecond))
+		fmt.Fprintf(out, "  %s %6.0f/s  placed %d  confirmed %d  other %d %v  saga p50 %v  p99 %v\n", mark, rate, res.Placed,
+			res.Confirmed, res.Other, res.Others, res.Completion[0].Round(time.Millisecond), res.Completion[1].Round(time.Millisecond))
 		if !res.Sustained {
 			break
 		}

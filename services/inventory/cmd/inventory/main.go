@@ -118,9 +118,10 @@ func assemble(ctx context.Context, p *process.Process, tel *telemetry.Telemetry,
 		return err
 	}
 	p.Add("outbox", relay)
+	store.OnCommit(relay.Wake) // writers wake the relay after each commit
 
 	// The saga: reserve, commit, release.
-	in, err := inbox.Setup(ctx, db.Pool, inbox.Config{Consumer: "inventory", Retention: cfg.InboxRetention, Logger: tel.Logger, MeterProvider: tel.MeterProvider})
+	in, err := inbox.Setup(ctx, db.Pool, inbox.Config{Consumer: "inventory", Retention: cfg.InboxRetention, Committed: relay.Wake, Logger: tel.Logger, MeterProvider: tel.MeterProvider})
 	if err != nil {
 		return err
 	}

@@ -36,7 +36,10 @@ type Querier interface {
 }
 
 // Store reads through the pool; changes take the caller's transaction.
-type Store struct{ pool *pgxpool.Pool }
+type Store struct {
+	pool      *pgxpool.Pool
+	committed func()
+}
 
 // Setup creates or updates inventory' tables in pool's database and returns
 // the store on it.
@@ -310,7 +313,14 @@ type Expired struct {
 	Traceparent string
 }
 
-// InTx runs f in a transaction.
+// InTx runs f in a transaction, then what OnCommit set.
 func (s *Store) InTx(ctx context.Context, f func(tx pgx.Tx) error) error {
+	if s.committed != nil {
+		defer s.committed()
+	}
 	return pgx.BeginFunc(ctx, s.pool, f)
 }
+
+// OnCommit sets what runs after each InTx transaction: the place to wake
+// the outbox relay of this process. Call it before the store is used.
+func (s *Store) OnCommit(f func()) { s.committed = f }

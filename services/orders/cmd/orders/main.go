@@ -123,22 +123,12 @@ func assemble(ctx context.Context, p *process.Process, tel *telemetry.Telemetry,
 	obs := kafka.Observers{Logger: tel.Logger, TracerProvider: tel.TracerProvider, MeterProvider: tel.MeterProvider, Propagator: tel.Propagator}
 	meter := tel.MeterProvider.Meter("github.com/example/sagasuite/services/orders")
 
-	// PostgreSQL: orders' own database; the write side (event store) and
-	// the read side (order_summaries), each with its tables.
+	// PostgreSQL: orders' own database.
 	db, err := postgres.Connect(ctx, cfg.DB, postgres.Config{TracerProvider: tel.TracerProvider, MeterProvider: tel.MeterProvider}, tel.Logger)
 	if err != nil {
 		return err
 	}
 	p.Add("postgres", db)
-	repo, err := ordersdb.Setup(ctx, db.Pool, ordersdb.Config{SnapshotEvery: int64(cfg.SnapshotEvery), MeterProvider: tel.MeterProvider})
-	if err != nil {
-		return err
-	}
-	queries, err := readmodel.Setup(ctx, db.Pool)
-	if err != nil {
-		return err
-	}
-
 	// Kafka, and the outbox relay: events leave with the change that caused them.
 	pub, err := kafka.Connect(ctx, cfg.Kafka, obs, append([]string{orderevents.Topic}, saga.Topics...)...)
 	if err != nil {
@@ -158,6 +148,19 @@ func assemble(ctx context.Context, p *process.Process, tel *telemetry.Telemetry,
 		return err
 	}
 	p.Add("projector", projector)
+
+	// The write side (event store) and the read side (order_summaries),
+	// each with its tables. Whoever commits wakes the relay and the
+	// projector of this process.
+	committed := func() { relay.Wake(); projector.Wake() }
+	repo, err := ordersdb.Setup(ctx, db.Pool, ordersdb.Config{SnapshotEvery: int64(cfg.SnapshotEvery), Committed: committed, MeterProvider: tel.MeterProvider})
+	if err != nil {
+		return err
+	}
+	queries, err := readmodel.Setup(ctx, db.Pool)
+	if err != nil {
+		return err
+	}
 
 	// Load shedding: an adaptive limit on sagas in flight, fed by every
 	// finished saga's duration.
@@ -207,7 +210,7 @@ func assemble(ctx context.Context, p *process.Process, tel *telemetry.Telemetry,
 	}
 
 	// The saga: outcomes from inventory and payments finish the order.
-	in, err := inbox.Setup(ctx, db.Pool, inbox.Config{Consumer: "orders", Retention: cfg.InboxRetention, Logger: tel.Logger, MeterProvider: tel.MeterProvider})
+	in, err := inbox.Setup(ctx, db.Pool, inbox.Config{Consumer: "orders", Retention: cfg.InboxRetention, Committed: committed, Logger: tel.Logger, MeterProvider: tel.MeterProvider})
 	if err != nil {
 		return err
 	}

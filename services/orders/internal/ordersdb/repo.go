@@ -58,6 +58,10 @@ type Config struct {
 	// SnapshotEvery takes a snapshot each time a stream passes a multiple
 	// of this many events; 0 means 100.
 	SnapshotEvery int64
+	// Committed runs after each transaction the repository owns (Create,
+	// Update, InTx): the place to wake the outbox relay and projector of
+	// this process; nil: nothing.
+	Committed     func()
 	MeterProvider metric.MeterProvider
 }
 
@@ -98,7 +102,7 @@ func (r *Repo) Create(ctx context.Context, placed order.Event, key *app.Idempote
 	if !ok {
 		return o, 0, fmt.Errorf("create order from %s: want %s", placed.Type, order.TypePlaced)
 	}
-	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+	err := r.InTx(ctx, func(tx pgx.Tx) error {
 		o = order.Order{}
 		if key != nil {
 			_, err := tx.Exec(ctx, `INSERT INTO idempotency_keys (key, fingerprint, order_id) VALUES ($1, $2, $3)`, key.Key, key.Fingerprint, p.OrderID)
@@ -131,7 +135,7 @@ type Decision struct {
 func (r *Repo) Update(ctx context.Context, id string, meta map[string]string, decide func(o *order.Order) ([]order.Event, error)) (order.Order, int64, error) {
 	var o order.Order
 	var pos int64
-	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) (err error) {
+	err := r.InTx(ctx, func(tx pgx.Tx) (err error) {
 		o, pos, err = r.UpdateTx(ctx, tx, id, func(o *order.Order) (Decision, error) {
 			events, err := decide(o)
 			return Decision{Events: events, Meta: meta}, err
@@ -294,7 +298,10 @@ func (r *Repo) KeyOwner(ctx context.Context, key string) (orderID string, finger
 	return orderID, fingerprint, true, nil
 }
 
-// InTx runs f in a transaction.
+// InTx runs f in a transaction, then Config.Committed.
 func (r *Repo) InTx(ctx context.Context, f func(tx pgx.Tx) error) error {
+	if r.cfg.Committed != nil {
+		defer r.cfg.Committed()
+	}
 	return pgx.BeginFunc(ctx, r.pool, f)
 }

@@ -122,6 +122,7 @@ func assemble(ctx context.Context, p *process.Process, tel *telemetry.Telemetry,
 		return err
 	}
 	p.Add("outbox", relay)
+	store.OnCommit(relay.Wake) // writers wake the relay after each commit
 
 	// The provider, behind its circuit breaker, bulkheads and retries.
 	guards, err := pspGuards(tel, cfg)
@@ -135,7 +136,7 @@ func assemble(ctx context.Context, p *process.Process, tel *telemetry.Telemetry,
 	if err != nil {
 		return err
 	}
-	in, err := inbox.Setup(ctx, db.Pool, inbox.Config{Consumer: "payments", Retention: cfg.InboxRetention, Logger: tel.Logger, MeterProvider: tel.MeterProvider})
+	in, err := inbox.Setup(ctx, db.Pool, inbox.Config{Consumer: "payments", Retention: cfg.InboxRetention, Committed: relay.Wake, Logger: tel.Logger, MeterProvider: tel.MeterProvider})
 	if err != nil {
 		return err
 	}

@@ -25,7 +25,10 @@ var migrations embed.FS
 func Migrations() fs.FS { return postgres.Dir(migrations, "migrations") }
 
 // Store reads through the pool; changes take the caller's transaction.
-type Store struct{ pool *pgxpool.Pool }
+type Store struct {
+	pool      *pgxpool.Pool
+	committed func()
+}
 
 // Setup creates or updates payments' tables in pool's database and returns
 // the store on it.
@@ -214,7 +217,14 @@ func (s *Store) Intent(ctx context.Context, tx pgx.Tx, orderID string) (payment.
 	return in, nil
 }
 
-// InTx runs f in a transaction.
+// InTx runs f in a transaction, then what OnCommit set.
 func (s *Store) InTx(ctx context.Context, f func(tx pgx.Tx) error) error {
+	if s.committed != nil {
+		defer s.committed()
+	}
 	return pgx.BeginFunc(ctx, s.pool, f)
 }
+
+// OnCommit sets what runs after each InTx transaction: the place to wake
+// the outbox relay of this process. Call it before the store is used.
+func (s *Store) OnCommit(f func()) { s.committed = f }
