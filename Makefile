@@ -19,7 +19,7 @@ DEV_DIR := .dev
 # test vets and tests and make lint checks.
 PACKAGES := $(shell sed -n 's|^[[:space:]]*\(\./[^[:space:]]*\)[[:space:]]*$$|\1/...|p' go.work)
 
-.PHONY: build dev prometheus test test-short k6-check lint load chaos fmt clean new-service bench-relay bench
+.PHONY: build dev prometheus test test-short k6-check lint load chaos fmt clean new-service bench-relay bench profile
 
 # Every command of platform/ and services/, with the version from git
 # (deploy/build.sh: the same command the Dockerfile runs).
@@ -108,6 +108,11 @@ bench: build
 # The outbox relay end to end (8 writers, relay, broker, consumer): msg/s
 # and commit→consumed latency; docs/performance.md compares it with the
 # Watermill peer. Run it on a quiet machine.
+# CPU per process and per saga, and each service's CPU profile, under a
+# constant load (loadtest/profile.sh RATE DURATION; default 150/s, 30 s).
+profile: build
+	loadtest/profile.sh $(PROFILE_ARGS)
+
 bench-relay:
 	$(GO) test -run x -bench 'Relay(EndToEnd|Drain)' -benchtime 20000x ./platform/outbox/
 

@@ -27,15 +27,7 @@ pgbench -n -c 8 -j 2 -T 15 -f loadtest/pgbench/tx_insert_jsonb.sql "${PG/\/postg
 psql "$PG" -qc "DROP DATABASE bench_pgbench" >/dev/null
 TPS=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$OUT/pgbench.txt" | head -1)
 
-suite() { # suite NAME: make dev's processes from empty databases, in the background
-  for db in orders payments inventory; do psql "$PG" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null; done
-  rm -rf .dev/kafka .dev/etcd
-  env DEV_MODE=1 LOG_LEVEL=info bin/devrun dev.procfile > "$OUT/dev-$1.log" 2>&1 & PID=$!
-  for _ in $(seq 1 120); do grep -q "the suite is ready" "$OUT/dev-$1.log" && break; sleep 0.5; done
-  grep -q "the suite is ready" "$OUT/dev-$1.log" || { echo "bench: the suite did not start, see $OUT/dev-$1.log" >&2; kill -INT $PID; exit 1; }
-  sleep 10 # past the warm-up
-}
-stop() { kill -INT $PID; wait $PID || true; }
+source loadtest/lib.sh
 
 suite latency
 bin/loadrun -rate 100 -duration 30s > "$OUT/latency.txt" 2>&1 || true

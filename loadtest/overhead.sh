@@ -26,15 +26,7 @@ envs_off="OTEL_TRACES_SAMPLER=always_off OTEL_EXPORTER_OTLP_ENDPOINT= PYROSCOPE_
 envs_traces="OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:14318 OTEL_LOGS_EXPORTER=none PYROSCOPE_SERVER_ADDRESS="
 envs_all="OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:14318 PYROSCOPE_SERVER_ADDRESS=http://127.0.0.1:14040"
 
-# ticks sums user+system CPU (clock ticks) of the suite's processes and PostgreSQL's.
-ticks() {
-  local t=0 p f
-  for p in $(pgrep -f 'bin/(devkafka|devetcd|psp|inventory|payments|orders|sidecar)') $(pgrep -x postgres); do
-    f=$(cut -d' ' -f14,15 "/proc/$p/stat" 2>/dev/null) || continue
-    set -- $f; t=$((t + ${1:-0} + ${2:-0}))
-  done
-  echo $t
-}
+source loadtest/lib.sh # ticks
 
 one() { # one SETTING ROUND
   local s=$1 r=$2 envs log pid t0 t1

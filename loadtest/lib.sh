@@ -1,0 +1,41 @@
+# Shell helpers of the load scripts (bench.sh, profile.sh, overhead.sh):
+# source it from the repository root with OUT and PG set.
+
+# suite NAME [ENV=VALUE ...]: make dev's processes from empty databases, in
+# the background ($PID), logging to $OUT/dev-NAME.log; returns once every
+# process is ready and 10 s of warm-up have passed.
+suite() {
+  local name=$1; shift
+  for db in orders payments inventory; do psql "$PG" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1; done
+  rm -rf .dev/kafka .dev/etcd
+  env DEV_MODE=1 LOG_LEVEL=info "$@" bin/devrun dev.procfile > "$OUT/dev-$name.log" 2>&1 & PID=$!
+  for _ in $(seq 1 120); do grep -q "the suite is ready" "$OUT/dev-$name.log" && break; sleep 0.5; done
+  grep -q "the suite is ready" "$OUT/dev-$name.log" || { echo "the suite did not start, see $OUT/dev-$name.log" >&2; kill -INT $PID; exit 1; }
+  sleep 10 # past the warm-up
+}
+
+# stop: Ctrl-C to the suite, and wait for it.
+stop() { kill -INT $PID; wait $PID || true; }
+
+# ticks [PATTERN]: user+system CPU (clock ticks) of the suite's processes
+# matching PATTERN (default: all of them) and, without PATTERN, PostgreSQL's.
+ticks() {
+  local t=0 p f pids
+  if [ $# -gt 0 ]; then pids=$(pgrep -f "$1" || true)
+  else pids="$(pgrep -f 'bin/(devkafka|devetcd|psp|inventory|payments|orders|sidecar)') $(pgrep -x postgres)"; fi
+  for p in $pids; do
+    f=$(cut -d' ' -f14,15 "/proc/$p/stat" 2>/dev/null) || continue
+    set -- $f; t=$((t + ${1:-0} + ${2:-0}))
+  done
+  echo $t
+}
+
+# ticks_pg: user+system CPU (clock ticks) of PostgreSQL's processes.
+ticks_pg() {
+  local t=0 p f
+  for p in $(pgrep -x postgres); do
+    f=$(cut -d' ' -f14,15 "/proc/$p/stat" 2>/dev/null) || continue
+    set -- $f; t=$((t + ${1:-0} + ${2:-0}))
+  done
+  echo $t
+}
