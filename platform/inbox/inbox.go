@@ -144,6 +144,60 @@ func AfterCommit(ctx context.Context, f func(ctx context.Context) error) bool {
 // after the commit (AfterCommit). Skipped redeliveries are counted in
 // inbox.duplicates on mp (nil: the global provider).
 func Handler(pool *pgxpool.Pool, consumer string, h TxHandler, mp metric.MeterProvider) kafka.Handler {
+	dups, byConsumer := duplicates(mp, consumer)
+	return kafka.HandlerFunc(func(ctx context.Context, m kafka.Message) error {
+		var after []func(context.Context) error
+		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			return apply(ctx, tx, consumer, h, m, &after, dups, byConsumer)
+		})
+		if err != nil {
+			return err
+		}
+		for _, f := range after {
+			if err := f(ctx); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Batch returns a kafka.BatchHandler that applies a batch of messages in
+// one transaction, each once (as Handler does), then runs what each asked
+// to run after the commit, in order. Any failure rolls the whole batch
+// back; the consumer then hands the messages to Handler one at a time. An
+// AfterCommit call that fails is reported after the others ran; handled
+// again alone, its message is a duplicate, as with Handler.
+func Batch(pool *pgxpool.Pool, consumer string, h TxHandler, mp metric.MeterProvider) kafka.BatchHandler {
+	dups, byConsumer := duplicates(mp, consumer)
+	return kafka.BatchFunc(func(ctxs []context.Context, msgs []kafka.Message) error {
+		after := make([][]func(context.Context) error, len(msgs))
+		err := pgx.BeginFunc(ctxs[0], pool, func(tx pgx.Tx) error {
+			for i, m := range msgs {
+				if err := apply(ctxs[i], tx, consumer, h, m, &after[i], dups, byConsumer); err != nil {
+					return fmt.Errorf("message %s in a batch of %d: %w", m.ID, len(msgs), err)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		var errs []error
+		for i, fs := range after {
+			for _, f := range fs {
+				if err := f(ctxs[i]); err != nil {
+					errs = append(errs, err)
+				}
+			}
+		}
+		return errors.Join(errs...)
+	})
+}
+
+// duplicates is the inbox.duplicates counter of consumer on mp (nil:
+// the global provider), nil if it cannot be made.
+func duplicates(mp metric.MeterProvider, consumer string) (metric.Int64Counter, metric.MeasurementOption) {
 	if mp == nil {
 		mp = otel.GetMeterProvider()
 	}
@@ -156,32 +210,24 @@ func Handler(pool *pgxpool.Pool, consumer string, h TxHandler, mp metric.MeterPr
 	if dups != nil {
 		dups.Add(context.Background(), 0, byConsumer) // the series exists from the start
 	}
-	return kafka.HandlerFunc(func(ctx context.Context, m kafka.Message) error {
-		var after []func(context.Context) error
-		tctx := context.WithValue(ctx, afterCommitKey{}, &after)
-		err := pgx.BeginFunc(tctx, pool, func(tx pgx.Tx) error {
-			first, err := Record(tctx, tx, consumer, m.ID)
-			if err != nil {
-				return err
-			}
-			if !first {
-				trace.SpanFromContext(ctx).AddEvent("duplicate message skipped",
-					trace.WithAttributes(attribute.String("messaging.message.id", m.ID)))
-				if dups != nil {
-					dups.Add(ctx, 1, byConsumer)
-				}
-				return nil
-			}
-			return h(tctx, tx, m)
-		})
-		if err != nil {
-			return err
-		}
-		for _, f := range after {
-			if err := f(ctx); err != nil {
-				return err
-			}
+	return dups, byConsumer
+}
+
+// apply runs h for m in tx unless consumer applied m before; what h asks
+// to run after the commit is appended to after.
+func apply(ctx context.Context, tx pgx.Tx, consumer string, h TxHandler, m kafka.Message,
+	after *[]func(context.Context) error, dups metric.Int64Counter, byConsumer metric.MeasurementOption) error {
+	first, err := Record(ctx, tx, consumer, m.ID)
+	if err != nil {
+		return err
+	}
+	if !first {
+		trace.SpanFromContext(ctx).AddEvent("duplicate message skipped",
+			trace.WithAttributes(attribute.String("messaging.message.id", m.ID)))
+		if dups != nil {
+			dups.Add(ctx, 1, byConsumer)
 		}
 		return nil
-	})
+	}
+	return h(context.WithValue(ctx, afterCommitKey{}, after), tx, m)
 }

@@ -117,3 +117,104 @@ func TestPruneForgetsOnlyOldIDs(t *testing.T) {
 		t.Fatalf("%d IDs left, want the recent one", left)
 	}
 }
+
+// A batch applies in one transaction: all of it, each message once (a
+// message applied before is skipped), or, when one message fails, none of
+// it. What the handlers ask to run after the commit runs after it, every
+// call even when one fails.
+func TestBatchAppliesAllOrNothingEachOnce(t *testing.T) {
+	pool := postgrestest.Pool(t, map[string]fs.FS{"inbox": inbox.Migrations()})
+	ctx := context.Background()
+	if _, err := pool.Exec(ctx, `CREATE TABLE applied (id text PRIMARY KEY)`); err != nil {
+		t.Fatal(err)
+	}
+	var afterCalls []string
+	b := inbox.Batch(pool, "test", func(ctx context.Context, tx pgx.Tx, m kafka.Message) error {
+		if m.ID == "poison" {
+			return errors.New("boom")
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO applied (id) VALUES ($1)`, m.ID); err != nil {
+			return err
+		}
+		inbox.AfterCommit(ctx, func(context.Context) error {
+			var n int
+			// After the commit: another connection sees the row.
+			if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM applied WHERE id = $1`, m.ID).Scan(&n); err != nil || n != 1 {
+				return errors.New("ran before the commit")
+			}
+			afterCalls = append(afterCalls, m.ID)
+			if m.ID == "b" {
+				return errors.New("provider down")
+			}
+			return nil
+		})
+		return nil
+	}, nil)
+	batch := func(ids ...string) error {
+		ctxs := make([]context.Context, len(ids))
+		msgs := make([]kafka.Message, len(ids))
+		for i, id := range ids {
+			ctxs[i], msgs[i] = ctx, kafka.Message{Event: kafka.Event{ID: id}}
+		}
+		return b.HandleBatch(ctxs, msgs)
+	}
+	count := func() int {
+		var n int
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM applied`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+
+	if err := batch("a", "b", "c"); err == nil || len(afterCalls) != 3 {
+		t.Fatalf("err %v after calls %v: want b's failure reported after all three ran", err, afterCalls)
+	}
+	if err := batch("c", "d", "poison"); err == nil {
+		t.Fatal("want the poison message's error")
+	}
+	if n := count(); n != 3 {
+		t.Fatalf("%d rows after a failed batch, want the first batch's 3: d must roll back with poison", n)
+	}
+	afterCalls = nil
+	if err := batch("a", "d", "c"); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(); n != 4 || len(afterCalls) != 1 {
+		t.Fatalf("%d rows, after calls %v: want a and c skipped as applied, d applied once", n, afterCalls)
+	}
+}
+
+// A type routed to nil costs no transaction and leaves no ID; a known type
+// is recorded; an unknown one is a permanent failure (dead-lettered).
+func TestIgnoredTypesSkipTheTransaction(t *testing.T) {
+	pool := postgrestest.Pool(t, nil)
+	ctx := context.Background()
+	in, err := inbox.Setup(ctx, pool, inbox.Config{Consumer: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	commits := 0
+	in2, _ := inbox.Setup(ctx, pool, inbox.Config{Consumer: "test", Committed: func() { commits++ }})
+	routes := inbox.Routes{
+		"x.ignored": nil,
+		"x.applied": func(context.Context, pgx.Tx, kafka.Message) error { return nil },
+	}
+	msg := func(typ, id string) kafka.Message { return kafka.Message{Event: kafka.Event{Type: typ, ID: id}} }
+	for _, h := range []kafka.Handler{in.Handler(routes), in2.Handler(routes)} {
+		if err := h.Handle(ctx, msg("x.ignored", "i-1")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := in.Batch(routes).HandleBatch([]context.Context{ctx, ctx}, []kafka.Message{msg("x.ignored", "i-2"), msg("x.applied", "a-1")}); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	rows, _ := pool.Query(ctx, `SELECT event_id FROM inbox ORDER BY 1`)
+	ids, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil || len(ids) != 1 || ids[0] != "a-1" || commits != 0 {
+		t.Fatalf("recorded %v (%v), %d commits: want only the applied message, and no transaction for the ignored", ids, err, commits)
+	}
+	if err := in.Handler(routes).Handle(ctx, msg("x.unknown", "u-1")); !kafka.IsPermanent(err) {
+		t.Fatalf("unknown type: %v, want a permanent failure", err)
+	}
+}

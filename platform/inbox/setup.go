@@ -57,16 +57,44 @@ func Setup(ctx context.Context, pool *pgxpool.Pool, cfg Config) (*Inbox, error) 
 	return &Inbox{pool: pool, cfg: cfg}, nil
 }
 
-// Handler runs h once per message, in a transaction that records the
-// message's ID (see the package Handler).
-func (i *Inbox) Handler(h TxHandler) kafka.Handler {
-	inner := Handler(i.pool, i.cfg.Consumer, h, i.cfg.MeterProvider)
-	if i.cfg.Committed == nil {
-		return inner
-	}
+// Handler runs the route of each message's type once per message, in a
+// transaction that records the message's ID (see the package Handler). A
+// type routed to nil is skipped without a transaction: it changes
+// nothing, so there is nothing to deduplicate (and a saga's consumers
+// ignore about half of what they read).
+func (i *Inbox) Handler(routes Routes) kafka.Handler {
+	inner := Handler(i.pool, i.cfg.Consumer, Route(routes), i.cfg.MeterProvider)
 	return kafka.HandlerFunc(func(ctx context.Context, m kafka.Message) error {
-		defer i.cfg.Committed() // after a rollback too: a wake-up too many costs one empty look
+		if h, known := routes[m.Type]; known && h == nil {
+			return nil
+		}
+		if i.cfg.Committed != nil {
+			defer i.cfg.Committed() // after a rollback too: a wake-up too many costs one empty look
+		}
 		return inner.Handle(ctx, m)
+	})
+}
+
+// Batch applies a batch of messages in one transaction that records their
+// IDs (see the package Batch), for kafka.ConsumerConfig.Batch beside
+// Handler(routes); types routed to nil are left out, as in Handler.
+func (i *Inbox) Batch(routes Routes) kafka.BatchHandler {
+	inner := Batch(i.pool, i.cfg.Consumer, Route(routes), i.cfg.MeterProvider)
+	return kafka.BatchFunc(func(ctxs []context.Context, msgs []kafka.Message) error {
+		var keepCtxs []context.Context
+		var keep []kafka.Message
+		for j, m := range msgs {
+			if h, known := routes[m.Type]; !known || h != nil {
+				keepCtxs, keep = append(keepCtxs, ctxs[j]), append(keep, m)
+			}
+		}
+		if len(keep) == 0 {
+			return nil
+		}
+		if i.cfg.Committed != nil {
+			defer i.cfg.Committed()
+		}
+		return inner.HandleBatch(keepCtxs, keep)
 	})
 }
 

@@ -66,6 +66,12 @@ type ConsumerConfig struct {
 	// Workers handle messages in parallel, each key always on the same
 	// worker (so in order); 0 means 1.
 	Workers int
+	// Batch, when set, handles the messages waiting for a worker (up to
+	// MaxBatch) in one call; a failed batch is handled again one message
+	// at a time through the policies and the handler (batch.go).
+	Batch BatchHandler
+	// MaxBatch caps a batch; 0 means 32.
+	MaxBatch int
 	Observers
 }
 
@@ -109,6 +115,9 @@ func NewConsumer(cfg ConsumerConfig, h Handler) (*Consumer, error) {
 	}
 	if cfg.SessionTimeout <= 0 {
 		cfg.SessionTimeout = 10 * time.Second
+	}
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = 32
 	}
 	if cfg.Workers <= 0 {
 		cfg.Workers = 1
@@ -251,19 +260,22 @@ func (c *Consumer) session(parent context.Context) error {
 	queues := make([]chan kafkago.Message, c.cfg.Workers)
 	var workers sync.WaitGroup
 	for i := range queues {
-		queues[i] = make(chan kafkago.Message, 16)
+		queues[i] = make(chan kafkago.Message, max(16, c.cfg.MaxBatch))
 		workers.Add(1)
 		go func(q <-chan kafkago.Message) {
 			defer workers.Done()
 			for km := range q {
+				batch := take(km, q, c.cfg.MaxBatch)
 				if ctx.Err() != nil {
 					continue // the session is ending: left uncommitted, redelivered
 				}
-				if err := c.deliver(ctx, km); err != nil {
+				if err := c.deliverBatch(ctx, batch); err != nil {
 					fail(err)
 					continue
 				}
-				completed <- km
+				for _, m := range batch {
+					completed <- m
+				}
 			}
 		}(queues[i])
 	}
@@ -363,24 +375,9 @@ func (c *Consumer) waitWhilePaused(ctx context.Context) error {
 // committing it.
 func (c *Consumer) deliver(ctx context.Context, km kafkago.Message) error {
 	msg, decodeErr := decode(km)
-	parent := c.obs.propagator.Extract(ctx, headerCarrier{&km.Headers})
-	ctx, span := c.obs.tracer.Start(parent, "process "+km.Topic, trace.WithSpanKind(trace.SpanKindConsumer),
-		trace.WithAttributes(
-			semconv.MessagingSystemKafka,
-			semconv.MessagingDestinationName(km.Topic),
-			semconv.MessagingConsumerGroupName(c.cfg.Group),
-			semconv.MessagingOperationName("process"),
-			semconv.MessagingOperationTypeProcess,
-			semconv.MessagingDestinationPartitionID(strconv.Itoa(km.Partition)),
-			semconv.MessagingKafkaOffset(int(km.Offset)),
-			semconv.MessagingKafkaMessageKey(string(km.Key)),
-			semconv.MessagingMessageID(msg.ID),
-			semconv.MessagingMessageBodySize(len(km.Value)),
-			attribute.String("cloudevents.event_type", msg.Type),
-		))
+	ctx, span := c.startSpan(ctx, km, msg)
 	defer span.End()
-	d := &delivery{c: c, outcome: "ok", attrs: metric.WithAttributes(semconv.MessagingSystemKafka,
-		semconv.MessagingDestinationName(km.Topic), semconv.MessagingConsumerGroupName(c.cfg.Group))}
+	d := &delivery{c: c, outcome: "ok", attrs: metric.WithAttributes(semconvTopicGroup(km.Topic, c.cfg.Group)...)}
 	ctx = context.WithValue(ctx, deliveryKey{}, d)
 	h := c.h
 	if decodeErr != nil { // not a CloudEvent: only the policies see it
@@ -407,4 +404,29 @@ func (c *Consumer) deliver(ctx context.Context, km kafkago.Message) error {
 		c.obs.log.DebugContext(ctx, "message handled", "topic", km.Topic, "type", msg.Type, "id", msg.ID, "duration", took)
 	}
 	return nil
+}
+
+// startSpan starts km's consumer span, continuing its producer's trace.
+func (c *Consumer) startSpan(ctx context.Context, km kafkago.Message, msg Message) (context.Context, trace.Span) {
+	parent := c.obs.propagator.Extract(ctx, headerCarrier{&km.Headers})
+	return c.obs.tracer.Start(parent, "process "+km.Topic, trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(
+			semconv.MessagingSystemKafka,
+			semconv.MessagingDestinationName(km.Topic),
+			semconv.MessagingConsumerGroupName(c.cfg.Group),
+			semconv.MessagingOperationName("process"),
+			semconv.MessagingOperationTypeProcess,
+			semconv.MessagingDestinationPartitionID(strconv.Itoa(km.Partition)),
+			semconv.MessagingKafkaOffset(int(km.Offset)),
+			semconv.MessagingKafkaMessageKey(string(km.Key)),
+			semconv.MessagingMessageID(msg.ID),
+			semconv.MessagingMessageBodySize(len(km.Value)),
+			attribute.String("cloudevents.event_type", msg.Type),
+		))
+}
+
+// semconvTopicGroup is the attributes of the consumer's metrics.
+func semconvTopicGroup(topic, group string) []attribute.KeyValue {
+	return []attribute.KeyValue{semconv.MessagingSystemKafka, semconv.MessagingDestinationName(topic),
+		semconv.MessagingConsumerGroupName(group)}
 }

@@ -126,9 +126,13 @@ func assemble(ctx context.Context, p *process.Process, tel *telemetry.Telemetry,
 		return err
 	}
 	p.Add("inbox", in)
+	// Waiting messages are applied in batches (one transaction each); a
+	// batch that fails is applied again one message at a time.
+	routes := saga.New(store, tel.TracerProvider).Routes()
 	consumer, err := kafka.NewConsumer(kafka.ConsumerConfig{Brokers: cfg.Kafka.Brokers, Group: "inventory", Topics: saga.Topics,
 		Workers: cfg.Kafka.Workers, Observers: obs, Policies: []kafka.Middleware{kafka.Retry(5 * time.Second), kafka.DeadLetter(pub)},
-	}, in.Handler(inbox.Route(saga.New(store, tel.TracerProvider).Routes())))
+		Batch: in.Batch(routes),
+	}, in.Handler(routes))
 	if err != nil {
 		return err
 	}

@@ -94,7 +94,12 @@ func Finish(ctx context.Context, tx pgx.Tx, repo *ordersdb.Repo, metrics *Metric
 		return false, err
 	}
 	if ok {
-		metrics.Finished(ctx, o)
+		// Counted once committed: a batch that rolls back is applied
+		// again message by message. The watchdog's own transaction has
+		// no after-commit hook: it counts here.
+		if !inbox.AfterCommit(ctx, func(ctx context.Context) error { metrics.Finished(ctx, o); return nil }) {
+			metrics.Finished(ctx, o)
+		}
 	} else {
 		span.AddEvent("order already finished: outcome ignored")
 	}
