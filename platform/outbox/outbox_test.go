@@ -226,6 +226,45 @@ func TestRelayLockedOutLooksAgain(t *testing.T) {
 	}
 }
 
+// While there is traffic the relay keeps the lock and looks on its own
+// (rows another replica wrote, which no Wake announces, go out within
+// milliseconds, not at the 1 h poll set here); once quiet it lets the lock
+// go for the other replicas.
+func TestRelayHoldsTheLockWhileBusyAndLetsGoWhenQuiet(t *testing.T) {
+	pool := postgrestest.Pool(t, map[string]fs.FS{"outbox": outbox.Migrations()})
+	ctx := context.Background()
+	pub := &failingPublisher{}
+	relay, err := outbox.NewRelay(pool, pub, outbox.RelayConfig{PollInterval: time.Hour, HoldIdle: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- relay.Run(rctx) }()
+	defer func() { cancel(); <-done }()
+	waitFor := func(n int, within time.Duration, why string) {
+		t.Helper()
+		deadline := time.Now().Add(within)
+		for pub.published() < n {
+			if time.Now().After(deadline) {
+				t.Fatal(why)
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+	write(t, ctx, pool, outbox.Message{Topic: "t", Event: newEvent(t, "k", 1)})
+	relay.Wake()
+	waitFor(1, 5*time.Second, "a woken relay did not publish")
+	write(t, ctx, pool, outbox.Message{Topic: "t", Event: newEvent(t, "k", 2)}) // another replica's row: no Wake here
+	waitFor(2, 900*time.Millisecond, "a busy relay left another replica's row to its poll")
+
+	time.Sleep(1500 * time.Millisecond) // HoldIdle, and some
+	var got bool
+	if err := pool.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, int64(0x6f7574626f78)).Scan(&got); err != nil || !got {
+		t.Fatalf("the quiet relay still holds the lock (%v)", err)
+	}
+}
+
 // slowPublisher takes its time, like a broker under load.
 type slowPublisher struct {
 	delay   time.Duration

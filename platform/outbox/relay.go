@@ -33,7 +33,10 @@ type RelayConfig struct {
 	// PollInterval is the safety-net poll for rows no Wake announced (another
 	// replica wrote them); 0 means 1 s.
 	PollInterval time.Duration
-	Logger       *slog.Logger
+	// HoldIdle is how long a relay keeps the lock without finding rows
+	// (see Run); 0 means 100 ms.
+	HoldIdle time.Duration
+	Logger   *slog.Logger
 	// MeterProvider receives outbox metrics; nil means the global provider.
 	MeterProvider metric.MeterProvider
 	// TracerProvider gets a span per published batch, linked to the
@@ -67,6 +70,9 @@ func NewRelay(pool *pgxpool.Pool, pub Publisher, cfg RelayConfig) (*Relay, error
 	}
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = time.Second
+	}
+	if cfg.HoldIdle <= 0 {
+		cfg.HoldIdle = 100 * time.Millisecond
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -131,29 +137,70 @@ func (r *Relay) Wake() { r.wake.Raise() }
 
 // Run publishes until ctx is done, woken by Wake with a slow poll behind
 // it. It returns nil on shutdown; failures are logged and retried.
+//
+// While there is traffic the relay keeps the lock (and its connection)
+// and looks every busyPoll as well as on each Wake, so a message costs
+// two statements (read, delete) shared by its batch rather than four; it
+// lets the lock go after HoldIdle without rows. Rows that another
+// replica wrote are seen by whichever relay holds the lock: a relay
+// locked out looks again every lockedOut until the holder let go or has
+// had time to see them (2 × HoldIdle).
 func (r *Relay) Run(ctx context.Context) error {
+	var held *pgxpool.Conn
+	var lastWork, lockedOutSince time.Time
+	defer func() {
+		if held != nil {
+			r.unlock(ctx, held)
+		}
+	}()
 	postgres.Follow(ctx, "outbox relay", r.wake, postgres.FollowConfig{Poll: r.cfg.PollInterval, Gather: time.Millisecond}, r.cfg.Logger,
 		func(ctx context.Context) (time.Duration, error) {
-			n, locked, err := r.publishBatch(ctx)
+			now := time.Now()
+			if held == nil {
+				conn, locked, err := r.lock(ctx)
+				switch {
+				case err != nil:
+					return postgres.Idle, err
+				case !locked && lockedOutSince.IsZero():
+					lockedOutSince = now
+					return lockedOut, nil
+				case !locked && now.Sub(lockedOutSince) < 2*r.cfg.HoldIdle:
+					return lockedOut, nil
+				case !locked:
+					lockedOutSince = time.Time{}
+					return postgres.Idle, nil
+				}
+				held, lastWork, lockedOutSince = conn, now, time.Time{}
+			}
+			n, err := r.drain(ctx, held)
 			switch {
 			case err != nil:
+				r.unlock(ctx, held)
+				held = nil
 				return postgres.Idle, err
-			case !locked:
-				// Another replica is publishing, maybe from before our
-				// writer's commit: try again until we have looked
-				// ourselves.
-				return lockedOut, nil
 			case n == r.cfg.BatchSize:
+				lastWork = now
 				return postgres.Now, nil // a full batch: more may be waiting
+			case n > 0:
+				lastWork = now
+			case now.Sub(lastWork) >= r.cfg.HoldIdle:
+				r.unlock(ctx, held)
+				held = nil
+				return postgres.Idle, nil
 			}
-			return postgres.Idle, nil
+			return busyPoll, nil
 		})
 	return nil
 }
 
-// lockedOut is how soon a relay looks again after finding another replica's
-// relay publishing.
-const lockedOut = 5 * time.Millisecond
+const (
+	// busyPoll is how often a relay holding the lock looks for rows that
+	// no Wake announced (other replicas').
+	busyPoll = 5 * time.Millisecond
+	// lockedOut is how soon a relay looks again after finding another
+	// replica's relay holding the lock.
+	lockedOut = 5 * time.Millisecond
+)
 
 type row struct {
 	id      int64
@@ -173,35 +220,48 @@ type row struct {
 // ends the session and its lock; the rows are still there and are
 // published again (at least once; consumers deduplicate on ce_id).
 func (r *Relay) PublishBatch(ctx context.Context) (n int, err error) {
-	n, _, err = r.publishBatch(ctx)
-	return n, err
+	conn, locked, err := r.lock(ctx)
+	if err != nil || !locked {
+		return 0, err
+	}
+	defer r.unlock(ctx, conn)
+	return r.drain(ctx, conn)
 }
 
-// publishBatch is PublishBatch, also reporting whether it held the lock.
-func (r *Relay) publishBatch(ctx context.Context) (n int, locked bool, err error) {
+// lock takes the relays' advisory lock on a connection of its own, which
+// it returns when it got it.
+func (r *Relay) lock(ctx context.Context) (*pgxpool.Conn, bool, error) {
 	conn, err := r.pool.Acquire(ctx)
 	if err != nil {
-		return 0, false, fmt.Errorf("outbox relay: %w", err)
+		return nil, false, fmt.Errorf("outbox relay: %w", err)
 	}
+	var locked bool
 	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, lockKey).Scan(&locked); err != nil || !locked {
 		conn.Release()
 		if err != nil {
-			return 0, false, fmt.Errorf("outbox relay: take lock: %w", err)
+			return nil, false, fmt.Errorf("outbox relay: take lock: %w", err)
 		}
-		return 0, false, nil
+		return nil, false, nil
 	}
-	defer func() {
-		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-		defer cancel()
-		if _, uerr := conn.Exec(uctx, `SELECT pg_advisory_unlock($1)`, lockKey); uerr != nil {
-			// The lock must not stay with a pooled connection: drop it.
-			_ = conn.Conn().Close(uctx)
-		}
-		conn.Release()
-	}()
+	return conn, true, nil
+}
+
+// unlock gives the lock back, also on shutdown, and the connection to the
+// pool (or closes it: the lock must not stay with a pooled connection).
+func (r *Relay) unlock(ctx context.Context, conn *pgxpool.Conn) {
+	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	if _, err := conn.Exec(uctx, `SELECT pg_advisory_unlock($1)`, lockKey); err != nil {
+		_ = conn.Conn().Close(uctx)
+	}
+	conn.Release()
+}
+
+// drain publishes and deletes up to BatchSize rows, holding the lock on conn.
+func (r *Relay) drain(ctx context.Context, conn *pgxpool.Conn) (int, error) {
 	rows, err := r.load(ctx, conn)
 	if err != nil || len(rows) == 0 {
-		return 0, true, err
+		return 0, err
 	}
 	// One span per batch, linked to each message's own trace (the
 	// producer spans themselves join those traces).
@@ -217,14 +277,14 @@ func (r *Relay) publishBatch(ctx context.Context) (n int, locked bool, err error
 	if err := r.publish(sctx, rows); err != nil {
 		span.RecordError(err)
 		span.SetStatus(codes.Error, err.Error())
-		return 0, true, fmt.Errorf("outbox relay: %w", err)
+		return 0, fmt.Errorf("outbox relay: %w", err)
 	}
 	ids := make([]int64, len(rows))
 	for i, x := range rows {
 		ids[i] = x.id
 	}
 	if _, err := conn.Exec(ctx, `DELETE FROM outbox WHERE id = ANY($1)`, ids); err != nil {
-		return 0, true, fmt.Errorf("outbox relay: delete published rows: %w", err)
+		return 0, fmt.Errorf("outbox relay: delete published rows: %w", err)
 	}
 	now := time.Now()
 	for _, x := range rows {
@@ -232,7 +292,7 @@ func (r *Relay) publishBatch(ctx context.Context) (n int, locked bool, err error
 		r.published.Add(ctx, 1, attrs)
 		r.lag.Record(ctx, now.Sub(x.created).Seconds(), attrs)
 	}
-	return len(rows), true, nil
+	return len(rows), nil
 }
 
 func (r *Relay) load(ctx context.Context, conn *pgxpool.Conn) ([]row, error) {

@@ -48,8 +48,9 @@ type FollowConfig struct {
 	Gather time.Duration
 }
 
-// Follow runs step until ctx ends: again at once or after a delay when the
-// step says so, otherwise when wake is raised or Poll passes. A failing
+// Follow runs step until ctx ends: again at once or after a delay (which
+// a signal cuts short) when the step says so, otherwise when wake is
+// raised or Poll passes. A failing
 // step is retried with backoff (100 ms doubling to 5 s) and logged. This
 // is the loop of every worker that follows a table: the outbox relay,
 // projectors. name labels its log lines.
@@ -75,7 +76,15 @@ func Follow(ctx context.Context, name string, wake *Signal, cfg FollowConfig, lo
 		switch {
 		case wait == Now:
 			continue
-		case wait > 0:
+		case wait > 0 && err == nil:
+			select { // a signal cuts the delay short
+			case <-ctx.Done():
+			case <-wake.c:
+				gather(cfg.Gather)
+			case <-time.After(wait):
+			}
+			continue
+		case wait > 0: // a failure's backoff
 			select {
 			case <-ctx.Done():
 			case <-time.After(wait):
@@ -85,10 +94,15 @@ func Follow(ctx context.Context, name string, wake *Signal, cfg FollowConfig, lo
 		select {
 		case <-ctx.Done():
 		case <-wake.c:
-			if cfg.Gather > 0 {
-				time.Sleep(cfg.Gather)
-			}
+			gather(cfg.Gather)
 		case <-ticker.C:
 		}
+	}
+}
+
+// gather waits d so that one step serves the writes of that moment.
+func gather(d time.Duration) {
+	if d > 0 {
+		time.Sleep(d)
 	}
 }
