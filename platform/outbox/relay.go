@@ -153,7 +153,9 @@ func (r *Relay) Run(ctx context.Context) error {
 			r.unlock(ctx, held)
 		}
 	}()
-	postgres.Follow(ctx, "outbox relay", r.wake, postgres.FollowConfig{Poll: r.cfg.PollInterval, Gather: time.Millisecond}, r.cfg.Logger,
+	// No gathering after a wake-up: under load the rows committed while
+	// a batch is out form the next batch by themselves.
+	postgres.Follow(ctx, "outbox relay", r.wake, postgres.FollowConfig{Poll: r.cfg.PollInterval}, r.cfg.Logger,
 		func(ctx context.Context) (time.Duration, error) {
 			now := time.Now()
 			if held == nil {

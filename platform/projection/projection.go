@@ -68,7 +68,7 @@ type Config struct {
 
 // gather is how long a follower waits after a wake-up so that one batch
 // serves the writes of that moment rather than one write each.
-const gather = 2 * time.Millisecond
+const gather = 500 * time.Microsecond
 
 // lockedOut is how soon a projector looks again after finding another
 // replica's projector at work.
