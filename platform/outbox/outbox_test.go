@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	kafkago "github.com/segmentio/kafka-go"
 	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -28,6 +29,20 @@ func newEvent(t *testing.T, key string, n int) kafka.Event {
 		t.Fatal(err)
 	}
 	return e
+}
+
+// runRelay starts a relay on pool until the test ends.
+func runRelay(t *testing.T, pool *pgxpool.Pool, pub outbox.Publisher, cfg outbox.RelayConfig) *outbox.Relay {
+	t.Helper()
+	relay, err := outbox.NewRelay(pool, pub, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- relay.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return relay
 }
 
 func write(t *testing.T, ctx context.Context, pool interface {
@@ -64,14 +79,7 @@ func TestRelayPublishesInOrderWithTrace(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pub.Close()
-	relay, err := outbox.NewRelay(pool, pub, outbox.RelayConfig{PollInterval: time.Hour, BatchSize: 7})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- relay.Run(rctx) }()
-	defer func() { cancel(); <-done }()
+	relay := runRelay(t, pool, pub, outbox.RelayConfig{PollInterval: time.Hour, BatchSize: 7})
 
 	txCtx, span := tp.Tracer("test").Start(ctx, "command")
 	const n = 30
@@ -234,14 +242,7 @@ func TestRelayHoldsTheLockWhileBusyAndLetsGoWhenQuiet(t *testing.T) {
 	pool := postgrestest.Pool(t, map[string]fs.FS{"outbox": outbox.Migrations()})
 	ctx := context.Background()
 	pub := &failingPublisher{}
-	relay, err := outbox.NewRelay(pool, pub, outbox.RelayConfig{PollInterval: time.Hour, HoldIdle: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- relay.Run(rctx) }()
-	defer func() { cancel(); <-done }()
+	relay := runRelay(t, pool, pub, outbox.RelayConfig{PollInterval: time.Hour, HoldIdle: time.Second})
 	waitFor := func(n int, within time.Duration, why string) {
 		t.Helper()
 		deadline := time.Now().Add(within)
