@@ -148,13 +148,13 @@ func (r *Relay) Wake() { r.wake.Raise() }
 func (r *Relay) Run(ctx context.Context) error {
 	var held *pgxpool.Conn
 	var lastWork, lockedOutSince time.Time
+	last := 0 // rows in the previous batch
 	defer func() {
 		if held != nil {
 			r.unlock(ctx, held)
 		}
 	}()
-	// No gathering after a wake-up: under load the rows committed while
-	// a batch is out form the next batch by themselves.
+	// No gathering after a wake-up unless rows come in groups (below).
 	postgres.Follow(ctx, "outbox relay", r.wake, postgres.FollowConfig{Poll: r.cfg.PollInterval}, r.cfg.Logger,
 		func(ctx context.Context) (time.Duration, error) {
 			now := time.Now()
@@ -174,7 +174,14 @@ func (r *Relay) Run(ctx context.Context) error {
 				}
 				held, lastWork, lockedOutSince = conn, now, time.Time{}
 			}
+			if last > 1 {
+				// Rows come faster than batches go: let the next
+				// batch gather a millisecond's worth. At low rates (a
+				// row per batch) a row goes at once.
+				time.Sleep(time.Millisecond)
+			}
 			n, err := r.drain(ctx, held)
+			last = n
 			switch {
 			case err != nil:
 				r.unlock(ctx, held)
