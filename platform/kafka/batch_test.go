@@ -63,7 +63,7 @@ func TestBatchesKeepKeyOrderAndFallBackOneByOne(t *testing.T) {
 	if err := e.pub.Publish(context.Background(), e.topic, events...); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(300 * time.Millisecond) // let the worker's queue fill behind the first message
+	time.Sleep(time.Second) // let the worker's queue fill behind the first message
 	close(gate)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
