@@ -17,25 +17,22 @@ suite() {
 # stop: Ctrl-C to the suite, and wait for it.
 stop() { kill -INT $PID; wait $PID || true; }
 
-# ticks [PATTERN]: user+system CPU (clock ticks) of the suite's processes
-# matching PATTERN (default: all of them) and, without PATTERN, PostgreSQL's.
-ticks() {
-  local t=0 p f pids
-  if [ $# -gt 0 ]; then pids=$(pgrep -f "$1" || true)
-  else pids="$(pgrep -f 'bin/(devkafka|devetcd|psp|inventory|payments|orders|sidecar)') $(pgrep -x postgres)"; fi
-  for p in $pids; do
+# sum_ticks PID...: user+system CPU (clock ticks) of those processes.
+sum_ticks() {
+  local t=0 p f
+  for p in "$@"; do
     f=$(cut -d' ' -f14,15 "/proc/$p/stat" 2>/dev/null) || continue
     set -- $f; t=$((t + ${1:-0} + ${2:-0}))
   done
   echo $t
 }
 
-# ticks_pg: user+system CPU (clock ticks) of PostgreSQL's processes.
-ticks_pg() {
-  local t=0 p f
-  for p in $(pgrep -x postgres); do
-    f=$(cut -d' ' -f14,15 "/proc/$p/stat" 2>/dev/null) || continue
-    set -- $f; t=$((t + ${1:-0} + ${2:-0}))
-  done
-  echo $t
+# ticks [PATTERN]: CPU ticks of the suite's processes matching PATTERN
+# (default: all of them, and PostgreSQL's).
+ticks() {
+  if [ $# -gt 0 ]; then sum_ticks $(pgrep -f "$1" || true)
+  else sum_ticks $(pgrep -f 'bin/(devkafka|devetcd|psp|inventory|payments|orders|sidecar)') $(pgrep -x postgres); fi
 }
+
+# ticks_pg: CPU ticks of PostgreSQL's processes.
+ticks_pg() { sum_ticks $(pgrep -x postgres); }

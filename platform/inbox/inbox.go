@@ -105,6 +105,13 @@ func (r Routes) Covers(contracts ...[]string) error {
 	return errors.Join(errs...)
 }
 
+// ignores reports whether typ is known and deliberately ignored (mapped
+// to nil): nothing to apply, so nothing to record.
+func (r Routes) ignores(typ string) bool {
+	h, known := r[typ]
+	return known && h == nil
+}
+
 // Route returns a TxHandler that dispatches on the event type.
 func Route(routes Routes) TxHandler {
 	return func(ctx context.Context, tx pgx.Tx, m kafka.Message) error {

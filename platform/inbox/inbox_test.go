@@ -194,7 +194,10 @@ func TestIgnoredTypesSkipTheTransaction(t *testing.T) {
 		t.Fatal(err)
 	}
 	commits := 0
-	in2, _ := inbox.Setup(ctx, pool, inbox.Config{Consumer: "test", Committed: func() { commits++ }})
+	in2, err := inbox.Setup(ctx, pool, inbox.Config{Consumer: "test", Committed: func() { commits++ }})
+	if err != nil {
+		t.Fatal(err)
+	}
 	routes := inbox.Routes{
 		"x.ignored": nil,
 		"x.applied": func(context.Context, pgx.Tx, kafka.Message) error { return nil },

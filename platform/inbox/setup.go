@@ -65,12 +65,10 @@ func Setup(ctx context.Context, pool *pgxpool.Pool, cfg Config) (*Inbox, error) 
 func (i *Inbox) Handler(routes Routes) kafka.Handler {
 	inner := Handler(i.pool, i.cfg.Consumer, Route(routes), i.cfg.MeterProvider)
 	return kafka.HandlerFunc(func(ctx context.Context, m kafka.Message) error {
-		if h, known := routes[m.Type]; known && h == nil {
+		if routes.ignores(m.Type) {
 			return nil
 		}
-		if i.cfg.Committed != nil {
-			defer i.cfg.Committed() // after a rollback too: a wake-up too many costs one empty look
-		}
+		defer i.committed()
 		return inner.Handle(ctx, m)
 	})
 }
@@ -84,18 +82,24 @@ func (i *Inbox) Batch(routes Routes) kafka.BatchHandler {
 		var keepCtxs []context.Context
 		var keep []kafka.Message
 		for j, m := range msgs {
-			if h, known := routes[m.Type]; !known || h != nil {
+			if !routes.ignores(m.Type) {
 				keepCtxs, keep = append(keepCtxs, ctxs[j]), append(keep, m)
 			}
 		}
 		if len(keep) == 0 {
 			return nil
 		}
-		if i.cfg.Committed != nil {
-			defer i.cfg.Committed()
-		}
+		defer i.committed()
 		return inner.HandleBatch(keepCtxs, keep)
 	})
+}
+
+// committed runs Config.Committed, after a rollback too: a wake-up too
+// many costs the relay one empty look.
+func (i *Inbox) committed() {
+	if i.cfg.Committed != nil {
+		i.cfg.Committed()
+	}
 }
 
 // Run forgets applied IDs older than Retention, hourly, until ctx ends.

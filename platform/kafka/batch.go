@@ -74,6 +74,7 @@ func (c *Consumer) deliverBatch(ctx context.Context, kms []kafkago.Message) erro
 	err := c.cfg.Batch.HandleBatch(ctxs, msgs)
 	took := time.Since(start)
 	size := attribute.Int("messaging.batch.message_count", len(kms))
+	ok := metric.WithAttributes(attribute.String("outcome", "ok"))
 	for i, span := range spans {
 		span.SetAttributes(size, attribute.Int("messaging.delivery_attempt", 1))
 		if err != nil {
@@ -81,7 +82,6 @@ func (c *Consumer) deliverBatch(ctx context.Context, kms []kafkago.Message) erro
 			span.AddEvent("batch failed, handled alone", trace.WithAttributes(attribute.String("error", err.Error())))
 		} else {
 			attrs := metric.WithAttributes(semconvTopicGroup(kms[i].Topic, c.cfg.Group)...)
-			ok := metric.WithAttributes(attribute.String("outcome", "ok"))
 			c.processed.Record(ctxs[i], took.Seconds(), attrs, ok)
 			c.consumed.Add(ctxs[i], 1, attrs, ok)
 			c.obs.log.DebugContext(ctxs[i], "message handled", "topic", kms[i].Topic, "type", msgs[i].Type, "id", msgs[i].ID,
