@@ -172,10 +172,14 @@ func At(ctx context.Context, q Querier, position int64) (c Checkpoint, found boo
 
 // Pending counts the committed events after c in the reading order, held
 // back or not, up to limit (counting further would cost more than it says).
+// The ORDER BY keeps the planner on the index: without it, PostgreSQL
+// may expect most rows to match and scan the table for the first one,
+// which cost an idle projector 5 ms per look at 18,000 events (and grows
+// with history).
 func Pending(ctx context.Context, q Querier, after Checkpoint, limit int) (int64, error) {
 	var n int64
 	err := q.QueryRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM events
-		WHERE (transaction_id, position) > ($1::text::xid8, $2) LIMIT $3) pending`, fmt.Sprint(after.TxID), after.Position, limit).Scan(&n)
+		WHERE (transaction_id, position) > ($1::text::xid8, $2) ORDER BY transaction_id, position LIMIT $3) pending`, fmt.Sprint(after.TxID), after.Position, limit).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("count pending events: %w", err)
 	}
