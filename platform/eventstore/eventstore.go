@@ -76,26 +76,12 @@ type Appended struct {
 // new stream). Run it in the transaction that makes the rest of the change
 // (outbox, idempotency key), so all or none happen, and wake the
 // projectors after the commit (projection.Projector.Wake).
+//
+// The first event's INSERT checks the stream's version itself, so an
+// append costs one statement per event and no read.
 func Append(ctx context.Context, tx Querier, stream string, expected int64, events ...NewEvent) (Appended, error) {
-	// The second column guards the reading order (see ReadAll): a
-	// transaction whose id is older than the stream's last writer's would be
-	// read before that writer's events although it comes after them. It
-	// must retry with a new transaction; then, within a stream, reading
-	// order is version order.
-	var current int64
-	var ordered bool
-	if err := tx.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0), COALESCE(bool_and(transaction_id <= pg_current_xact_id()), true)
-		FROM events WHERE stream_id = $1`, stream).Scan(&current, &ordered); err != nil {
-		return Appended{}, fmt.Errorf("read version of %s: %w", stream, err)
-	}
-	if current != expected {
-		return Appended{}, fmt.Errorf("append to %s at version %d, stream is at %d: %w", stream, expected, current, ErrVersionConflict)
-	}
-	if !ordered {
-		return Appended{}, fmt.Errorf("append to %s from a transaction older than its last writer: %w", stream, ErrVersionConflict)
-	}
 	out := Appended{Version: expected}
-	for _, e := range events {
+	for i, e := range events {
 		out.Version++
 		meta := []byte("{}")
 		if e.Metadata != nil {
@@ -104,9 +90,14 @@ func Append(ctx context.Context, tx Querier, stream string, expected int64, even
 				return Appended{}, fmt.Errorf("encode metadata: %w", err)
 			}
 		}
-		err := tx.QueryRow(ctx, `INSERT INTO events (stream_id, version, type, schema_version, data, metadata, occurred_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING position`,
-			stream, out.Version, e.Type, max(e.Schema, 1), []byte(e.Data), meta, e.OccurredAt).Scan(&out.Position)
+		insert := appendNext
+		if i == 0 {
+			insert = appendFirst
+		}
+		err := tx.QueryRow(ctx, insert, stream, out.Version, e.Type, max(e.Schema, 1), []byte(e.Data), meta, e.OccurredAt).Scan(&out.Position)
+		if i == 0 && errors.Is(err, pgx.ErrNoRows) {
+			return Appended{}, fmt.Errorf("append to %s at version %d: the stream is at another version, or its last writer is a newer transaction: %w", stream, expected, ErrVersionConflict)
+		}
 		if postgres.IsUniqueViolation(err, "events_stream_version") {
 			// A concurrent writer committed this version after our read.
 			return Appended{}, fmt.Errorf("append to %s at version %d: %w", stream, expected, ErrVersionConflict)
@@ -117,6 +108,22 @@ func Append(ctx context.Context, tx Querier, stream string, expected int64, even
 	}
 	return out, nil
 }
+
+// appendFirst inserts a stream's next event only if the stream is at the
+// version before it ($2 - 1). The second condition guards the reading
+// order (see ReadAll): a transaction whose id is older than the stream's
+// last writer's would be read before that writer's events although it
+// comes after them. It must retry with a new transaction; then, within a
+// stream, reading order is version order. No row returned means either.
+const appendFirst = `INSERT INTO events (stream_id, version, type, schema_version, data, metadata, occurred_at)
+	SELECT $1::text, $2::bigint, $3::text, $4::int, $5::jsonb, $6::jsonb, $7::timestamptz
+	WHERE (SELECT COALESCE(MAX(version), 0) = $2 - 1 AND COALESCE(bool_and(transaction_id <= pg_current_xact_id()), true)
+		FROM events WHERE stream_id = $1)
+	RETURNING position`
+
+// appendNext inserts the events after the first of an append.
+const appendNext = `INSERT INTO events (stream_id, version, type, schema_version, data, metadata, occurred_at)
+	VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING position`
 
 const columns = `position, transaction_id::text::bigint, stream_id, version, type, schema_version, data, metadata, occurred_at`
 

@@ -154,7 +154,7 @@ func Handler(pool *pgxpool.Pool, consumer string, h TxHandler, mp metric.MeterPr
 	dups, byConsumer := duplicates(mp, consumer)
 	return kafka.HandlerFunc(func(ctx context.Context, m kafka.Message) error {
 		var after []func(context.Context) error
-		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		err := postgres.InTx(ctx, pool, func(tx pgx.Tx) error {
 			return apply(ctx, tx, consumer, h, m, &after, dups, byConsumer)
 		})
 		if err != nil {
@@ -179,7 +179,7 @@ func Batch(pool *pgxpool.Pool, consumer string, h TxHandler, mp metric.MeterProv
 	dups, byConsumer := duplicates(mp, consumer)
 	return kafka.BatchFunc(func(ctxs []context.Context, msgs []kafka.Message) error {
 		after := make([][]func(context.Context) error, len(msgs))
-		err := pgx.BeginFunc(ctxs[0], pool, func(tx pgx.Tx) error {
+		err := postgres.InTx(ctxs[0], pool, func(tx pgx.Tx) error {
 			for i, m := range msgs {
 				if err := apply(ctxs[i], tx, consumer, h, m, &after[i], dups, byConsumer); err != nil {
 					return fmt.Errorf("message %s in a batch of %d: %w", m.ID, len(msgs), err)

@@ -51,7 +51,9 @@ type Execer interface {
 }
 
 // Write stores msgs in tx, with the trace context of ctx. Whoever commits
-// tx then calls the relay's Wake.
+// tx then calls the relay's Wake. In a transaction of postgres.InTx the
+// rows travel with COMMIT (postgres.Later), and an error writing them is
+// the commit's.
 func Write(ctx context.Context, tx Execer, msgs ...Message) error {
 	carrier := propagation.MapCarrier{}
 	propagation.TraceContext{}.Inject(ctx, carrier)
@@ -61,7 +63,7 @@ func Write(ctx context.Context, tx Execer, msgs ...Message) error {
 	}
 	for _, m := range msgs {
 		e := m.Event
-		if _, err := tx.Exec(ctx, `INSERT INTO outbox (topic, event_key, event_id, event_type, event_source, event_time, data, trace_context)
+		if err := postgres.Later(ctx, tx, `INSERT INTO outbox (topic, event_key, event_id, event_type, event_source, event_time, data, trace_context)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
 			m.Topic, e.Key, e.ID, e.Type, e.Source, e.Time, e.Data, traceJSON); err != nil {
 			return fmt.Errorf("outbox: write %s event: %w", e.Type, err)

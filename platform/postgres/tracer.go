@@ -21,6 +21,7 @@ import (
 // acquires waiting for a connection, which pgxpool.Stat does not report.
 type poolTracer struct {
 	*otelpgx.Tracer
+	db      string
 	pending atomic.Int64
 }
 
@@ -33,7 +34,7 @@ func newPoolTracer(tp trace.TracerProvider, mp metric.MeterProvider, db string) 
 	}
 	// Queries are parameterised, so the SQL text carries no values and is
 	// safe to record.
-	return &poolTracer{Tracer: otelpgx.NewTracer(
+	return &poolTracer{db: db, Tracer: otelpgx.NewTracer(
 		otelpgx.WithTracerProvider(tp), otelpgx.WithMeterProvider(mp),
 		otelpgx.WithSpanNameFunc(func(stmt string) string { return operation(stmt) + " " + db }),
 		otelpgx.WithDisableAcquireTracer(), otelpgx.WithDisableConnectionDetailsInAttributes(),
@@ -48,10 +49,41 @@ type skipSpan struct{}
 // time worth seeing and is a tenth of a saga's spans. (COMMIT keeps its
 // span: that is where the WAL flush shows.)
 func (t *poolTracer) TraceQueryStart(ctx context.Context, conn *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
-	if len(data.SQL) <= 16 && strings.EqualFold(strings.TrimSpace(data.SQL), "begin") {
+	if isBegin(data.SQL) {
 		return context.WithValue(ctx, skipSpan{}, true)
 	}
 	return t.Tracer.TraceQueryStart(ctx, conn, data)
+}
+
+// TraceBatchStart starts otelpgx's span of a batch, named after the
+// statements it carries ("BATCH INSERT COMMIT orders"): InTx sends most
+// of a transaction's statements in batches, and otelpgx calls every
+// batch "batch start".
+func (t *poolTracer) TraceBatchStart(ctx context.Context, conn *pgx.Conn, data pgx.TraceBatchStartData) context.Context {
+	ctx = t.Tracer.TraceBatchStart(ctx, conn, data)
+	if span := trace.SpanFromContext(ctx); span.IsRecording() && data.Batch != nil {
+		name := []string{"BATCH"}
+		for _, q := range data.Batch.QueuedQueries {
+			if op := operation(q.SQL); op != "BEGIN" && op != name[len(name)-1] {
+				name = append(name, op)
+			}
+		}
+		span.SetName(strings.Join(append(name, t.db), " "))
+	}
+	return ctx
+}
+
+// TraceBatchQuery records a statement of a batch, except for the BEGIN
+// that InTx sends with a transaction's first statement.
+func (t *poolTracer) TraceBatchQuery(ctx context.Context, conn *pgx.Conn, data pgx.TraceBatchQueryData) {
+	if isBegin(data.SQL) {
+		return
+	}
+	t.Tracer.TraceBatchQuery(ctx, conn, data)
+}
+
+func isBegin(sql string) bool {
+	return len(sql) <= 16 && strings.EqualFold(strings.TrimSpace(sql), "begin")
 }
 
 // TraceQueryEnd ends the span TraceQueryStart started, if any.

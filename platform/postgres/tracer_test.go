@@ -68,3 +68,41 @@ func TestPoolIsInstrumented(t *testing.T) {
 		}
 	}
 }
+
+// A transaction of InTx traces a span per batch, named after what it
+// carries, with a span per statement under it; its BEGIN has none.
+func TestInTxBatchesAreNamedSpans(t *testing.T) {
+	admin, name := postgrestest.NewDatabase(t)
+	spans := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
+	ctx := context.Background()
+	pool, err := postgres.Open(ctx, admin, name, postgres.Config{TracerProvider: tp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	rctx, request := tp.Tracer("test").Start(ctx, "request")
+	if err := postgres.InTx(rctx, pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(rctx, `SELECT 1`); err != nil {
+			return err
+		}
+		return postgres.Later(rctx, tx, `SELECT 2`)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	request.End()
+	names := map[string]int{}
+	for _, s := range spans.Ended() {
+		names[s.Name()]++
+	}
+	want := map[string]int{"request": 1, "BATCH SELECT " + name: 1, "BATCH SELECT COMMIT " + name: 1,
+		"SELECT " + name: 2, "COMMIT " + name: 1}
+	if len(names) != len(want) {
+		t.Fatalf("spans %v, want %v", names, want)
+	}
+	for n, c := range want {
+		if names[n] != c {
+			t.Fatalf("spans %v, want %v", names, want)
+		}
+	}
+}

@@ -242,7 +242,7 @@ func (p *Projector) Step(ctx context.Context) (int, error) {
 		events []eventstore.Event
 	)
 	var locked bool
-	err := pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
+	err := postgres.InTx(ctx, p.pool, func(tx pgx.Tx) error {
 		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1)`, p.lock).Scan(&locked); err != nil || !locked {
 			return err
 		}
@@ -310,7 +310,8 @@ func (p *Projector) Refresh(ctx context.Context) error {
 	return nil
 }
 
-// apply pipelines events and the new checkpoint into tx and returns it.
+// apply queues events and the new checkpoint in tx, to go with its
+// COMMIT (postgres.Later), and returns the checkpoint.
 func (p *Projector) apply(ctx context.Context, tx pgx.Tx, table, checkpoint string, events []eventstore.Event) (eventstore.Checkpoint, error) {
 	b := &pgx.Batch{}
 	for _, e := range events {
@@ -323,8 +324,10 @@ func (p *Projector) apply(ctx context.Context, tx pgx.Tx, table, checkpoint stri
 	b.Queue(`INSERT INTO projection_checkpoints (name, transaction_id, position) VALUES ($1, $2, $3)
 		ON CONFLICT (name) DO UPDATE SET transaction_id = EXCLUDED.transaction_id, position = EXCLUDED.position, updated_at = now()`,
 		checkpoint, int64(cp.TxID), cp.Position) // #nosec G115 -- a PostgreSQL xid8 is below 2^63
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return cp, err
+	for _, q := range b.QueuedQueries {
+		if err := postgres.Later(ctx, tx, q.SQL, q.Arguments...); err != nil {
+			return cp, err
+		}
 	}
 	return cp, nil
 }

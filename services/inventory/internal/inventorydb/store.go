@@ -318,7 +318,7 @@ func (s *Store) InTx(ctx context.Context, f func(tx pgx.Tx) error) error {
 	if s.committed != nil {
 		defer s.committed()
 	}
-	return pgx.BeginFunc(ctx, s.pool, f)
+	return postgres.InTx(ctx, s.pool, f)
 }
 
 // OnCommit sets what runs after each InTx transaction: the place to wake

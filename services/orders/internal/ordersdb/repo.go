@@ -105,11 +105,10 @@ func (r *Repo) Create(ctx context.Context, placed order.Event, key *app.Idempote
 	err := r.InTx(ctx, func(tx pgx.Tx) error {
 		o = order.Order{}
 		if key != nil {
-			_, err := tx.Exec(ctx, `INSERT INTO idempotency_keys (key, fingerprint, order_id) VALUES ($1, $2, $3)`, key.Key, key.Fingerprint, p.OrderID)
-			if postgres.IsUniqueViolation(err, "") {
-				return app.ErrKeyTaken
-			}
-			if err != nil {
+			// Sent with the append: a key a concurrent request stored
+			// first fails the append's statement (see below).
+			if err := postgres.Later(ctx, tx, `INSERT INTO idempotency_keys (key, fingerprint, order_id) VALUES ($1, $2, $3)`,
+				key.Key, key.Fingerprint, p.OrderID); err != nil {
 				return fmt.Errorf("store idempotency key: %w", err)
 			}
 		}
@@ -119,6 +118,9 @@ func (r *Repo) Create(ctx context.Context, placed order.Event, key *app.Idempote
 		}
 		return outbox.Write(ctx, tx, msgs...)
 	})
+	if postgres.IsUniqueViolation(err, "idempotency_keys_pkey") {
+		return o, 0, app.ErrKeyTaken
+	}
 	return o, pos, err
 }
 
@@ -303,5 +305,5 @@ func (r *Repo) InTx(ctx context.Context, f func(tx pgx.Tx) error) error {
 	if r.cfg.Committed != nil {
 		defer r.cfg.Committed()
 	}
-	return pgx.BeginFunc(ctx, r.pool, f)
+	return postgres.InTx(ctx, r.pool, f)
 }

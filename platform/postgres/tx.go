@@ -1,0 +1,290 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// InTx runs f in a transaction on a connection of pool and commits if f
+// returns nil, as pgx.BeginFunc does, with fewer round trips: BEGIN is
+// sent together with the transaction's first statement, and statements
+// queued with [Later] together with the next one or with COMMIT. A
+// saga step is a handful of short statements, each a round trip that
+// costs both the service and PostgreSQL a pair of system calls; these
+// two save two or three of them per transaction (docs/performance.md).
+//
+// A transaction in which f ran no statement sends nothing at all.
+func InTx(ctx context.Context, pool *pgxpool.Pool, f func(pgx.Tx) error) (err error) {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("acquire a connection: %w", err)
+	}
+	// Release closes a connection left inside a transaction rather than
+	// pooling it, so no early return can leak one.
+	defer conn.Release()
+	tx := &pipeTx{conn: conn.Conn()}
+	tx.later.Queue("BEGIN")
+	defer func() {
+		if tx.state != done {
+			if rerr := tx.Rollback(ctx); rerr != nil && err == nil {
+				err = rerr
+			}
+		}
+	}()
+	if err := f(tx); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}
+
+// Later runs sql in tx, at the latest when tx commits. In a transaction of
+// [InTx] it travels with the next statement or with COMMIT, and an error
+// it causes is returned there; elsewhere it runs now. Use it for writes
+// whose result nothing reads, such as an outbox row.
+func Later(ctx context.Context, tx Execer, sql string, args ...any) error {
+	if p, ok := tx.(*pipeTx); ok && p.state != done {
+		p.later.Queue(sql, args...)
+		return nil
+	}
+	_, err := tx.Exec(ctx, sql, args...)
+	return err
+}
+
+// Execer is what [Later] runs a statement on: a pgx.Tx.
+type Execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+type txState int
+
+const (
+	open    txState = iota // BEGIN is queued or sent; statements may follow
+	aborted                // a statement failed: only Rollback remains
+	done                   // committed or rolled back
+)
+
+// pipeTx is the pgx.Tx of [InTx]: later holds the statements not sent
+// yet (BEGIN first, until the first flush).
+type pipeTx struct {
+	conn  *pgx.Conn
+	later pgx.Batch
+	sent  bool // BEGIN has reached the server
+	state txState
+}
+
+var errTxDone = errors.New("transaction already ended")
+
+// send sends the queued statements followed by sql (if not empty) in one
+// round trip and returns the batch results positioned at sql's result,
+// or the error of the first queued statement that failed.
+func (t *pipeTx) send(ctx context.Context, sql string, args ...any) (pgx.BatchResults, error) {
+	if t.state == done {
+		return nil, errTxDone
+	}
+	b := t.later
+	t.later = pgx.Batch{}
+	n := b.Len()
+	if sql != "" {
+		b.Queue(sql, args...)
+	}
+	br := t.conn.SendBatch(ctx, &b)
+	t.sent = true
+	for i := 0; i < n; i++ {
+		if _, err := br.Exec(); err != nil {
+			t.state = aborted
+			_ = br.Close()
+			return nil, fmt.Errorf("%s: %w", operation(b.QueuedQueries[i].SQL), err)
+		}
+	}
+	return br, nil
+}
+
+func (t *pipeTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	if t.later.Len() == 0 && t.state != done {
+		return t.conn.Exec(ctx, sql, args...)
+	}
+	br, err := t.send(ctx, sql, args...)
+	if err != nil {
+		return pgconn.CommandTag{}, err
+	}
+	tag, err := br.Exec()
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	return tag, err
+}
+
+func (t *pipeTx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	if t.later.Len() == 0 && t.state != done {
+		return t.conn.Query(ctx, sql, args...)
+	}
+	br, err := t.send(ctx, sql, args...)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := br.Query()
+	if err != nil {
+		_ = br.Close()
+		return nil, err
+	}
+	return &batchRows{Rows: rows, br: br}, nil
+}
+
+func (t *pipeTx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	if t.later.Len() == 0 && t.state != done {
+		return t.conn.QueryRow(ctx, sql, args...)
+	}
+	rows, err := t.Query(ctx, sql, args...)
+	if err != nil {
+		return errRow{err}
+	}
+	return rowOf{rows}
+}
+
+// Commit sends what is queued and COMMIT in one round trip.
+func (t *pipeTx) Commit(ctx context.Context) error {
+	if t.state == done {
+		return errTxDone
+	}
+	if !t.sent && t.later.Len() == 1 { // only BEGIN: nothing to commit
+		t.state = done
+		return nil
+	}
+	if t.state == aborted {
+		_ = t.Rollback(ctx)
+		return pgx.ErrTxCommitRollback
+	}
+	br, err := t.send(ctx, "COMMIT")
+	if err != nil {
+		_ = t.Rollback(ctx)
+		return err
+	}
+	tag, err := br.Exec()
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	t.state = done
+	if err != nil {
+		return err
+	}
+	if tag.String() == "ROLLBACK" { // the server had aborted the transaction
+		return pgx.ErrTxCommitRollback
+	}
+	return nil
+}
+
+// Rollback ends the transaction, dropping what is still queued.
+func (t *pipeTx) Rollback(ctx context.Context) error {
+	if t.state == done {
+		return errTxDone
+	}
+	t.state = done
+	t.later = pgx.Batch{}
+	if !t.sent {
+		return nil
+	}
+	_, err := t.conn.Exec(ctx, "ROLLBACK")
+	return err
+}
+
+// flush sends what is queued on its own, for the calls below that cannot
+// travel in a batch.
+func (t *pipeTx) flush(ctx context.Context) error {
+	if t.later.Len() == 0 {
+		if t.state == done {
+			return errTxDone
+		}
+		return nil
+	}
+	br, err := t.send(ctx, "")
+	if err != nil {
+		return err
+	}
+	return br.Close()
+}
+
+func (t *pipeTx) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
+	if err := t.flush(ctx); err != nil {
+		return errBatch{err}
+	}
+	return t.conn.SendBatch(ctx, b)
+}
+
+func (t *pipeTx) CopyFrom(ctx context.Context, table pgx.Identifier, cols []string, src pgx.CopyFromSource) (int64, error) {
+	if err := t.flush(ctx); err != nil {
+		return 0, err
+	}
+	return t.conn.CopyFrom(ctx, table, cols, src)
+}
+
+func (t *pipeTx) Prepare(ctx context.Context, name, sql string) (*pgconn.StatementDescription, error) {
+	return t.conn.Prepare(ctx, name, sql)
+}
+
+// Begin would start a savepoint; nothing here nests transactions.
+func (t *pipeTx) Begin(context.Context) (pgx.Tx, error) {
+	return nil, errors.New("postgres.InTx: nested transactions are not supported")
+}
+
+// LargeObjects is not supported: pgx builds them from its own Tx only.
+func (t *pipeTx) LargeObjects() pgx.LargeObjects { return pgx.LargeObjects{} }
+
+func (t *pipeTx) Conn() *pgx.Conn { return t.conn }
+
+// batchRows closes the batch with the rows, so the connection is free for
+// the next statement, also when a caller reads to the end without Close.
+type batchRows struct {
+	pgx.Rows
+	br pgx.BatchResults
+}
+
+func (r *batchRows) Next() bool {
+	if r.Rows.Next() {
+		return true
+	}
+	r.Close()
+	return false
+}
+
+func (r *batchRows) Close() {
+	r.Rows.Close()
+	if r.br != nil {
+		_ = r.br.Close()
+		r.br = nil
+	}
+}
+
+// rowOf is pgx's QueryRow over rows: the first row or pgx.ErrNoRows.
+type rowOf struct{ rows pgx.Rows }
+
+func (r rowOf) Scan(dest ...any) error {
+	defer r.rows.Close()
+	if !r.rows.Next() {
+		if err := r.rows.Err(); err != nil {
+			return err
+		}
+		return pgx.ErrNoRows
+	}
+	if err := r.rows.Scan(dest...); err != nil {
+		return err
+	}
+	r.rows.Close()
+	return r.rows.Err()
+}
+
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
+
+type errBatch struct{ err error }
+
+func (b errBatch) Exec() (pgconn.CommandTag, error) { return pgconn.CommandTag{}, b.err }
+func (b errBatch) Query() (pgx.Rows, error)         { return nil, b.err }
+func (b errBatch) QueryRow() pgx.Row                { return errRow{b.err} }
+func (b errBatch) Close() error                     { return b.err }
+func (b errBatch) Tx() pgx.Tx                       { return nil }

@@ -1,0 +1,202 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/example/sagasuite/platform/postgres"
+	"github.com/example/sagasuite/platform/postgrestest"
+)
+
+// sends counts what a connection sends to the server: each statement
+// alone and each batch is one round trip.
+type sends struct{ n atomic.Int64 }
+
+func (s *sends) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	s.n.Add(1)
+	return ctx
+}
+func (s *sends) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+func (s *sends) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	s.n.Add(1)
+	return ctx
+}
+func (s *sends) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+func (s *sends) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData)     {}
+
+func countingPool(t *testing.T) (*pgxpool.Pool, *sends) {
+	t.Helper()
+	admin, name := postgrestest.NewDatabase(t)
+	created, err := postgres.Open(context.Background(), admin, name, postgres.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	created.Close()
+	cfg, err := pgxpool.ParseConfig(postgrestest.DatabaseURL(t, admin, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &sends{}
+	cfg.ConnConfig.Tracer = s
+	cfg.MaxConns = 1 // every transaction reuses the connection the last one left
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	if _, err := pool.Exec(context.Background(), `CREATE TABLE t (id int PRIMARY KEY, v text NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	return pool, s
+}
+
+func count(t *testing.T, pool *pgxpool.Pool) int {
+	t.Helper()
+	var n int
+	if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM t`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// A transaction of a read, a write and a write queued with Later costs
+// three round trips (BEGIN travels with the read, the queued write with
+// COMMIT), where pgx.BeginFunc spends five; and all of it commits.
+func TestInTxSendsBeginAndLaterWritesWithOtherStatements(t *testing.T) {
+	pool, s := countingPool(t)
+	ctx := context.Background()
+	work := func(base int) func(tx pgx.Tx) error {
+		return func(tx pgx.Tx) error {
+			var n int
+			if err := tx.QueryRow(ctx, `SELECT count(*) FROM t`).Scan(&n); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO t VALUES ($1, 'now')`, base); err != nil {
+				return err
+			}
+			return postgres.Later(ctx, tx, `INSERT INTO t VALUES ($1, 'later')`, base+1)
+		}
+	}
+	if err := pgx.BeginFunc(ctx, pool, work(1)); err != nil { // warms the statement cache too
+		t.Fatal(err)
+	}
+	before := s.n.Load()
+	if err := pgx.BeginFunc(ctx, pool, work(3)); err != nil {
+		t.Fatal(err)
+	}
+	plain := s.n.Load() - before
+
+	before = s.n.Load()
+	if err := postgres.InTx(ctx, pool, work(5)); err != nil {
+		t.Fatal(err)
+	}
+	piped := s.n.Load() - before
+	if plain != 5 || piped != 3 {
+		t.Fatalf("round trips: pgx.BeginFunc %d (want 5), InTx %d (want 3)", plain, piped)
+	}
+	if n := count(t, pool); n != 6 {
+		t.Fatalf("%d rows committed, want 6", n)
+	}
+	// The connection went back to the pool outside a transaction: a
+	// statement alone is one round trip and sees the commit.
+	var v string
+	if err := pool.QueryRow(ctx, `SELECT v FROM t WHERE id = 6`).Scan(&v); err != nil || v != "later" {
+		t.Fatalf("row 6: %q, %v", v, err)
+	}
+}
+
+// A queued write that fails fails the commit, and nothing of the
+// transaction stays; an error from f rolls back what was sent and drops
+// what was queued; a transaction that ran nothing sends nothing.
+func TestInTxIsAllOrNothing(t *testing.T) {
+	pool, s := countingPool(t)
+	ctx := context.Background()
+	if _, err := pool.Exec(ctx, `INSERT INTO t VALUES (1, 'seed')`); err != nil {
+		t.Fatal(err)
+	}
+
+	err := postgres.InTx(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO t VALUES (2, 'x')`); err != nil {
+			return err
+		}
+		return postgres.Later(ctx, tx, `INSERT INTO t VALUES (1, 'duplicate')`)
+	})
+	if !postgres.IsUniqueViolation(err, "t_pkey") {
+		t.Fatalf("commit with a failing queued write: %v, want the unique violation", err)
+	}
+	if n := count(t, pool); n != 1 {
+		t.Fatalf("%d rows after the failed commit, want 1", n)
+	}
+
+	boom := errors.New("boom")
+	err = postgres.InTx(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO t VALUES (3, 'x')`); err != nil {
+			return err
+		}
+		if err := postgres.Later(ctx, tx, `INSERT INTO t VALUES (4, 'x')`); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("InTx: %v, want f's error", err)
+	}
+	if n := count(t, pool); n != 1 {
+		t.Fatalf("%d rows after f failed, want 1", n)
+	}
+
+	before := s.n.Load()
+	if err := postgres.InTx(ctx, pool, func(pgx.Tx) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.n.Load() - before; n != 0 {
+		t.Fatalf("an empty transaction sent %d times, want 0", n)
+	}
+}
+
+// Reads keep pgx's contract: QueryRow says pgx.ErrNoRows, and rows read
+// to the end without Close free the connection for the next statement.
+func TestInTxReadsAsPgxDoes(t *testing.T) {
+	pool, _ := countingPool(t)
+	ctx := context.Background()
+	err := postgres.InTx(ctx, pool, func(tx pgx.Tx) error {
+		var v string
+		if err := tx.QueryRow(ctx, `SELECT v FROM t WHERE id = 1`).Scan(&v); !errors.Is(err, pgx.ErrNoRows) {
+			t.Errorf("QueryRow of no row: %v, want pgx.ErrNoRows", err)
+		}
+		if err := postgres.Later(ctx, tx, `INSERT INTO t VALUES (1, 'a'), (2, 'b')`); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `SELECT v FROM t ORDER BY id`) // sends the queued insert first
+		if err != nil {
+			return err
+		}
+		var got []string
+		for rows.Next() {
+			var v string
+			if err := rows.Scan(&v); err != nil {
+				return err
+			}
+			got = append(got, v)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if len(got) != 2 || got[0] != "a" || got[1] != "b" {
+			t.Errorf("rows %v, want [a b]", got)
+		}
+		_, err = tx.Exec(ctx, `UPDATE t SET v = 'c' WHERE id = 2`)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, pool); n != 2 {
+		t.Fatalf("%d rows, want 2", n)
+	}
+}
