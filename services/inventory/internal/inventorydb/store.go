@@ -183,13 +183,14 @@ func (s *Store) Reserve(ctx context.Context, tx Querier, orderID string, items [
 			return fmt.Errorf("%s: %d available, %d wanted: %w", it.SKU, have, it.Quantity, catalog.ErrOutOfStock)
 		}
 	}
-	if _, err := tx.Exec(ctx, `UPDATE products p SET available = p.available - x.q, reserved = p.reserved + x.q
+	// The rows are locked and checked: the writes go with the commit.
+	if err := postgres.Later(ctx, tx, `UPDATE products p SET available = p.available - x.q, reserved = p.reserved + x.q
 		FROM unnest($1::text[], $2::bigint[]) AS x(sku, q) WHERE p.sku = x.sku`, skus, qty); err != nil {
 		return fmt.Errorf("reserve stock: %w", err)
 	}
 	carrier := propagation.MapCarrier{}
 	propagation.TraceContext{}.Inject(ctx, carrier) // the order's trace, for a later compensation
-	if _, err := tx.Exec(ctx, `INSERT INTO reservations (order_id, sku, quantity, status, traceparent)
+	if err := postgres.Later(ctx, tx, `INSERT INTO reservations (order_id, sku, quantity, status, traceparent)
 		SELECT $1, x.sku, x.q, 'RESERVED', $4 FROM unnest($2::text[], $3::bigint[]) AS x(sku, q)`, orderID, skus, qty, carrier.Get("traceparent")); err != nil {
 		return fmt.Errorf("record reservations: %w", err)
 	}
@@ -267,10 +268,10 @@ func (s *Store) move(ctx context.Context, tx Querier, orderID string, held []cat
 	if _, err := lockProducts(ctx, tx, skus); err != nil {
 		return err
 	}
-	if _, err := tx.Exec(ctx, stockSQL, skus, qty); err != nil {
+	if err := postgres.Later(ctx, tx, stockSQL, skus, qty); err != nil {
 		return fmt.Errorf("move stock to %s: %w", status, err)
 	}
-	if _, err := tx.Exec(ctx, `UPDATE reservations SET status = $3, updated_at = now() WHERE order_id = $1 AND sku = ANY($2)`,
+	if err := postgres.Later(ctx, tx, `UPDATE reservations SET status = $3, updated_at = now() WHERE order_id = $1 AND sku = ANY($2)`,
 		orderID, skus, status); err != nil {
 		return fmt.Errorf("mark reservations %s: %w", status, err)
 	}

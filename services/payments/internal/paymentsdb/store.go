@@ -75,9 +75,11 @@ func (s *Store) UpdateIntent(ctx context.Context, tx pgx.Tx, orderID string, c I
 }
 
 // ForgetToken drops the card token once the charge is decided: it is not
-// needed any more, so it is not kept.
+// needed any more, so it is not kept. Like the other writes whose result
+// nothing reads (Insert, SetStatus, CallDone), it goes with tx's next
+// statement or its commit (postgres.Later).
 func (s *Store) ForgetToken(ctx context.Context, tx pgx.Tx, orderID string) error {
-	if _, err := tx.Exec(ctx, `UPDATE payment_intents SET payment_token = '', updated_at = now() WHERE order_id = $1`, orderID); err != nil {
+	if err := postgres.Later(ctx, tx, `UPDATE payment_intents SET payment_token = '', updated_at = now() WHERE order_id = $1`, orderID); err != nil {
 		return fmt.Errorf("forget token of %s: %w", orderID, err)
 	}
 	return nil
@@ -106,7 +108,7 @@ func (s *Store) Payment(ctx context.Context, tx pgx.Tx, orderID string) (p payme
 
 // Insert records a decided payment.
 func (s *Store) Insert(ctx context.Context, tx pgx.Tx, p payment.Payment) error {
-	if _, err := tx.Exec(ctx, `INSERT INTO payments (`+paymentColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+	if err := postgres.Later(ctx, tx, `INSERT INTO payments (`+paymentColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
 		p.PaymentID, p.OrderID, p.AmountCents, p.Status, p.CardLast4, p.Reason, p.ChargeID); err != nil {
 		return fmt.Errorf("record payment of %s: %w", p.OrderID, err)
 	}
@@ -115,7 +117,7 @@ func (s *Store) Insert(ctx context.Context, tx pgx.Tx, p payment.Payment) error 
 
 // SetStatus moves a payment to status with reason.
 func (s *Store) SetStatus(ctx context.Context, tx pgx.Tx, paymentID, status, reason string) error {
-	if _, err := tx.Exec(ctx, `UPDATE payments SET status = $2, reason = $3, updated_at = now() WHERE payment_id = $1`,
+	if err := postgres.Later(ctx, tx, `UPDATE payments SET status = $2, reason = $3, updated_at = now() WHERE payment_id = $1`,
 		paymentID, status, reason); err != nil {
 		return fmt.Errorf("set payment %s %s: %w", paymentID, status, err)
 	}
@@ -161,7 +163,7 @@ func (s *Store) PlanCall(ctx context.Context, tx pgx.Tx, orderID, kind string, l
 
 // CallDone forgets a call whose outcome tx records.
 func (s *Store) CallDone(ctx context.Context, tx pgx.Tx, orderID, kind string) error {
-	if _, err := tx.Exec(ctx, `DELETE FROM psp_calls WHERE order_id = $1 AND kind = $2`, orderID, kind); err != nil {
+	if err := postgres.Later(ctx, tx, `DELETE FROM psp_calls WHERE order_id = $1 AND kind = $2`, orderID, kind); err != nil {
 		return fmt.Errorf("%s of %s done: %w", kind, orderID, err)
 	}
 	return nil
