@@ -19,7 +19,7 @@ DEV_DIR := .dev
 # test vets and tests and make lint checks.
 PACKAGES := $(shell sed -n 's|^[[:space:]]*\(\./[^[:space:]]*\)[[:space:]]*$$|\1/...|p' go.work)
 
-.PHONY: build dev prometheus test test-short k6-check lint load chaos fmt clean new-service bench-relay bench profile
+.PHONY: build dev prometheus test test-short k6-check lint load chaos fmt clean new-service bench-relay bench bench-history profile
 
 # Every command of platform/ and services/, with the version from git
 # (deploy/build.sh: the same command the Dockerfile runs).
@@ -112,6 +112,11 @@ bench: build
 # constant load (loadtest/profile.sh RATE DURATION; default 150/s, 30 s).
 profile: build
 	loadtest/profile.sh $(PROFILE_ARGS)
+
+# Saga latency at 100 orders/s from empty databases, then with a million
+# events and a million inbox rows per service (issue 11: at most 1.5×).
+bench-history: build
+	loadtest/history.sh
 
 bench-relay:
 	$(GO) test -run x -bench 'Relay(EndToEnd|Drain)' -benchtime 20000x ./platform/outbox/

@@ -5,9 +5,15 @@
 # the background ($PID), logging to $OUT/dev-NAME.log; returns once every
 # process is ready and 10 s of warm-up have passed.
 suite() {
-  local name=$1; shift
   for db in orders payments inventory; do psql "$PG" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1; done
   rm -rf .dev/kafka .dev/etcd
+  resume "$@"
+}
+
+# resume NAME [ENV=VALUE ...]: as suite, on the databases and .dev data as
+# they are.
+resume() {
+  local name=$1; shift
   env DEV_MODE=1 LOG_LEVEL=info "$@" bin/devrun dev.procfile > "$OUT/dev-$name.log" 2>&1 & PID=$!
   for _ in $(seq 1 120); do grep -q "the suite is ready" "$OUT/dev-$name.log" && break; sleep 0.5; done
   grep -q "the suite is ready" "$OUT/dev-$name.log" || { echo "the suite did not start, see $OUT/dev-$name.log" >&2; kill -INT $PID; exit 1; }

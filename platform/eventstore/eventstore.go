@@ -157,11 +157,16 @@ func (c Checkpoint) Passed(e Event) bool {
 // reader that stores the last event's checkpoint never skips an event, even
 // one whose transaction took a lower position and committed later. Within
 // one stream the order is version order (Append sees to it).
+//
+// The ORDER BY names the table's columns: a bare transaction_id would be
+// the bigint of the select list, which no index orders, and PostgreSQL
+// would sort every event past the checkpoint (in parallel workers, 13 ms a
+// call at a million events) instead of reading the first few off the index.
 func ReadAll(ctx context.Context, q Querier, after Checkpoint, limit int) ([]Event, error) {
 	return query(ctx, q, `SELECT `+columns+` FROM events
 		WHERE (transaction_id, position) > ($1::text::xid8, $2)
 		  AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-		ORDER BY transaction_id, position LIMIT $3`, fmt.Sprint(after.TxID), after.Position, limit)
+		ORDER BY events.transaction_id, events.position LIMIT $3`, fmt.Sprint(after.TxID), after.Position, limit)
 }
 
 // At returns the checkpoint of the event at position; found is false when

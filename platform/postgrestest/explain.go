@@ -129,6 +129,21 @@ func NoSeqScans(t testing.TB, pool *pgxpool.Pool, stmts []Statement, tables ...s
 	}
 }
 
+// Plan returns the text of s's plan (EXPLAIN with its recorded
+// arguments), for checks NoSeqScans does not make.
+func Plan(t testing.TB, pool *pgxpool.Pool, s Statement) string {
+	t.Helper()
+	rows, err := pool.Query(context.Background(), "EXPLAIN "+s.SQL, s.Args...)
+	if err != nil {
+		t.Fatalf("explain %s: %v", oneLine(s.SQL), err)
+	}
+	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatalf("explain %s: %v", oneLine(s.SQL), err)
+	}
+	return strings.Join(lines, "\n")
+}
+
 type planNode struct {
 	NodeType string     `json:"Node Type"`
 	Relation string     `json:"Relation Name"`
