@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	kafkago "github.com/segmentio/kafka-go"
 	"go.opentelemetry.io/otel/metric/noop"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
@@ -17,6 +18,7 @@ import (
 	"github.com/example/sagasuite/platform/kafka"
 	"github.com/example/sagasuite/platform/kafkatest"
 	"github.com/example/sagasuite/platform/outbox"
+	"github.com/example/sagasuite/platform/postgres"
 	"github.com/example/sagasuite/platform/postgrestest"
 )
 
@@ -27,17 +29,32 @@ import (
 // It reports end-to-end msg/s (first commit to last message consumed) and
 // commit→consumed latency. docs/performance.md has the figures.
 //
+// Its writers write as the services do (postgres.InTx: the row travels
+// with BEGIN and COMMIT in one round trip).
+//
 //	go test -run x -bench RelayEndToEnd -benchtime 20000x ./platform/outbox/
-func BenchmarkRelayEndToEnd(b *testing.B) { relayBench(b, false) }
+func BenchmarkRelayEndToEnd(b *testing.B) { relayBench(b, false, postgres.InTx) }
+
+// BenchmarkRelayEndToEndBeginFunc is BenchmarkRelayEndToEnd with writers
+// that send BEGIN, INSERT and COMMIT one at a time (pgx.BeginFunc), as
+// the peer's writers do: the relay's part alone, like for like.
+func BenchmarkRelayEndToEndBeginFunc(b *testing.B) {
+	relayBench(b, false, func(ctx context.Context, pool *pgxpool.Pool, f func(pgx.Tx) error) error {
+		return pgx.BeginFunc(ctx, pool, f)
+	})
+}
 
 // BenchmarkRelayDrain is the peer's drain mode: the same writers commit
 // with the relay stopped, then the relay starts and drains the outbox. It
 // reports the relay's own rate (relay start to last message consumed),
 // which the end-to-end figure cannot show once the relay keeps up with
 // the writers.
-func BenchmarkRelayDrain(b *testing.B) { relayBench(b, true) }
+func BenchmarkRelayDrain(b *testing.B) { relayBench(b, true, postgres.InTx) }
 
-func relayBench(b *testing.B, drain bool) {
+// inTx runs a writer's transaction.
+type inTx func(ctx context.Context, pool *pgxpool.Pool, f func(pgx.Tx) error) error
+
+func relayBench(b *testing.B, drain bool, write inTx) {
 	const writers = 8
 	ctx := context.Background()
 	pool := postgrestest.Pool(b, map[string]fs.FS{"outbox": outbox.Migrations()})
@@ -108,7 +125,7 @@ func relayBench(b *testing.B, drain bool) {
 					b.Error(err)
 					return
 				}
-				if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+				if err := write(ctx, pool, func(tx pgx.Tx) error {
 					return outbox.Write(ctx, tx, outbox.Message{Topic: topic, Event: ev})
 				}); err != nil {
 					b.Error(err)
