@@ -143,12 +143,13 @@ func (r *Relay) Wake() { r.wake.Raise() }
 // two statements (read, delete) shared by its batch rather than four; it
 // lets the lock go after HoldIdle without rows. Rows that another
 // replica wrote are seen by whichever relay holds the lock: a relay
-// locked out looks again every lockedOut until the holder let go or has
-// had time to see them (2 × HoldIdle).
+// locked out looks again, backing off from lockedOut to maxLockedOut,
+// until the holder let go or has had time to see them (2 × HoldIdle).
 func (r *Relay) Run(ctx context.Context) error {
 	var held *pgxpool.Conn
-	var lastWork, lockedOutSince time.Time
-	last := 0 // rows in the previous batch
+	var lastWork, lockedOutSince, nextTry time.Time
+	var backoff time.Duration // between looks while locked out
+	last := 0                 // rows in the previous batch
 	defer func() {
 		if held != nil {
 			r.unlock(ctx, held)
@@ -159,20 +160,29 @@ func (r *Relay) Run(ctx context.Context) error {
 		func(ctx context.Context) (time.Duration, error) {
 			now := time.Now()
 			if held == nil {
+				if now.Before(nextTry) {
+					// Locked out: a Wake (this replica's commits, many a
+					// second) does not make it look sooner; the holder
+					// polls and sees those rows.
+					return nextTry.Sub(now), nil
+				}
 				conn, locked, err := r.lock(ctx)
 				switch {
 				case err != nil:
 					return postgres.Idle, err
 				case !locked && lockedOutSince.IsZero():
-					lockedOutSince = now
-					return lockedOut, nil
+					lockedOutSince, backoff = now, lockedOut
 				case !locked && now.Sub(lockedOutSince) < 2*r.cfg.HoldIdle:
-					return lockedOut, nil
+					backoff = min(2*backoff, maxLockedOut)
 				case !locked:
-					lockedOutSince = time.Time{}
+					lockedOutSince, nextTry = time.Time{}, time.Time{}
 					return postgres.Idle, nil
 				}
-				held, lastWork, lockedOutSince = conn, now, time.Time{}
+				if !locked {
+					nextTry = now.Add(backoff)
+					return backoff, nil
+				}
+				held, lastWork, lockedOutSince, nextTry = conn, now, time.Time{}, time.Time{}
 			}
 			if last > 1 {
 				// Rows come faster than batches go: let the next
@@ -207,8 +217,11 @@ const (
 	// no Wake announced (other replicas').
 	busyPoll = 5 * time.Millisecond
 	// lockedOut is how soon a relay looks again after finding another
-	// replica's relay holding the lock.
-	lockedOut = 5 * time.Millisecond
+	// replica's relay holding the lock; each further look waits twice as
+	// long, up to maxLockedOut (a replica that writes all the time found
+	// the lock taken 200 times a second with a fixed 5 ms).
+	lockedOut    = 5 * time.Millisecond
+	maxLockedOut = 50 * time.Millisecond
 )
 
 type row struct {
