@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -150,9 +151,10 @@ func (r *Relay) Run(ctx context.Context) error {
 	var lastWork, lockedOutSince, nextTry time.Time
 	var backoff time.Duration // between looks while locked out
 	last := 0                 // rows in the previous batch
+	var sent []int64          // published, deleted with the next look
 	defer func() {
 		if held != nil {
-			r.unlock(ctx, held)
+			r.unlock(ctx, held, sent)
 		}
 	}()
 	// No gathering after a wake-up unless rows come in groups (below).
@@ -190,12 +192,12 @@ func (r *Relay) Run(ctx context.Context) error {
 				// row per batch) a row goes at once.
 				time.Sleep(time.Millisecond)
 			}
-			n, err := r.drain(ctx, held)
+			n, err := r.drain(ctx, held, &sent)
 			last = n
 			switch {
 			case err != nil:
-				r.unlock(ctx, held)
-				held = nil
+				r.unlock(ctx, held, sent)
+				held, sent = nil, nil
 				return postgres.Idle, err
 			case n == r.cfg.BatchSize:
 				lastWork = now
@@ -203,8 +205,8 @@ func (r *Relay) Run(ctx context.Context) error {
 			case n > 0:
 				lastWork = now
 			case now.Sub(lastWork) >= r.cfg.HoldIdle:
-				r.unlock(ctx, held)
-				held = nil
+				r.unlock(ctx, held, sent)
+				held, sent = nil, nil
 				return postgres.Idle, nil
 			}
 			return busyPoll, nil
@@ -246,8 +248,9 @@ func (r *Relay) PublishBatch(ctx context.Context) (n int, err error) {
 	if err != nil || !locked {
 		return 0, err
 	}
-	defer r.unlock(ctx, conn)
-	return r.drain(ctx, conn)
+	var sent []int64
+	defer func() { r.unlock(ctx, conn, sent) }()
+	return r.drain(ctx, conn, &sent)
 }
 
 // lock takes the relays' advisory lock on a connection of its own, which
@@ -268,22 +271,40 @@ func (r *Relay) lock(ctx context.Context) (*pgxpool.Conn, bool, error) {
 	return conn, true, nil
 }
 
-// unlock gives the lock back, also on shutdown, and the connection to the
-// pool (or closes it: the lock must not stay with a pooled connection).
-func (r *Relay) unlock(ctx context.Context, conn *pgxpool.Conn) {
+// unlock deletes the rows sent last, gives the lock back, also on
+// shutdown, and the connection to the pool (or closes it: the lock must
+// not stay with a pooled connection).
+func (r *Relay) unlock(ctx context.Context, conn *pgxpool.Conn, sent []int64) {
 	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
-	if _, err := conn.Exec(uctx, `SELECT pg_advisory_unlock($1)`, lockKey); err != nil {
+	b := &pgx.Batch{}
+	if len(sent) > 0 {
+		b.Queue(`DELETE FROM outbox WHERE id = ANY($1)`, sent)
+	}
+	b.Queue(`SELECT pg_advisory_unlock($1)`, lockKey)
+	if err := conn.SendBatch(uctx, b).Close(); err != nil {
+		if len(sent) > 0 {
+			r.cfg.Logger.Warn("outbox relay: published rows not deleted; they will be published again", "rows", len(sent), "error", err)
+		}
 		_ = conn.Conn().Close(uctx)
 	}
 	conn.Release()
 }
 
-// drain publishes and deletes up to BatchSize rows, holding the lock on conn.
-func (r *Relay) drain(ctx context.Context, conn *pgxpool.Conn) (int, error) {
-	rows, err := r.load(ctx, conn)
-	if err != nil || len(rows) == 0 {
+// drain deletes the rows *sent published before, then publishes up to
+// BatchSize more and leaves their ids in *sent, holding the lock on conn.
+// A batch's rows are deleted with the next look (one round trip and one
+// commit for both) or at unlock: until then they are still in the outbox,
+// and after a crash they are published again, as rows between publish and
+// delete always were (at least once; consumers deduplicate on ce_id).
+func (r *Relay) drain(ctx context.Context, conn *pgxpool.Conn, sent *[]int64) (int, error) {
+	rows, err := r.load(ctx, conn, *sent)
+	if err != nil {
 		return 0, err
+	}
+	*sent = nil
+	if len(rows) == 0 {
+		return 0, nil
 	}
 	// One span per batch, linked to each message's own trace (the
 	// producer spans themselves join those traces).
@@ -305,9 +326,7 @@ func (r *Relay) drain(ctx context.Context, conn *pgxpool.Conn) (int, error) {
 	for i, x := range rows {
 		ids[i] = x.id
 	}
-	if _, err := conn.Exec(ctx, `DELETE FROM outbox WHERE id = ANY($1)`, ids); err != nil {
-		return 0, fmt.Errorf("outbox relay: delete published rows: %w", err)
-	}
+	*sent = ids
 	now := time.Now()
 	for _, x := range rows {
 		attrs := metric.WithAttributes(attribute.String("topic", x.topic))
@@ -317,9 +336,23 @@ func (r *Relay) drain(ctx context.Context, conn *pgxpool.Conn) (int, error) {
 	return len(rows), nil
 }
 
-func (r *Relay) load(ctx context.Context, conn *pgxpool.Conn) ([]row, error) {
-	rs, err := conn.Query(ctx, `SELECT id, topic, event_key, event_id, event_type, event_source, event_time, data, trace_context, created_at
+// load deletes the rows sent (published before) and reads the next
+// batch: one round trip, and one implicit transaction, for both.
+func (r *Relay) load(ctx context.Context, conn *pgxpool.Conn, sent []int64) ([]row, error) {
+	b := &pgx.Batch{}
+	if len(sent) > 0 {
+		b.Queue(`DELETE FROM outbox WHERE id = ANY($1)`, sent)
+	}
+	b.Queue(`SELECT id, topic, event_key, event_id, event_type, event_source, event_time, data, trace_context, created_at
 		FROM outbox ORDER BY id LIMIT $1`, r.cfg.BatchSize)
+	br := conn.SendBatch(ctx, b)
+	defer br.Close()
+	if len(sent) > 0 {
+		if _, err := br.Exec(); err != nil {
+			return nil, fmt.Errorf("delete published rows: %w", err)
+		}
+	}
+	rs, err := br.Query()
 	if err != nil {
 		return nil, fmt.Errorf("read outbox: %w", err)
 	}
