@@ -7,6 +7,13 @@
 // admin connection URL, so a single local server (or one container in
 // compose) holds the databases of every service without manual set-up.
 //
+// [InTx] runs a transaction in fewer round trips than pgx.BeginFunc (BEGIN
+// goes with the first statement, writes queued with [Later] with the next
+// statement or COMMIT); every service and platform transaction uses it,
+// because a saga is two dozen short transactions and each round trip costs
+// both sides system calls (docs/performance.md). [Follow] and [Signal] run
+// the loops that wake on a commit of this process.
+//
 // [Migrate] applies one set of goose migrations with its own version
 // table, so every package that owns tables ships and applies its own:
 // the outbox, inbox, event store, projection and election packages do in
