@@ -174,6 +174,39 @@ func TestSnapshotsKeepTheLatest(t *testing.T) {
 	}
 }
 
+// LoadLatest returns the snapshot in the shape asked for and the events
+// after it; a snapshot in another shape is ignored, and all events come.
+func TestLoadLatestReadsSnapshotAndTheEventsAfterIt(t *testing.T) {
+	pool := postgrestest.Pool(t, map[string]fs.FS{"eventstore": eventstore.Migrations()})
+	ctx := context.Background()
+	if _, found, events, err := eventstore.LoadLatest(ctx, pool, "s", 1); found || len(events) != 0 || err != nil {
+		t.Fatalf("an unknown stream: %v %v %v", found, events, err)
+	}
+	for v := range 5 {
+		if _, err := eventstore.Append(ctx, pool, "s", int64(v), ev("Happened", v+1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := eventstore.SaveSnapshot(ctx, pool, "s", eventstore.Snapshot{Version: 3, Schema: 1, State: json.RawMessage(`{"v":3}`)}); err != nil {
+		t.Fatal(err)
+	}
+	versions := func(events []eventstore.Event) (out []int64) {
+		for _, e := range events {
+			out = append(out, e.Version)
+		}
+		return out
+	}
+	snap, found, events, err := eventstore.LoadLatest(ctx, pool, "s", 1)
+	if err != nil || !found || snap.Version != 3 || string(snap.State) != `{"v": 3}` || fmt.Sprint(versions(events)) != "[4 5]" ||
+		events[0].Type != "Happened" || events[0].StreamID != "s" || events[0].Position == 0 || events[0].TxID == 0 {
+		t.Fatalf("schema 1: %+v %v %+v %v", snap, found, events, err)
+	}
+	_, found, events, err = eventstore.LoadLatest(ctx, pool, "s", 2)
+	if err != nil || found || fmt.Sprint(versions(events)) != "[1 2 3 4 5]" {
+		t.Fatalf("schema 2 (no snapshot in that shape): %v %v %v", found, versions(events), err)
+	}
+}
+
 // readAll reads from the start until want events are visible: writing
 // transactions elsewhere on the server (other tests) hold events back for
 // a moment, as they should.

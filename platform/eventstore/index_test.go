@@ -31,6 +31,9 @@ func TestEveryQueryUsesAnIndexAtAMillionEvents(t *testing.T) {
 	if _, _, err := eventstore.LoadSnapshot(ctx, rpool, "order-4242"); err != nil {
 		t.Fatal(err)
 	}
+	if _, _, _, err := eventstore.LoadLatest(ctx, rpool, "order-4242", 1); err != nil {
+		t.Fatal(err)
+	}
 	cp, _, err := eventstore.At(ctx, rpool, 999_000)
 	if err != nil {
 		t.Fatal(err)

@@ -219,18 +219,14 @@ func (r *Repo) append(ctx context.Context, tx pgx.Tx, o *order.Order, events []o
 // Load rebuilds an order from its latest snapshot and the events after it.
 func (r *Repo) Load(ctx context.Context, q eventstore.Querier, id string) (order.Order, error) {
 	var o order.Order
-	snap, found, err := eventstore.LoadSnapshot(ctx, q, order.StreamID(id))
+	snap, found, events, err := eventstore.LoadLatest(ctx, q, order.StreamID(id), snapshotSchema)
 	if err != nil {
 		return o, err
 	}
-	if found && snap.Schema == snapshotSchema {
+	if found {
 		if err := json.Unmarshal(snap.State, &o); err != nil {
 			return o, fmt.Errorf("snapshot of %s: %w", id, err)
 		}
-	}
-	events, err := eventstore.Load(ctx, q, order.StreamID(id), o.Version)
-	if err != nil {
-		return o, err
 	}
 	if err := fold(&o, events); err != nil {
 		return o, err
