@@ -53,14 +53,35 @@ func (s *Orders) Get(ctx context.Context, id string, minPosition int64) (order.O
 // thousand waiting clients cost no queries while nothing happens to
 // their orders: one read per event of the order. Where another replica
 // runs the projector, it reads again every awaitPoll instead.
+//
+// An order the read model does not have yet is usually one placed a moment
+// ago: where this replica projects, Await first gives the projector
+// projectionGrace to apply it (a client that follows its POST with
+// ?wait= costs no rebuild from the event stream), then rebuilds it as Get
+// does.
 func (s *Orders) Await(ctx context.Context, id string, stop <-chan struct{}) (order.Order, error) {
 	stream := order.StreamID(id)
 	var seen int64 // the version last read; the watch fires on anything newer
+	graced := false
 	for {
 		// Watch before reading, so that an event applied between the read
 		// and the wait still wakes us (at worst once too often).
 		changed, unwatch := s.proj.Watch(stream, seen)
-		o, err := s.Get(ctx, id, 0)
+		o, err := s.reader.Get(ctx, id)
+		if errors.Is(err, order.ErrNotFound) && !graced && s.proj.Active() {
+			graced = true
+			select {
+			case <-changed:
+				unwatch()
+				continue // projected: read it
+			case <-time.After(projectionGrace):
+			case <-stop:
+			case <-ctx.Done():
+			}
+		}
+		if errors.Is(err, order.ErrNotFound) {
+			o, err = s.store.Current(ctx, id)
+		}
 		if err != nil || o.Status != order.Pending {
 			unwatch()
 			return o, err
@@ -87,6 +108,11 @@ func (s *Orders) Await(ctx context.Context, id string, stop <-chan struct{}) (or
 // awaitPoll is how often Await reads an order whose events this replica
 // does not project.
 const awaitPoll = 100 * time.Millisecond
+
+// projectionGrace is how long Await waits for the projector to apply an
+// order it does not have yet before rebuilding it from its events: the
+// projector is milliseconds behind a write.
+const projectionGrace = 100 * time.Millisecond
 
 // List returns a page of the read model, once it holds minPosition.
 func (s *Orders) List(ctx context.Context, f Filter, minPosition int64) ([]order.Order, string, error) {

@@ -1,0 +1,113 @@
+package app_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/metric/noop"
+
+	"github.com/example/sagasuite/services/orders/internal/app"
+	"github.com/example/sagasuite/services/orders/internal/app/appfake"
+	"github.com/example/sagasuite/services/orders/internal/order"
+)
+
+// laggingReadModel is a read model the projector fills a moment after
+// each write: Get misses an order until project copies it from the store,
+// and project wakes the watchers as the real projector does.
+type laggingReadModel struct {
+	*appfake.Store // the event store's view; Current counts the rebuilds
+	rebuilds       atomic.Int64
+
+	mu       sync.Mutex
+	rows     map[string]order.Order
+	watchers []chan struct{}
+}
+
+func (r *laggingReadModel) Current(ctx context.Context, id string) (order.Order, error) {
+	r.rebuilds.Add(1)
+	return r.Store.Current(ctx, id)
+}
+
+func (r *laggingReadModel) Get(_ context.Context, id string) (order.Order, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	o, ok := r.rows[id]
+	if !ok {
+		return o, order.ErrNotFound
+	}
+	return o, nil
+}
+
+func (r *laggingReadModel) project(t *testing.T, id string) {
+	o, err := r.Store.Current(context.Background(), id)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.rows[id] = o
+	for _, w := range r.watchers {
+		close(w)
+	}
+	r.watchers = nil
+}
+
+func (r *laggingReadModel) WaitFor(context.Context, int64) error { return nil }
+func (r *laggingReadModel) Active() bool                         { return true }
+func (r *laggingReadModel) Watch(string, int64) (<-chan struct{}, func()) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	w := make(chan struct{})
+	r.watchers = append(r.watchers, w)
+	return w, func() {}
+}
+
+// A client that follows its POST with ?wait= before the projector has
+// applied the order waits for the projection: Await rebuilds nothing
+// from the event stream, and answers with the outcome. An order nobody
+// placed is still not found, after the grace.
+func TestAwaitWaitsForTheProjectionOfANewOrder(t *testing.T) {
+	store := appfake.NewStore()
+	rm := &laggingReadModel{Store: store, rows: map[string]order.Order{}}
+	orders, err := app.New(app.Deps{Store: rm, Idempotency: store, History: store, Reader: rm, Projection: rm,
+		Quoter: appfake.Quoter{PriceList: prices}, Tokenizer: appfake.Tokenizer{}, Meter: noop.NewMeterProvider().Meter(""),
+		PlaceTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	res, err := orders.Place(ctx, request(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := res.Order.ID
+	go func() {
+		time.Sleep(20 * time.Millisecond) // the projector's lag
+		rm.project(t, id)                 // PENDING
+		if _, _, err := store.Update(ctx, id, nil, func(o *order.Order) ([]order.Event, error) {
+			e, err := o.Confirm(time.Now())
+			return []order.Event{e}, err
+		}); err != nil {
+			t.Error(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+		rm.project(t, id) // CONFIRMED
+	}()
+	stop := make(chan struct{})
+	time.AfterFunc(10*time.Second, func() { close(stop) })
+	o, err := orders.Await(ctx, id, stop)
+	if err != nil || o.Status != order.Confirmed {
+		t.Fatalf("Await: %+v %v, want CONFIRMED", o, err)
+	}
+	if n := rm.rebuilds.Load(); n != 0 {
+		t.Fatalf("Await rebuilt the order from its events %d times, want 0: the projection was a moment away", n)
+	}
+	if _, err := orders.Await(ctx, "no-such-order", stop); !errors.Is(err, order.ErrNotFound) {
+		t.Fatalf("Await of an unknown order: %v, want order.ErrNotFound", err)
+	}
+}
