@@ -207,6 +207,21 @@ func Head(ctx context.Context, q Querier) (int64, error) {
 	return p, nil
 }
 
+// scanEvent reads a row of first's columns, then of columns.
+func scanEvent(rows pgx.Rows, first ...any) (Event, error) {
+	var e Event
+	var data, meta []byte
+	var tx int64
+	if err := rows.Scan(append(first, &e.Position, &tx, &e.StreamID, &e.Version, &e.Type, &e.Schema, &data, &meta, &e.OccurredAt)...); err != nil {
+		return e, fmt.Errorf("read event: %w", err)
+	}
+	e.TxID, e.Data = uint64(tx), data // #nosec G115 -- read from an xid8 column: never negative
+	if err := json.Unmarshal(meta, &e.Metadata); err != nil {
+		return e, fmt.Errorf("event %s/%d metadata: %w", e.StreamID, e.Version, err)
+	}
+	return e, nil
+}
+
 func query(ctx context.Context, q Querier, sql string, args ...any) ([]Event, error) {
 	rows, err := q.Query(ctx, sql, args...)
 	if err != nil {
@@ -215,15 +230,9 @@ func query(ctx context.Context, q Querier, sql string, args ...any) ([]Event, er
 	defer rows.Close()
 	var out []Event
 	for rows.Next() {
-		var e Event
-		var data, meta []byte
-		var tx int64
-		if err := rows.Scan(&e.Position, &tx, &e.StreamID, &e.Version, &e.Type, &e.Schema, &data, &meta, &e.OccurredAt); err != nil {
-			return nil, fmt.Errorf("read event: %w", err)
-		}
-		e.TxID, e.Data = uint64(tx), data // #nosec G115 -- read from an xid8 column: never negative
-		if err := json.Unmarshal(meta, &e.Metadata); err != nil {
-			return nil, fmt.Errorf("event %s/%d metadata: %w", e.StreamID, e.Version, err)
+		e, err := scanEvent(rows)
+		if err != nil {
+			return nil, err
 		}
 		out = append(out, e)
 	}
@@ -273,34 +282,28 @@ func LoadSnapshot(ctx context.Context, q Querier, stream string) (s Snapshot, fo
 // one round trip, and no snapshot saved between two reads can leave a
 // gap. A snapshot in another shape is ignored (found is false).
 func LoadLatest(ctx context.Context, q Querier, stream string, schema int) (snap Snapshot, found bool, events []Event, err error) {
-	rows, err := q.Query(ctx, `SELECT true, version, schema_version, state, 0::bigint, 0::bigint, '', '', '{}'::jsonb, now()
+	// The snapshot comes first, as a row of the events' columns.
+	rows, err := q.Query(ctx, `SELECT true, 0::bigint, 0::bigint, stream_id, version, '', schema_version, state, '{}'::jsonb, taken_at
 			FROM snapshots WHERE stream_id = $1 AND schema_version = $2
 		UNION ALL
-		SELECT false, version, schema_version, data, position, transaction_id::text::bigint, stream_id, type, metadata, occurred_at
-			FROM events WHERE stream_id = $1
+		SELECT false, `+columns+` FROM events WHERE stream_id = $1
 			AND version > COALESCE((SELECT version FROM snapshots WHERE stream_id = $1 AND schema_version = $2), 0)
-		ORDER BY 1 DESC, 2`, stream, schema)
+		ORDER BY 1 DESC, 5`, stream, schema)
 	if err != nil {
 		return snap, false, nil, fmt.Errorf("load %s: %w", stream, err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var isSnap bool
-		var e Event
-		var data, meta []byte
-		var tx int64
-		if err := rows.Scan(&isSnap, &e.Version, &e.Schema, &data, &e.Position, &tx, &e.StreamID, &e.Type, &meta, &e.OccurredAt); err != nil {
-			return snap, false, nil, fmt.Errorf("load %s: %w", stream, err)
+		e, err := scanEvent(rows, &isSnap)
+		if err != nil {
+			return snap, false, nil, err
 		}
 		if isSnap {
-			snap, found = Snapshot{Version: e.Version, Schema: e.Schema, State: data}, true
-			continue
+			snap, found = Snapshot{Version: e.Version, Schema: e.Schema, State: e.Data}, true
+		} else {
+			events = append(events, e)
 		}
-		e.TxID, e.Data = uint64(tx), data // #nosec G115 -- read from an xid8 column: never negative
-		if err := json.Unmarshal(meta, &e.Metadata); err != nil {
-			return snap, false, nil, fmt.Errorf("event %s/%d metadata: %w", e.StreamID, e.Version, err)
-		}
-		events = append(events, e)
 	}
 	if err := rows.Err(); err != nil {
 		return snap, false, nil, fmt.Errorf("load %s: %w", stream, err)

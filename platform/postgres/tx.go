@@ -30,7 +30,7 @@ func InTx(ctx context.Context, pool *pgxpool.Pool, f func(pgx.Tx) error) (err er
 	tx := &pipeTx{conn: conn.Conn()}
 	tx.later.Queue("BEGIN")
 	defer func() {
-		if tx.state != done {
+		if !tx.done {
 			if rerr := tx.Rollback(ctx); rerr != nil && err == nil {
 				err = rerr
 			}
@@ -47,7 +47,7 @@ func InTx(ctx context.Context, pool *pgxpool.Pool, f func(pgx.Tx) error) (err er
 // it causes is returned there; elsewhere it runs now. Use it for writes
 // whose result nothing reads, such as an outbox row.
 func Later(ctx context.Context, tx Execer, sql string, args ...any) error {
-	if p, ok := tx.(*pipeTx); ok && p.state != done {
+	if p, ok := tx.(*pipeTx); ok && !p.done {
 		p.later.Queue(sql, args...)
 		return nil
 	}
@@ -60,21 +60,14 @@ type Execer interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 }
 
-type txState int
-
-const (
-	open    txState = iota // BEGIN is queued or sent; statements may follow
-	aborted                // a statement failed: only Rollback remains
-	done                   // committed or rolled back
-)
-
 // pipeTx is the pgx.Tx of [InTx]: later holds the statements not sent
-// yet (BEGIN first, until the first flush).
+// yet (BEGIN first, until the first flush). Whether a statement failed
+// is the server's to say (the connection's transaction status).
 type pipeTx struct {
 	conn  *pgx.Conn
 	later pgx.Batch
 	sent  bool // BEGIN has reached the server
-	state txState
+	done  bool // committed or rolled back
 }
 
 var errTxDone = errors.New("transaction already ended")
@@ -83,7 +76,7 @@ var errTxDone = errors.New("transaction already ended")
 // round trip and returns the batch results positioned at sql's result,
 // or the error of the first queued statement that failed.
 func (t *pipeTx) send(ctx context.Context, sql string, args ...any) (pgx.BatchResults, error) {
-	if t.state == done {
+	if t.done {
 		return nil, errTxDone
 	}
 	b := t.later
@@ -96,7 +89,6 @@ func (t *pipeTx) send(ctx context.Context, sql string, args ...any) (pgx.BatchRe
 	t.sent = true
 	for i := 0; i < n; i++ {
 		if _, err := br.Exec(); err != nil {
-			t.state = aborted
 			_ = br.Close()
 			return nil, fmt.Errorf("%s: %w", operation(b.QueuedQueries[i].SQL), err)
 		}
@@ -104,14 +96,22 @@ func (t *pipeTx) send(ctx context.Context, sql string, args ...any) (pgx.BatchRe
 	return br, nil
 }
 
+// direct reports whether a statement can go alone: nothing is queued.
+func (t *pipeTx) direct() bool { return t.later.Len() == 0 && !t.done }
+
 func (t *pipeTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	if t.later.Len() == 0 && t.state != done {
+	if t.direct() {
 		return t.conn.Exec(ctx, sql, args...)
 	}
 	br, err := t.send(ctx, sql, args...)
 	if err != nil {
 		return pgconn.CommandTag{}, err
 	}
+	return execClose(br)
+}
+
+// execClose reads the result br is positioned at and closes br.
+func execClose(br pgx.BatchResults) (pgconn.CommandTag, error) {
 	tag, err := br.Exec()
 	if cerr := br.Close(); err == nil {
 		err = cerr
@@ -120,7 +120,7 @@ func (t *pipeTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.Comm
 }
 
 func (t *pipeTx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
-	if t.later.Len() == 0 && t.state != done {
+	if t.direct() {
 		return t.conn.Query(ctx, sql, args...)
 	}
 	br, err := t.send(ctx, sql, args...)
@@ -136,7 +136,7 @@ func (t *pipeTx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, 
 }
 
 func (t *pipeTx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
-	if t.later.Len() == 0 && t.state != done {
+	if t.direct() {
 		return t.conn.QueryRow(ctx, sql, args...)
 	}
 	rows, err := t.Query(ctx, sql, args...)
@@ -148,14 +148,14 @@ func (t *pipeTx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row 
 
 // Commit sends what is queued and COMMIT in one round trip.
 func (t *pipeTx) Commit(ctx context.Context) error {
-	if t.state == done {
+	if t.done {
 		return errTxDone
 	}
 	if !t.sent && t.later.Len() == 1 { // only BEGIN: nothing to commit
-		t.state = done
+		t.done = true
 		return nil
 	}
-	if t.state == aborted {
+	if t.sent && t.conn.PgConn().TxStatus() == 'E' { // a statement failed
 		_ = t.Rollback(ctx)
 		return pgx.ErrTxCommitRollback
 	}
@@ -164,11 +164,8 @@ func (t *pipeTx) Commit(ctx context.Context) error {
 		_ = t.Rollback(ctx)
 		return err
 	}
-	tag, err := br.Exec()
-	if cerr := br.Close(); err == nil {
-		err = cerr
-	}
-	t.state = done
+	tag, err := execClose(br)
+	t.done = true
 	if err != nil {
 		return err
 	}
@@ -180,10 +177,10 @@ func (t *pipeTx) Commit(ctx context.Context) error {
 
 // Rollback ends the transaction, dropping what is still queued.
 func (t *pipeTx) Rollback(ctx context.Context) error {
-	if t.state == done {
+	if t.done {
 		return errTxDone
 	}
-	t.state = done
+	t.done = true
 	t.later = pgx.Batch{}
 	if !t.sent {
 		return nil
@@ -195,10 +192,10 @@ func (t *pipeTx) Rollback(ctx context.Context) error {
 // flush sends what is queued on its own, for the calls below that cannot
 // travel in a batch.
 func (t *pipeTx) flush(ctx context.Context) error {
+	if t.done {
+		return errTxDone
+	}
 	if t.later.Len() == 0 {
-		if t.state == done {
-			return errTxDone
-		}
 		return nil
 	}
 	br, err := t.send(ctx, "")

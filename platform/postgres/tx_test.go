@@ -5,7 +5,6 @@ import (
 	"errors"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -199,44 +198,5 @@ func TestInTxReadsAsPgxDoes(t *testing.T) {
 	}
 	if n := count(t, pool); n != 2 {
 		t.Fatalf("%d rows, want 2", n)
-	}
-}
-
-// A transaction whose context ends half-way fails, keeps nothing, and
-// leaves the pool with no connection inside a transaction.
-func TestInTxCancelledHalfWayLeavesThePoolClean(t *testing.T) {
-	pool, _ := countingPool(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	err := postgres.InTx(ctx, pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `INSERT INTO t VALUES (1, 'x')`); err != nil {
-			return err
-		}
-		if err := postgres.Later(ctx, tx, `INSERT INTO t VALUES (2, 'x')`); err != nil {
-			return err
-		}
-		cancel()
-		_, err := tx.Exec(ctx, `SELECT pg_sleep(1)`)
-		return err
-	})
-	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("InTx: %v, want context.Canceled", err)
-	}
-	if n := count(t, pool); n != 0 {
-		t.Fatalf("%d rows kept, want 0", n)
-	}
-	// The connection left inside the transaction was closed, not pooled:
-	// its server process ends as soon as the server sees the close.
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		var status string
-		if err := pool.QueryRow(context.Background(), `SELECT coalesce(max(state), 'none') FROM pg_stat_activity
-			WHERE datname = current_database() AND state LIKE 'idle in transaction%'`).Scan(&status); err != nil {
-			t.Fatal(err)
-		}
-		if status == "none" {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("a connection stays %s, want none idle in a transaction", status)
-		}
 	}
 }
