@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -61,23 +62,56 @@ type Execer interface {
 }
 
 // pipeTx is the pgx.Tx of [InTx]: later holds the statements not sent
-// yet (BEGIN first, until the first flush). Whether a statement failed
-// is the server's to say (the connection's transaction status).
+// yet (BEGIN first, until the first flush).
+//
+// A transaction in which a statement failed can only roll back, as in
+// PostgreSQL itself; pipeTx keeps that state (err) instead of inferring
+// it from the connection, because a failure before BEGIN reached the
+// server leaves the connection idle, outside any transaction, where the
+// next statement would autocommit and a COMMIT would succeed. Every
+// statement after a failure returns [ErrTxFailed], and so does Commit,
+// also for a caller that dropped the first error.
 type pipeTx struct {
 	conn  *pgx.Conn
 	later pgx.Batch
-	sent  bool // BEGIN has reached the server
-	done  bool // committed or rolled back
+	sent  bool  // BEGIN has reached the server
+	done  bool  // committed or rolled back
+	err   error // the first failure: the transaction can only roll back
 }
 
 var errTxDone = errors.New("transaction already ended")
+
+// ErrTxFailed is what every statement and Commit of an [InTx]
+// transaction return after one of its statements failed: the
+// transaction can only roll back. It wraps that first failure.
+var ErrTxFailed = errors.New("transaction failed earlier")
+
+// fail records err as the transaction's failure (the first one wins) and
+// returns it.
+func (t *pipeTx) fail(err error) error {
+	if err != nil && t.err == nil {
+		t.err = err
+	}
+	return err
+}
+
+// usable returns why no statement may run now, or nil.
+func (t *pipeTx) usable() error {
+	if t.done {
+		return errTxDone
+	}
+	if t.err != nil {
+		return fmt.Errorf("%w: %w", ErrTxFailed, t.err)
+	}
+	return nil
+}
 
 // send sends the queued statements followed by sql (if not empty) in one
 // round trip and returns the batch results positioned at sql's result,
 // or the error of the first queued statement that failed.
 func (t *pipeTx) send(ctx context.Context, sql string, args ...any) (pgx.BatchResults, error) {
-	if t.done {
-		return nil, errTxDone
+	if err := t.usable(); err != nil {
+		return nil, err
 	}
 	b := t.later
 	t.later = pgx.Batch{}
@@ -90,24 +124,26 @@ func (t *pipeTx) send(ctx context.Context, sql string, args ...any) (pgx.BatchRe
 	for i := 0; i < n; i++ {
 		if _, err := br.Exec(); err != nil {
 			_ = br.Close()
-			return nil, fmt.Errorf("%s: %w", operation(b.QueuedQueries[i].SQL), err)
+			return nil, t.fail(fmt.Errorf("%s: %w", operation(b.QueuedQueries[i].SQL), err))
 		}
 	}
 	return br, nil
 }
 
 // direct reports whether a statement can go alone: nothing is queued.
-func (t *pipeTx) direct() bool { return t.later.Len() == 0 && !t.done }
+func (t *pipeTx) direct() bool { return t.later.Len() == 0 && t.usable() == nil }
 
 func (t *pipeTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
 	if t.direct() {
-		return t.conn.Exec(ctx, sql, args...)
+		tag, err := t.conn.Exec(ctx, sql, args...)
+		return tag, t.fail(err)
 	}
 	br, err := t.send(ctx, sql, args...)
 	if err != nil {
 		return pgconn.CommandTag{}, err
 	}
-	return execClose(br)
+	tag, err := execClose(br)
+	return tag, t.fail(err)
 }
 
 // execClose reads the result br is positioned at and closes br.
@@ -119,26 +155,33 @@ func execClose(br pgx.BatchResults) (pgconn.CommandTag, error) {
 	return tag, err
 }
 
+// Query never returns nil Rows, as pgx's own: a caller that reads the
+// rows without looking at the error gets it from Rows.Err.
 func (t *pipeTx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
 	if t.direct() {
-		return t.conn.Query(ctx, sql, args...)
+		rows, err := t.conn.Query(ctx, sql, args...)
+		if err != nil {
+			t.fail(err)
+			if rows == nil {
+				rows = errRows{err}
+			}
+			return rows, err
+		}
+		return &txRows{Rows: rows, tx: t}, nil
 	}
 	br, err := t.send(ctx, sql, args...)
 	if err != nil {
-		return nil, err
+		return errRows{err}, err
 	}
 	rows, err := br.Query()
 	if err != nil {
 		_ = br.Close()
-		return nil, err
+		return errRows{err}, t.fail(err)
 	}
-	return &batchRows{Rows: rows, br: br}, nil
+	return &txRows{Rows: rows, br: br, tx: t}, nil
 }
 
 func (t *pipeTx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
-	if t.direct() {
-		return t.conn.QueryRow(ctx, sql, args...)
-	}
 	rows, err := t.Query(ctx, sql, args...)
 	if err != nil {
 		return errRow{err}
@@ -146,18 +189,24 @@ func (t *pipeTx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row 
 	return rowOf{rows}
 }
 
-// Commit sends what is queued and COMMIT in one round trip.
+// Commit sends what is queued and COMMIT in one round trip. It refuses
+// (rolling back) when a statement failed, whether or not f returned that
+// error, and when the server holds no open transaction for it.
 func (t *pipeTx) Commit(ctx context.Context) error {
 	if t.done {
 		return errTxDone
+	}
+	if t.err != nil {
+		_ = t.Rollback(ctx)
+		return fmt.Errorf("%w: %w", pgx.ErrTxCommitRollback, t.err)
 	}
 	if !t.sent && t.later.Len() == 1 { // only BEGIN: nothing to commit
 		t.done = true
 		return nil
 	}
-	if t.sent && t.conn.PgConn().TxStatus() == 'E' { // a statement failed
+	if t.sent && t.conn.PgConn().TxStatus() != 'T' { // failed ('E') or never began ('I')
 		_ = t.Rollback(ctx)
-		return pgx.ErrTxCommitRollback
+		return fmt.Errorf("%w: the server holds no open transaction (status %q)", pgx.ErrTxCommitRollback, t.conn.PgConn().TxStatus())
 	}
 	br, err := t.send(ctx, "COMMIT")
 	if err != nil {
@@ -192,8 +241,8 @@ func (t *pipeTx) Rollback(ctx context.Context) error {
 // flush sends what is queued on its own, for the calls below that cannot
 // travel in a batch.
 func (t *pipeTx) flush(ctx context.Context) error {
-	if t.done {
-		return errTxDone
+	if err := t.usable(); err != nil {
+		return err
 	}
 	if t.later.Len() == 0 {
 		return nil
@@ -209,14 +258,15 @@ func (t *pipeTx) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 	if err := t.flush(ctx); err != nil {
 		return pgx.FailedBatchResults(b, err)
 	}
-	return t.conn.SendBatch(ctx, b)
+	return &txBatch{BatchResults: t.conn.SendBatch(ctx, b), tx: t}
 }
 
 func (t *pipeTx) CopyFrom(ctx context.Context, table pgx.Identifier, cols []string, src pgx.CopyFromSource) (int64, error) {
 	if err := t.flush(ctx); err != nil {
 		return 0, err
 	}
-	return t.conn.CopyFrom(ctx, table, cols, src)
+	n, err := t.conn.CopyFrom(ctx, table, cols, src)
+	return n, t.fail(err)
 }
 
 func (t *pipeTx) Prepare(ctx context.Context, name, sql string) (*pgconn.StatementDescription, error) {
@@ -233,14 +283,16 @@ func (t *pipeTx) LargeObjects() pgx.LargeObjects { return pgx.LargeObjects{} }
 
 func (t *pipeTx) Conn() *pgx.Conn { return t.conn }
 
-// batchRows closes the batch with the rows, so the connection is free for
+// txRows records a failure the rows report in the transaction, and
+// closes the batch (if any) with the rows, so the connection is free for
 // the next statement, also when a caller reads to the end without Close.
-type batchRows struct {
+type txRows struct {
 	pgx.Rows
 	br pgx.BatchResults
+	tx *pipeTx
 }
 
-func (r *batchRows) Next() bool {
+func (r *txRows) Next() bool {
 	if r.Rows.Next() {
 		return true
 	}
@@ -248,13 +300,44 @@ func (r *batchRows) Next() bool {
 	return false
 }
 
-func (r *batchRows) Close() {
+func (r *txRows) Close() {
 	r.Rows.Close()
+	r.tx.fail(r.Rows.Err())
 	if r.br != nil {
 		_ = r.br.Close()
 		r.br = nil
 	}
 }
+
+// txBatch records a failure of a batch sent with SendBatch in the
+// transaction.
+type txBatch struct {
+	pgx.BatchResults
+	tx *pipeTx
+}
+
+func (b *txBatch) Exec() (pgconn.CommandTag, error) {
+	tag, err := b.BatchResults.Exec()
+	return tag, b.tx.fail(err)
+}
+
+func (b *txBatch) Query() (pgx.Rows, error) {
+	rows, err := b.BatchResults.Query()
+	if err != nil {
+		return rows, b.tx.fail(err)
+	}
+	return &txRows{Rows: rows, tx: b.tx}, nil
+}
+
+func (b *txBatch) QueryRow() pgx.Row {
+	rows, err := b.Query()
+	if err != nil {
+		return errRow{err}
+	}
+	return rowOf{rows}
+}
+
+func (b *txBatch) Close() error { return b.tx.fail(b.BatchResults.Close()) }
 
 // rowOf is pgx's QueryRow over rows: the first row or pgx.ErrNoRows.
 type rowOf struct{ rows pgx.Rows }
@@ -277,3 +360,18 @@ func (r rowOf) Scan(dest ...any) error {
 type errRow struct{ err error }
 
 func (r errRow) Scan(...any) error { return r.err }
+
+// errRows is the pgx.Rows of a statement that never ran: no rows, and
+// its error from Err, Scan and Values.
+type errRows struct{ err error }
+
+func (r errRows) Close()                                       {}
+func (r errRows) Err() error                                   { return r.err }
+func (r errRows) CommandTag() pgconn.CommandTag                { return pgconn.CommandTag{} }
+func (r errRows) FieldDescriptions() []pgconn.FieldDescription { return nil }
+func (r errRows) Next() bool                                   { return false }
+func (r errRows) Scan(...any) error                            { return r.err }
+func (r errRows) Values() ([]any, error)                       { return nil, r.err }
+func (r errRows) RawValues() [][]byte                          { return nil }
+func (r errRows) Conn() *pgx.Conn                              { return nil }
+func (r errRows) TypeMap() *pgtype.Map                         { return nil }

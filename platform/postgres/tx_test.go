@@ -200,3 +200,57 @@ func TestInTxReadsAsPgxDoes(t *testing.T) {
 		t.Fatalf("%d rows, want 2", n)
 	}
 }
+
+// A statement that fails before BEGIN reached the server (here: one that
+// does not parse, so the whole first round trip is refused) leaves the
+// connection outside any transaction. A caller that drops that error must
+// not get its next statement autocommitted nor a COMMIT that succeeds:
+// the transaction can only roll back, and nothing of it stays.
+func TestInTxAFailedStatementFailsTheRestEvenWhenItsErrorIsDropped(t *testing.T) {
+	pool, _ := countingPool(t)
+	ctx := context.Background()
+	var second error
+	err := postgres.InTx(ctx, pool, func(tx pgx.Tx) error {
+		_, _ = tx.Exec(ctx, `INSERT INTO no_such_table VALUES (1)`) // error dropped
+		_, second = tx.Exec(ctx, `INSERT INTO t VALUES (7, 'after the failure')`)
+		return nil
+	})
+	if !errors.Is(second, postgres.ErrTxFailed) {
+		t.Errorf("statement after a failure: %v, want ErrTxFailed", second)
+	}
+	if !errors.Is(err, pgx.ErrTxCommitRollback) {
+		t.Errorf("commit after a failure: %v, want pgx.ErrTxCommitRollback", err)
+	}
+	if n := count(t, pool); n != 0 {
+		t.Fatalf("%d rows stored by a failed transaction, want 0", n)
+	}
+}
+
+// Query never answers nil Rows, as pgx's own Query does not: callers that
+// read rows without looking at Query's error (pgx.CollectRows(tx.Query(…)))
+// get the error, not a panic, when the statements sent with it fail.
+func TestInTxQueryNeverReturnsNilRows(t *testing.T) {
+	pool, _ := countingPool(t)
+	ctx := context.Background()
+	if _, err := pool.Exec(ctx, `INSERT INTO t VALUES (1, 'seed')`); err != nil {
+		t.Fatal(err)
+	}
+	err := postgres.InTx(ctx, pool, func(tx pgx.Tx) error {
+		if err := postgres.Later(ctx, tx, `INSERT INTO t VALUES (1, 'duplicate')`); err != nil {
+			return err
+		}
+		rows, _ := tx.Query(ctx, `SELECT v FROM t`) // the queued insert fails first
+		_, err := pgx.CollectExactlyOneRow(rows, pgx.RowTo[string])
+		if !postgres.IsUniqueViolation(err, "t_pkey") {
+			t.Errorf("rows of a failed round trip: %v, want the unique violation", err)
+		}
+		rows, _ = tx.Query(ctx, `SELECT v FROM t`) // and every statement after it
+		if _, err := pgx.CollectRows(rows, pgx.RowTo[string]); !errors.Is(err, postgres.ErrTxFailed) {
+			t.Errorf("rows after a failure: %v, want ErrTxFailed", err)
+		}
+		return nil
+	})
+	if !errors.Is(err, pgx.ErrTxCommitRollback) {
+		t.Fatalf("commit: %v, want pgx.ErrTxCommitRollback", err)
+	}
+}
