@@ -148,7 +148,10 @@ func AfterCommit(ctx context.Context, f func(ctx context.Context) error) bool {
 
 // Handler returns a kafka.Handler that runs h in a transaction and only for
 // messages consumer has not applied before, then what h asked to run
-// after the commit (AfterCommit). Skipped redeliveries are counted in
+// after the commit (AfterCommit). A transaction that PostgreSQL refuses
+// for its data (postgres.IsDataError) fails kafka.Hopeless: a message
+// whose effect can never apply is dead-lettered after a few tries
+// instead of holding its partition for ever. Skipped redeliveries are counted in
 // inbox.duplicates on mp (nil: the global provider).
 func Handler(pool *pgxpool.Pool, consumer string, h TxHandler, mp metric.MeterProvider) kafka.Handler {
 	dups, byConsumer := duplicates(mp, consumer)
@@ -157,6 +160,11 @@ func Handler(pool *pgxpool.Pool, consumer string, h TxHandler, mp metric.MeterPr
 		err := postgres.InTx(ctx, pool, func(tx pgx.Tx) error {
 			return apply(ctx, tx, consumer, h, m, &after, dups, byConsumer)
 		})
+		if postgres.IsDataError(err) {
+			// The message's data breaks a constraint or a column's range:
+			// tried a few times, then dead-lettered (kafka.Retry).
+			return kafka.Hopeless(err)
+		}
 		if err != nil {
 			return err
 		}

@@ -221,3 +221,30 @@ func TestIgnoredTypesSkipTheTransaction(t *testing.T) {
 		t.Fatalf("unknown type: %v, want a permanent failure", err)
 	}
 }
+
+// A transaction PostgreSQL refuses for its data (a value out of a column's
+// range, a duplicate key) fails Hopeless, so the consumer dead-letters the
+// message after a few tries; any other failure stays an ordinary retry.
+func TestDataErrorsAreHopeless(t *testing.T) {
+	pool := postgrestest.Pool(t, map[string]fs.FS{"inbox": inbox.Migrations()})
+	ctx := context.Background()
+	for _, tc := range []struct {
+		sql      string
+		hopeless bool
+	}{
+		{`SELECT 2147483648::int`, true},               // 22003 numeric_value_out_of_range
+		{`SELECT 'x'::int`, true},                      // 22P02 invalid_text_representation
+		{`INSERT INTO inbox VALUES (NULL, 'e')`, true}, // 23502 not_null_violation
+		{`SELECT pg_sleep('nope')`, true},              // 22P02 again, from a function
+		{`SELECT * FROM no_such_table`, false},         // 42P01: a bug or a migration behind, not the data
+	} {
+		h := inbox.Handler(pool, "test", func(ctx context.Context, tx pgx.Tx, m kafka.Message) error {
+			_, err := tx.Exec(ctx, tc.sql)
+			return err
+		}, nil)
+		err := h.Handle(ctx, kafka.Message{Event: kafka.Event{ID: tc.sql}})
+		if err == nil || kafka.IsHopeless(err) != tc.hopeless {
+			t.Errorf("%s: %v (hopeless %v), want hopeless %v", tc.sql, err, kafka.IsHopeless(err), tc.hopeless)
+		}
+	}
+}

@@ -152,6 +152,31 @@ func IsPermanent(err error) bool {
 	return errors.As(err, &p)
 }
 
+// HopelessError marks a failure that retrying will most likely not fix,
+// though it cannot be sure: the data breaks a constraint or a column's
+// range, which a racing writer may still explain the first time.
+type HopelessError struct{ Err error }
+
+func (e *HopelessError) Error() string { return e.Err.Error() }
+func (e *HopelessError) Unwrap() error { return e.Err }
+
+// Hopeless wraps err so that Retry tries the message only a few times
+// (HopelessTries) and then gives up on it as Permanent, so DeadLetter
+// parks it and the partition goes on. inbox.Handler marks PostgreSQL's
+// data and constraint errors (SQLSTATE classes 22 and 23) so.
+func Hopeless(err error) error {
+	if err == nil || IsPermanent(err) {
+		return err
+	}
+	return &HopelessError{Err: err}
+}
+
+// IsHopeless reports whether err was wrapped with Hopeless.
+func IsHopeless(err error) bool {
+	var h *HopelessError
+	return errors.As(err, &h)
+}
+
 // Validator is event data that can say what a consumer cannot act on:
 // the payload structs of the services' published contracts.
 type Validator interface{ Validate() error }

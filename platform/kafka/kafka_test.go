@@ -408,3 +408,67 @@ func TestGroupLagCountsWhatTheGroupHasNotCommitted(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// A failure marked Hopeless (data the database refuses) is tried a few
+// times, then dead-lettered, and the message behind it on the same key
+// goes on: a message that can never apply does not stop its partition.
+func TestHopelessFailuresAreDeadLetteredAfterAFewTries(t *testing.T) {
+	e := newEnv(t)
+	var tries atomic.Int32
+	good := make(chan kafka.Message, 1)
+	e.consume(t, "g-"+e.topic, func(ctx context.Context, m kafka.Message) error {
+		if string(m.Data) == `"poison"` {
+			tries.Add(1)
+			return kafka.Hopeless(errors.New("duplicate key value violates unique constraint"))
+		}
+		good <- m
+		return nil
+	})
+	next := event(t, "t", "same-key", "next")
+	if err := e.pub.Publish(context.Background(), e.topic, event(t, "t", "same-key", "poison"), next); err != nil {
+		t.Fatal(err)
+	}
+	if m := waitMessage(t, good); m.ID != next.ID {
+		t.Fatalf("got %s, want the message behind the poison", m.ID)
+	}
+	if n := tries.Load(); n != kafka.HopelessTries {
+		t.Fatalf("the hopeless message was tried %d times, want %d", n, kafka.HopelessTries)
+	}
+	if !deadLettered(e.spans) {
+		t.Fatal("the hopeless message was not dead-lettered")
+	}
+}
+
+// A redriven message that still fails is dead-lettered again; the run
+// stops at the end the DLQ had when it began instead of sending it round
+// again until it idles.
+func TestRedriveStopsAtTheEndOfTheDLQ(t *testing.T) {
+	e := newEnv(t)
+	if err := kafka.EnsureTopics(context.Background(), e.brokers, 1, e.topic+".dlq"); err != nil {
+		t.Fatal(err)
+	}
+	var deliveries atomic.Int32
+	e.consume(t, "g-"+e.topic, func(ctx context.Context, m kafka.Message) error {
+		deliveries.Add(1)
+		return kafka.Permanent(errors.New("still broken"))
+	})
+	if err := e.pub.Publish(context.Background(), e.topic, event(t, "t.ok", "k", "payload")); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for !deadLettered(e.spans) {
+		if time.Now().After(deadline) {
+			t.Fatal("the message was not dead-lettered")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	began := time.Now()
+	res, err := kafka.Redrive(context.Background(), kafka.RedriveConfig{Brokers: e.brokers, DLQ: e.topic + ".dlq",
+		Publisher: e.pub, Group: "redrive-" + e.topic, Idle: 20 * time.Second})
+	if err != nil || res.Redriven != 1 {
+		t.Fatalf("redrive: %+v %v, want the one dead letter sent back once", res, err)
+	}
+	if took := time.Since(began); took > 15*time.Second {
+		t.Fatalf("redrive took %v: it waited to idle instead of stopping at the DLQ's end", took)
+	}
+}

@@ -19,16 +19,36 @@ import (
 // requests, so it works the same against the embedded broker and a real
 // Kafka cluster.
 func GroupLag(ctx context.Context, brokers []string, group string, topics []string) (map[string]map[int]int64, error) {
+	spans, err := groupSpans(ctx, brokers, group, topics)
+	if err != nil {
+		return nil, fmt.Errorf("lag of %s: %w", group, err)
+	}
+	lag := map[string]map[int]int64{}
+	for topic, ps := range spans {
+		lag[topic] = map[int]int64{}
+		for p, sp := range ps {
+			lag[topic][p] = max(0, sp.end-sp.from)
+		}
+	}
+	return lag, nil
+}
+
+// span is what a group has left to read of one partition: from its
+// committed offset (or the partition's first, when it committed none) up
+// to the partition's end offset now.
+type span struct{ from, end int64 }
+
+func groupSpans(ctx context.Context, brokers []string, group string, topics []string) (map[string]map[int]span, error) {
 	client := &kafkago.Client{Addr: kafkago.TCP(brokers...), Timeout: 5 * time.Second}
 	md, err := client.Metadata(ctx, &kafkago.MetadataRequest{Topics: topics})
 	if err != nil {
-		return nil, fmt.Errorf("lag of %s: metadata: %w", group, err)
+		return nil, fmt.Errorf("metadata: %w", err)
 	}
 	parts := map[string][]int{}
 	ends := map[string][]kafkago.OffsetRequest{}
 	for _, t := range md.Topics {
 		if t.Error != nil {
-			return nil, fmt.Errorf("lag of %s: topic %s: %w", group, t.Name, t.Error)
+			return nil, fmt.Errorf("topic %s: %w", t.Name, t.Error)
 		}
 		for _, p := range t.Partitions {
 			parts[t.Name] = append(parts[t.Name], p.ID)
@@ -37,31 +57,31 @@ func GroupLag(ctx context.Context, brokers []string, group string, topics []stri
 	}
 	committed, err := client.OffsetFetch(ctx, &kafkago.OffsetFetchRequest{GroupID: group, Topics: parts})
 	if err != nil {
-		return nil, fmt.Errorf("lag of %s: committed offsets: %w", group, err)
+		return nil, fmt.Errorf("committed offsets: %w", err)
 	}
 	offsets, err := client.ListOffsets(ctx, &kafkago.ListOffsetsRequest{Topics: ends})
 	if err != nil {
-		return nil, fmt.Errorf("lag of %s: end offsets: %w", group, err)
+		return nil, fmt.Errorf("end offsets: %w", err)
 	}
-	lag := map[string]map[int]int64{}
+	out := map[string]map[int]span{}
 	for topic, ps := range offsets.Topics {
 		done := map[int]int64{}
 		for _, c := range committed.Topics[topic] {
 			done[c.Partition] = c.CommittedOffset
 		}
-		lag[topic] = map[int]int64{}
+		out[topic] = map[int]span{}
 		for _, p := range ps {
 			if p.Error != nil {
-				return nil, fmt.Errorf("lag of %s: %s/%d: %w", group, topic, p.Partition, p.Error)
+				return nil, fmt.Errorf("%s/%d: %w", topic, p.Partition, p.Error)
 			}
 			from, ok := done[p.Partition]
-			if !ok || from < 0 {
+			if !ok || from < p.FirstOffset {
 				from = p.FirstOffset
 			}
-			lag[topic][p.Partition] = max(0, p.LastOffset-from)
+			out[topic][p.Partition] = span{from: from, end: p.LastOffset}
 		}
 	}
-	return lag, nil
+	return out, nil
 }
 
 // lagGauge exports kafka.consumer.group.lag{group,topic,partition} from

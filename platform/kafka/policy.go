@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"time"
 
@@ -45,13 +46,19 @@ func deliveryOf(ctx context.Context) *delivery {
 	return d
 }
 
+// HopelessTries is how many times Retry tries a message whose failure is
+// Hopeless before it gives up on it as Permanent.
+const HopelessTries = 5
+
 // Retry handles a message again after a transient failure (any error not
 // wrapped with Permanent), with exponential backoff from 50 ms up to
 // maxBackoff (0 means 5 s), until it succeeds, fails permanently or the
 // consumer stops. A transient failure is never skipped: a database that
 // is down holds the message's key until it is back, while other keys go
-// on. Each failed attempt is logged, counted as outcome="retry" and
-// noted on the message's span.
+// on. A Hopeless failure (data the database refuses) is tried
+// HopelessTries times, then returned as Permanent: a message that can
+// never apply must not stop its partition for ever. Each failed attempt
+// is logged, counted as outcome="retry" and noted on the message's span.
 func Retry(maxBackoff time.Duration) Middleware {
 	if maxBackoff <= 0 {
 		maxBackoff = 5 * time.Second
@@ -59,10 +66,18 @@ func Retry(maxBackoff time.Duration) Middleware {
 	return func(next Handler) Handler {
 		return HandlerFunc(func(ctx context.Context, m Message) error {
 			backoff := 50 * time.Millisecond
+			hopeless := 0
 			for attempt := 1; ; attempt++ {
 				err := next.Handle(ctx, m)
 				if err == nil || IsPermanent(err) || ctx.Err() != nil {
 					return err
+				}
+				if IsHopeless(err) {
+					// DeadLetter, inside, parks it on its last try; without
+					// it the consumer gets it back as a permanent failure.
+					if hopeless++; hopeless >= HopelessTries {
+						return Permanent(fmt.Errorf("gave up after %d tries: %w", attempt, err))
+					}
 				}
 				trace.SpanFromContext(ctx).AddEvent("retry", trace.WithAttributes(
 					attribute.Int("messaging.delivery_attempt", attempt), attribute.String("error", err.Error())))
@@ -84,7 +99,8 @@ func Retry(maxBackoff time.Duration) Middleware {
 }
 
 // DeadLetter parks a message that failed permanently (Permanent: not a
-// CloudEvent, an unknown type, data that does not validate) on
+// CloudEvent, an unknown type, data that does not validate; or Hopeless
+// on its HopelessTries-th try under Retry) on
 // "<topic>.dlq" with why and where it came from in headers, and reports
 // it handled, so consumption goes on. `redrive` sends parked messages
 // back. A dead-letter that cannot be sent is a transient failure: an
@@ -93,6 +109,10 @@ func DeadLetter(dlq *Publisher) Middleware {
 	return func(next Handler) Handler {
 		return HandlerFunc(func(ctx context.Context, m Message) error {
 			err := next.Handle(ctx, m)
+			d := deliveryOf(ctx)
+			if lastTry := d != nil && d.attempts+1 >= HopelessTries; IsHopeless(err) && lastTry {
+				err = Permanent(fmt.Errorf("gave up after %d tries: %w", HopelessTries, err))
+			}
 			if err == nil || !IsPermanent(err) {
 				return err
 			}
@@ -100,7 +120,6 @@ func DeadLetter(dlq *Publisher) Middleware {
 			span.RecordError(err)
 			span.SetStatus(codes.Error, "dead-lettered: "+err.Error())
 			group := ""
-			d := deliveryOf(ctx)
 			if d != nil {
 				group = d.c.cfg.Group
 			}

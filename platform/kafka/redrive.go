@@ -28,6 +28,7 @@ type RedriveConfig struct {
 	// Max caps the messages sent back in one run; 0 means no cap.
 	Max int
 	// Idle ends the run when no dead letter arrives for this long; 0 means 2 s.
+	// (A run also ends once it reached the end the DLQ had when it began.)
 	Idle time.Duration
 }
 
@@ -45,6 +46,10 @@ type RedriveResult struct {
 // header says where it was. Each message is sent under a new "redrive"
 // span linked to the trace of the message's first delivery, so the
 // trace of the retry leads back to the original.
+//
+// A run sends back what the DLQ held when it began, and stops there: a
+// message that still fails is dead-lettered again behind that end, and
+// waits for the next run instead of going round in this one.
 func Redrive(ctx context.Context, cfg RedriveConfig) (RedriveResult, error) {
 	res := RedriveResult{ByTopic: map[string]int{}}
 	if len(cfg.Brokers) == 0 || cfg.Publisher == nil || !strings.HasSuffix(cfg.DLQ, ".dlq") {
@@ -56,12 +61,27 @@ func Redrive(ctx context.Context, cfg RedriveConfig) (RedriveResult, error) {
 	if cfg.Idle <= 0 {
 		cfg.Idle = 2 * time.Second
 	}
+	spans, err := groupSpans(ctx, cfg.Brokers, cfg.Group, []string{cfg.DLQ})
+	if err != nil {
+		return res, fmt.Errorf("redrive: where %s stands in %s: %w", cfg.Group, cfg.DLQ, err)
+	}
+	end := map[int]int64{} // partition → the end offset when the run began
+	left := 0              // partitions with dead letters before their end
+	for p, sp := range spans[cfg.DLQ] {
+		end[p] = sp.end
+		if sp.end > sp.from {
+			left++
+		}
+	}
+	if left == 0 {
+		return res, nil
+	}
 	r := kafkago.NewReader(kafkago.ReaderConfig{Brokers: cfg.Brokers, GroupID: cfg.Group, Topic: cfg.DLQ,
 		StartOffset: kafkago.FirstOffset, MaxWait: 200 * time.Millisecond, CommitInterval: 0,
 		SessionTimeout: 6 * time.Second, JoinGroupBackoff: 200 * time.Millisecond})
 	defer r.Close()
 	obs := cfg.Publisher.obs
-	for cfg.Max == 0 || res.Redriven < cfg.Max {
+	for left > 0 && (cfg.Max == 0 || res.Redriven < cfg.Max) {
 		fctx, cancel := context.WithTimeout(ctx, cfg.Idle)
 		km, err := r.FetchMessage(fctx)
 		cancel()
@@ -70,6 +90,12 @@ func Redrive(ctx context.Context, cfg RedriveConfig) (RedriveResult, error) {
 				return res, nil // caught up
 			}
 			return res, fmt.Errorf("redrive: read %s: %w", cfg.DLQ, err)
+		}
+		if km.Offset >= end[km.Partition] {
+			continue // dead-lettered after the run began: the next run's
+		}
+		if km.Offset+1 == end[km.Partition] {
+			left--
 		}
 		topic, msg := redriven(cfg.DLQ, km)
 		orig := obs.propagator.Extract(ctx, headerCarrier{&km.Headers})

@@ -142,3 +142,13 @@ func IsUniqueViolation(err error, constraint string) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && pgErr.Code == "23505" && (constraint == "" || pgErr.ConstraintName == constraint)
 }
+
+// IsDataError reports whether err is PostgreSQL refusing the data itself:
+// a data exception (SQLSTATE class 22: a value out of a column's range,
+// text that is not valid in the encoding) or an integrity constraint
+// violation (class 23: a duplicate key, a check). Running the same
+// statement with the same data again will most likely fail again.
+func IsDataError(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (strings.HasPrefix(pgErr.Code, "22") || strings.HasPrefix(pgErr.Code, "23"))
+}

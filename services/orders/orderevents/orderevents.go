@@ -68,10 +68,15 @@ func (p OrderPlaced) Validate() error {
 	if len(p.Items) == 0 {
 		errs = append(errs, errors.New("items is empty"))
 	}
+	seen := make(map[string]bool, len(p.Items))
 	for i, it := range p.Items {
 		if it.SKU == "" || it.Quantity <= 0 {
 			errs = append(errs, fmt.Errorf("items[%d]: sku empty or quantity not positive", i))
 		}
+		if seen[it.SKU] {
+			errs = append(errs, fmt.Errorf("items[%d]: sku %q listed twice", i, it.SKU))
+		}
+		seen[it.SKU] = true
 	}
 	if p.TotalCents <= 0 {
 		errs = append(errs, errors.New("total_cents is not positive"))

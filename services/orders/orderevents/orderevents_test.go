@@ -31,7 +31,9 @@ func TestValidate(t *testing.T) {
 		"no items":    {OrderID: "o", TotalCents: 1, Payment: ok.Payment},
 		"bad item":    {OrderID: "o", Items: []orderevents.Item{{SKU: "s"}}, TotalCents: 1, Payment: ok.Payment},
 		"no total":    {OrderID: "o", Items: ok.Items, Payment: ok.Payment},
-		"no token":    {OrderID: "o", Items: ok.Items, TotalCents: 1, Payment: orderevents.Payment{CardLast4: "4242"}},
+		"same sku twice": {OrderID: "o", Items: []orderevents.Item{{SKU: "s", Quantity: 1}, {SKU: "s", Quantity: 2}}, TotalCents: 1,
+			Payment: ok.Payment},
+		"no token": {OrderID: "o", Items: ok.Items, TotalCents: 1, Payment: orderevents.Payment{CardLast4: "4242"}},
 	} {
 		if p.Validate() == nil {
 			t.Errorf("%s: valid", name)
