@@ -1,13 +1,16 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -28,6 +31,24 @@ type Config struct {
 	// MeterProvider gets query durations and the pool's state; nil means
 	// the global provider.
 	MeterProvider metric.MeterProvider
+	// Session limits set on every connection, so that nothing of this
+	// service can hold the server up for long: StatementTimeout ends a
+	// statement that runs longer (0 means 30 s), LockTimeout one that
+	// waits longer for a lock (0 means 10 s), IdleInTransactionTimeout a
+	// session left idle inside a transaction (0 means 30 s), which would
+	// hold its row locks and, since transaction ids are cluster-wide,
+	// hold back every projector on the server (eventstore.ReadAll).
+	StatementTimeout, LockTimeout, IdleInTransactionTimeout time.Duration
+}
+
+// sessionLimits are the runtime parameters of cfg's session limits.
+func (cfg Config) sessionLimits() map[string]string {
+	or := func(d, def time.Duration) string { return strconv.FormatInt(cmp.Or(d, def).Milliseconds(), 10) }
+	return map[string]string{
+		"statement_timeout":                   or(cfg.StatementTimeout, 30*time.Second),
+		"lock_timeout":                        or(cfg.LockTimeout, 10*time.Second),
+		"idle_in_transaction_session_timeout": or(cfg.IdleInTransactionTimeout, 30*time.Second),
+	}
 }
 
 var dbName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
@@ -57,6 +78,9 @@ func Open(ctx context.Context, adminURL, name string, cfg Config) (*pgxpool.Pool
 	// Open a share of the pool at start, and keep it open: the first
 	// requests after readiness must not each pay for a new connection.
 	pcfg.MinConns = max(1, pcfg.MaxConns/4)
+	for k, v := range cfg.sessionLimits() {
+		pcfg.ConnConfig.RuntimeParams[k] = v
+	}
 	tracer := newPoolTracer(cfg.TracerProvider, cfg.MeterProvider, name)
 	pcfg.ConnConfig.Tracer = tracer
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)

@@ -85,8 +85,13 @@ type Projector struct {
 	cfg  Config
 	lock int64 // advisory lock key of the live projection
 
-	applied  metric.Int64Counter
-	rebuild  chan struct{}
+	applied metric.Int64Counter
+	parked  metric.Int64Counter
+	rebuild chan struct{}
+	// oneByOne is how many events the next steps apply one per
+	// transaction, after a batch the read model refused for its data:
+	// the event at fault is then parked alone.
+	oneByOne atomic.Int64
 	heldBack atomic.Bool // events exist that a writer in flight holds back
 
 	mu       sync.Mutex
@@ -153,6 +158,11 @@ func New(pool *pgxpool.Pool, h Handler, cfg Config) (*Projector, error) {
 		metric.WithUnit("{event}")); err != nil {
 		return nil, err
 	}
+	if p.parked, err = meter.Int64Counter("projection.events.parked", metric.WithDescription(
+		"Events the read model could not apply, recorded in projection_parked and skipped."), metric.WithUnit("{event}")); err != nil {
+		return nil, err
+	}
+	p.parked.Add(context.Background(), 0, attrs) // the series exists from the start, for the alert
 	lagEvents, err := meter.Int64ObservableGauge("projection.lag.events",
 		metric.WithDescription("Events in the store not yet in the read model."), metric.WithUnit("{event}"))
 	if err != nil {
@@ -240,7 +250,12 @@ func (p *Projector) Step(ctx context.Context) (int, error) {
 	var (
 		cp     eventstore.Checkpoint
 		events []eventstore.Event
+		parked []parking
 	)
+	limit := p.cfg.BatchSize
+	if p.oneByOne.Load() > 0 {
+		limit = 1
+	}
 	var locked bool
 	err := postgres.InTx(ctx, p.pool, func(tx pgx.Tx) error {
 		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1)`, p.lock).Scan(&locked); err != nil || !locked {
@@ -250,28 +265,28 @@ func (p *Projector) Step(ctx context.Context) (int, error) {
 		if cp, err = readCheckpoint(ctx, tx, p.cfg.Name); err != nil {
 			return err
 		}
-		if events, err = eventstore.ReadAll(ctx, tx, cp, p.cfg.BatchSize); err != nil || len(events) == 0 {
+		if events, err = eventstore.ReadAll(ctx, tx, cp, limit); err != nil || len(events) == 0 {
 			return err
 		}
-		if cp, err = p.apply(ctx, tx, p.cfg.Table, p.cfg.Name, events); err != nil {
-			return err
-		}
-		return nil
+		cp, parked, err = p.apply(ctx, tx, p.cfg.Table, p.cfg.Name, events)
+		return err
 	})
+	if postgres.IsDataError(err) && len(events) > 0 {
+		// The read model refused the batch's data: apply it again one
+		// event at a time, and park the one it refuses.
+		if len(events) == 1 {
+			return p.parkAlone(ctx, events[0], err)
+		}
+		p.oneByOne.Store(int64(len(events)))
+		return 0, nil
+	}
 	if err != nil {
 		return 0, fmt.Errorf("project %s: %w", p.cfg.Name, err)
 	}
-	p.applied.Add(ctx, int64(len(events)), metric.WithAttributes(attribute.String("projection", p.cfg.Name)))
-	p.mu.Lock()
-	if len(events) > 0 {
-		p.status.Checkpoint = cp
-		p.status.lastProgress = events[len(events)-1].OccurredAt
-		close(p.progress) // wake the WaitFor callers
-		p.progress = make(chan struct{})
+	if limit == 1 && len(events) > 0 {
+		p.oneByOne.Add(-1)
 	}
-	p.mu.Unlock()
-	p.active.Store(locked)
-	p.notify(events)
+	p.committed(ctx, cp, events, parked, locked)
 	if len(events) == 0 && locked {
 		// Nothing visible: are events held back by a writer in flight?
 		pending, err := eventstore.Pending(ctx, p.pool, cp, 1)
@@ -283,6 +298,55 @@ func (p *Projector) Step(ctx context.Context) (int, error) {
 		p.heldBack.Store(false)
 	}
 	return len(events), nil
+}
+
+// committed updates what the projector knows after a step committed, and
+// wakes whoever waits for it.
+func (p *Projector) committed(ctx context.Context, cp eventstore.Checkpoint, events []eventstore.Event, parked []parking, locked bool) {
+	attrs := metric.WithAttributes(attribute.String("projection", p.cfg.Name))
+	p.applied.Add(ctx, int64(len(events)-len(parked)), attrs)
+	for _, pk := range parked {
+		p.parked.Add(ctx, 1, attrs)
+		p.cfg.Logger.ErrorContext(ctx, "projection parked an event it cannot apply", "projection", p.cfg.Name,
+			"stream_id", pk.event.StreamID, "version", pk.event.Version, "position", pk.event.Position, "type", pk.event.Type, "error", pk.err)
+	}
+	p.mu.Lock()
+	if len(events) > 0 {
+		p.status.Checkpoint = cp
+		p.status.lastProgress = events[len(events)-1].OccurredAt
+		close(p.progress) // wake the WaitFor callers
+		p.progress = make(chan struct{})
+	}
+	p.mu.Unlock()
+	p.active.Store(locked)
+	p.notify(events)
+}
+
+// parkAlone parks e, which the read model refused on its own, and moves
+// the checkpoint past it.
+func (p *Projector) parkAlone(ctx context.Context, e eventstore.Event, cause error) (int, error) {
+	var locked bool
+	cp := eventstore.Checkpoint{TxID: e.TxID, Position: e.Position}
+	err := postgres.InTx(ctx, p.pool, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1)`, p.lock).Scan(&locked); err != nil || !locked {
+			return err
+		}
+		now, err := readCheckpoint(ctx, tx, p.cfg.Name)
+		if err != nil || now.Passed(e) {
+			locked = false // another replica got past it meanwhile
+			return err
+		}
+		b := &pgx.Batch{}
+		queuePark(b, p.cfg.Name, e, cause)
+		queueCheckpoint(b, p.cfg.Name, cp)
+		return laterAll(ctx, tx, b)
+	})
+	if err != nil || !locked {
+		return 0, err
+	}
+	p.oneByOne.Add(-1)
+	p.committed(ctx, cp, []eventstore.Event{e}, []parking{{event: e, err: cause}}, true)
+	return 1, nil
 }
 
 // Refresh reads the projection's lag from the database into Status. The
@@ -310,26 +374,57 @@ func (p *Projector) Refresh(ctx context.Context) error {
 	return nil
 }
 
+// parking is an event the projection could not apply, and why.
+type parking struct {
+	event eventstore.Event
+	err   error
+}
+
 // apply queues events and the new checkpoint in tx, to go with its
-// COMMIT (postgres.Later), and returns the checkpoint.
-func (p *Projector) apply(ctx context.Context, tx pgx.Tx, table, checkpoint string, events []eventstore.Event) (eventstore.Checkpoint, error) {
+// COMMIT (postgres.Later), and returns the checkpoint. An event the
+// handler cannot apply (it does not decode, or no code knows its type)
+// is parked instead: recorded in projection_parked with why, skipped,
+// and returned, so that one bad event does not freeze the read model
+// and what reads it (the saga watchdog finds stalled orders there).
+func (p *Projector) apply(ctx context.Context, tx pgx.Tx, table, checkpoint string, events []eventstore.Event) (eventstore.Checkpoint, []parking, error) {
 	b := &pgx.Batch{}
+	var parked []parking
 	for _, e := range events {
-		if err := p.h.Apply(b, table, e); err != nil {
-			return eventstore.Checkpoint{}, fmt.Errorf("apply %s %s/%d: %w", e.Type, e.StreamID, e.Version, err)
+		one := &pgx.Batch{} // nothing of an event that fails half-way is kept
+		if err := p.h.Apply(one, table, e); err != nil {
+			err = fmt.Errorf("apply %s %s/%d: %w", e.Type, e.StreamID, e.Version, err)
+			queuePark(b, checkpoint, e, err)
+			parked = append(parked, parking{event: e, err: err})
+			continue
 		}
+		b.QueuedQueries = append(b.QueuedQueries, one.QueuedQueries...)
 	}
 	last := events[len(events)-1]
 	cp := eventstore.Checkpoint{TxID: last.TxID, Position: last.Position}
+	queueCheckpoint(b, checkpoint, cp)
+	return cp, parked, laterAll(ctx, tx, b)
+}
+
+func queuePark(b *pgx.Batch, name string, e eventstore.Event, cause error) {
+	b.Queue(`INSERT INTO projection_parked (name, position, stream_id, version, type, error) VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT DO NOTHING`, name, e.Position, e.StreamID, e.Version, e.Type, cause.Error())
+}
+
+func queueCheckpoint(b *pgx.Batch, name string, cp eventstore.Checkpoint) {
 	b.Queue(`INSERT INTO projection_checkpoints (name, transaction_id, position) VALUES ($1, $2, $3)
 		ON CONFLICT (name) DO UPDATE SET transaction_id = EXCLUDED.transaction_id, position = EXCLUDED.position, updated_at = now()`,
-		checkpoint, int64(cp.TxID), cp.Position) // #nosec G115 -- a PostgreSQL xid8 is below 2^63
+		name, int64(cp.TxID), cp.Position) // #nosec G115 -- a PostgreSQL xid8 is below 2^63
+}
+
+// laterAll queues b's statements in tx, to go with its next statement or
+// COMMIT.
+func laterAll(ctx context.Context, tx pgx.Tx, b *pgx.Batch) error {
 	for _, q := range b.QueuedQueries {
 		if err := postgres.Later(ctx, tx, q.SQL, q.Arguments...); err != nil {
-			return cp, err
+			return err
 		}
 	}
-	return cp, nil
+	return nil
 }
 
 func readCheckpoint(ctx context.Context, q eventstore.Querier, name string) (eventstore.Checkpoint, error) {

@@ -242,3 +242,67 @@ func TestWatchWakesOnlyForNewerEventsOfItsStream(t *testing.T) {
 	default:
 	}
 }
+
+// picky is a read model that cannot apply "Garbled" events (they do not
+// decode) and whose table refuses "Huge" ones (a value past the column's
+// range, found only when the batch runs).
+type picky struct{ counts }
+
+func (p picky) Apply(b *pgx.Batch, table string, e eventstore.Event) error {
+	switch e.Type {
+	case "Garbled":
+		b.Queue(`SELECT 1/0`) // queued before the failure: must not run
+		return fmt.Errorf("decode %s: unexpected end of JSON input", e.Type)
+	case "Huge":
+		b.Queue(fmt.Sprintf(`UPDATE %s SET n = 2147483648 WHERE stream_id = $1`, pgx.Identifier{table}.Sanitize()), e.StreamID)
+		return nil
+	}
+	return p.counts.Apply(b, table, e)
+}
+
+// An event the read model cannot apply is parked (recorded with why, and
+// skipped); the events behind it, in its batch and after, are applied.
+// One bad event must not freeze the read model, and with it the saga
+// watchdog that reads it.
+func TestEventsThatCannotApplyAreParked(t *testing.T) {
+	pool := postgrestest.Pool(t, map[string]fs.FS{"eventstore": eventstore.Migrations(), "projection": projection.Migrations()})
+	ctx := context.Background()
+	if _, err := pool.Exec(ctx, `CREATE TABLE counts (stream_id text PRIMARY KEY, version bigint NOT NULL, n int NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	p, err := projection.New(pool, picky{}, projection.Config{Name: "counts", Table: "counts", BatchSize: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	add := func(stream string, version int64, typ string) {
+		t.Helper()
+		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			_, err := eventstore.Append(ctx, tx, stream, version, eventstore.NewEvent{Type: typ, Data: json.RawMessage(`{}`), OccurredAt: time.Now()})
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	add("a", 0, "Tick")
+	add("a", 1, "Garbled")
+	add("a", 2, "Tick")
+	add("b", 0, "Tick")
+	add("b", 1, "Huge")
+	add("b", 2, "Tick")
+	add("c", 0, "Tick")
+	drain(t, p)
+	for stream, want := range map[string]int{"a": 2, "b": 2, "c": 1} {
+		if n := countOf(t, pool, stream); n != want {
+			t.Errorf("stream %s: %d events applied, want %d", stream, n, want)
+		}
+	}
+	rows, _ := pool.Query(ctx, `SELECT stream_id || '/' || version || ' ' || type FROM projection_parked WHERE name = 'counts' ORDER BY position`)
+	parked, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(parked) != "[a/2 Garbled b/2 Huge]" {
+		t.Fatalf("parked %v, want [a/2 Garbled b/2 Huge]", parked)
+	}
+}

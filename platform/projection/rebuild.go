@@ -136,8 +136,13 @@ func (p *Projector) catchUp(ctx context.Context, tx pgx.Tx, table, checkpoint st
 	if err != nil || len(events) == 0 {
 		return cp, 0, err
 	}
-	if cp, err = p.apply(ctx, tx, table, checkpoint, events); err != nil {
+	cp, parked, err := p.apply(ctx, tx, table, checkpoint, events)
+	if err != nil {
 		return cp, 0, err
+	}
+	for _, pk := range parked {
+		p.cfg.Logger.ErrorContext(ctx, "rebuild parked an event it cannot apply", "projection", p.cfg.Name,
+			"stream_id", pk.event.StreamID, "version", pk.event.Version, "type", pk.event.Type, "error", pk.err)
 	}
 	p.mu.Lock()
 	p.status.Rebuild.Applied += int64(len(events))

@@ -1,0 +1,71 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/example/sagasuite/platform/postgres"
+	"github.com/example/sagasuite/platform/postgrestest"
+)
+
+// Every connection of a pool carries the session limits: a statement that
+// runs too long, one that waits too long for a lock and a session left idle
+// inside a transaction are ended by the server, so nothing of a service
+// holds the server (and every projector on it) up for long.
+func TestOpenSetsSessionLimits(t *testing.T) {
+	admin, name := postgrestest.NewDatabase(t)
+	ctx := context.Background()
+	pool, err := postgres.Open(ctx, admin, name, postgres.Config{StatementTimeout: 300 * time.Millisecond,
+		LockTimeout: 200 * time.Millisecond, IdleInTransactionTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	code := func(err error) string {
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) {
+			return "not a PostgreSQL error"
+		}
+		return pgErr.Code
+	}
+	if _, err := pool.Exec(ctx, `SELECT pg_sleep(2)`); code(err) != "57014" {
+		t.Errorf("a 2 s statement: %v, want 57014 query_canceled (statement_timeout)", err)
+	}
+	if _, err := pool.Exec(ctx, `CREATE TABLE l (id int PRIMARY KEY); INSERT INTO l VALUES (1)`); err != nil {
+		t.Fatal(err)
+	}
+	holder, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := holder.Exec(ctx, `SELECT * FROM l FOR UPDATE`); err != nil {
+		t.Fatal(err)
+	}
+	_, err = pool.Exec(ctx, `UPDATE l SET id = 2`)
+	if code(err) != "55P03" {
+		t.Errorf("waiting on a held lock: %v, want 55P03 lock_not_available (lock_timeout)", err)
+	}
+	time.Sleep(600 * time.Millisecond) // the holder idles in its transaction past the limit
+	if _, err := holder.Exec(ctx, `SELECT 1`); err == nil {
+		t.Error("a session idle in its transaction past the limit is still open")
+	}
+	_ = holder.Rollback(ctx)
+	var v string
+	if err := pool.QueryRow(ctx, `SHOW idle_in_transaction_session_timeout`).Scan(&v); err != nil || v != "200ms" {
+		t.Errorf("idle_in_transaction_session_timeout %q %v", v, err)
+	}
+	// The defaults apply when nothing is set.
+	def, err := postgres.Open(ctx, admin, name, postgres.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer def.Close()
+	if err := def.QueryRow(ctx, `SELECT current_setting('statement_timeout') || ' ' || current_setting('lock_timeout') || ' ' ||
+		current_setting('idle_in_transaction_session_timeout')`).Scan(&v); err != nil || v != "30s 10s 30s" {
+		t.Errorf("default limits %q %v, want 30s 10s 30s", v, err)
+	}
+}
