@@ -231,3 +231,15 @@ func TestHostHeaderMintsNoSeries(t *testing.T) {
 		t.Errorf("three Host headers made %d series, want 1", points)
 	}
 }
+
+func TestText(t *testing.T) {
+	for s, want := range map[string]bool{
+		"SKU-0001": true, "c-42": true, "Größe 42": true, "": false, "\x00": false, "a\x00b": false,
+		"\xff\xfe": false, "line\nbreak": false, "tab\t": false, "\u200bzero-width": true,
+		"12345678901234567890123456789012345678901234567890123456789012345": false, // 65 characters
+	} {
+		if got := httpserver.Text(s, 64); got != want {
+			t.Errorf("Text(%q) = %v, want %v", s, got, want)
+		}
+	}
+}

@@ -28,6 +28,11 @@ func (h *handlers) listProducts(c echo.Context) error {
 	if len(skus) > 100 {
 		return httpserver.Invalid(map[string]string{"sku": "at most 100 SKUs per request"})
 	}
+	for _, sku := range skus {
+		if !httpserver.Text(sku, 64) {
+			return httpserver.Invalid(map[string]string{"sku": "each 1 to 64 characters without control characters"})
+		}
+	}
 	ps, err := h.store.Products(c.Request().Context(), skus)
 	if err != nil {
 		return err
@@ -39,9 +44,13 @@ func (h *handlers) listProducts(c echo.Context) error {
 }
 
 func (h *handlers) getProduct(c echo.Context) error {
-	p, err := h.store.Product(c.Request().Context(), c.Param("sku"))
+	sku := c.Param("sku")
+	if !httpserver.Text(sku, 64) {
+		return productNotFound() // not a SKU at all
+	}
+	p, err := h.store.Product(c.Request().Context(), sku)
 	if errors.Is(err, catalog.ErrProductNotFound) {
-		return httpserver.NewError(http.StatusNotFound, "product_not_found", "no product with that SKU")
+		return productNotFound()
 	}
 	if err != nil {
 		return err
@@ -51,8 +60,8 @@ func (h *handlers) getProduct(c echo.Context) error {
 
 func (h *handlers) listReservations(c echo.Context) error {
 	id := c.QueryParam("order_id")
-	if id == "" || len(id) > 64 {
-		return httpserver.Invalid(map[string]string{"order_id": "required, at most 64 characters"})
+	if !httpserver.Text(id, 64) {
+		return httpserver.Invalid(map[string]string{"order_id": "required, 1 to 64 characters without control characters"})
 	}
 	rs, err := h.store.Reservations(c.Request().Context(), id)
 	if err != nil {
@@ -76,12 +85,20 @@ func (h *handlers) setStock(c echo.Context) error {
 	if req.Available == nil || *req.Available < 0 || *req.Available > 1_000_000_000 {
 		return httpserver.Invalid(map[string]string{"available": "required, 0..1000000000"})
 	}
-	p, err := h.store.SetAvailable(c.Request().Context(), c.Param("sku"), *req.Available)
+	sku := c.Param("sku")
+	if !httpserver.Text(sku, 64) {
+		return productNotFound()
+	}
+	p, err := h.store.SetAvailable(c.Request().Context(), sku, *req.Available)
 	if errors.Is(err, catalog.ErrProductNotFound) {
-		return httpserver.NewError(http.StatusNotFound, "product_not_found", "no product with that SKU")
+		return productNotFound()
 	}
 	if err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, p)
+}
+
+func productNotFound() error {
+	return httpserver.NewError(http.StatusNotFound, "product_not_found", "no product with that SKU")
 }

@@ -25,7 +25,8 @@ import (
 	"github.com/example/sagasuite/services/orders/orderevents"
 )
 
-// Quoter prices SKUs; unknown SKUs are absent from the answer.
+// Quoter prices SKUs; unknown SKUs are absent from the answer. An error
+// that wraps ErrQuoteRefused means the SKUs themselves were refused.
 type Quoter interface {
 	Prices(ctx context.Context, skus []string) (map[string]int64, error)
 }
@@ -110,6 +111,10 @@ var (
 	ErrKeyReused            = errors.New("idempotency key was used with a different request")
 	ErrInventoryUnavailable = errors.New("inventory unavailable")
 	ErrPaymentUnavailable   = errors.New("payment provider unavailable")
+	// ErrQuoteRefused is what a Quoter's error wraps when inventory
+	// refused the request (a 4xx): the client's input, not inventory, was
+	// at fault.
+	ErrQuoteRefused = errors.New("quote refused")
 )
 
 // InvalidError lists the request's bad fields.
@@ -244,6 +249,9 @@ func (s *Orders) place(ctx context.Context, req PlaceRequest) (Result, error) {
 		skus[i] = l.SKU
 	}
 	prices, err := s.quoter.Prices(ctx, skus)
+	if errors.Is(err, ErrQuoteRefused) {
+		return Result{}, &InvalidError{Fields: map[string]string{"items": "inventory cannot quote these SKUs"}}
+	}
 	if err != nil {
 		return Result{}, fmt.Errorf("%w: %w", ErrInventoryUnavailable, err)
 	}

@@ -54,8 +54,8 @@ func (h *handlers) place(c echo.Context) error {
 		return err
 	}
 	key := c.Request().Header.Get("Idempotency-Key")
-	if len(key) > 128 {
-		return httpserver.Invalid(map[string]string{"Idempotency-Key": "1 to 128 characters"})
+	if key != "" && !httpserver.Text(key, 128) {
+		return httpserver.Invalid(map[string]string{"Idempotency-Key": "1 to 128 characters of text (UTF-8, no control characters)"})
 	}
 	res, err := h.orders.Place(c.Request().Context(), app.PlaceRequest{
 		CustomerID: req.CustomerID, Lines: req.Items, CardNumber: req.Payment.CardNumber, IdempotencyKey: key,
@@ -77,11 +77,15 @@ func (h *handlers) addNote(c echo.Context) error {
 	if err := httpserver.Bind(c, &req); err != nil {
 		return err
 	}
+	id, err := orderID(c)
+	if err != nil {
+		return err
+	}
 	ifVersion, err := ifMatch(c)
 	if err != nil {
 		return err
 	}
-	res, err := h.orders.AddNote(c.Request().Context(), app.NoteRequest{OrderID: c.Param("id"), Text: req.Text, Author: req.Author,
+	res, err := h.orders.AddNote(c.Request().Context(), app.NoteRequest{OrderID: id, Text: req.Text, Author: req.Author,
 		IfVersion: ifVersion, RequestID: requestID(c)})
 	if err != nil {
 		return commandError(c, err)
@@ -114,7 +118,7 @@ func ifMatch(c echo.Context) (int64, error) {
 }
 
 func requestID(c echo.Context) string {
-	if id := c.Request().Header.Get(echo.HeaderXRequestID); id != "" && len(id) <= 128 {
+	if id := c.Request().Header.Get(echo.HeaderXRequestID); httpserver.Text(id, 128) {
 		return id
 	}
 	return "" // the trace id in the metadata identifies the request
@@ -155,12 +159,22 @@ func commandError(c echo.Context, err error) error {
 	return err
 }
 
-func (h *handlers) get(c echo.Context) error {
+// orderID is the {id} of the path; an id that is not text (NUL, invalid
+// UTF-8, too long) names no order: 404, as an unknown one.
+func orderID(c echo.Context) (string, error) {
 	id := c.Param("id")
-	var (
-		o   order.Order
-		err error
-	)
+	if !httpserver.Text(id, 64) {
+		return "", notFound()
+	}
+	return id, nil
+}
+
+func (h *handlers) get(c echo.Context) error {
+	id, err := orderID(c)
+	if err != nil {
+		return err
+	}
+	var o order.Order
 	if asOf := c.QueryParam("as_of"); asOf != "" {
 		t, perr := time.Parse(time.RFC3339Nano, asOf)
 		if perr != nil {
@@ -218,8 +232,8 @@ func (h *handlers) list(c echo.Context) error {
 	if f.Status != "" && !statuses[string(f.Status)] {
 		bad["status"] = "one of PENDING, CONFIRMED, REJECTED, CANCELLED"
 	}
-	if len(f.CustomerID) > 64 {
-		bad["customer_id"] = "at most 64 characters"
+	if f.CustomerID != "" && !order.ValidCustomerID(f.CustomerID) {
+		bad["customer_id"] = "1 to 64 characters of A-Z, a-z, 0-9, _ and -"
 	}
 	if err := httpserver.Invalid(bad); err != nil {
 		return err
@@ -276,7 +290,11 @@ type eventView struct {
 }
 
 func (h *handlers) events(c echo.Context) error {
-	events, err := h.orders.Events(c.Request().Context(), c.Param("id"))
+	id, err := orderID(c)
+	if err != nil {
+		return err
+	}
+	events, err := h.orders.Events(c.Request().Context(), id)
 	if err != nil {
 		return queryError(c, err)
 	}

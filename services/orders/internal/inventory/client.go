@@ -17,6 +17,7 @@ import (
 
 	"github.com/example/sagasuite/platform/discovery"
 	"github.com/example/sagasuite/platform/guard"
+	"github.com/example/sagasuite/services/orders/internal/app"
 )
 
 // ErrUnavailable means inventory could not answer (down, slow, 5xx).
@@ -42,6 +43,11 @@ type Client struct {
 func New(picker Picker, g guard.Guard, rt http.RoundTripper) *Client {
 	return &Client{picker: picker, guard: g, http: &http.Client{Transport: rt}}
 }
+
+// ErrRefused means inventory refused the request (a 4xx): the request was
+// at fault, not inventory. It is neither retried nor counted against the
+// breaker, so no client's bad input can open it for everyone.
+var ErrRefused = fmt.Errorf("inventory refused the request: %w", app.ErrQuoteRefused)
 
 // Transient reports whether err is worth retrying (and counting against
 // the breaker): inventory was unreachable, slow or failing.
@@ -98,6 +104,9 @@ func (c *Client) ask(ctx context.Context, base string, skus []string) (map[strin
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		if resp.StatusCode >= 400 && resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode != http.StatusRequestTimeout {
+			return nil, fmt.Errorf("quote: %w: status %d", ErrRefused, resp.StatusCode)
+		}
 		return nil, fmt.Errorf("quote: %w: status %d", ErrUnavailable, resp.StatusCode)
 	}
 	var ps []product

@@ -30,8 +30,8 @@ func Routes(e *echo.Echo, admin *echo.Group, store Store, ops Ops) {
 	e.Use(ops.Faults.Middleware) // injected latency and errors, on the API only
 	e.GET("/payments", func(c echo.Context) error {
 		id := c.QueryParam("order_id")
-		if id == "" || len(id) > 64 {
-			return httpserver.Invalid(map[string]string{"order_id": "required, at most 64 characters"})
+		if !httpserver.Text(id, 64) {
+			return httpserver.Invalid(map[string]string{"order_id": "required, 1 to 64 characters without control characters"})
 		}
 		ps, err := store.List(c.Request().Context(), id)
 		if err != nil {
