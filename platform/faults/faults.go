@@ -34,6 +34,13 @@ type Faults struct {
 
 // Injector holds the current faults. It is safe for concurrent use.
 type Injector struct {
+	// Detached latency delays a request without ending it when the client
+	// gives up, as a slow third party does: it still does the work after
+	// the client stopped waiting (the payment-provider simulator). By
+	// default the delay ends with the request, as the service's own
+	// handlers would.
+	Detached bool
+
 	mu sync.RWMutex
 	f  Faults
 }
@@ -61,7 +68,11 @@ func (i *Injector) Middleware(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		f := i.Get()
 		if f.LatencyMS > 0 {
-			if err := sleep(c.Request().Context(), time.Duration(f.LatencyMS)*time.Millisecond); err != nil {
+			ctx := c.Request().Context()
+			if i.Detached {
+				ctx = context.WithoutCancel(ctx)
+			}
+			if err := sleep(ctx, time.Duration(f.LatencyMS)*time.Millisecond); err != nil {
 				return err
 			}
 		}

@@ -56,6 +56,7 @@ type settings struct {
 	BreakerOpenFor    time.Duration
 	BreakerFailures   int
 	CallLease         time.Duration
+	DecideWithin      time.Duration
 }
 
 // loadConfig reads the environment (CONTRACT.md) and reports every problem at once.
@@ -79,6 +80,11 @@ func loadConfig(getenv func(string) string) (settings, error) {
 		// (a crash between the decision and the outcome): longer than a
 		// call with its retries and its wait for a refund slot.
 		CallLease: env.Duration("PSP_CALL_LEASE", 15*time.Second),
+		// A charge whose outcome is unknown (timeout, reset, 5xx) is made
+		// again with its key until the provider says what it did; the
+		// order is given up (payment_unavailable) after this, under
+		// orders' SAGA_TIMEOUT, and refunded if the charge was made.
+		DecideWithin: env.Duration("PSP_DECIDE_WITHIN", 10*time.Second),
 	}
 	return s, env.Err()
 }
@@ -132,7 +138,7 @@ func assemble(ctx context.Context, p *process.Process, tel *telemetry.Telemetry,
 	psp := pspclient.New(cfg.PSPURL, cfg.PSPTimeout, guards, tel.Transport(http.DefaultTransport))
 
 	// The saga: charge once placed and reserved, refund when cancelled.
-	handlers, err := saga.New(store, psp, tel.TracerProvider, tel.MeterProvider, cfg.CallLease)
+	handlers, err := saga.New(store, psp, tel.TracerProvider, tel.MeterProvider, saga.Config{Lease: cfg.CallLease, DecideWithin: cfg.DecideWithin})
 	if err != nil {
 		return err
 	}
@@ -152,7 +158,9 @@ func assemble(ctx context.Context, p *process.Process, tel *telemetry.Telemetry,
 		return err
 	}
 	p.Add("kafka_consumer", consumer)
-	p.Go(func(ctx context.Context) error { return handlers.Recover(ctx, time.Second, tel.Logger) })
+	// Calls left unsettled (a crash, an unknown outcome, a refund not
+	// confirmed) are made again when due: a cheap indexed look, 4 a second.
+	p.Go(func(ctx context.Context) error { return handlers.Recover(ctx, 250*time.Millisecond, tel.Logger) })
 
 	// Fault injection (/admin/faults, /admin/consumption), then every route.
 	ops := httpapi.Ops{Faults: &faults.Injector{}, Consumption: faults.Consumption{Consumers: []faults.Pausable{consumer}, Log: tel.Logger}}

@@ -37,6 +37,10 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	// start), so a restart or another replica opens the tokens sealed to
 	// it; without the file the keys live and die with the process.
 	keyFile := env.String("PSP_KEY_FILE", "")
+	// Its ledger (charges, refunds, the answer to every idempotency key):
+	// kept in PSP_LEDGER_FILE, so a restarted provider does not forget the
+	// money it holds, nor charge a replayed key twice.
+	ledgerFile := env.String("PSP_LEDGER_FILE", "")
 	if err := env.Err(); err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
@@ -54,13 +58,19 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if keyFile == "" {
 		p.Log.Warn("PSP_KEY_FILE is not set: card-encryption keys are kept in memory, and tokens sealed before a restart will not open")
 	}
-	sim, err := pspsim.New(keys, tel.MeterProvider.Meter("github.com/example/sagasuite/services/payments/internal/pspsim"))
+	if ledgerFile == "" {
+		p.Log.Warn("PSP_LEDGER_FILE is not set: the ledger is kept in memory, and a restart forgets every charge")
+	}
+	sim, err := pspsim.New(pspsim.Config{Keys: keys, LedgerFile: ledgerFile,
+		Meter: tel.MeterProvider.Meter("github.com/example/sagasuite/services/payments/internal/pspsim")})
 	if err != nil {
 		p.Close()
 		return err
 	}
-	injector := &faults.Injector{}
-	if err := injector.Export(tel.MeterProvider); err != nil {
+	p.Add("ledger", sim)
+	// A slow provider still charges after the client gave up.
+	injector := &faults.Injector{Detached: true}
+	if err := injector.Export(tel.MeterProvider, sim.FaultsProbe); err != nil {
 		p.Close()
 		return err
 	}

@@ -26,6 +26,14 @@ type Payment struct {
 	ChargeID    string `json:"-"`
 }
 
+// Holds reports whether the provider holds money for p: it was
+// authorized, or it failed while its charge was unknown and the charge
+// turned out to have been made (ChargeID set). Either is refunded when
+// the order does not go through.
+func (p Payment) Holds() bool {
+	return p.Status == Authorized || (p.Status == Failed && p.ChargeID != "")
+}
+
 // Intent is what payments knows of an order before charging: the saga's
 // join point. The charge happens when the order is placed and its stock
 // reserved, whichever event arrives last, unless it was cancelled first.

@@ -55,7 +55,7 @@ func TestEveryQueryUsesAnIndexAtAMillionPayments(t *testing.T) {
 	if _, err := store.List(ctx, "o-4242"); err != nil {
 		t.Fatal(err)
 	}
-	if err := store.PostponeCall(ctx, "o-4242", paymentsdb.CallCharge, time.Second); err != nil {
+	if err := store.PostponeCall(ctx, "o-4242", paymentsdb.CallCharge, time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := store.ClaimDue(ctx, 100, time.Minute); err != nil {

@@ -143,10 +143,15 @@ const (
 	CallRefund = "refund"
 )
 
-// Call is a provider call that is due.
+// Call is a provider call decided and not yet settled: its outcome at the
+// provider is not known for sure.
 type Call struct {
 	OrderID string
 	Kind    string
+	// Attempts counts the times the recovery loop claimed the call; 0
+	// means only the process that decided it can have sent it.
+	Attempts  int
+	CreatedAt time.Time
 }
 
 // PlanCall records, inside tx, the decision to make a provider call; the
@@ -161,6 +166,20 @@ func (s *Store) PlanCall(ctx context.Context, tx pgx.Tx, orderID, kind string, l
 	return tag.RowsAffected() == 1, nil
 }
 
+// PlannedCall reads orderID's call of kind, locked until tx ends; found
+// is false when there is none (settled already).
+func (s *Store) PlannedCall(ctx context.Context, tx pgx.Tx, orderID, kind string) (c Call, found bool, err error) {
+	rows, _ := tx.Query(ctx, `SELECT order_id, kind, attempts, created_at FROM psp_calls WHERE order_id = $1 AND kind = $2 FOR UPDATE`, orderID, kind)
+	c, err = pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[Call])
+	if errors.Is(err, pgx.ErrNoRows) {
+		return c, false, nil
+	}
+	if err != nil {
+		return c, false, fmt.Errorf("read %s of %s: %w", kind, orderID, err)
+	}
+	return c, true, nil
+}
+
 // CallDone forgets a call whose outcome tx records.
 func (s *Store) CallDone(ctx context.Context, tx pgx.Tx, orderID, kind string) error {
 	if err := postgres.Later(ctx, tx, `DELETE FROM psp_calls WHERE order_id = $1 AND kind = $2`, orderID, kind); err != nil {
@@ -169,11 +188,17 @@ func (s *Store) CallDone(ctx context.Context, tx pgx.Tx, orderID, kind string) e
 	return nil
 }
 
-// PostponeCall makes a call due again after delay (a refund the provider
-// could not take now).
-func (s *Store) PostponeCall(ctx context.Context, orderID, kind string, delay time.Duration) error {
-	if _, err := s.pool.Exec(ctx, `UPDATE psp_calls SET due_at = now() + $3::interval WHERE order_id = $1 AND kind = $2`,
-		orderID, kind, delay.String()); err != nil {
+// PostponeCall makes a call whose outcome is still unknown due again
+// after a delay that doubles with each attempt, from 1 s up to 30 s, and
+// no later than notAfter (when not zero).
+func (s *Store) PostponeCall(ctx context.Context, orderID, kind string, notAfter time.Time) error {
+	var bound *time.Time
+	if !notAfter.IsZero() {
+		bound = &notAfter
+	}
+	if _, err := s.pool.Exec(ctx, `UPDATE psp_calls
+		SET due_at = least(now() + least(interval '30 seconds', interval '1 second' * power(2, least(attempts, 5))), $3)
+		WHERE order_id = $1 AND kind = $2`, orderID, kind, bound); err != nil {
 		return fmt.Errorf("postpone %s of %s: %w", kind, orderID, err)
 	}
 	return nil
@@ -185,12 +210,47 @@ func (s *Store) ClaimDue(ctx context.Context, limit int, lease time.Duration) ([
 	rows, _ := s.pool.Query(ctx, `UPDATE psp_calls c SET due_at = now() + $2::interval, attempts = c.attempts + 1
 		FROM (SELECT order_id, kind FROM psp_calls WHERE due_at <= now() ORDER BY due_at LIMIT $1 FOR UPDATE SKIP LOCKED) d
 		WHERE c.order_id = d.order_id AND c.kind = d.kind
-		RETURNING c.order_id, c.kind`, limit, lease.String())
+		RETURNING c.order_id, c.kind, c.attempts, c.created_at`, limit, lease.String())
 	calls, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Call])
 	if err != nil {
 		return nil, fmt.Errorf("claim due provider calls: %w", err)
 	}
 	return calls, nil
+}
+
+// CallsOutstanding is what the provider calls not yet settled look like.
+type CallsOutstanding struct {
+	Kind   string
+	Count  int64
+	Oldest time.Duration // age of the oldest
+}
+
+// Outstanding counts the provider calls not yet settled, by kind.
+func (s *Store) Outstanding(ctx context.Context) ([]CallsOutstanding, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT k.kind, count(c.kind), coalesce(extract(epoch FROM now() - min(c.created_at)), 0)
+		FROM (VALUES ('charge'), ('refund')) k(kind) LEFT JOIN psp_calls c ON c.kind = k.kind GROUP BY k.kind ORDER BY k.kind`)
+	var out []CallsOutstanding
+	var kind string
+	var n int64
+	var age float64
+	_, err := pgx.ForEachRow(rows, []any{&kind, &n, &age}, func() error {
+		out = append(out, CallsOutstanding{Kind: kind, Count: n, Oldest: time.Duration(age * float64(time.Second))})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("count provider calls: %w", err)
+	}
+	return out, nil
+}
+
+// SetChargeID records the provider's charge on a payment that was
+// recorded FAILED while its charge was still unknown: the money taken
+// after all, which a refund now gives back.
+func (s *Store) SetChargeID(ctx context.Context, tx pgx.Tx, paymentID, chargeID string) error {
+	if err := postgres.Later(ctx, tx, `UPDATE payments SET charge_id = $2, updated_at = now() WHERE payment_id = $1`, paymentID, chargeID); err != nil {
+		return fmt.Errorf("record charge of payment %s: %w", paymentID, err)
+	}
+	return nil
 }
 
 // PendingCalls counts the provider calls decided and not yet recorded.

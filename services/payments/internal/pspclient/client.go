@@ -4,6 +4,19 @@
 // refunds run in separate bulkheads behind one breaker for the provider,
 // so a flood of slow charges cannot starve the refunds that compensate
 // cancelled orders.
+//
+// A failed call is one of three things, and callers must tell them apart,
+// because money hangs on it:
+//
+//   - the provider answered, and did nothing: a declined card
+//     (*DeclinedError), a request it refused (ErrRefused: a 4xx, or its
+//     processing_error, which it stores as the key's answer);
+//   - the request never left this process (ErrNotSent: the breaker was
+//     open, the bulkhead full, no time left, the connection refused);
+//   - anything else: a timeout, a reset connection, a 5xx or a 429. The
+//     provider may have done it, after the client gave up. Its outcome is
+//     unknown (Unknown reports it) and is resolved by making the same call
+//     again with the same key, never by assuming it failed.
 package pspclient
 
 import (
@@ -13,15 +26,23 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"time"
 
 	"github.com/example/sagasuite/platform/guard"
 )
 
-// ErrTransient marks failures worth retrying: timeouts, connection errors,
-// 5xx answers.
+// ErrTransient marks failures worth retrying (and counted by the breaker):
+// timeouts, connection errors, 5xx and 429 answers.
 var ErrTransient = errors.New("psp unavailable")
+
+// ErrRefused means the provider answered that it did nothing: a request
+// it refused (4xx) or could not process (its processing_error).
+var ErrRefused = errors.New("psp refused the request")
+
+// ErrNotSent means no request of the call reached the provider.
+var ErrNotSent = errors.New("psp not called")
 
 // DeclinedError is the provider's refusal of a charge; Reason is its code
 // (card_declined, insufficient_funds).
@@ -29,12 +50,17 @@ type DeclinedError struct{ Reason string }
 
 func (e *DeclinedError) Error() string { return "charge declined: " + e.Reason }
 
-// ErrChargeNotFound means the provider knows no such charge to refund.
-var ErrChargeNotFound = errors.New("psp: charge not found")
-
 // Transient reports whether err is worth retrying and counts against the
 // provider's breaker. Declines are answers, not failures.
 func Transient(err error) bool { return errors.Is(err, ErrTransient) }
+
+// Unknown reports whether a failed call may have been carried out by the
+// provider all the same: neither refused nor declined by it, and not
+// stopped before it was sent.
+func Unknown(err error) bool {
+	var declined *DeclinedError
+	return err != nil && !errors.As(err, &declined) && !errors.Is(err, ErrRefused) && !errors.Is(err, ErrNotSent)
+}
 
 // Guards are the policies around each kind of call.
 type Guards struct {
@@ -63,31 +89,49 @@ type Charge struct {
 // Charge asks the provider to take amount from the card behind token.
 func (c *Client) Charge(ctx context.Context, key, token string, amountCents int64) (Charge, error) {
 	var ch Charge
-	err := c.guards.Charge.Do(ctx, func(ctx context.Context) error {
-		return c.post(ctx, "/charges", key, map[string]any{"token": token, "amount_cents": amountCents}, &ch)
-	})
+	err := c.call(ctx, c.guards.Charge, "/charges", key, map[string]any{"token": token, "amount_cents": amountCents}, &ch)
 	return ch, err
 }
 
 // Refund returns a charge's money.
 func (c *Client) Refund(ctx context.Context, key, chargeID string) error {
-	return c.guards.Refund.Do(ctx, func(ctx context.Context) error {
-		return c.post(ctx, "/refunds", key, map[string]any{"charge_id": chargeID}, nil)
+	return c.call(ctx, c.guards.Refund, "/refunds", key, map[string]any{"charge_id": chargeID}, nil)
+}
+
+// call makes the call under g, and says ErrNotSent when none of its
+// attempts can have reached the provider.
+func (c *Client) call(ctx context.Context, g guard.Guard, path, key string, body, out any) error {
+	reached := false
+	err := g.Do(ctx, func(ctx context.Context) error {
+		err := c.post(ctx, path, key, body, out)
+		if !errors.Is(err, ErrNotSent) {
+			reached = true
+		}
+		return err
 	})
+	if err != nil && !reached && !errors.Is(err, ErrNotSent) {
+		return fmt.Errorf("psp %s: %w: %w", path, ErrNotSent, err)
+	}
+	return err
 }
 
 func (c *Client) post(ctx context.Context, path, key string, body, out any) error {
 	b, err := json.Marshal(body)
 	if err != nil {
-		return err
+		return fmt.Errorf("psp %s: %w: %w", path, ErrNotSent, err)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, bytes.NewReader(b))
 	if err != nil {
-		return fmt.Errorf("psp %s: %w", path, err)
+		return fmt.Errorf("psp %s: %w: %w", path, ErrNotSent, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Idempotency-Key", key)
 	resp, err := c.http.Do(req)
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		// No connection, so no request: it cannot have been carried out.
+		return fmt.Errorf("psp %s: %w: %w: %w", path, ErrTransient, ErrNotSent, err)
+	}
 	if err != nil {
 		return fmt.Errorf("psp %s: %w: %w", path, ErrTransient, err)
 	}
@@ -101,20 +145,25 @@ func (c *Client) post(ctx context.Context, path, key string, body, out any) erro
 			Code string `json:"code"`
 		} `json:"error"`
 	}
-	switch {
-	case resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests:
-		return fmt.Errorf("psp %s: %w: status %d", path, ErrTransient, resp.StatusCode)
-	case resp.StatusCode == http.StatusPaymentRequired:
-		_ = json.Unmarshal(raw, &e)
+	_ = json.Unmarshal(raw, &e)
+	switch s := resp.StatusCode; {
+	case s >= 500 && e.Error.Code == "processing_error":
+		// The provider processed the request and failed it: it keeps
+		// this as the key's answer, and nothing was taken. Still a
+		// failure the retries and the breaker see.
+		return fmt.Errorf("psp %s: %w: %w: status %d processing_error", path, ErrTransient, ErrRefused, s)
+	case s >= 500, s == http.StatusTooManyRequests, s == http.StatusRequestTimeout, s == http.StatusConflict, s == http.StatusTooEarly:
+		return fmt.Errorf("psp %s: %w: status %d %s", path, ErrTransient, s, e.Error.Code)
+	case s == http.StatusPaymentRequired:
 		return &DeclinedError{Reason: e.Error.Code}
-	case resp.StatusCode == http.StatusNotFound && path == "/refunds":
-		return ErrChargeNotFound
-	case resp.StatusCode >= 300:
-		return fmt.Errorf("psp %s: status %d: %s", path, resp.StatusCode, raw)
+	case s >= 300:
+		return fmt.Errorf("psp %s: %w: status %d %s", path, ErrRefused, s, e.Error.Code)
 	}
 	if out != nil {
 		if err := json.Unmarshal(raw, out); err != nil {
-			return fmt.Errorf("psp %s: decode answer: %w", path, err)
+			// The provider said yes, but what it took is unreadable:
+			// unknown, to be asked again with the key.
+			return fmt.Errorf("psp %s: %w: decode answer: %w", path, ErrTransient, err)
 		}
 	}
 	return nil

@@ -24,14 +24,25 @@ func server(t *testing.T) *httptest.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sim, err := pspsim.New(keys, noop.NewMeterProvider().Meter(""))
+	return serve(t, pspsim.Config{Keys: keys, Meter: noop.NewMeterProvider().Meter("")}, &faults.Injector{Detached: true})
+}
+
+// serve runs a simulator of cfg, its latency faults set through injector.
+func serve(t *testing.T, cfg pspsim.Config, injector *faults.Injector) *httptest.Server {
+	t.Helper()
+	sim, err := pspsim.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httpserver.New(httpserver.Config{})
-	sim.Routes(srv.Echo, srv.Echo.Group("/admin"), &faults.Injector{})
+	sim.Routes(srv.Echo, srv.Echo.Group("/admin"), injector)
 	ts := httptest.NewServer(srv)
-	t.Cleanup(ts.Close)
+	t.Cleanup(func() {
+		ts.Close()
+		if err := sim.Close(); err != nil {
+			t.Error(err)
+		}
+	})
 	return ts
 }
 
@@ -114,8 +125,11 @@ func TestChargesAndRefundsAreIdempotent(t *testing.T) {
 	if r1 != 201 || r2 != 201 || o1["refund_id"] != o2["refund_id"] || o1["amount_cents"] != float64(500) {
 		t.Fatalf("replayed refund: %v / %v", o1, o2)
 	}
-	if s, _ := post(t, ts.URL+"/refunds", "refund-2", body); s != http.StatusNotFound {
-		t.Fatalf("second refund of one charge under a new key: %d, want 404", s)
+	if s, _ := post(t, ts.URL+"/refunds", "refund-2", body); s != http.StatusConflict {
+		t.Fatalf("second refund of one charge under a new key: %d, want 409", s)
+	}
+	if s, _ := post(t, ts.URL+"/refunds", "refund-3", `{"charge_id":"ch_nope"}`); s != http.StatusNotFound {
+		t.Fatalf("refund of no charge: %d, want 404", s)
 	}
 }
 

@@ -2,7 +2,6 @@ package saga_test
 
 import (
 	"testing"
-	"time"
 
 	"go.opentelemetry.io/otel/metric/noop"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
@@ -15,7 +14,7 @@ import (
 // Every type the producers' contracts list has a route here, handled or
 // deliberately ignored, and no route is for a type nobody writes.
 func TestRoutesCoverTheContracts(t *testing.T) {
-	h, err := saga.New(nil, nil, tracenoop.NewTracerProvider(), noop.NewMeterProvider(), time.Second)
+	h, err := saga.New(nil, nil, tracenoop.NewTracerProvider(), noop.NewMeterProvider(), saga.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

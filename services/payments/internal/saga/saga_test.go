@@ -40,9 +40,13 @@ type env struct {
 	store *paymentsdb.Store
 	// charges and refunds count the requests the provider received.
 	charges, refunds atomic.Int64
-	// chargeDelay slows every charge down; chargeFail makes them 500.
-	chargeDelay atomic.Int64
-	chargeFail  atomic.Bool
+	// chargeDelay slows every charge down, before the provider gets it
+	// (which then charges whether or not the client still waits);
+	// chargeFail makes them 500 without reaching the provider;
+	// refundMissing answers refunds 404, as a wrong URL would.
+	chargeDelay   atomic.Int64
+	chargeFail    atomic.Bool
+	refundMissing atomic.Bool
 	pspURL      string
 	pspKey      cardcrypt.PublicKey
 	handle      kafka.Handler
@@ -54,18 +58,25 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	policy := retry.Policy{Attempts: 3, Base: time.Microsecond, Retryable: pspclient.Transient}
-	return newEnvWith(t, pspclient.Guards{Charge: guard.Guard{Retry: policy}, Refund: guard.Guard{Retry: policy}})
+	return newEnvWith(t, retrying(), saga.Config{Lease: 200 * time.Millisecond}, 0)
 }
 
-func newEnvWith(t *testing.T, guards pspclient.Guards) *env {
+// retrying is the guards of most tests: three attempts, no waiting.
+func retrying() pspclient.Guards {
+	policy := retry.Policy{Attempts: 3, Base: time.Microsecond, Retryable: pspclient.Transient}
+	return pspclient.Guards{Charge: guard.Guard{Retry: policy}, Refund: guard.Guard{Retry: policy}}
+}
+
+// newEnvWith is an env whose provider calls go through guards, each
+// attempt timing out after timeout (0: never).
+func newEnvWith(t *testing.T, guards pspclient.Guards, cfg saga.Config, timeout time.Duration) *env {
 	t.Helper()
 	pool := postgrestest.Pool(t, map[string]fs.FS{"payments": paymentsdb.Migrations(), "inbox": inbox.Migrations(), "outbox": outbox.Migrations()})
 	keys, err := cardcrypt.NewKeyring()
 	if err != nil {
 		t.Fatal(err)
 	}
-	sim, err := pspsim.New(keys, noop.NewMeterProvider().Meter(""))
+	sim, err := pspsim.New(pspsim.Config{Keys: keys})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,13 +94,17 @@ func newEnvWith(t *testing.T, guards pspclient.Guards) *env {
 			}
 		case "/refunds":
 			e.refunds.Add(1)
+			if e.refundMissing.Load() {
+				http.NotFound(w, r)
+				return
+			}
 		}
 		srv.ServeHTTP(w, r)
 	}))
 	t.Cleanup(ts.Close)
 	e.pspURL = ts.URL
-	client := pspclient.New(ts.URL, 0, guards, http.DefaultTransport)
-	h, err := saga.New(e.store, client, tracenoop.NewTracerProvider(), noop.NewMeterProvider(), 200*time.Millisecond)
+	client := pspclient.New(ts.URL, timeout, guards, http.DefaultTransport)
+	h, err := saga.New(e.store, client, tracenoop.NewTracerProvider(), noop.NewMeterProvider(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,7 +275,7 @@ func TestBadEventsArePermanent(t *testing.T) {
 func TestRefundsCompleteWhileChargesSaturate(t *testing.T) {
 	charges, _ := bulkhead.New(bulkhead.Settings{Name: "charge", MaxConcurrent: 2})
 	refunds, _ := bulkhead.New(bulkhead.Settings{Name: "refund", MaxConcurrent: 2, MaxQueue: 10, MaxWait: 5 * time.Second})
-	e := newEnvWith(t, pspclient.Guards{Charge: guard.Guard{Bulkhead: charges}, Refund: guard.Guard{Bulkhead: refunds}})
+	e := newEnvWith(t, pspclient.Guards{Charge: guard.Guard{Bulkhead: charges}, Refund: guard.Guard{Bulkhead: refunds}}, saga.Config{Lease: 200 * time.Millisecond}, 0)
 	paid := []string{"paid-1", "paid-2", "paid-3"}
 	for _, id := range paid {
 		e.placed(id, "4242424242424242")
@@ -307,7 +322,7 @@ func TestRefundsCompleteWhileChargesSaturate(t *testing.T) {
 func TestRetryBudgetCapsAStorm(t *testing.T) {
 	budget, _ := retry.NewBudget(retry.BudgetSettings{Name: "psp", Ratio: 0.1, PerSecond: 1})
 	policy := retry.Policy{Attempts: 3, Base: time.Microsecond, Budget: budget, Retryable: pspclient.Transient}
-	e := newEnvWith(t, pspclient.Guards{Charge: guard.Guard{Retry: policy}})
+	e := newEnvWith(t, pspclient.Guards{Charge: guard.Guard{Retry: policy}}, saga.Config{Lease: 200 * time.Millisecond}, 0)
 	e.chargeFail.Store(true)
 	const orders = 100
 	for i := range orders {

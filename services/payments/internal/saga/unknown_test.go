@@ -1,0 +1,223 @@
+package saga_test
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/example/sagasuite/platform/kafka"
+	"github.com/example/sagasuite/services/payments/internal/payment"
+	"github.com/example/sagasuite/services/payments/internal/pspsim"
+	"github.com/example/sagasuite/services/payments/internal/saga"
+)
+
+// ledger is the provider's own record of the money it holds: what the
+// tests check payments' records against.
+func (e *env) ledger() map[string]pspsim.ChargeRecord {
+	e.t.Helper()
+	resp, err := http.Get(e.pspURL + "/admin/charges")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var l pspsim.Ledger
+	if err := json.NewDecoder(resp.Body).Decode(&l); err != nil {
+		e.t.Fatal(err)
+	}
+	out := map[string]pspsim.ChargeRecord{}
+	for _, ch := range l.Charges {
+		out[ch.IdempotencyKey] = ch
+	}
+	return out
+}
+
+// recover runs the recovery loop until the test ends.
+func (e *env) recover() {
+	ctx, stop := context.WithCancel(context.Background())
+	e.t.Cleanup(stop)
+	go func() { _ = e.saga.Recover(ctx, 20*time.Millisecond, slog.New(slog.DiscardHandler)) }()
+}
+
+// until waits up to 10 s for o's payments to satisfy ok.
+func (e *env) until(o string, ok func([]payment.Payment) bool) []payment.Payment {
+	e.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ps := e.payments(o)
+		if ok(ps) {
+			return ps
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("payments of %s: %+v after 10 s; ledger %+v", o, ps, e.ledger())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func status(want string) func([]payment.Payment) bool {
+	return func(ps []payment.Payment) bool { return len(ps) == 1 && ps[0].Status == want }
+}
+
+// A provider that stalls past the client's timeout still charges. The
+// charge's outcome is unknown, so nothing is recorded as "not charged":
+// the call is made again with its key, the provider answers what it did,
+// and the order is paid once.
+func TestAChargeWhoseOutcomeIsUnknownIsSettledByItsKey(t *testing.T) {
+	e := newEnvWith(t, retrying(), saga.Config{Lease: 200 * time.Millisecond, DecideWithin: time.Minute}, 100*time.Millisecond)
+	e.chargeDelay.Store(int64(400 * time.Millisecond))
+	e.placed("o", "4242424242424242")
+	e.deliver("inventory.reserved", map[string]string{"order_id": "o"})
+	if ps := e.payments("o"); len(ps) != 0 {
+		t.Fatalf("a charge whose every attempt timed out was recorded: %+v", ps)
+	}
+	if n, _ := e.store.PendingCalls(context.Background()); n != 1 {
+		t.Fatalf("%d calls outstanding, want the charge", n)
+	}
+	time.Sleep(500 * time.Millisecond) // the stalled provider charges meanwhile
+	if ch := e.ledger()["charge-o"]; ch.Status != pspsim.Approved {
+		t.Fatalf("the provider's ledger: %+v, want the charge it made after the client gave up", ch)
+	}
+	e.chargeDelay.Store(0)
+	e.recover()
+	ps := e.until("o", status(payment.Authorized))
+	if ch := e.ledger()["charge-o"]; ps[0].AmountCents != ch.AmountCents || len(e.ledger()) != 1 {
+		t.Fatalf("payment %+v, ledger %+v: one charge, the one recorded", ps[0], e.ledger())
+	}
+	if got := e.outboxTypes(); strings.Join(got, ",") != "payments.authorized" {
+		t.Fatalf("outbox %v", got)
+	}
+}
+
+// The attack of issue 19: the provider stalls for longer than the order
+// may wait. The payment is given up (FAILED payment_unavailable: the saga
+// cancels the order) but the charge is not forgotten: once the provider
+// answers, the money it took is refunded. Its ledger ends with nothing
+// held for the cancelled order.
+func TestAnOrderGivenUpWhileItsChargeWasUnknownIsRefunded(t *testing.T) {
+	e := newEnvWith(t, retrying(), saga.Config{Lease: 200 * time.Millisecond, DecideWithin: 300 * time.Millisecond}, 100*time.Millisecond)
+	e.chargeDelay.Store(int64(400 * time.Millisecond))
+	e.placed("o", "4242424242424242")
+	e.deliver("inventory.reserved", map[string]string{"order_id": "o"})
+	e.recover()
+	ps := e.until("o", status(payment.Failed))
+	if ps[0].Reason != payment.ReasonUnavailable {
+		t.Fatalf("given up as %+v", ps[0])
+	}
+	if n, _ := e.store.PendingCalls(context.Background()); n == 0 {
+		t.Fatal("the charge was forgotten when the order was given up")
+	}
+	e.chargeDelay.Store(0) // the provider answers again
+	ps = e.until("o", status(payment.Refunded))
+	if ch := e.ledger()["charge-o"]; ch.Status != pspsim.Refunded {
+		t.Fatalf("the provider still holds %+v for an order given up", ch)
+	}
+	if got := e.outboxTypes(); strings.Join(got, ",") != "payments.failed,payments.refunded" {
+		t.Fatalf("outbox %v: the late approval must not be announced as an authorization", got)
+	}
+	if n, _ := e.store.PendingCalls(context.Background()); n != 0 {
+		t.Fatalf("%d calls outstanding after the refund", n)
+	}
+}
+
+// Payments dies after the provider charged, before it recorded anything;
+// the order is cancelled before the recovery loop makes the call again.
+// The planned call may have happened, so it is made again by its key: the
+// provider answers with the charge, and the money goes back.
+func TestACrashAfterTheProviderChargedThenACancellationIsRefunded(t *testing.T) {
+	e := newEnv(t)
+	e.chargeDelay.Store(int64(300 * time.Millisecond))
+	e.placed("o", "4242424242424242")
+	ev, _ := kafka.NewEvent("inventory.reserved", "/test", "o", map[string]string{"order_id": "o"})
+	ctx, die := context.WithCancel(context.Background())
+	time.AfterFunc(100*time.Millisecond, die) // dies with the charge in flight
+	if err := e.handle.Handle(ctx, kafka.Message{Event: ev, Topic: "inventory.events"}); err == nil {
+		t.Fatal("the handler finished although it died mid-call")
+	}
+	time.Sleep(400 * time.Millisecond) // the provider charges all the same
+	e.deliver("orders.cancelled", map[string]string{"order_id": "o", "reason": "saga_timeout"})
+	e.chargeDelay.Store(0)
+	e.recover()
+	e.until("o", status(payment.Refunded))
+	if ch := e.ledger()["charge-o"]; ch.Status != pspsim.Refunded {
+		t.Fatalf("the provider holds %+v for a cancelled order", ch)
+	}
+}
+
+// An order cancelled before its first charge was sent is never charged:
+// nobody can have sent it.
+func TestCancelledBeforeTheFirstCallIsNeverCharged(t *testing.T) {
+	e := newEnv(t)
+	e.placed("o", "4242424242424242")
+	e.deliver("orders.cancelled", map[string]string{"order_id": "o", "reason": "saga_timeout"})
+	e.deliver("inventory.reserved", map[string]string{"order_id": "o"})
+	if len(e.ledger()) != 0 || len(e.payments("o")) != 0 || e.charges.Load() != 0 {
+		t.Fatalf("ledger %+v, payments %+v", e.ledger(), e.payments("o"))
+	}
+}
+
+// A refund the provider does not confirm (here a 404, as a wrong PSP_URL
+// answers) is not taken for done: the payment stays AUTHORIZED and the
+// refund is made again until the provider confirms it.
+func TestARefundTheProviderDoesNotConfirmIsMadeAgain(t *testing.T) {
+	e := newEnv(t)
+	e.placed("o", "4242424242424242")
+	e.deliver("inventory.reserved", map[string]string{"order_id": "o"})
+	e.refundMissing.Store(true)
+	ev, _ := kafka.NewEvent("orders.cancelled", "/test", "o", map[string]string{"order_id": "o", "reason": "saga_timeout"})
+	_ = e.handle.Handle(context.Background(), kafka.Message{Event: ev, Topic: "orders.events"}) // the refund fails after the commit
+	e.recover()
+	time.Sleep(300 * time.Millisecond)
+	if ps := e.payments("o"); len(ps) != 1 || ps[0].Status != payment.Authorized {
+		t.Fatalf("payments %+v after refunds answered 404: not refunded, so still AUTHORIZED", ps)
+	}
+	if ch := e.ledger()["charge-o"]; ch.Status != pspsim.Approved {
+		t.Fatalf("ledger %+v", ch)
+	}
+	e.refundMissing.Store(false)
+	e.until("o", status(payment.Refunded))
+	if ch := e.ledger()["charge-o"]; ch.Status != pspsim.Refunded {
+		t.Fatalf("ledger %+v", ch)
+	}
+}
+
+// The provider charges, then answers badly: it drops the connection, or
+// answers 500. Either way the charge is unknown, and settled by its key
+// once the provider answers properly: one charge, recorded once.
+func TestChargedThenDroppedOrFailedIsSettledByItsKey(t *testing.T) {
+	for _, fault := range []string{pspsim.AfterChargeDrop, pspsim.AfterChargeError} {
+		t.Run(fault, func(t *testing.T) {
+			e := newEnv(t)
+			e.providerFaults(pspsim.ProviderFaults{AfterCharge: fault, Rate: 1})
+			e.placed("o", "4242424242424242")
+			e.deliver("inventory.reserved", map[string]string{"order_id": "o"})
+			if ps := e.payments("o"); len(ps) != 0 {
+				t.Fatalf("recorded %+v although the provider never answered", ps)
+			}
+			if ch := e.ledger()["charge-o"]; ch.Status != pspsim.Approved {
+				t.Fatalf("ledger %+v", ch)
+			}
+			e.providerFaults(pspsim.ProviderFaults{})
+			e.recover()
+			ps := e.until("o", status(payment.Authorized))
+			if len(e.ledger()) != 1 || ps[0].AmountCents != 1234 {
+				t.Fatalf("payment %+v, ledger %+v", ps, e.ledger())
+			}
+		})
+	}
+}
+
+func (e *env) providerFaults(f pspsim.ProviderFaults) {
+	e.t.Helper()
+	b, _ := json.Marshal(f)
+	req, _ := http.NewRequest(http.MethodPut, e.pspURL+"/admin/provider-faults", strings.NewReader(string(b)))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		e.t.Fatalf("provider faults: %v %v", resp, err)
+	}
+	_ = resp.Body.Close()
+}
