@@ -137,6 +137,21 @@ func TestPSPOutageOpensTheBreakerAndOrdersAreCompensated(t *testing.T) {
 	if done := waitTerminal(t, o.OrderID); done.Status != "CONFIRMED" {
 		t.Fatalf("order after recovery %+v", done)
 	}
+	// A charge answered 500 may have been made: payments asks again by its
+	// key once the provider is back, and gives back what it took. The
+	// provider ends up holding nothing for a cancelled order.
+	eventually(t, "no money held for the cancelled orders", func() error {
+		ledger := pspLedger(t)
+		for _, id := range append(ids, open...) {
+			if held := heldFor(ledger, id); held != 0 {
+				return fmt.Errorf("psp holds %d cents for cancelled order %s (payments %+v)", held, id, paymentsOf(t, id))
+			}
+		}
+		if held := heldFor(ledger, o.OrderID); held == 0 {
+			return fmt.Errorf("psp holds nothing for confirmed order %s", o.OrderID)
+		}
+		return nil
+	})
 	if s := metric(t, "payments", "breaker_state", `breaker="psp"`); s != 0 {
 		t.Fatalf("breaker state %v after a good probe, want 0 (closed)", s)
 	}

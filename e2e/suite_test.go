@@ -174,11 +174,14 @@ func runSuite(m *testing.M) (int, error) {
 // shorter timeouts and leases, so that failures show within a test.
 func tuning(binary string) []string {
 	return map[string][]string{
-		"psp":       {"PSP_KEY_FILE=" + filepath.Join(filepath.Dir(suite.logDir), "psp-keys.json")},
+		"psp": {"PSP_KEY_FILE=" + filepath.Join(filepath.Dir(suite.logDir), "psp-keys.json"),
+			"PSP_LEDGER_FILE=" + filepath.Join(filepath.Dir(suite.logDir), "psp-ledger.jsonl")},
 		"inventory": {"LEADER_TTL=1s", "RESERVATION_TTL=10m", "EXPIRY_INTERVAL=250ms"},
 		// Sidecars register the replicas; orders finds inventory through etcd.
 		"sidecar":  {"LEASE_TTL=2s", "CHECK_INTERVAL=200ms"},
-		"payments": {"BREAKER_OPEN_FOR=2s", "PSP_TIMEOUT=1s"},
+		// An order whose charge is unknown is given up within the saga
+		// timeout of orders (3 s).
+		"payments": {"BREAKER_OPEN_FOR=2s", "PSP_TIMEOUT=1s", "PSP_DECIDE_WITHIN=1s"},
 		"orders": {"SAGA_TIMEOUT=3s",
 			// Tests stall sagas on purpose (paused consumers, killed replicas):
 			// those must not make orders shed the next test's orders.
@@ -495,6 +498,40 @@ func paymentsOf(t *testing.T, id string) []paymentView {
 	var ps []paymentView
 	getJSON(t, suite.urls["payments"]+"/payments?order_id="+id, &ps)
 	return ps
+}
+
+// pspLedger is the provider's own record of the money it holds, by
+// idempotency key: the truth payments' records are checked against.
+func pspLedger(t *testing.T) map[string]pspCharge {
+	t.Helper()
+	status, body, err := call(http.MethodGet, suite.urls["psp"]+"/admin/charges", nil, map[string]string{"Authorization": "Bearer " + adminToken})
+	var l struct {
+		Charges []pspCharge `json:"charges"`
+	}
+	if err != nil || status != http.StatusOK || json.Unmarshal(body, &l) != nil {
+		t.Fatalf("psp ledger: %d %s %v", status, body, err)
+	}
+	out := map[string]pspCharge{}
+	for _, c := range l.Charges {
+		out[c.IdempotencyKey] = c
+	}
+	return out
+}
+
+type pspCharge struct {
+	ChargeID       string `json:"charge_id"`
+	IdempotencyKey string `json:"idempotency_key"`
+	AmountCents    int64  `json:"amount_cents"`
+	Status         string `json:"status"`
+}
+
+// heldFor is what the provider holds for order id: the amount of its
+// charge unless refunded.
+func heldFor(ledger map[string]pspCharge, id string) int64 {
+	if c, ok := ledger["charge-"+id]; ok && c.Status == "approved" {
+		return c.AmountCents
+	}
+	return 0
 }
 
 // eventually retries check until it returns nil or 20 s pass.
