@@ -35,6 +35,7 @@ func TestRedeliveredMessageChangesNothing(t *testing.T) {
 		copies = append(copies, kafkago.Message{Key: m.Key, Value: m.Value, Headers: m.Headers})
 	}
 	auth := findMessage(t, ctx, "payments.events", o.OrderID, "payments.authorized")
+	commit := findMessage(t, ctx, "inventory.events", o.OrderID, "inventory.committed")
 	w := writer("orders.events")
 	defer w.Close()
 	if err := w.WriteMessages(ctx, copies...); err != nil {
@@ -45,15 +46,21 @@ func TestRedeliveredMessageChangesNothing(t *testing.T) {
 	if err := pw.WriteMessages(ctx, kafkago.Message{Key: auth.Key, Value: auth.Value, Headers: auth.Headers}); err != nil {
 		t.Fatal(err)
 	}
+	iw := writer("inventory.events")
+	defer iw.Close()
+	if err := iw.WriteMessages(ctx, kafkago.Message{Key: commit.Key, Value: commit.Value, Headers: commit.Headers}); err != nil {
+		t.Fatal(err)
+	}
 	// Wait until every group has consumed past the copies.
-	for _, g := range []struct{ group, topic string }{{"inventory", "orders.events"}, {"payments", "orders.events"}, {"orders", "payments.events"}, {"inventory", "payments.events"}} {
+	for _, g := range []struct{ group, topic string }{{"inventory", "orders.events"}, {"payments", "orders.events"}, {"orders", "inventory.events"}, {"inventory", "payments.events"}} {
 		waitConsumed(t, ctx, g.group, g.topic)
 	}
 	if rs := reservationsOf(t, o.OrderID); len(rs) != 1 || rs[0].Status != "COMMITTED" || rs[0].Quantity != 2 {
 		t.Fatalf("reservations after redelivery %+v", rs)
 	}
 	// Each group skipped its copies and counted them: inventory and
-	// payments the placed event, orders and inventory the authorization.
+	// payments the placed event, inventory the authorization, orders the
+	// commit (it ignores authorizations, so records none).
 	dups := metric(t, "orders", "inbox_duplicates_total") + metric(t, "payments", "inbox_duplicates_total") +
 		metric(t, "inventory-1", "inbox_duplicates_total") + metric(t, "inventory-2", "inbox_duplicates_total")
 	if dups-dupsBefore != 4 {
@@ -69,9 +76,9 @@ func TestRedeliveredMessageChangesNothing(t *testing.T) {
 		t.Fatalf("order after redelivery %+v", again)
 	}
 	// The inbox saw each copy and skipped it.
-	placedID, authID := headers(kafkago.Message{Headers: copies[0].Headers})["ce_id"], headers(auth)["ce_id"]
+	placedID, authID, commitID := headers(kafkago.Message{Headers: copies[0].Headers})["ce_id"], headers(auth)["ce_id"], headers(commit)["ce_id"]
 	eventually(t, "inbox skipped the copies", func() error {
-		for _, want := range []struct{ service, id string }{{"inventory", placedID}, {"payments", placedID}, {"orders", authID}, {"inventory", authID}} {
+		for _, want := range []struct{ service, id string }{{"inventory", placedID}, {"payments", placedID}, {"orders", commitID}, {"inventory", authID}} {
 			if !skipped(want.service, want.id) {
 				return fmt.Errorf("no span of %s shows the copy of %s skipped as a duplicate", want.service, want.id)
 			}

@@ -141,7 +141,9 @@ func TestEventsEndpointShowsTheStream(t *testing.T) {
 	if !strings.Contains(string(events[0].Data), `"card_last4":"4242"`) || strings.Contains(string(events[0].Data), "4242424242424242") {
 		t.Fatalf("placed data %s: want the last four digits only", events[0].Data)
 	}
-	if events[1].Metadata["causation_type"] != "payments.authorized" || events[0].Metadata["trace_id"] == "" {
+	// Confirmed by inventory's commit (which follows the authorization),
+	// not by the authorization itself.
+	if events[1].Metadata["causation_type"] != "inventory.committed" || events[0].Metadata["trace_id"] == "" {
 		t.Fatalf("metadata %+v", events)
 	}
 	status, body, _ := call(http.MethodGet, suite.urls["orders"]+"/orders/no-such-order/events", nil, nil)

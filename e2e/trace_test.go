@@ -75,14 +75,20 @@ func TestOneTracePerOrderAcrossServices(t *testing.T) {
 				return err
 			}
 		}
-		ordAuthorized, err := need(authorized.SpanID, "orders", "process payments.events", "orders")
+		invAuthorized, err := need(authorized.SpanID, "inventory", "process payments.events", "inventory")
 		if err != nil {
 			return err
 		}
-		if _, err := need(authorized.SpanID, "inventory", "process payments.events", "inventory"); err != nil {
+		// Inventory commits the stock; its commit confirms the order.
+		committed, err := need(invAuthorized.SpanID, "inventory", "send inventory.events", "")
+		if err != nil {
 			return err
 		}
-		confirmed, err := need(ordAuthorized.SpanID, "orders", "send orders.events", "")
+		ordCommitted, err := need(committed.SpanID, "orders", "process inventory.events", "orders")
+		if err != nil {
+			return err
+		}
+		confirmed, err := need(ordCommitted.SpanID, "orders", "send orders.events", "")
 		if err != nil {
 			return err
 		}

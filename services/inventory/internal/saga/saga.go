@@ -1,5 +1,6 @@
 // Package saga is inventory's part in the order saga: it reserves stock
-// when an order is placed, commits it when the payment is authorized, and
+// when an order is placed, commits it when the payment is authorized (if
+// it still holds it: that commit is what confirms the order), and
 // releases it (the compensation) when the payment fails or the order is
 // cancelled or rejected. Each handler runs in one transaction with the
 // inbox record and the outgoing event (outbox), so it happens exactly once.
@@ -81,8 +82,18 @@ func (h *Handlers) commit(ctx context.Context, tx pgx.Tx, m kafka.Message) error
 		return err
 	}
 	committed, err := h.store.Commit(ctx, tx, e.OrderID)
-	if err != nil || !committed {
-		return err // nothing held: released earlier, and payments refunds
+	if err != nil {
+		return err
+	}
+	if !committed {
+		// Nothing held any more: the reservation was released first (it
+		// expired, or the order was cancelled). Orders confirms only on
+		// inventory.committed, so this order is not confirmed; the
+		// release's own event (inventory.expired, orders.cancelled)
+		// cancels it, and payments refunds the charge on orders.cancelled.
+		trace.SpanFromContext(ctx).AddEvent("payment authorized after the reservation was released: not committed; the order is cancelled and refunded",
+			trace.WithAttributes(attribute.String("order.id", e.OrderID)))
+		return nil
 	}
 	return emit(ctx, tx, inventoryevents.Committed, e.OrderID, inventoryevents.StockCommitted{OrderID: e.OrderID})
 }

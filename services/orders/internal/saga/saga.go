@@ -1,5 +1,7 @@
 // Package saga is orders' part in the order saga: it turns the outcomes
-// that inventory and payments announce into the order's terminal status,
+// that inventory and payments announce into the order's terminal status
+// (confirmed once inventory committed the stock the payment paid for;
+// rejected or cancelled on any failure),
 // and announces every change of the order on orders.events, which is what
 // sets the compensations going elsewhere (inventory releases stock,
 // payments refunds).
@@ -123,10 +125,13 @@ func (h *Handlers) Routes() inbox.Routes {
 	return inbox.Routes{
 		inventoryevents.Reserved:  nil,
 		inventoryevents.Rejected:  h.rejected,
-		inventoryevents.Committed: nil,
+		inventoryevents.Committed: h.committed,
 		inventoryevents.Released:  nil,
 		inventoryevents.Expired:   h.expired,
-		paymentevents.Authorized:  h.authorized,
+		// Authorized is not enough: inventory may have let the
+		// reservation expire meanwhile. It commits the stock only if it
+		// still holds it, and that (inventory.committed) confirms.
+		paymentevents.Authorized: nil,
 		paymentevents.Declined:    h.declined,
 		paymentevents.Failed:      h.failed,
 		paymentevents.Refunded:    nil,
@@ -162,7 +167,12 @@ func (h *Handlers) expired(ctx context.Context, tx pgx.Tx, m kafka.Message) erro
 	})
 }
 
-func (h *Handlers) authorized(ctx context.Context, tx pgx.Tx, m kafka.Message) error {
+// committed: the payment was authorized and inventory turned the
+// reservation into a sale; both facts are in, the order is confirmed.
+// Inventory commits only a reservation it still holds, so an order whose
+// reservation expired while its payment went through is never confirmed:
+// inventory.expired cancels it, and payments refunds.
+func (h *Handlers) committed(ctx context.Context, tx pgx.Tx, m kafka.Message) error {
 	return h.finish(ctx, tx, m, func(o *order.Order, _ outcome) (order.Event, error) {
 		return o.Confirm(h.now())
 	})

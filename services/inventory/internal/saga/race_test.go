@@ -1,0 +1,83 @@
+package saga_test
+
+import (
+	"context"
+	"io/fs"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/metric/noop"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/example/sagasuite/platform/inbox"
+	"github.com/example/sagasuite/platform/kafka"
+	"github.com/example/sagasuite/platform/outbox"
+	"github.com/example/sagasuite/platform/postgrestest"
+	"github.com/example/sagasuite/services/inventory/internal/catalog"
+	"github.com/example/sagasuite/services/inventory/internal/inventorydb"
+	"github.com/example/sagasuite/services/inventory/internal/saga"
+	"github.com/example/sagasuite/services/orders/orderevents"
+	"github.com/example/sagasuite/services/payments/paymentevents"
+)
+
+// The reservation expires (a lagging consumer, a slow payment) and then
+// the payment is authorized after all. Inventory does not commit stock it
+// no longer holds, and announces no commit: orders confirms only on
+// inventory.committed, so the order is cancelled by inventory.expired and
+// payments refunds it. Stock is conserved throughout. (Before, orders
+// confirmed on payments.authorized: CONFIRMED + AUTHORIZED + RELEASED.)
+func TestAPaymentAfterTheReservationExpiredCommitsNothing(t *testing.T) {
+	pool := postgrestest.Pool(t, map[string]fs.FS{"inventory": inventorydb.Migrations(), "outbox": outbox.Migrations(), "inbox": inbox.Migrations()})
+	store := inventorydb.New(pool)
+	ctx := context.Background()
+	if _, err := store.SeedIfEmpty(ctx, catalog.Seed(10)); err != nil {
+		t.Fatal(err)
+	}
+	h := saga.New(store, tracenoop.NewTracerProvider())
+	handle := inbox.Handler(pool, "inventory", inbox.Route(h.Routes()), nil)
+	deliver := func(typ, topic string, data any) {
+		t.Helper()
+		ev, err := kafka.NewEvent(typ, "/test", "o-1", data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := handle.Handle(ctx, kafka.Message{Event: ev, Topic: topic}); err != nil {
+			t.Fatalf("%s: %v", typ, err)
+		}
+	}
+	deliver(orderevents.Placed, orderevents.Topic, orderevents.OrderPlaced{OrderID: "o-1", CustomerID: "c", TotalCents: 200, Currency: "EUR",
+		Items: []orderevents.Item{{SKU: "SKU-0001", Quantity: 2, UnitPriceCents: 100}}, Payment: orderevents.Payment{Token: "t", CardLast4: "4242"}})
+	x, err := saga.NewExpiry(store, time.Nanosecond, time.Second, slog.New(slog.DiscardHandler), tracenoop.NewTracerProvider(), noop.NewMeterProvider().Meter(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Millisecond)
+	if n, err := x.Scan(ctx, 0); err != nil || n != 1 {
+		t.Fatalf("expiry released %d orders (%v), want 1", n, err)
+	}
+	deliver(paymentevents.Authorized, paymentevents.Topic, paymentevents.PaymentOutcome{OrderID: "o-1", PaymentID: "p-1", AmountCents: 200})
+
+	rows, err := pool.Query(ctx, `SELECT event_type FROM outbox ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var types []string
+	for rows.Next() {
+		var typ string
+		_ = rows.Scan(&typ)
+		types = append(types, typ)
+	}
+	if got := strings.Join(types, ","); got != "inventory.reserved,inventory.expired,inventory.released" {
+		t.Fatalf("announced %s: a payment after the expiry must not commit (no inventory.committed)", got)
+	}
+	p, err := store.Product(ctx, "SKU-0001")
+	if err != nil || p.Available != 10 || p.Reserved != 0 || p.Committed != 0 {
+		t.Fatalf("SKU-0001 %+v %v: stock must be back, nothing sold", p, err)
+	}
+	rs, _ := store.Reservations(ctx, "o-1")
+	if len(rs) != 1 || rs[0].Status != catalog.Released {
+		t.Fatalf("reservations %+v", rs)
+	}
+}
