@@ -5,9 +5,13 @@
 //
 // A deposed leader may not notice at once (a long GC pause, a partition),
 // so leadership alone cannot stop it doing harm. Each term has a fencing
-// token, the election key's creation revision, which only grows; the job
-// passes it to Fence inside each write transaction, and the database
-// refuses writes with a token lower than one already seen.
+// token that only grows: the election key's creation revision, above the
+// election's epoch (Token). The job passes it to Fence inside each write
+// transaction, and the database refuses writes with a token lower than
+// one already seen. The epoch is what keeps tokens growing when etcd
+// loses its data (a new cluster, `make clean` with PostgreSQL kept): its
+// revisions start again from 1, but a cluster without the epoch key
+// starts a new epoch above every one the fencing table has seen.
 //
 // To drop it, run the job directly (every replica then runs it; the jobs
 // here stay correct, only wasteful) and delete the Fence calls.
@@ -20,6 +24,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 
@@ -57,9 +62,56 @@ type Elector struct {
 	cli *clientv3.Client
 	cfg Config
 
+	// floor is the highest epoch already used for fencing (the fencing
+	// table's), or nil: a new epoch starts above it.
+	floor func(ctx context.Context) (int64, error)
+
 	mu      sync.Mutex
 	leading bool
 	changes metric.Int64Counter
+}
+
+// Token is a term's fencing token: the epoch in the high bits, above the
+// etcd revision at which the term began (below 2^40), so tokens grow with
+// revisions within an epoch and across epochs whatever the revisions.
+func Token(epoch, revision int64) int64 { return epoch<<40 | revision }
+
+// epochKey holds the election's epoch, outside the election's prefix (a
+// key under it would stand as a candidate).
+func (e *Elector) epochKey() string { return "/election-epochs/" + e.cfg.Name }
+
+// epoch returns the election's epoch, starting a new one above every
+// epoch used for fencing when etcd has none (a new cluster, or one that
+// lost its data). Candidates racing to start it agree on one value.
+func (e *Elector) epoch(ctx context.Context) (int64, error) {
+	key := e.epochKey()
+	resp, err := e.cli.Get(ctx, key)
+	if err != nil {
+		return 0, fmt.Errorf("read epoch: %w", err)
+	}
+	if len(resp.Kvs) == 0 {
+		floor := int64(0)
+		if e.floor != nil {
+			if floor, err = e.floor(ctx); err != nil {
+				return 0, fmt.Errorf("highest epoch fenced: %w", err)
+			}
+		}
+		txn, err := e.cli.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
+			Then(clientv3.OpPut(key, strconv.FormatInt(floor+1, 10))).Else(clientv3.OpGet(key)).Commit()
+		if err != nil {
+			return 0, fmt.Errorf("start an epoch: %w", err)
+		}
+		if txn.Succeeded {
+			e.cfg.Logger.InfoContext(ctx, "new election epoch: etcd had none", "election", e.cfg.Name, "epoch", floor+1)
+			return floor + 1, nil
+		}
+		resp = (*clientv3.GetResponse)(txn.Responses[0].GetResponseRange())
+	}
+	epoch, err := strconv.ParseInt(string(resp.Kvs[0].Value), 10, 64)
+	if err != nil || epoch < 1 || epoch >= 1<<22 {
+		return 0, fmt.Errorf("epoch %q of %s: not a number from 1 to 2^22", resp.Kvs[0].Value, e.cfg.Name)
+	}
+	return epoch, nil
 }
 
 // New returns an elector.
@@ -171,10 +223,20 @@ func (e *Elector) term(ctx context.Context, job func(ctx context.Context, token 
 	if err := el.Campaign(ctx, e.cfg.InstanceID); err != nil {
 		return fmt.Errorf("campaign: %w", err)
 	}
-	token := el.Rev()
+	epoch, err := e.epoch(ctx)
+	if err != nil {
+		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer rcancel()
+		_ = el.Resign(rctx)
+		return err
+	}
+	if el.Rev() >= 1<<40 {
+		return fmt.Errorf("etcd revision %d does not fit a fencing token", el.Rev())
+	}
+	token := Token(epoch, el.Rev())
 	e.setLeading(ctx, true)
 	defer e.setLeading(context.WithoutCancel(ctx), false)
-	e.cfg.Logger.InfoContext(ctx, "became leader", "election", e.cfg.Name, "fencing_token", token)
+	e.cfg.Logger.InfoContext(ctx, "became leader", "election", e.cfg.Name, "fencing_token", token, "epoch", epoch, "revision", el.Rev())
 	jctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() {

@@ -166,3 +166,60 @@ func BenchmarkFailover(b *testing.B) {
 		b.ReportMetric(float64(times[9])/float64(time.Millisecond), "max-failover-ms")
 	}
 }
+
+// etcd loses its data (a new cluster; `make clean` keeps PostgreSQL): its
+// revisions start again from 1, far below the tokens the fencing table
+// holds. The new leader's token still outranks them (a new epoch), so its
+// job runs instead of being fenced off for ever; and a leader of the old
+// cluster, still writing with its old token, is fenced.
+func TestTokensOutrankTheFencingTableAfterEtcdLosesItsData(t *testing.T) {
+	pool := postgrestest.Pool(t, map[string]fs.FS{"election": election.Migrations()})
+	ctx := context.Background()
+	runOnce := func(eps []string) (token int64, err error) {
+		cli := client(t, eps)
+		ran := make(chan struct{})
+		var once sync.Once
+		s, serr := election.Setup(ctx, cli, pool, election.Config{Name: "expiry", InstanceID: "a", TTL: time.Second}, 10*time.Millisecond,
+			func(ctx context.Context, tok int64) (int, error) {
+				werr := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return election.Fence(ctx, tx, "expiry", tok) })
+				once.Do(func() { token, err = tok, werr; close(ran) })
+				return 0, werr
+			})
+		if serr != nil {
+			t.Fatal(serr)
+		}
+		rctx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- s.Run(rctx) }()
+		select {
+		case <-ran:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the singleton never ran")
+		}
+		cancel()
+		<-done
+		return token, err
+	}
+	old := etcdtest.Endpoints(t)
+	oldCli := client(t, old)
+	for i := range 300 { // an old cluster with a long history: high revisions
+		if _, err := oldCli.Put(ctx, "/filler", fmt.Sprint(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first, err := runOnce(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := runOnce(etcdtest.Endpoints(t)) // a fresh cluster: revisions from 1
+	if err != nil {
+		t.Fatalf("the leader of a fresh etcd is fenced off: %v (its token %d, the table's %d)", err, second, first)
+	}
+	if second <= first {
+		t.Fatalf("token %d after etcd lost its data, %d before: want higher", second, first)
+	}
+	stale := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return election.Fence(ctx, tx, "expiry", first) })
+	if !errors.Is(stale, election.ErrFenced) {
+		t.Fatalf("the old cluster's leader writing with token %d: %v, want ErrFenced", first, stale)
+	}
+}

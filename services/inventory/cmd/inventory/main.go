@@ -145,13 +145,13 @@ func assemble(ctx context.Context, p *process.Process, tel *telemetry.Telemetry,
 		return err
 	}
 	p.Add("etcd", etcd)
-	expiry, err := saga.NewExpiry(store, cfg.ReservationTTL, cfg.ExpiryInterval, tel.Logger, tel.TracerProvider,
+	expiry, err := saga.NewExpiry(store, cfg.ReservationTTL, cfg.ExpiryInterval, tel.TracerProvider,
 		tel.MeterProvider.Meter("github.com/example/sagasuite/services/inventory"))
 	if err != nil {
 		return err
 	}
 	expiryJob, err := election.Setup(ctx, etcd.Client, db.Pool, election.Config{Name: saga.ExpiryJob, InstanceID: cfg.Process.InstanceID,
-		TTL: cfg.LeaderTTL, Logger: tel.Logger, MeterProvider: tel.MeterProvider}, expiry.Run)
+		TTL: cfg.LeaderTTL, Logger: tel.Logger, MeterProvider: tel.MeterProvider}, expiry.Interval(), expiry.Scan)
 	if err != nil {
 		return err
 	}

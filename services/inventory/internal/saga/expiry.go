@@ -2,7 +2,6 @@ package saga
 
 import (
 	"context"
-	"log/slog"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -28,18 +27,17 @@ type Expiry struct {
 	store    *inventorydb.Store
 	ttl      time.Duration
 	interval time.Duration
-	log      *slog.Logger
 	tracer   trace.Tracer
 	scans    metric.Int64Counter
 	released metric.Int64Counter
 }
 
 // NewExpiry returns the job; interval 0 means a quarter of ttl, at most 10 s.
-func NewExpiry(store *inventorydb.Store, ttl, interval time.Duration, log *slog.Logger, tp trace.TracerProvider, meter metric.Meter) (*Expiry, error) {
+func NewExpiry(store *inventorydb.Store, ttl, interval time.Duration, tp trace.TracerProvider, meter metric.Meter) (*Expiry, error) {
 	if interval <= 0 {
 		interval = min(ttl/4, 10*time.Second)
 	}
-	x := &Expiry{store: store, ttl: ttl, interval: interval, log: log, tracer: tp.Tracer("github.com/example/sagasuite/services/inventory/internal/saga")}
+	x := &Expiry{store: store, ttl: ttl, interval: interval, tracer: tp.Tracer("github.com/example/sagasuite/services/inventory/internal/saga")}
 	var err error
 	if x.scans, err = meter.Int64Counter("inventory.expiry.scans", metric.WithDescription("Scans for expired reservations (on the leader only)."),
 		metric.WithUnit("{scan}")); err != nil {
@@ -50,21 +48,8 @@ func NewExpiry(store *inventorydb.Store, ttl, interval time.Duration, log *slog.
 	return x, err
 }
 
-// Run scans every interval until ctx ends, fencing its writes with token.
-func (x *Expiry) Run(ctx context.Context, token int64) error {
-	t := time.NewTicker(x.interval)
-	defer t.Stop()
-	for {
-		if _, err := x.Scan(ctx, token); err != nil && ctx.Err() == nil {
-			x.log.WarnContext(ctx, "reservation expiry failed", "error", err)
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-	}
-}
+// Interval is how often the leader scans (election.Setup runs Scan).
+func (x *Expiry) Interval() time.Duration { return x.interval }
 
 // Scan releases what has expired and returns how many orders it released.
 func (x *Expiry) Scan(ctx context.Context, token int64) (int, error) {

@@ -3,7 +3,6 @@ package saga_test
 import (
 	"context"
 	"io/fs"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -38,7 +37,7 @@ func TestExpiryJoinsTheOrdersTrace(t *testing.T) {
 	}
 	reserveSpan.End()
 
-	x, err := saga.NewExpiry(store, time.Nanosecond, time.Second, slog.New(slog.DiscardHandler), tp, noop.NewMeterProvider().Meter(""))
+	x, err := saga.NewExpiry(store, time.Nanosecond, time.Second, tp, noop.NewMeterProvider().Meter(""))
 	if err != nil {
 		t.Fatal(err)
 	}

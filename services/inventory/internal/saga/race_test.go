@@ -3,7 +3,6 @@ package saga_test
 import (
 	"context"
 	"io/fs"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -49,7 +48,7 @@ func TestAPaymentAfterTheReservationExpiredCommitsNothing(t *testing.T) {
 	}
 	deliver(orderevents.Placed, orderevents.Topic, orderevents.OrderPlaced{OrderID: "o-1", CustomerID: "c", TotalCents: 200, Currency: "EUR",
 		Items: []orderevents.Item{{SKU: "SKU-0001", Quantity: 2, UnitPriceCents: 100}}, Payment: orderevents.Payment{Token: "t", CardLast4: "4242"}})
-	x, err := saga.NewExpiry(store, time.Nanosecond, time.Second, slog.New(slog.DiscardHandler), tracenoop.NewTracerProvider(), noop.NewMeterProvider().Meter(""))
+	x, err := saga.NewExpiry(store, time.Nanosecond, time.Second, tracenoop.NewTracerProvider(), noop.NewMeterProvider().Meter(""))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -228,9 +228,9 @@ func assemble(ctx context.Context, p *process.Process, tel *telemetry.Telemetry,
 	p.Add("kafka_consumer", consumer)
 
 	// The watchdog cancels stalled sagas: a singleton, on the leader only.
-	wd := watchdog.New(repo, queries, metrics, watchdog.Config{Timeout: cfg.SagaTimeout}, tel.Logger, tel.TracerProvider)
+	wd := watchdog.New(repo, queries, metrics, watchdog.Config{Timeout: cfg.SagaTimeout}, tel.TracerProvider)
 	watchdogJob, err := election.Setup(ctx, etcd.Client, db.Pool, election.Config{Name: watchdog.Job, InstanceID: cfg.Process.InstanceID,
-		TTL: cfg.LeaderTTL, Logger: tel.Logger, MeterProvider: tel.MeterProvider}, wd.Run)
+		TTL: cfg.LeaderTTL, Logger: tel.Logger, MeterProvider: tel.MeterProvider}, wd.Interval(), wd.Scan)
 	if err != nil {
 		return err
 	}

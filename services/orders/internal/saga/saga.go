@@ -132,9 +132,9 @@ func (h *Handlers) Routes() inbox.Routes {
 		// reservation expire meanwhile. It commits the stock only if it
 		// still holds it, and that (inventory.committed) confirms.
 		paymentevents.Authorized: nil,
-		paymentevents.Declined:    h.declined,
-		paymentevents.Failed:      h.failed,
-		paymentevents.Refunded:    nil,
+		paymentevents.Declined:   h.declined,
+		paymentevents.Failed:     h.failed,
+		paymentevents.Refunded:   nil,
 	}
 }
 

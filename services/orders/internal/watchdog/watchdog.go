@@ -11,7 +11,6 @@ package watchdog
 
 import (
 	"context"
-	"log/slog"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -40,7 +39,6 @@ type Watchdog struct {
 	stalled StalledOrders
 	metrics *saga.Metrics
 	cfg     Config
-	log     *slog.Logger
 	tracer  trace.Tracer
 }
 
@@ -51,36 +49,19 @@ type StalledOrders interface {
 
 // New returns a watchdog that finds stalled orders in stalled and
 // cancels them through repo.
-func New(repo *ordersdb.Repo, stalled StalledOrders, metrics *saga.Metrics, cfg Config, log *slog.Logger, tp trace.TracerProvider) *Watchdog {
+func New(repo *ordersdb.Repo, stalled StalledOrders, metrics *saga.Metrics, cfg Config, tp trace.TracerProvider) *Watchdog {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 30 * time.Second
 	}
 	if cfg.Interval <= 0 {
 		cfg.Interval = min(cfg.Timeout/4, 5*time.Second)
 	}
-	return &Watchdog{repo: repo, stalled: stalled, metrics: metrics, cfg: cfg, log: log,
+	return &Watchdog{repo: repo, stalled: stalled, metrics: metrics, cfg: cfg,
 		tracer: tp.Tracer("github.com/example/sagasuite/services/orders/internal/watchdog")}
 }
 
-// Run scans every Interval until ctx ends. token is the fencing token of
-// the leadership term it runs in (0 without leader election): a stale
-// leader's cancellations are refused.
-func (w *Watchdog) Run(ctx context.Context, token int64) error {
-	t := time.NewTicker(w.cfg.Interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-		if n, err := w.Scan(ctx, token); err != nil && ctx.Err() == nil {
-			w.log.WarnContext(ctx, "watchdog scan failed", "error", err)
-		} else if n > 0 {
-			w.log.InfoContext(ctx, "watchdog cancelled stalled orders", "count", n)
-		}
-	}
-}
+// Interval is how often the leader scans (election.Setup runs Scan).
+func (w *Watchdog) Interval() time.Duration { return w.cfg.Interval }
 
 // Job is the fencing name of the watchdog.
 const Job = "orders-watchdog"

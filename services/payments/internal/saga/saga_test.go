@@ -47,11 +47,11 @@ type env struct {
 	chargeDelay   atomic.Int64
 	chargeFail    atomic.Bool
 	refundMissing atomic.Bool
-	pspURL      string
-	pspKey      cardcrypt.PublicKey
-	handle      kafka.Handler
-	saga        *saga.Handlers
-	pool        *pgxpool.Pool
+	pspURL        string
+	pspKey        cardcrypt.PublicKey
+	handle        kafka.Handler
+	saga          *saga.Handlers
+	pool          *pgxpool.Pool
 	// outboxTypes lists the event types written to the outbox, in order.
 	outboxTypes func() []string
 }
