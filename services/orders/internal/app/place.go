@@ -280,6 +280,16 @@ func (s *Orders) place(ctx context.Context, req PlaceRequest) (Result, error) {
 		return Result{}, err
 	}
 	o, pos, err := s.store.Create(ctx, placed, key, map[string]string{"causation_type": "http", "causation_id": req.RequestID}, msg)
+	if err != nil && ctx.Err() != nil {
+		// The budget ran out while storing: the COMMIT may have gone
+		// through all the same. An order that was stored is answered as
+		// accepted: told "retry later", a client without a key would
+		// place it twice.
+		if stored, found := s.lookUp(context.WithoutCancel(ctx), id); found {
+			trace.SpanFromContext(ctx).AddEvent("stored after the budget ran out: answered as accepted")
+			o, pos, err = stored, 0, nil
+		}
+	}
 	if errors.Is(err, ErrKeyTaken) {
 		// A concurrent request with the same key won the race.
 		r, _, err := s.replay(ctx, key)
@@ -293,6 +303,25 @@ func (s *Orders) place(ctx context.Context, req PlaceRequest) (Result, error) {
 		s.inflight.accepted.Add(1)
 	}
 	return Result{Order: o, Position: pos}, nil
+}
+
+// lookUp reads order id from the event store after a write whose outcome
+// its caller did not see, for up to 300 ms: a COMMIT sent before the
+// connection was given up can still land just after.
+func (s *Orders) lookUp(ctx context.Context, id string) (order.Order, bool) {
+	ctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	for {
+		o, err := s.store.Current(ctx, id)
+		if err == nil {
+			return o, true
+		}
+		select {
+		case <-ctx.Done():
+			return order.Order{}, false
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // replay answers a request whose key was seen before, with the order as

@@ -67,6 +67,8 @@ func TestPlace(t *testing.T) {
 			wantErr: func(err error) bool { return errors.Is(err, app.ErrKeyReused) }},
 		{name: "a concurrent request with the key wins: its order is the answer", req: request("race"), stored: 1,
 			prepare: func(s *appfake.Store, _ *app.Orders) { s.StealKey = "race" }},
+		{name: "stored, but the commit outlasted the budget: accepted, not retry later", req: request(""), stored: 1,
+			prepare: func(s *appfake.Store, _ *app.Orders) { s.LateCommit = true }},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			store := appfake.NewStore()
@@ -95,7 +97,7 @@ func TestPlace(t *testing.T) {
 			if res.Order.Status != order.Pending || res.Order.TotalCents != 2*250+1000 {
 				t.Errorf("order %+v", res.Order)
 			}
-			if tt.prepare != nil && res.Order.ID != list[0].ID {
+			if res.Order.ID != list[0].ID {
 				t.Errorf("answered order %s, want the stored %s", res.Order.ID, list[0].ID)
 			}
 			if tt.prepare == nil {

@@ -33,6 +33,10 @@ type Store struct {
 	// StealKey, when set, makes the next Create with that key lose the
 	// race: another order takes the key just before it.
 	StealKey string
+	// LateCommit makes Create store the order, then wait for the
+	// caller's deadline and fail with it: a COMMIT that landed after the
+	// caller gave up on it.
+	LateCommit bool
 }
 
 // NewStore returns an empty store.
@@ -41,7 +45,7 @@ func NewStore() *Store {
 }
 
 // Create implements app.Store.
-func (s *Store) Create(_ context.Context, placed order.Event, key *app.IdempotencyKey, _ map[string]string, msgs ...outbox.Message) (order.Order, int64, error) {
+func (s *Store) Create(ctx context.Context, placed order.Event, key *app.IdempotencyKey, _ map[string]string, msgs ...outbox.Message) (order.Order, int64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var o order.Order
@@ -64,6 +68,12 @@ func (s *Store) Create(_ context.Context, placed order.Event, key *app.Idempoten
 	s.orders[o.ID] = o
 	s.Sent = append(s.Sent, msgs...)
 	s.position++
+	if s.LateCommit {
+		s.mu.Unlock()
+		<-ctx.Done()
+		s.mu.Lock()
+		return order.Order{}, 0, ctx.Err()
+	}
 	return o, s.position, nil
 }
 
