@@ -262,3 +262,8 @@ func Connect(endpoints []string) (Etcd, error) {
 
 // Ready is a readiness check: nil while etcd answers.
 func (e Etcd) Ready(ctx context.Context) error { return Ping(ctx, e.Client) }
+
+// Degradable says a service's API goes on while etcd is away (discovery
+// keeps the instances it knew; singletons wait): Ready must pass at
+// start, and is only reported after that (process.Add).
+func (e Etcd) Degradable() bool { return true }

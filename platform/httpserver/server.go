@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -24,13 +27,29 @@ const DefaultBodyLimit = 64 << 10
 // Check reports whether a dependency is usable; /readyz runs them all.
 type Check func(ctx context.Context) error
 
+// Readiness is what /readyz checks. It answers whether this instance can
+// serve its API, so that what routes traffic (a load balancer, the
+// sidecar's registration) moves it only when another instance would do
+// better. Required checks are what the API cannot do without (its
+// database): /readyz fails while one fails. Startup checks (Kafka, etcd,
+// a consumer's partitions, a dependency found) must pass once before the
+// instance is ready; after that a failing one is reported as degraded and
+// readiness holds, because the API goes on without it (the outbox keeps
+// events while Kafka is away, discovery keeps the instances it knew), and
+// every replica shares the same broker: taking them out of rotation
+// would turn a blip into an outage.
+type Readiness struct {
+	Required map[string]Check
+	Startup  map[string]Check
+}
+
 // Config holds the server's collaborators. The zero value is valid: no
 // readiness checks, global OTel providers, slog.Default.
 type Config struct {
 	// BodyLimit caps request bodies in bytes; 0 means DefaultBodyLimit.
 	BodyLimit int64
-	// Ready maps a dependency name to its check, e.g. "postgres".
-	Ready          map[string]Check
+	// Ready is what /readyz checks, by dependency name, e.g. "postgres".
+	Ready          Readiness
 	Logger         *slog.Logger
 	TracerProvider trace.TracerProvider
 	MeterProvider  metric.MeterProvider
@@ -185,15 +204,40 @@ func bodyLimit(limit int64) echo.MiddlewareFunc {
 	}
 }
 
-func readyHandler(checks map[string]Check) echo.HandlerFunc {
+func readyHandler(r Readiness) echo.HandlerFunc {
+	var mu sync.Mutex
+	started := map[string]bool{} // startup checks that have passed once
+	run := func(ctx context.Context, check Check) error {
+		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		return check(ctx)
+	}
 	return func(c echo.Context) error {
-		for name, check := range checks {
-			ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
-			err := check(ctx)
-			cancel()
-			if err != nil {
+		ctx := c.Request().Context()
+		for _, name := range slices.Sorted(maps.Keys(r.Required)) {
+			if err := run(ctx, r.Required[name]); err != nil {
 				return NewError(http.StatusServiceUnavailable, "not_ready", name+": "+err.Error())
 			}
+		}
+		degraded := map[string]string{}
+		for _, name := range slices.Sorted(maps.Keys(r.Startup)) {
+			err := run(ctx, r.Startup[name])
+			mu.Lock()
+			if err == nil {
+				started[name] = true
+			}
+			ok := started[name]
+			mu.Unlock()
+			switch {
+			case err == nil:
+			case !ok:
+				return NewError(http.StatusServiceUnavailable, "not_ready", name+": "+err.Error())
+			default:
+				degraded[name] = err.Error()
+			}
+		}
+		if len(degraded) > 0 {
+			return c.JSON(http.StatusOK, map[string]any{"status": "degraded", "degraded": degraded})
 		}
 		return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
 	}

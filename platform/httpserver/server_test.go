@@ -120,14 +120,27 @@ func TestBodyLimitWithoutContentLength(t *testing.T) {
 
 func TestHealthAndReadiness(t *testing.T) {
 	var dbErr error
-	s := httpserver.New(httpserver.Config{Ready: map[string]httpserver.Check{
-		"postgres": func(context.Context) error { return dbErr },
+	kafkaErr := errors.New("no broker yet")
+	s := httpserver.New(httpserver.Config{Ready: httpserver.Readiness{
+		Required: map[string]httpserver.Check{"postgres": func(context.Context) error { return dbErr }},
+		Startup:  map[string]httpserver.Check{"kafka": func(context.Context) error { return kafkaErr }},
 	}, Metrics: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("m 1\n")) })})
 	if rec, _ := do(t, s, "GET", "/healthz", "", ""); rec.Code != 200 {
 		t.Fatalf("healthz %d", rec.Code)
 	}
+	// A startup check must pass once: not ready before.
+	if rec, b := do(t, s, "GET", "/readyz", "", ""); rec.Code != 503 || !strings.Contains(b.Error.Message, "kafka: no broker yet") {
+		t.Fatalf("readyz before Kafka ever answered: %d %s", rec.Code, rec.Body)
+	}
+	kafkaErr = nil
 	if rec, _ := do(t, s, "GET", "/readyz", "", ""); rec.Code != 200 {
 		t.Fatalf("readyz %d", rec.Code)
+	}
+	// After that, Kafka going away is reported, and the API stays in
+	// rotation: a blip must not take it down.
+	kafkaErr = errors.New("broker gone")
+	if rec, _ := do(t, s, "GET", "/readyz", "", ""); rec.Code != 200 || !strings.Contains(rec.Body.String(), `"degraded":{"kafka":"broker gone"}`) {
+		t.Fatalf("readyz with Kafka away after start: %d %s, want 200 degraded", rec.Code, rec.Body)
 	}
 	dbErr = errors.New("connection refused")
 	rec, b := do(t, s, "GET", "/readyz", "", "")

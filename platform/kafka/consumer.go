@@ -347,6 +347,10 @@ func (c *Consumer) Ready(context.Context) error {
 	return nil
 }
 
+// Degradable says a service's API goes on while the consumer rejoins its
+// group (process.Add).
+func (c *Consumer) Degradable() bool { return true }
+
 // Pause stops handing out new messages until Resume; messages already
 // with a worker are finished. The group membership is kept: partitions stay assigned.
 func (c *Consumer) Pause() { c.paused.Store(true) }

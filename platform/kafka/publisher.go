@@ -146,6 +146,11 @@ func (p *Publisher) write(ctx context.Context, topic string, msgs []kafkago.Mess
 // Ready is a readiness check: nil while a broker answers.
 func (p *Publisher) Ready(ctx context.Context) error { return Ping(ctx, p.brokers) }
 
+// Degradable says a service's API goes on while the brokers are away (its
+// writes wait in the outbox): Ready must pass at start, and is only
+// reported after that (process.Add).
+func (p *Publisher) Degradable() bool { return true }
+
 // Close flushes pending writes and closes connections.
 func (p *Publisher) Close() error {
 	if err := p.w.Close(); err != nil {

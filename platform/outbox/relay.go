@@ -131,6 +131,17 @@ func Backlog(ctx context.Context, pool *pgxpool.Pool) (int64, time.Duration, err
 	return n, time.Duration(age * float64(time.Second)), nil
 }
 
+// Waiting counts the rows that wait in the outbox: those of eventType,
+// and all of them. The outbox is small while the broker takes what is
+// written, and only while it does not (the case this is asked for) does
+// it grow: a read of the whole table is the right plan for it.
+func Waiting(ctx context.Context, pool *pgxpool.Pool, eventType string) (ofType, all int64, err error) {
+	if err := pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE event_type = $1), count(*) FROM outbox`, eventType).Scan(&ofType, &all); err != nil {
+		return 0, 0, fmt.Errorf("outbox waiting: %w", err)
+	}
+	return ofType, all, nil
+}
+
 // Wake tells the relay that a transaction which wrote the outbox has
 // committed. Writers call it after their commit (not inside: the relay
 // would look before the rows are visible); it never blocks.

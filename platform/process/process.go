@@ -15,6 +15,11 @@
 //	Run(ctx) error    runs beside the server until ctx ends
 //	Close() / Close() error  released at stop, newest first
 //
+// and, with Ready, Degradable() bool: true when the API goes on without
+// the dependency once started (Kafka, etcd), so its check must pass once
+// for the instance to be ready and is only reported after that
+// (httpserver.Readiness).
+//
 // Components bring their own schema: their Setup functions migrate the
 // tables they own (outbox.Setup, inbox.Setup, election.Setup), so a
 // service cannot forget one.
@@ -87,7 +92,7 @@ type Process struct {
 
 	cfg         Config
 	adminServer *httpserver.Server
-	ready       map[string]httpserver.Check
+	ready       httpserver.Readiness
 	runners     []func(context.Context) error
 	closers     []func()
 }
@@ -98,7 +103,8 @@ func New(cfg Config, tel *telemetry.Telemetry) *Process {
 	if cfg.StopTimeout <= 0 {
 		cfg.StopTimeout = 8 * time.Second
 	}
-	p := &Process{Log: tel.Logger, cfg: cfg, ready: map[string]httpserver.Check{}}
+	p := &Process{Log: tel.Logger, cfg: cfg,
+		ready: httpserver.Readiness{Required: map[string]httpserver.Check{}, Startup: map[string]httpserver.Check{}}}
 	p.OnClose(func() {
 		// Bounded: an exporter with no collector must not hold up exit.
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -128,7 +134,11 @@ func New(cfg Config, tel *telemetry.Telemetry) *Process {
 func (p *Process) Add(name string, c any) {
 	found := false
 	if r, ok := c.(interface{ Ready(context.Context) error }); ok {
-		p.Ready(name, r.Ready)
+		if d, ok := c.(interface{ Degradable() bool }); ok && d.Degradable() {
+			p.Startup(name, r.Ready)
+		} else {
+			p.Ready(name, r.Ready)
+		}
 		found = true
 	}
 	if r, ok := c.(interface{ Run(context.Context) error }); ok {
@@ -152,9 +162,14 @@ func (p *Process) Add(name string, c any) {
 	}
 }
 
-// Ready adds a check to /readyz: the process is ready only when it can
-// serve within its objective, not merely when it is up.
-func (p *Process) Ready(name string, check httpserver.Check) { p.ready[name] = check }
+// Ready adds a check to /readyz of what the API cannot be served without:
+// the process is ready only while it passes.
+func (p *Process) Ready(name string, check httpserver.Check) { p.ready.Required[name] = check }
+
+// Startup adds a check to /readyz that must pass once for the process to
+// be ready, and after that is reported as degraded while it fails: a
+// dependency the API goes on without (httpserver.Readiness).
+func (p *Process) Startup(name string, check httpserver.Check) { p.ready.Startup[name] = check }
 
 // Go adds a job to run beside the server; it must return when its
 // context ends.

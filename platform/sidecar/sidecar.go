@@ -1,6 +1,7 @@
 // Package sidecar registers a service in discovery on its behalf: it polls
 // the service's /readyz and keeps the service registered (under a lease)
-// only while it answers 200, deregisters when readiness fails or the
+// while it answers 200, deregisters when readiness fails (Failures checks
+// in a row, or at once when nothing listens: the service is gone) or the
 // sidecar stops, and re-registers when the lease is lost. The service
 // itself contains no registration code: that is the sidecar pattern.
 // cmd/sidecar is the process around it.
@@ -8,8 +9,10 @@ package sidecar
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
+	"syscall"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -26,6 +29,10 @@ type Config struct {
 	ReadyURL string        // e.g. http://127.0.0.1:8083/readyz
 	TTL      time.Duration // lease; 0 means 5 s
 	Interval time.Duration // between readiness checks; 0 means 1 s
+	// Failures is how many readiness checks in a row must fail before
+	// the instance is deregistered (one slow or failed answer is not a
+	// dead instance); 0 means 3. A refused connection deregisters at once.
+	Failures int
 	Client   *clientv3.Client
 	Logger   *slog.Logger
 	Meter    metric.Meter
@@ -38,6 +45,9 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	if cfg.Interval <= 0 {
 		cfg.Interval = time.Second
+	}
+	if cfg.Failures <= 0 {
+		cfg.Failures = 3
 	}
 	checks, err := cfg.Meter.Int64Counter("sidecar.health_checks", metric.WithDescription("Readiness checks of the service, by result."),
 		metric.WithUnit("{check}"))
@@ -68,11 +78,15 @@ func Run(ctx context.Context, cfg Config) error {
 	defer deregister("sidecar stopping")
 	t := time.NewTicker(cfg.Interval)
 	defer t.Stop()
+	failed := 0 // checks failed in a row
 	for {
-		ready := isReady(ctx, httpc, cfg.ReadyURL)
+		ready, gone := isReady(ctx, httpc, cfg.ReadyURL)
 		result := "ready"
 		if !ready {
 			result = "not_ready"
+			failed++
+		} else {
+			failed = 0
 		}
 		checks.Add(ctx, 1, metric.WithAttributes(svc, attribute.String("result", result)))
 		if reg != nil {
@@ -92,7 +106,9 @@ func Run(ctx context.Context, cfg Config) error {
 			reg = r
 			regs.Add(ctx, 1, metric.WithAttributes(svc, attribute.String("action", "register")))
 			cfg.Logger.Info("registered", "service", cfg.Instance.Service, "instance", cfg.Instance.ID, "addr", cfg.Instance.Addr)
-		case !ready && reg != nil:
+		case gone && reg != nil:
+			deregister("the service does not listen")
+		case failed >= cfg.Failures && reg != nil:
 			deregister("readiness failed")
 		}
 		select {
@@ -103,15 +119,17 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 }
 
-func isReady(ctx context.Context, c *http.Client, url string) bool {
+// isReady asks the service's /readyz; gone reports that nothing listens
+// there (the connection was refused): the process is dead.
+func isReady(ctx context.Context, c *http.Client, url string) (ready, gone bool) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return false
+		return false, false
 	}
 	resp, err := c.Do(req)
 	if err != nil {
-		return false
+		return false, errors.Is(err, syscall.ECONNREFUSED)
 	}
 	_ = resp.Body.Close()
-	return resp.StatusCode == http.StatusOK
+	return resp.StatusCode == http.StatusOK, false
 }

@@ -110,3 +110,52 @@ func TestDeadServiceLeavesRotation(t *testing.T) {
 	}
 	t.Logf("out of rotation after %v (lease TTL 5 s)", time.Since(start))
 }
+
+// One or two failed readiness checks (a blip of the service's database, a
+// GC pause) do not take the instance out of rotation; Failures in a row do.
+func TestABlipDoesNotDeregister(t *testing.T) {
+	eps := etcdtest.Endpoints(t)
+	cli, err := discovery.Dial(eps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	var failing atomic.Int32 // checks still to fail
+	svc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if failing.Load() > 0 {
+			failing.Add(-1)
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	defer svc.Close()
+	r, _ := discovery.NewResolver(cli, "inventory", nil)
+	rctx, rcancel := context.WithCancel(context.Background())
+	defer rcancel()
+	go func() { _ = r.Run(rctx) }()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		_ = sidecar.Run(ctx, sidecar.Config{
+			Instance: discovery.Instance{Service: "inventory", ID: "i-1", Addr: svc.URL},
+			ReadyURL: svc.URL + "/readyz", TTL: 5 * time.Second, Interval: 50 * time.Millisecond, Failures: 3,
+			Client: cli, Logger: slog.New(slog.DiscardHandler), Meter: noop.NewMeterProvider().Meter(""),
+		})
+	}()
+	for len(r.Instances()) != 1 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	failing.Store(2)
+	for deadline := time.Now().Add(500 * time.Millisecond); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if len(r.Instances()) != 1 {
+			t.Fatal("two failed checks took the instance out of rotation")
+		}
+	}
+	failing.Store(1000)
+	start := time.Now()
+	for len(r.Instances()) != 0 {
+		if time.Since(start) > 2*time.Second {
+			t.Fatal("failing readiness did not deregister")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -45,6 +45,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	readyURL := env.URL("READY_URL", strings.TrimSuffix(addr, "/")+"/readyz", "http", "https")
 	ttl := env.Duration("LEASE_TTL", 5*time.Second)
 	interval := env.Duration("CHECK_INTERVAL", time.Second)
+	failures := env.Int("FAILURE_THRESHOLD", 3, 1, 100) // failed checks in a row that deregister
 	if err := env.Err(); err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
@@ -62,7 +63,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	p.Go(func(ctx context.Context) error {
 		return sidecar.Run(ctx, sidecar.Config{
 			Instance: discovery.Instance{Service: service, ID: cfg.InstanceID, Addr: addr, Version: version, StartedAt: time.Now().UTC()},
-			ReadyURL: readyURL, TTL: ttl, Interval: interval, Client: etcd.Client, Logger: p.Log,
+			ReadyURL: readyURL, TTL: ttl, Interval: interval, Failures: failures, Client: etcd.Client, Logger: p.Log,
 			Meter: tel.MeterProvider.Meter("github.com/example/sagasuite/platform/sidecar"),
 		})
 	})

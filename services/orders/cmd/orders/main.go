@@ -71,6 +71,7 @@ type settings struct {
 	LeaderTTL        time.Duration
 	PlaceTimeout     time.Duration
 	SagaTarget       time.Duration
+	OutboxBacklog    int64
 }
 
 // loadConfig reads the environment (CONTRACT.md) and reports every problem at once.
@@ -88,7 +89,10 @@ func loadConfig(getenv func(string) string) (settings, error) {
 		PlaceTimeout:     env.Duration("PLACE_TIMEOUT", time.Second),
 		// Sagas finishing later than this shrink the limit on sagas in
 		// flight; well under the 5 s p99 objective, since the signal comes late.
-		SagaTarget:     env.Duration("SAGA_TARGET", time.Second),
+		SagaTarget: env.Duration("SAGA_TARGET", time.Second),
+		// While Kafka is away orders wait in the outbox, accepted, up to
+		// this many rows; past it they are refused (503 overloaded).
+		OutboxBacklog:  int64(env.Int("OUTBOX_BACKLOG_LIMIT", 5000, 100, 1_000_000)),
 		PSPURL:         env.URL("PSP_URL", "http://127.0.0.1:8090", "http", "https"),
 		PSPTimeout:     env.Duration("PSP_TIMEOUT", 2*time.Second),
 		SagaTimeout:    env.Duration("SAGA_TIMEOUT", 30*time.Second),
@@ -168,7 +172,7 @@ func assemble(ctx context.Context, p *process.Process, tel *telemetry.Telemetry,
 	if err != nil {
 		return err
 	}
-	inflight, err := app.NewInFlight(queries, meter)
+	inflight, err := app.NewInFlight(queries, repo, cfg.OutboxBacklog, meter)
 	if err != nil {
 		return err
 	}
@@ -258,8 +262,10 @@ func inventoryPicker(p *process.Process, etcd discovery.Etcd, tel *telemetry.Tel
 	}
 	p.Go(r.Run)
 	// Not ready before an inventory instance is known: POST /orders would
-	// answer 503 inventory_unavailable.
-	p.Ready("inventory_discovered", func(context.Context) error {
+	// answer 503 inventory_unavailable. Once started, losing them all is
+	// reported (degraded), not taken out of rotation: every replica of
+	// orders would lose them alike, and a 503 with Retry-After says more.
+	p.Startup("inventory_discovered", func(context.Context) error {
 		if len(r.Instances()) == 0 {
 			return errors.New("no inventory instance discovered yet")
 		}

@@ -19,24 +19,48 @@ type Limiter interface {
 }
 
 // ErrOverloaded means the order was refused at the door: more sagas are
-// in flight than the suite can finish within the saga objective.
+// in flight than the suite can finish within the saga objective, or the
+// outbox holds as much as it may while Kafka is away.
 var ErrOverloaded = admission.ErrOverloaded
+
+// Outbox says what waits in the outbox to be published: the orders whose
+// orders.placed has not left yet (their saga has not started anywhere),
+// and every row.
+type Outbox interface {
+	Waiting(ctx context.Context) (placed, all int64, err error)
+}
 
 // InFlight counts sagas in flight: orders PENDING in the read model,
 // shared by every replica, read every refresh, plus what this replica
-// accepted since the last read. Counting from the store, not from a
-// counter in memory, keeps the figure right across restarts and replicas.
+// accepted since the last read, less the orders whose orders.placed still
+// waits in the outbox. Counting from the store, not from a counter in
+// memory, keeps the figure right across restarts and replicas.
+//
+// An order waiting in the outbox costs a row and nothing else: no service
+// works on it until Kafka takes it. That is what the outbox is for: while
+// the broker is away (a restart, a pause), orders keep being accepted
+// instead of shed, up to BacklogLimit rows; past that they are refused
+// (orders.shed{reason="outbox_backlog"}), so the backlog the broker meets
+// when it comes back stays bounded.
 type InFlight struct {
-	reader   Reader
-	pending  atomic.Int64 // at the last read
-	accepted atomic.Int64 // since the last read
+	reader       Reader
+	outbox       Outbox
+	backlogLimit int64
+	pending      atomic.Int64 // sagas in flight at the last read
+	backlog      atomic.Int64 // outbox rows at the last read
+	accepted     atomic.Int64 // since the last read
 }
 
-// NewInFlight returns a counter over reader's PENDING orders; meter gets
-// the saga.in_flight gauge.
-func NewInFlight(reader Reader, meter metric.Meter) (*InFlight, error) {
-	f := &InFlight{reader: reader}
-	g, err := meter.Int64ObservableGauge("saga.in_flight", metric.WithDescription("Orders accepted and not yet in a terminal status."),
+// NewInFlight returns a counter over reader's PENDING orders and outbox's
+// waiting rows; backlogLimit (0 means 5,000) bounds the outbox. meter
+// gets the saga.in_flight gauge.
+func NewInFlight(reader Reader, outbox Outbox, backlogLimit int64, meter metric.Meter) (*InFlight, error) {
+	if backlogLimit <= 0 {
+		backlogLimit = 5000
+	}
+	f := &InFlight{reader: reader, outbox: outbox, backlogLimit: backlogLimit}
+	g, err := meter.Int64ObservableGauge("saga.in_flight", metric.WithDescription(
+		"Orders accepted and not yet in a terminal status, less those whose orders.placed still waits in the outbox."),
 		metric.WithUnit("{saga}"))
 	if err != nil {
 		return nil, err
@@ -51,21 +75,16 @@ func NewInFlight(reader Reader, meter metric.Meter) (*InFlight, error) {
 // Count is the sagas in flight as last known.
 func (f *InFlight) Count() int64 { return f.pending.Load() + f.accepted.Load() }
 
+// Full reports whether the outbox holds as many rows as it may.
+func (f *InFlight) Full() bool { return f.backlog.Load() >= f.backlogLimit }
+
 // Run refreshes the count every interval until ctx ends.
 func (f *InFlight) Run(ctx context.Context, interval time.Duration, log *slog.Logger) error {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		since := f.accepted.Load()
-		n, err := f.reader.Pending(ctx)
-		switch {
-		case ctx.Err() != nil:
-			return nil
-		case err != nil:
+		if err := f.Refresh(ctx); err != nil && ctx.Err() == nil {
 			log.WarnContext(ctx, "count sagas in flight", "error", err)
-		default:
-			f.pending.Store(n)
-			f.accepted.Add(-since) // those are in n now (or finished)
 		}
 		select {
 		case <-ctx.Done():
@@ -75,16 +94,39 @@ func (f *InFlight) Run(ctx context.Context, interval time.Duration, log *slog.Lo
 	}
 }
 
-// admit refuses a new saga when the limiter says too many are in flight.
+// Refresh reads the count from the store now (Run does every interval).
+func (f *InFlight) Refresh(ctx context.Context) error {
+	since := f.accepted.Load()
+	waiting, all, err := f.outbox.Waiting(ctx)
+	if err != nil {
+		return err
+	}
+	n, err := f.reader.Pending(ctx)
+	if err != nil {
+		return err
+	}
+	f.pending.Store(max(0, n-waiting))
+	f.backlog.Store(all)
+	f.accepted.Add(-since) // those are in n now (or finished)
+	return nil
+}
+
+// admit refuses a new saga when the outbox is full or the limiter says
+// too many are in flight.
 func (s *Orders) admit(ctx context.Context) error {
 	if s.limiter == nil {
 		return nil
 	}
-	if err := s.limiter.Admit(s.inflight.Count()); err != nil {
-		if errors.Is(err, admission.ErrOverloaded) {
-			s.shed.Add(ctx, 1, metric.WithAttributes(attribute.String("reason", "saga_limit")))
-		}
-		return err
+	reason := ""
+	err := s.limiter.Admit(s.inflight.Count())
+	switch {
+	case s.inflight.Full():
+		reason, err = "outbox_backlog", ErrOverloaded
+	case errors.Is(err, admission.ErrOverloaded):
+		reason = "saga_limit"
 	}
-	return nil
+	if reason != "" {
+		s.shed.Add(ctx, 1, metric.WithAttributes(attribute.String("reason", reason)))
+	}
+	return err
 }

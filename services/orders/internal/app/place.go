@@ -199,6 +199,7 @@ func New(d Deps) (*Orders, error) {
 	// Exported at zero from the start, so dashboards and alerts see the
 	// series before the first refusal.
 	shed.Add(context.Background(), 0, metric.WithAttributes(attribute.String("reason", "saga_limit")))
+	shed.Add(context.Background(), 0, metric.WithAttributes(attribute.String("reason", "outbox_backlog")))
 	if (d.Limiter == nil) != (d.InFlight == nil) {
 		return nil, errors.New("orders: Limiter and InFlight go together")
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/example/sagasuite/platform/postgres"
 	"github.com/example/sagasuite/services/orders/internal/app"
 	"github.com/example/sagasuite/services/orders/internal/order"
+	"github.com/example/sagasuite/services/orders/orderevents"
 )
 
 //go:embed migrations/*.sql
@@ -71,6 +72,12 @@ type Repo struct {
 	pool         *pgxpool.Pool
 	cfg          Config
 	appendTiming metric.Float64Histogram
+}
+
+// Waiting implements app.Outbox: orders whose orders.placed still waits
+// in the outbox, and every row there.
+func (r *Repo) Waiting(ctx context.Context) (placed, all int64, err error) {
+	return outbox.Waiting(ctx, r.pool, orderevents.Placed)
 }
 
 // New returns a repository on pool.
