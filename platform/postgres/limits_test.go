@@ -20,7 +20,7 @@ func TestOpenSetsSessionLimits(t *testing.T) {
 	admin, name := postgrestest.NewDatabase(t)
 	ctx := context.Background()
 	pool, err := postgres.Open(ctx, admin, name, postgres.Config{StatementTimeout: 300 * time.Millisecond,
-		LockTimeout: 200 * time.Millisecond, IdleInTransactionTimeout: 200 * time.Millisecond})
+		LockTimeout: 100 * time.Millisecond, IdleInTransactionTimeout: 600 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,13 +49,13 @@ func TestOpenSetsSessionLimits(t *testing.T) {
 	if code(err) != "55P03" {
 		t.Errorf("waiting on a held lock: %v, want 55P03 lock_not_available (lock_timeout)", err)
 	}
-	time.Sleep(600 * time.Millisecond) // the holder idles in its transaction past the limit
+	time.Sleep(time.Second) // the holder idles in its transaction past the limit
 	if _, err := holder.Exec(ctx, `SELECT 1`); err == nil {
 		t.Error("a session idle in its transaction past the limit is still open")
 	}
 	_ = holder.Rollback(ctx)
 	var v string
-	if err := pool.QueryRow(ctx, `SHOW idle_in_transaction_session_timeout`).Scan(&v); err != nil || v != "200ms" {
+	if err := pool.QueryRow(ctx, `SHOW idle_in_transaction_session_timeout`).Scan(&v); err != nil || v != "600ms" {
 		t.Errorf("idle_in_transaction_session_timeout %q %v", v, err)
 	}
 	// The defaults apply when nothing is set.
