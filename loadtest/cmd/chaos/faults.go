@@ -1,14 +1,20 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	kafkago "github.com/segmentio/kafka-go"
 )
 
@@ -25,10 +31,17 @@ const (
 	pspLatency    = "psp latency"
 	duplicates    = "duplicated deliveries"
 	poison        = "poison message"
+	poisonValid   = "valid-looking poison"
+	pgKill        = "payments' connections terminated"
+	pspStall      = "psp stalled (SIGSTOP)"
+	pspLate       = "psp charges, then fails to answer"
+	pauseBroker   = "the broker paused (SIGSTOP)"
+	inventoryLag  = "inventory lags past the reservation TTL"
+	etcdEmpty     = "etcd restarted empty"
 )
 
 var kinds = []string{killOrders, killPayments, killInventory, killPSP, killBroker, killEtcd, pauseConsume, pspErrors,
-	pspLatency, duplicates, poison}
+	pspLatency, duplicates, poison, poisonValid, pgKill, pspStall, pspLate, pauseBroker, inventoryLag, etcdEmpty}
 
 // fault is one scheduled fault and what became of it.
 type fault struct {
@@ -40,6 +53,8 @@ type fault struct {
 	Detail   string `json:"detail,omitempty"`
 	Error    string `json:"error,omitempty"`
 	at       time.Duration
+	// began and ended bound the fault, for invariants about its window.
+	began, ended time.Time
 }
 
 // plan spreads faults over the run: every kind once, in a seeded order,
@@ -75,9 +90,10 @@ func inject(ctx, window context.Context, s *suite, schedule []fault, log io.Writ
 			return done
 		case <-time.After(time.Until(start.Add(f.at))):
 		}
-		began := time.Now()
+		f.began = time.Now()
 		err := s.apply(ctx, &f)
-		f.Held = time.Since(began).Round(time.Millisecond).String()
+		f.ended = time.Now()
+		f.Held = f.ended.Sub(f.began).Round(time.Millisecond).String()
 		if err != nil {
 			f.Error = err.Error()
 		}
@@ -148,8 +164,155 @@ func (s *suite) apply(ctx context.Context, f *fault) error {
 		id, err := s.poison(ctx, "payments.events")
 		f.Detail = "ce_id " + id
 		return err
+	case poisonValid:
+		f.Target = "orders.events"
+		id, err := s.poisonValid(ctx)
+		f.Detail = "ce_id " + id + ": orders.placed with one SKU twice"
+		return err
+	case pgKill:
+		f.Target = "payments"
+		n, err := s.terminateConnections(ctx, "payments", 5*time.Second)
+		f.Detail = fmt.Sprintf("%d connections terminated while psp answered in 300 ms", n)
+		return err
+	case pspStall:
+		return s.sigstop(f, "psp", 8*time.Second)
+	case pspLate:
+		f.Target = "psp"
+		modes := []string{`{"after_charge":"late","late_ms":3000,"rate":0.5}`, `{"after_charge":"drop","rate":0.5}`, `{"after_charge":"error","rate":0.5}`}
+		on := modes[int(f.at)%len(modes)]
+		f.Detail = on
+		psp := s.byName["psp"]
+		return hold(func() error { return s.adminPut(psp, "/admin/provider-faults", on) },
+			func() error { return s.adminPut(psp, "/admin/provider-faults", `{"after_charge":"","rate":0}`) })
+	case pauseBroker:
+		return s.sigstop(f, "kafka", s.o.brokerPause)
+	case inventoryLag:
+		f.Target = "inventory"
+		f.Detail = fmt.Sprintf("consumption paused %v, past the %v reservation TTL", reservationTTL+3*time.Second, reservationTTL)
+		set := func(paused bool) error {
+			for _, n := range []string{"inventory-1", "inventory-2"} {
+				if err := s.adminPut(s.byName[n], "/admin/consumption", fmt.Sprintf(`{"paused":%v}`, paused)); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		if err := set(true); err != nil {
+			return err
+		}
+		time.Sleep(reservationTTL + 3*time.Second)
+		return set(false)
+	case etcdEmpty:
+		f.Target = "etcd"
+		took, err := s.restartEtcdEmpty(ctx)
+		f.Recovery = took.Round(time.Millisecond).String()
+		return err
 	}
 	return fmt.Errorf("unknown fault %q", f.Kind)
+}
+
+// sigstop stops process name (SIGSTOP) for d, then lets it go on: a
+// stalled process, which keeps its connections and answers nothing.
+func (s *suite) sigstop(f *fault, name string, d time.Duration) error {
+	f.Target = name
+	cmd, _ := s.byName[name].running()
+	if cmd == nil {
+		return fmt.Errorf("%s is not running", name)
+	}
+	if err := cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		return err
+	}
+	time.Sleep(d)
+	f.Detail = fmt.Sprintf("stopped %v", d)
+	return cmd.Process.Signal(syscall.SIGCONT)
+}
+
+// terminateConnections kills every connection of svc's database, every
+// 500 ms for d, while psp answers slowly: payments must log, retry and
+// stay up.
+func (s *suite) terminateConnections(ctx context.Context, svc string, d time.Duration) (int, error) {
+	psp := s.byName["psp"]
+	if err := s.adminPut(psp, "/admin/faults", `{"latency_ms":300,"error_rate":0}`); err != nil {
+		return 0, err
+	}
+	defer func() { _ = s.adminPut(psp, "/admin/faults", `{"latency_ms":0,"error_rate":0}`) }()
+	conn, err := pgx.Connect(ctx, s.o.dbURL)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	total := 0
+	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(500 * time.Millisecond) {
+		var n int
+		if err := conn.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`,
+			s.dbPrefix+"_"+svc).Scan(&n); err != nil {
+			return total, err
+		}
+		total += n
+	}
+	if !s.byName[svc].alive() {
+		return total, fmt.Errorf("%s died while its connections were terminated", svc)
+	}
+	return total, nil
+}
+
+// restartEtcdEmpty kills etcd, deletes its data (revisions start again
+// from 1, below every fencing token stored) and starts it, then waits
+// until both singletons run again: a leader whose writes are fenced off
+// for ever would never get there.
+func (s *suite) restartEtcdEmpty(ctx context.Context) (time.Duration, error) {
+	etcd := s.byName["etcd"]
+	etcd.kill9()
+	if err := os.RemoveAll(filepath.Join(s.o.dir, "etcd")); err != nil {
+		return 0, err
+	}
+	restarted := time.Now()
+	if _, err := s.restart(ctx, etcd); err != nil {
+		return time.Since(restarted), err
+	}
+	// The leaders of the old cluster lose their sessions within a few
+	// LEADER_TTLs (2 s here) and stop; a run after that is a new term's.
+	newTerms := restarted.Add(6 * time.Second)
+	for _, election := range []string{"orders-watchdog", "inventory-expiry"} {
+		for s.lastSuccess(election).Before(newTerms) {
+			if time.Since(restarted) > 45*time.Second || ctx.Err() != nil {
+				return time.Since(restarted), fmt.Errorf("%s has not run since etcd restarted empty", election)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	return time.Since(restarted), nil
+}
+
+// lastSuccess is the latest singleton_last_success_seconds of election
+// reported by any process (only its leader reports it).
+func (s *suite) lastSuccess(election string) time.Time {
+	var last time.Time
+	for _, name := range []string{"orders", "inventory-1", "inventory-2"} {
+		resp, err := s.admin.Get(s.byName[name].url + "/metrics")
+		if err != nil {
+			continue
+		}
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			if !strings.HasPrefix(line, "singleton_last_success_seconds{") || !strings.Contains(line, `election="`+election+`"`) {
+				continue
+			}
+			fields := strings.Fields(line)
+			for _, f := range fields[1:] {
+				if v, err := strconv.ParseFloat(f, 64); err == nil {
+					if t := time.Unix(0, int64(v*1e9)); t.After(last) {
+						last = t
+					}
+					break
+				}
+			}
+		}
+		_ = resp.Body.Close()
+	}
+	return last
 }
 
 // duplicate writes up to n already-delivered messages of each topic
@@ -198,6 +361,27 @@ func (s *suite) poison(ctx context.Context, topic string) (string, error) {
 		hs = append(hs, kafkago.Header{Key: k, Value: []byte(v)})
 	}
 	return id, w.WriteMessages(ctx, kafkago.Message{Topic: topic, Key: []byte("poison"), Value: []byte(`{"order_id": `), Headers: hs})
+}
+
+// poisonValid writes an orders.placed that is valid JSON and a valid
+// CloudEvent, and validates field by field, but lists one SKU twice: its
+// effect can never apply. Every group that reads it must dead-letter it
+// after a bounded number of tries and go on.
+func (s *suite) poisonValid(ctx context.Context) (string, error) {
+	id := fmt.Sprintf("chaos-poison-valid-%d", time.Now().UnixNano())
+	poisonIDs[id] = true
+	w := &kafkago.Writer{Addr: kafkago.TCP(strings.Split(s.brokers, ",")...), RequiredAcks: kafkago.RequireAll, BatchTimeout: time.Millisecond}
+	defer w.Close()
+	headers := map[string]string{"ce_specversion": "1.0", "ce_id": id, "ce_type": "orders.placed", "ce_source": "/orders",
+		"ce_time": time.Now().UTC().Format(time.RFC3339Nano), "content-type": "application/json"}
+	var hs []kafkago.Header
+	for k, v := range headers {
+		hs = append(hs, kafkago.Header{Key: k, Value: []byte(v)})
+	}
+	value := `{"order_id":"` + id + `","customer_id":"c-poison","currency":"EUR","total_cents":300,
+		"items":[{"sku":"SKU-0005","quantity":1,"unit_price_cents":100},{"sku":"SKU-0005","quantity":2,"unit_price_cents":100}],
+		"payment":{"token":"enc_v1.x.y","card_last4":"4242"}}`
+	return id, w.WriteMessages(ctx, kafkago.Message{Topic: "orders.events", Key: []byte(id), Value: []byte(value), Headers: hs})
 }
 
 // deadLetters reads every dead-letter topic to its end.

@@ -21,6 +21,7 @@ type loadResult struct {
 	refused  map[string]int    // by code: overloaded, inventory_unavailable, …
 	unknown  []string          // keys never answered: looked up by customer later
 	postP99  time.Duration
+	shedAt   []time.Time // when each order refused as overloaded was offered
 }
 
 type loadSummary struct {
@@ -84,6 +85,7 @@ func offer(ctx context.Context, s *suite, o options, rng *rand.Rand) loadResult 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			offered := time.Now()
 			id, code, took := place(client, s.byName["orders"].url, key, body)
 			mu.Lock()
 			defer mu.Unlock()
@@ -93,6 +95,9 @@ func offer(ctx context.Context, s *suite, o options, rng *rand.Rand) loadResult 
 				posts = append(posts, took)
 			case code != "":
 				res.refused[code]++
+				if code == "overloaded" {
+					res.shedAt = append(res.shedAt, offered)
+				}
 			default:
 				res.unknown = append(res.unknown, key)
 			}

@@ -59,6 +59,8 @@ type options struct {
 	dbURL    string
 	portBase int
 	keep     bool
+	// brokerPause is how long the broker-pause fault stops it.
+	brokerPause time.Duration
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
@@ -74,6 +76,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	fs.StringVar(&o.out, "out", "chaos-report.json", "where to write the JSON report")
 	fs.IntVar(&o.portBase, "port-base", 20000, "ports used: base+81.., base+92 (Kafka), base+379 (etcd), base+1081..")
 	fs.BoolVar(&o.keep, "keep", false, "keep the scratch databases and the work directory")
+	fs.DurationVar(&o.brokerPause, "broker-pause", 30*time.Second, "how long the broker-pause fault stops the broker")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -132,6 +135,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	rep := report{Seed: o.seed, Rate: o.rate, Duration: o.duration.String(), Faults: faults, Load: load.summary()}
 	rep.Invariants, rep.Outcomes, rep.DeadLetters = settle(ctx, s, load, o.quiesce)
+	rep.Invariants = append(rep.Invariants, faultsHeld(faults), nothingShedWhileTheBrokerPaused(faults, load))
 	rep.SettledIn = time.Since(healStart).Round(100 * time.Millisecond).String()
 	rep.Passed = true
 	for _, inv := range rep.Invariants {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -137,13 +138,17 @@ func newSuite(o options) (*suite, error) {
 	add("etcd", "devetcd", "", "ETCD_PORT="+port(379), "ETCD_DATA_DIR="+filepath.Join(o.dir, "etcd"))
 	// A key file: psp is killed and restarted, and must still open the
 	// tokens sealed before.
-	add("psp", "psp", port(90), "PSP_KEY_FILE="+filepath.Join(o.dir, "psp-keys.json"))
+	// Its ledger too: the money invariant is checked against it.
+	add("psp", "psp", port(90), "PSP_KEY_FILE="+filepath.Join(o.dir, "psp-keys.json"), "PSP_LEDGER_FILE="+filepath.Join(o.dir, "psp-ledger.jsonl"))
 	for i, n := range []int{83, 84} {
 		add(fmt.Sprintf("inventory-%d", i+1), "inventory", port(n), "INSTANCE_ID="+fmt.Sprintf("inventory-%d", i+1),
-			"DATABASE_NAME="+s.dbPrefix+"_inventory", "SEED_STOCK="+strconv.Itoa(seedStock))
+			"DATABASE_NAME="+s.dbPrefix+"_inventory", "SEED_STOCK="+strconv.Itoa(seedStock),
+			"RESERVATION_TTL="+reservationTTL.String(), "EXPIRY_INTERVAL=1s")
 	}
+	// An order whose charge is unknown is given up well within orders'
+	// SAGA_TIMEOUT (10 s here).
 	add("payments", "payments", port(82), "INSTANCE_ID=payments-1", "DATABASE_NAME="+s.dbPrefix+"_payments", "PSP_URL="+pspURL,
-		"PSP_CALL_LEASE=5s")
+		"PSP_CALL_LEASE=5s", "PSP_DECIDE_WITHIN=5s")
 	add("orders", "orders", port(81), "INSTANCE_ID=orders-1", "DATABASE_NAME="+s.dbPrefix+"_orders", "PSP_URL="+pspURL,
 		"SAGA_TIMEOUT=10s")
 	for _, sc := range []struct{ name, svc, id string }{
@@ -163,6 +168,12 @@ func newSuite(o options) (*suite, error) {
 // seedStock is each SKU's stock at the first start: low, so that the hot
 // SKU runs out and some orders are REJECTED out_of_stock.
 const seedStock = 400
+
+// reservationTTL is inventory's reservation expiry here: below orders'
+// SAGA_TIMEOUT (10 s), unlike in production, so that the expiry, not the
+// watchdog, ends the sagas a fault holds up (a lagging inventory
+// consumer, a stalled psp) and races their payments.
+const reservationTTL = 6 * time.Second
 
 func (s *suite) start(ctx context.Context) error {
 	if err := s.dropDatabases(); err != nil {
@@ -222,6 +233,38 @@ func (s *suite) restart(ctx context.Context, p *proc) (time.Duration, error) {
 	return time.Since(began), nil
 }
 
+// ledger is what psp holds, by idempotency key: the amount of each
+// charge not refunded (GET /admin/charges, its reconciliation view).
+func (s *suite) ledger(ctx context.Context) (map[string]int64, error) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.byName["psp"].url+"/admin/charges", nil)
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	resp, err := s.admin.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var l struct {
+		Charges []struct {
+			Key    string `json:"idempotency_key"`
+			Amount int64  `json:"amount_cents"`
+			Status string `json:"status"`
+		} `json:"charges"`
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("status %d", resp.StatusCode)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&l); err != nil {
+		return nil, err
+	}
+	held := map[string]int64{}
+	for _, c := range l.Charges {
+		if c.Status == "approved" {
+			held[c.Key] += c.Amount
+		}
+	}
+	return held, nil
+}
+
 // adminPut sends an admin request to p.
 func (s *suite) adminPut(p *proc, path, body string) error {
 	req, _ := http.NewRequest(http.MethodPut, p.url+path, bytes.NewBufferString(body))
@@ -245,12 +288,14 @@ func (s *suite) heal(ctx context.Context) error {
 			if err := p.start(); err != nil {
 				return err
 			}
+		} else if cmd, _ := p.running(); cmd != nil {
+			_ = cmd.Process.Signal(syscall.SIGCONT) // a fault cut short while it was stopped
 		}
 	}
 	if err := s.waitReady(ctx, 60*time.Second); err != nil {
 		return err
 	}
-	var errs []error
+	errs := []error{s.adminPut(s.byName["psp"], "/admin/provider-faults", `{"after_charge":"","rate":0}`)}
 	for _, name := range []string{"psp", "inventory-1", "inventory-2", "payments", "orders"} {
 		errs = append(errs, s.adminPut(s.byName[name], "/admin/faults", `{"latency_ms":0,"error_rate":0}`))
 		if name != "psp" {

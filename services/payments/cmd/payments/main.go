@@ -138,7 +138,7 @@ func assemble(ctx context.Context, p *process.Process, tel *telemetry.Telemetry,
 	psp := pspclient.New(cfg.PSPURL, cfg.PSPTimeout, guards, tel.Transport(http.DefaultTransport))
 
 	// The saga: charge once placed and reserved, refund when cancelled.
-	handlers, err := saga.New(store, psp, tel.TracerProvider, tel.MeterProvider, saga.Config{Lease: cfg.CallLease, DecideWithin: cfg.DecideWithin})
+	handlers, err := saga.New(store, psp, tel.TracerProvider, tel.MeterProvider, saga.Config{Lease: cfg.CallLease, DecideWithin: cfg.DecideWithin, Logger: tel.Logger})
 	if err != nil {
 		return err
 	}

@@ -89,7 +89,7 @@ func (h *Handlers) chargeNow(ctx context.Context, c paymentsdb.Call) error {
 	case pspclient.Unknown(err) || (errors.Is(err, pspclient.ErrNotSent) && c.Attempts > 0):
 		// The provider may have charged (or a request sent before
 		// this one may have): settled later, by the same key.
-		return h.unknownCharge(ctx, p, err)
+		return h.unknownCharge(ctx, c, p, err)
 	default:
 		// Refused by the provider, or never sent: nothing was taken.
 		// The step gives up and the saga compensates (orders cancels,
@@ -175,9 +175,11 @@ func (h *Handlers) settleCharge(ctx context.Context, c paymentsdb.Call, p paymen
 // (with backoff), and gives the order up (FAILED, payment_unavailable)
 // once it has waited DecideWithin: the call itself stays until the
 // provider says what it did.
-func (h *Handlers) unknownCharge(ctx context.Context, p payment.Payment, cause error) error {
+func (h *Handlers) unknownCharge(ctx context.Context, c paymentsdb.Call, p payment.Payment, cause error) error {
 	trace.SpanFromContext(ctx).AddEvent("charge outcome unknown: made again later with the same key",
 		trace.WithAttributes(attribute.String("error", cause.Error())))
+	h.cfg.Logger.WarnContext(ctx, "charge outcome unknown: made again later with the same key", "order_id", p.OrderID,
+		"attempts", c.Attempts, "error", cause)
 	var recorded bool
 	var giveUpAt time.Time // when the order is given up, while it is not yet
 	err := h.store.InTx(ctx, func(tx pgx.Tx) error {

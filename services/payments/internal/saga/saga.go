@@ -13,6 +13,7 @@ package saga
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"regexp"
 	"strings"
 	"time"
@@ -65,6 +66,9 @@ type Config struct {
 	// refunding it if it was made after all; 0 means 10 s. Keep it under
 	// orders' SAGA_TIMEOUT.
 	DecideWithin time.Duration
+	// Logger hears of provider calls whose outcome is unknown; nil means
+	// slog.Default().
+	Logger *slog.Logger
 }
 
 // New returns the handlers. psp applies the retries, bulkheads and
@@ -75,6 +79,9 @@ func New(store *paymentsdb.Store, psp PSP, tp trace.TracerProvider, mp metric.Me
 	}
 	if cfg.DecideWithin <= 0 {
 		cfg.DecideWithin = 10 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
 	}
 	meter := mp.Meter("github.com/example/sagasuite/services/payments/internal/saga")
 	payments, err := meter.Int64Counter("payments",
