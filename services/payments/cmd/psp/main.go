@@ -61,7 +61,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if ledgerFile == "" {
 		p.Log.Warn("PSP_LEDGER_FILE is not set: the ledger is kept in memory, and a restart forgets every charge")
 	}
-	sim, err := pspsim.New(pspsim.Config{Keys: keys, LedgerFile: ledgerFile,
+	sim, err := pspsim.New(pspsim.Config{Keys: keys, LedgerFile: ledgerFile, Logger: tel.Logger,
 		Meter: tel.MeterProvider.Meter("github.com/example/sagasuite/services/payments/internal/pspsim")})
 	if err != nil {
 		p.Close()

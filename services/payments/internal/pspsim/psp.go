@@ -22,6 +22,7 @@ package pspsim
 import (
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"sort"
@@ -58,6 +59,9 @@ type Config struct {
 	// LedgerFile keeps the ledger (charges, refunds, the answer to every
 	// idempotency key) across restarts; empty keeps it in memory only.
 	LedgerFile string
+	// Logger hears of a ledger that cannot be written; nil means
+	// slog.Default().
+	Logger *slog.Logger
 }
 
 // Simulator is the provider's state: issued charges and refunds, and the
@@ -66,6 +70,7 @@ type Simulator struct {
 	keys   *cardcrypt.Keyring
 	calls  metric.Int64Counter
 	faults providerFaults
+	log    *slog.Logger
 
 	mu      sync.Mutex
 	replies map[string]reply // "charge:<key>" or "refund:<key>" → first answer
@@ -92,7 +97,10 @@ func New(cfg Config) (*Simulator, error) {
 	if cfg.Keys == nil {
 		return nil, errors.New("pspsim: a keyring is required")
 	}
-	s := &Simulator{keys: cfg.Keys, replies: map[string]reply{}, charges: map[string]*ChargeRecord{}}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Simulator{keys: cfg.Keys, log: cfg.Logger, replies: map[string]reply{}, charges: map[string]*ChargeRecord{}}
 	if cfg.Meter != nil {
 		var err error
 		if s.calls, err = cfg.Meter.Int64Counter("psp.requests", metric.WithDescription("Requests the simulator received, by operation and outcome."),
@@ -310,6 +318,7 @@ func (s *Simulator) once(key string, f func() (reply, *ChargeRecord)) (reply, er
 	r, ch := f()
 	if s.journal != nil {
 		if err := s.journal.write(entry{Key: key, Reply: &r, Charge: ch}); err != nil {
+			s.log.Error("ledger cannot be written: nothing can be booked", "key", key, "error", err)
 			return reply{}, httpserver.NewError(http.StatusServiceUnavailable, "ledger_unavailable", "the provider cannot book anything right now")
 		}
 	}

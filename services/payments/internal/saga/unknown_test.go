@@ -221,3 +221,30 @@ func (e *env) providerFaults(f pspsim.ProviderFaults) {
 	}
 	_ = resp.Body.Close()
 }
+
+// A charge whose first answer was lost (a 500 before the provider got it)
+// and which the provider then refuses for good (the processing-error
+// card: its answer is stored under the key) is settled as FAILED: the
+// replay's definite answer ends it, nothing is left to make again.
+func TestAnUnknownChargeThatTheProviderThenRefusesIsSettled(t *testing.T) {
+	e := newEnv(t)
+	e.chargeFail.Store(true) // 500 without reaching the provider
+	e.placed("o", pspsim.CardProcessingError)
+	e.deliver("inventory.reserved", map[string]string{"order_id": "o"})
+	if ps := e.payments("o"); len(ps) != 0 {
+		t.Fatalf("recorded %+v after unknown answers", ps)
+	}
+	e.chargeFail.Store(false)
+	e.recover()
+	ps := e.until("o", status(payment.Failed))
+	if ps[0].Reason != payment.ReasonUnavailable || len(e.ledger()) != 0 {
+		t.Fatalf("payments %+v, ledger %+v", ps, e.ledger())
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for n, _ := e.store.PendingCalls(context.Background()); n != 0; n, _ = e.store.PendingCalls(context.Background()) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d calls left after the provider's definite refusal", n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
