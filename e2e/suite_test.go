@@ -178,7 +178,7 @@ func tuning(binary string) []string {
 			"PSP_LEDGER_FILE=" + filepath.Join(filepath.Dir(suite.logDir), "psp-ledger.jsonl")},
 		"inventory": {"LEADER_TTL=1s", "RESERVATION_TTL=10m", "EXPIRY_INTERVAL=250ms"},
 		// Sidecars register the replicas; orders finds inventory through etcd.
-		"sidecar":  {"LEASE_TTL=2s", "CHECK_INTERVAL=200ms"},
+		"sidecar": {"LEASE_TTL=2s", "CHECK_INTERVAL=200ms"},
 		// An order whose charge is unknown is given up within the saga
 		// timeout of orders (3 s).
 		"payments": {"BREAKER_OPEN_FOR=2s", "PSP_TIMEOUT=1s", "PSP_DECIDE_WITHIN=1s"},
