@@ -161,7 +161,7 @@ func (t *pipeTx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, 
 	if t.direct() {
 		rows, err := t.conn.Query(ctx, sql, args...)
 		if err != nil {
-			t.fail(err)
+			_ = t.fail(err)
 			if rows == nil {
 				rows = errRows{err}
 			}
@@ -302,7 +302,7 @@ func (r *txRows) Next() bool {
 
 func (r *txRows) Close() {
 	r.Rows.Close()
-	r.tx.fail(r.Rows.Err())
+	_ = r.tx.fail(r.Rows.Err())
 	if r.br != nil {
 		_ = r.br.Close()
 		r.br = nil

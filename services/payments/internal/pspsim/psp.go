@@ -362,7 +362,7 @@ func (s *Simulator) respond(c echo.Context, r reply) error {
 			}
 		}
 	}
-	return c.Blob(r.Status, echo.MIMEApplicationJSONCharsetUTF8, r.Body)
+	return c.Blob(r.Status, echo.MIMEApplicationJSON, r.Body)
 }
 
 func answer(status int, body any) reply {

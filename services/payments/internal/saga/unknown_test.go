@@ -112,6 +112,9 @@ func TestAnOrderGivenUpWhileItsChargeWasUnknownIsRefunded(t *testing.T) {
 	}
 	e.chargeDelay.Store(0) // the provider answers again
 	ps = e.until("o", status(payment.Refunded))
+	if ps[0].Reason != payment.ReasonUnavailable {
+		t.Fatalf("refunded %+v: the reason it was given up stays", ps[0])
+	}
 	if ch := e.ledger()["charge-o"]; ch.Status != pspsim.Refunded {
 		t.Fatalf("the provider still holds %+v for an order given up", ch)
 	}
