@@ -8,7 +8,8 @@
 // concurrency-limits library applies it to services (AIMDLimit): every
 // finished unit of work is a sample; one that took longer than Target
 // cuts the limit by Backoff, and one that finished in time while the limit
-// was being used raises it by one. Little's law does the rest: at a
+// was being used (or while it is below Initial, to recover from a burst of
+// late samples) raises it by one. Little's law does the rest: at a
 // steady completion rate the limit settles where latency sits just under
 // Target, so accepted work finishes in time and the surplus is refused at
 // once with a clear answer. AIMD was chosen over a gradient limit because
@@ -138,6 +139,13 @@ func (l *Limiter) Observe(latency time.Duration) {
 		// In time while the limit was in use: probe for more. (An idle
 		// system must not grow a limit it never tested.)
 		l.limit = min(float64(l.s.Max), l.limit+1)
+	case l.limit < float64(l.s.Initial):
+		// In time, below the starting limit: recover towards it. A burst
+		// of late samples (the sagas a broker outage held up) cuts the
+		// limit to the floor; at light load it would stay there, and
+		// the next burst would be shed for a capacity problem the
+		// suite does not have.
+		l.limit++
 	}
 }
 

@@ -92,3 +92,26 @@ func TestLimitMovesOnlyOnEvidence(t *testing.T) {
 		t.Fatalf("9 in flight at limit 10: %v", err)
 	}
 }
+
+// After a burst of late samples (sagas a broker outage held up) cut the
+// limit to its floor, sagas finishing in time bring it back to where it
+// started, even at a light load that never uses it; not beyond.
+func TestLimitRecoversToItsStartAfterAnOutage(t *testing.T) {
+	now := time.Unix(0, 0)
+	l, _ := admission.New(admission.Settings{Target: time.Second, Initial: 100, Min: 10, Cooldown: 100 * time.Millisecond,
+		Now: func() time.Time { return now }})
+	for range 100 {
+		now = now.Add(100 * time.Millisecond)
+		l.Observe(20 * time.Second)
+	}
+	if l.Limit() != 10 {
+		t.Fatalf("limit %d after the outage's late sagas, want the floor 10", l.Limit())
+	}
+	_ = l.Admit(1) // light load: one saga in flight
+	for range 500 {
+		l.Observe(20 * time.Millisecond)
+	}
+	if l.Limit() != 100 {
+		t.Fatalf("limit %d after 500 sagas in time at light load, want back at the initial 100 and no higher", l.Limit())
+	}
+}
