@@ -343,24 +343,12 @@ func (s *suite) duplicate(ctx context.Context, topics []string, n int) (int, err
 	return total, nil
 }
 
-// poisonIDs are the ce_ids of the poison messages injected.
-var poisonIDs = map[string]bool{}
-
 // poison writes a message no consumer can ever process (a payments event
 // whose data is not JSON): it must reach the DLQ of every group that
 // reads the topic, and consumption must go on.
 func (s *suite) poison(ctx context.Context, topic string) (string, error) {
 	id := fmt.Sprintf("chaos-poison-%d", time.Now().UnixNano())
-	poisonIDs[id] = true
-	w := &kafkago.Writer{Addr: kafkago.TCP(strings.Split(s.brokers, ",")...), RequiredAcks: kafkago.RequireAll, BatchTimeout: time.Millisecond}
-	defer w.Close()
-	headers := map[string]string{"ce_specversion": "1.0", "ce_id": id, "ce_type": "payments.authorized", "ce_source": "/chaos",
-		"ce_time": time.Now().UTC().Format(time.RFC3339Nano), "content-type": "application/json"}
-	var hs []kafkago.Header
-	for k, v := range headers {
-		hs = append(hs, kafkago.Header{Key: k, Value: []byte(v)})
-	}
-	return id, w.WriteMessages(ctx, kafkago.Message{Topic: topic, Key: []byte("poison"), Value: []byte(`{"order_id": `), Headers: hs})
+	return id, s.inject(ctx, topic, id, "payments.authorized", "/chaos", "poison", `{"order_id": `)
 }
 
 // poisonValid writes an orders.placed that is valid JSON and a valid
@@ -369,19 +357,28 @@ func (s *suite) poison(ctx context.Context, topic string) (string, error) {
 // after a bounded number of tries and go on.
 func (s *suite) poisonValid(ctx context.Context) (string, error) {
 	id := fmt.Sprintf("chaos-poison-valid-%d", time.Now().UnixNano())
+	value := `{"order_id":"` + id + `","customer_id":"c-poison","currency":"EUR","total_cents":300,
+		"items":[{"sku":"SKU-0005","quantity":1,"unit_price_cents":100},{"sku":"SKU-0005","quantity":2,"unit_price_cents":100}],
+		"payment":{"token":"enc_v1.x.y","card_last4":"4242"}}`
+	return id, s.inject(ctx, "orders.events", id, "orders.placed", "/orders", id, value)
+}
+
+// poisonIDs are the ce_ids of the poison messages injected.
+var poisonIDs = map[string]bool{}
+
+// inject writes one poison message, a CloudEvent of type typ from source,
+// and remembers its id: it must reach a DLQ.
+func (s *suite) inject(ctx context.Context, topic, id, typ, source, key, value string) error {
 	poisonIDs[id] = true
 	w := &kafkago.Writer{Addr: kafkago.TCP(strings.Split(s.brokers, ",")...), RequiredAcks: kafkago.RequireAll, BatchTimeout: time.Millisecond}
 	defer w.Close()
-	headers := map[string]string{"ce_specversion": "1.0", "ce_id": id, "ce_type": "orders.placed", "ce_source": "/orders",
+	headers := map[string]string{"ce_specversion": "1.0", "ce_id": id, "ce_type": typ, "ce_source": source,
 		"ce_time": time.Now().UTC().Format(time.RFC3339Nano), "content-type": "application/json"}
 	var hs []kafkago.Header
 	for k, v := range headers {
 		hs = append(hs, kafkago.Header{Key: k, Value: []byte(v)})
 	}
-	value := `{"order_id":"` + id + `","customer_id":"c-poison","currency":"EUR","total_cents":300,
-		"items":[{"sku":"SKU-0005","quantity":1,"unit_price_cents":100},{"sku":"SKU-0005","quantity":2,"unit_price_cents":100}],
-		"payment":{"token":"enc_v1.x.y","card_last4":"4242"}}`
-	return id, w.WriteMessages(ctx, kafkago.Message{Topic: "orders.events", Key: []byte(id), Value: []byte(value), Headers: hs})
+	return w.WriteMessages(ctx, kafkago.Message{Topic: topic, Key: []byte(key), Value: []byte(value), Headers: hs})
 }
 
 // deadLetters reads every dead-letter topic to its end.

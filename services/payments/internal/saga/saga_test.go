@@ -174,6 +174,22 @@ func (e *env) placed(order, card string) {
 		Payment: orderevents.Payment{Token: e.token(card), CardLast4: card[len(card)-4:]}})
 }
 
+// dieMidCharge places order and delivers its reservation to a process
+// that dies (its context ends) while the provider is charging, 300 ms
+// slow; it returns the reservation message, for a redelivery.
+func (e *env) dieMidCharge(order string) kafka.Event {
+	e.t.Helper()
+	e.chargeDelay.Store(int64(300 * time.Millisecond))
+	e.placed(order, "4242424242424242")
+	ev, _ := kafka.NewEvent("inventory.reserved", "/test", order, map[string]string{"order_id": order})
+	ctx, die := context.WithCancel(context.Background())
+	time.AfterFunc(100*time.Millisecond, die) // dies with the charge in flight
+	if err := e.handle.Handle(ctx, kafka.Message{Event: ev, Topic: "inventory.events"}); err == nil {
+		e.t.Fatal("the handler finished although it died mid-call")
+	}
+	return ev
+}
+
 func (e *env) payments(order string) []payment.Payment {
 	ps, err := e.store.List(context.Background(), order)
 	if err != nil {
@@ -373,15 +389,7 @@ func TestNoTransactionIsOpenWhileTheProviderIsCalled(t *testing.T) {
 // and the outcome is recorded once.
 func TestACrashBetweenDecisionAndOutcomeIsRecovered(t *testing.T) {
 	e := newEnv(t)
-	e.chargeDelay.Store(int64(300 * time.Millisecond))
-	e.placed("o", "4242424242424242")
-	ev, _ := kafka.NewEvent("inventory.reserved", "/test", "o", map[string]string{"order_id": "o"})
-	ctx, die := context.WithCancel(context.Background())
-	time.AfterFunc(100*time.Millisecond, die) // dies with the charge in flight
-	err := e.handle.Handle(ctx, kafka.Message{Event: ev, Topic: "inventory.events"})
-	if err == nil {
-		t.Fatal("the handler finished although it died mid-call")
-	}
+	ev := e.dieMidCharge("o")
 	if ps := e.payments("o"); len(ps) != 0 {
 		t.Fatalf("an outcome was recorded by a process that died before it: %+v", ps)
 	}

@@ -132,14 +132,7 @@ func TestAnOrderGivenUpWhileItsChargeWasUnknownIsRefunded(t *testing.T) {
 // provider answers with the charge, and the money goes back.
 func TestACrashAfterTheProviderChargedThenACancellationIsRefunded(t *testing.T) {
 	e := newEnv(t)
-	e.chargeDelay.Store(int64(300 * time.Millisecond))
-	e.placed("o", "4242424242424242")
-	ev, _ := kafka.NewEvent("inventory.reserved", "/test", "o", map[string]string{"order_id": "o"})
-	ctx, die := context.WithCancel(context.Background())
-	time.AfterFunc(100*time.Millisecond, die) // dies with the charge in flight
-	if err := e.handle.Handle(ctx, kafka.Message{Event: ev, Topic: "inventory.events"}); err == nil {
-		t.Fatal("the handler finished although it died mid-call")
-	}
+	e.dieMidCharge("o")
 	time.Sleep(400 * time.Millisecond) // the provider charges all the same
 	e.deliver("orders.cancelled", map[string]string{"order_id": "o", "reason": "saga_timeout"})
 	e.chargeDelay.Store(0)
