@@ -99,17 +99,30 @@ func (c *Client) Refund(ctx context.Context, key, chargeID string) error {
 }
 
 // call makes the call under g, and says ErrNotSent when none of its
-// attempts can have reached the provider.
+// attempts can have reached the provider. A definite answer (the
+// provider did nothing, and said so) is the call's outcome even when a
+// later attempt fails otherwise (the breaker, opened by that very
+// answer, refuses the retry): the provider keeps that answer for the
+// key, so nothing another attempt did can change it.
 func (c *Client) call(ctx context.Context, g guard.Guard, path, key string, body, out any) error {
 	reached := false
+	var definite error
 	err := g.Do(ctx, func(ctx context.Context) error {
 		err := c.post(ctx, path, key, body, out)
 		if !errors.Is(err, ErrNotSent) {
 			reached = true
 		}
+		if errors.Is(err, ErrRefused) && definite == nil {
+			definite = err
+		}
 		return err
 	})
-	if err != nil && !reached && !errors.Is(err, ErrNotSent) {
+	switch {
+	case err == nil:
+		return nil
+	case definite != nil:
+		return definite
+	case !reached && !errors.Is(err, ErrNotSent):
 		return fmt.Errorf("psp %s: %w: %w", path, ErrNotSent, err)
 	}
 	return err

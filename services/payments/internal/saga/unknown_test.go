@@ -9,8 +9,14 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/metric/noop"
+
+	"github.com/example/sagasuite/platform/breaker"
+	"github.com/example/sagasuite/platform/guard"
 	"github.com/example/sagasuite/platform/kafka"
+	"github.com/example/sagasuite/platform/retry"
 	"github.com/example/sagasuite/services/payments/internal/payment"
+	"github.com/example/sagasuite/services/payments/internal/pspclient"
 	"github.com/example/sagasuite/services/payments/internal/pspsim"
 	"github.com/example/sagasuite/services/payments/internal/saga"
 )
@@ -242,5 +248,29 @@ func TestAnUnknownChargeThatTheProviderThenRefusesIsSettled(t *testing.T) {
 			t.Fatalf("%d calls left after the provider's definite refusal", n)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// The processing-error card fails the charge for good, and the provider
+// says so; the same failure opens the breaker, which refuses the retry.
+// The provider's answer, not the breaker's refusal, is the outcome: the
+// order is given up at once and nothing is left to settle. (The retry's
+// "breaker open" used to hide it: the charge was taken for unknown and
+// made again for ever, each time reopening the breaker.)
+func TestADefiniteAnswerIsNotHiddenByTheRetryTheBreakerRefuses(t *testing.T) {
+	br, err := breaker.New(breaker.Settings{Name: "psp", Failures: 1, OpenFor: time.Minute, IsFailure: pspclient.Transient,
+		MeterProvider: noop.NewMeterProvider()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	policy := retry.Policy{Attempts: 3, Base: time.Microsecond, Retryable: pspclient.Transient}
+	e := newEnvWith(t, pspclient.Guards{Charge: guard.Guard{Retry: policy, Breaker: br}}, saga.Config{Lease: 200 * time.Millisecond}, 0)
+	e.placed("o", pspsim.CardProcessingError)
+	e.deliver("inventory.reserved", map[string]string{"order_id": "o"})
+	if ps := e.payments("o"); len(ps) != 1 || ps[0].Status != payment.Failed {
+		t.Fatalf("payments %+v, want FAILED at once", ps)
+	}
+	if n, _ := e.store.PendingCalls(context.Background()); n != 0 {
+		t.Fatalf("%d calls left for a charge the provider refused for good", n)
 	}
 }
