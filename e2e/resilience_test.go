@@ -238,6 +238,7 @@ func TestSlowInventoryFailsFast(t *testing.T) {
 func TestPausedConsumptionStallsTheSaga(t *testing.T) {
 	for _, proc := range []string{"inventory-1", "inventory-2"} {
 		setConsumption(t, proc, true)
+		t.Cleanup(func() { setConsumption(t, proc, false) }) // also when the test fails: the next tests need it
 	}
 	o, pos := placeAt(t, "c-paused", "SKU-0072", 1, "4242424242424242")
 	time.Sleep(300 * time.Millisecond)
