@@ -19,11 +19,16 @@ DEV_DIR := .dev
 # test vets and tests and make lint checks.
 PACKAGES := $(shell sed -n 's|^[[:space:]]*\(\./[^[:space:]]*\)[[:space:]]*$$|\1/...|p' go.work)
 
-.PHONY: build dev prometheus test test-short k6-check lint load chaos fmt clean new-service bench-relay bench bench-history profile
+.PHONY: help build dev prometheus test test-short k6-check lint load chaos fmt clean new-service bench-relay bench bench-history profile
+
+# `make` alone lists the targets: each has its purpose after "## ".
+.DEFAULT_GOAL := help
+help: ## list every target with what it does
+	@awk 'BEGIN {FS = ":[^#]*## "} /^[a-z][a-z0-9-]*:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 # Every command of platform/ and services/, with the version from git
 # (deploy/build.sh: the same command the Dockerfile runs).
-build:
+build: ## every command of platform/ and services/ into bin/
 	deploy/build.sh $(BIN)
 
 # Foreground; Ctrl-C stops every process in order (dev.procfile, run by
@@ -31,14 +36,14 @@ build:
 # sidecars, then services, then etcd and the broker, each group within 8 s.
 # A process that dies (kill -9 a replica to watch failover) leaves the
 # others running.
-dev: build
+dev: build ## the whole suite on this machine, no Docker (Ctrl-C stops it)
 	mkdir -p $(DEV_DIR)
 	exec $(BIN)/devrun dev.procfile
 
 # Prometheus beside make dev (Debian: apt-get install prometheus): scrapes
 # every process, evaluates prometheus/rules, keeps exemplars; UI and
 # alerts on http://localhost:9090 (classic UI: /classic/graph).
-prometheus:
+prometheus: ## Prometheus beside make dev, with the rules and exemplars (http://localhost:9090)
 	@command -v prometheus >/dev/null || { echo "prometheus not found: sudo apt-get install prometheus"; exit 1; }
 	mkdir -p $(DEV_DIR)/prometheus
 	exec prometheus --config.file=prometheus/prometheus.dev.yml --storage.tsdb.path=$(DEV_DIR)/prometheus \
@@ -50,7 +55,7 @@ prometheus:
 # the tests that fill million-row tables hold a transaction open for
 # seconds, and transaction ids are cluster-wide, so that would hold back
 # the e2e suite's projector (docs/resilience.md).
-test:
+test: ## every test: vet, promtool, k6 checks, unit, integration and end-to-end
 	@command -v promtool >/dev/null && command -v prometheus >/dev/null || \
 		{ echo "make test needs promtool and prometheus: sudo apt-get install prometheus"; exit 1; }
 	$(GO) vet $(PACKAGES)
@@ -66,7 +71,7 @@ test:
 # (its own module, outside go.work, so their dependencies do not mix with
 # the suite's). Zero findings; a suppression carries its reason:
 # // #nosec G404 -- why.
-lint:
+lint: ## staticcheck and gosec at pinned versions
 	cd tools && GOWORK=off $(GO) build -o ../$(BIN)/ honnef.co/go/tools/cmd/staticcheck github.com/securego/gosec/v2/cmd/gosec
 	$(BIN)/staticcheck $(PACKAGES)
 	$(BIN)/gosec -quiet -exclude-generated $(PACKAGES)
@@ -75,7 +80,7 @@ lint:
 # itself cannot be installed here. Then runs them under Node with k6's
 # modules stubbed, to check the series their samples would make in
 # Prometheus stay few (loadtest/k6/test). Needs Node.js and npm.
-k6-check:
+k6-check: ## type-check the k6 scripts and check the series their samples make
 	@command -v npm >/dev/null || { echo "make test needs npm to type-check the k6 scripts: sudo apt-get install npm"; exit 1; }
 	cd loadtest/k6 && npm ci --no-audit --no-fund --loglevel=error && npm run --silent check
 
@@ -83,7 +88,7 @@ k6-check:
 # without k6 (loadrun: the same arrival profile and thresholds as
 # loadtest/k6/$(SCENARIO).js). Exits non-zero when a threshold fails.
 SCENARIO ?= smoke
-load:
+load: ## a load scenario against make dev without k6 (SCENARIO=smoke|average|stress|…)
 	$(GO) build -o $(BIN)/ ./loadtest/cmd/loadrun
 	$(BIN)/loadrun -scenario $(SCENARIO)
 
@@ -93,7 +98,7 @@ load:
 # -duration 10m -every 12s" for a longer one (the broker paused 30 s); the
 # report goes to chaos-report.json.
 CHAOS_ARGS ?= -seed 1 -duration 200s -every 8s -rate 30 -broker-pause 20s
-chaos: build
+chaos: build ## a seeded chaos run with invariants, beside make dev (CHAOS_ARGS=…)
 	$(GO) build -o $(BIN)/ ./loadtest/cmd/chaos
 	$(BIN)/chaos -bin $(BIN) $(CHAOS_ARGS)
 
@@ -102,7 +107,7 @@ chaos: build
 # event contract and tests. It changes go.work and dev.procfile only, and
 # joins make dev, build, test and lint through them (README, "Add a service").
 TOPIC ?= payments.events
-new-service:
+new-service: ## a new service from the template (NAME=shipping PORT=8085 [TOPIC=…])
 	@test -n "$(NAME)" -a -n "$(PORT)" || { echo "usage: make new-service NAME=shipping PORT=8085 [TOPIC=payments.events]"; exit 1; }
 	$(GO) run ./platform/cmd/newservice -name "$(NAME)" -port "$(PORT)" -topic "$(TOPIC)"
 
@@ -110,7 +115,7 @@ new-service:
 # 100 orders/s (loadtest/bench.sh; docs/performance.md). Stop make dev
 # first: it drops make dev's databases. BENCH_RATES=50:1300:50.
 BENCH_RATES ?= 50:1300:50
-bench: build
+bench: build ## throughput search beside pgbench, latency at 100/s (stop make dev first)
 	loadtest/bench.sh $(BENCH_RATES)
 
 # The outbox relay end to end (8 writers, relay, broker, consumer): msg/s
@@ -118,22 +123,22 @@ bench: build
 # Watermill peer. Run it on a quiet machine.
 # CPU per process and per saga, and each service's CPU profile, under a
 # constant load (loadtest/profile.sh RATE DURATION; default 150/s, 30 s).
-profile: build
+profile: build ## CPU per process and per saga, and CPU profiles, under a constant load
 	loadtest/profile.sh $(PROFILE_ARGS)
 
 # Saga latency at 100 orders/s from empty databases, then with a million
 # events and a million inbox rows per service (issue 11: at most 1.5×).
-bench-history: build
+bench-history: build ## saga latency from empty databases, then with a million events and inbox rows
 	loadtest/history.sh
 
-bench-relay:
+bench-relay: ## the outbox relay end to end, beside the Watermill peer
 	$(GO) test -run x -bench 'Relay(EndToEnd|Drain)' -benchtime 20000x ./platform/outbox/
 
-test-short:
+test-short: ## the tests that take seconds (no end-to-end suite)
 	$(GO) test -short -count=1 $(PACKAGES)
 
-fmt:
+fmt: ## gofmt every Go file
 	gofmt -w $$(git ls-files '*.go')
 
-clean:
+clean: ## remove bin/ and .dev/ (make dev's broker and etcd data; PostgreSQL is kept)
 	rm -rf $(BIN) $(DEV_DIR)
