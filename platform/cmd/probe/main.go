@@ -3,10 +3,12 @@
 // distroless, and so are several of the observability images the compose
 // stack runs, so there is no shell, curl or wget to run a check with;
 // compose copies this static binary into those containers through a
-// shared volume (compose.yaml, service probe-init).
+// shared volume (compose.yaml, service probe-init, which runs -install on
+// every start, so a rebuilt image never leaves a stale probe behind).
 //
 //	probe http://localhost:8081/readyz
 //	probe -timeout 2s http://localhost:3200/ready http://localhost:3200/status
+//	probe -install /opt/probe     (copies itself to /opt/probe/probe)
 package main
 
 import (
@@ -17,6 +19,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"time"
 )
 
@@ -34,13 +37,17 @@ func run(args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("probe", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	timeout := fs.Duration("timeout", 3*time.Second, "deadline for all the URLs together")
-	printVersion := fs.Bool("version", false, "print the version and exit (compose's probe-init runs this)")
+	printVersion := fs.Bool("version", false, "print the version and exit")
+	install := fs.String("install", "", "copy this binary to DIR/probe and exit (compose's probe-init runs this)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *printVersion {
 		fmt.Fprintln(stderr, "probe", version)
 		return nil
+	}
+	if *install != "" {
+		return installTo(*install, stderr)
 	}
 	if fs.NArg() == 0 {
 		return errors.New("usage: probe [-timeout d] URL [URL ...]")
@@ -52,6 +59,42 @@ func run(args []string, stderr io.Writer) error {
 			return err
 		}
 	}
+	return nil
+}
+
+// installTo copies the running binary to dir/probe, replacing what is
+// there in one rename, so a container running the old one never sees half
+// a file.
+func installTo(dir string, stderr io.Writer) error {
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	src, err := os.Open(self) // #nosec G304 -- this very binary
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	tmp, err := os.CreateTemp(dir, ".probe-")
+	if err != nil {
+		return fmt.Errorf("install: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // gone after the rename; there if it failed
+	if _, err := io.Copy(tmp, src); err != nil {
+		_ = tmp.Close()
+		return fmt.Errorf("install: %w", err)
+	}
+	if err := tmp.Chmod(0o755); err != nil { // #nosec G302 -- an executable every container user runs
+		_ = tmp.Close()
+		return fmt.Errorf("install: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("install: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), filepath.Join(dir, "probe")); err != nil {
+		return fmt.Errorf("install: %w", err)
+	}
+	fmt.Fprintln(stderr, "probe", version, "installed in", dir)
 	return nil
 }
 
