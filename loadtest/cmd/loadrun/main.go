@@ -20,9 +20,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -140,6 +142,9 @@ func (r *runner) run(ctx context.Context) (time.Duration, bool) {
 	wg.Go(func() { r.faults(ctx, start) })
 	aborted := make(chan struct{})
 	wg.Go(func() { r.watchAborts(ctx, start, aborted) })
+	if r.sc.Length() > time.Minute { // a long scenario says how it goes
+		wg.Go(func() { r.progress(ctx, start, 10*time.Second) })
+	}
 
 	followers := sync.WaitGroup{}
 	length := r.sc.Length()
@@ -209,6 +214,35 @@ func (r *runner) watchAborts(ctx context.Context, start time.Time, aborted chan<
 			}
 		}
 	}
+}
+
+// progress prints a line every interval: time, orders placed, and what
+// became of them so far, so a long run is not silent for minutes.
+func (r *runner) progress(ctx context.Context, start time.Time, every time.Duration) {
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		fmt.Fprintln(r.out, r.progressLine(time.Since(start)))
+	}
+}
+
+// progressLine is one progress line at elapsed.
+func (r *runner) progressLine(elapsed time.Duration) string {
+	r.mu.Lock()
+	outcomes := maps.Clone(r.outcomes)
+	r.mu.Unlock()
+	placed, parts := 0, []string{}
+	for _, k := range slices.Sorted(maps.Keys(outcomes)) {
+		placed += outcomes[k]
+		parts = append(parts, fmt.Sprintf("%s %d", k, outcomes[k]))
+	}
+	return fmt.Sprintf("%8s  %d orders done (%.1f/s at %.0f/s offered): %s", elapsed.Round(time.Second), placed,
+		float64(placed)/elapsed.Seconds(), r.sc.RateAt(elapsed), strings.Join(parts, ", "))
 }
 
 func (r *runner) fail(err error) {

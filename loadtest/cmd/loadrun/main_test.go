@@ -172,3 +172,17 @@ func TestFaultTimeline(t *testing.T) {
 		}
 	}
 }
+
+// A long run prints a progress line: orders done and their outcomes.
+func TestProgressLine(t *testing.T) {
+	r := newRunner(io.Discard, settings{}, scenario(20, 5*time.Minute, nil))
+	r.count("CONFIRMED")
+	r.count("CONFIRMED")
+	r.count("shed")
+	line := r.progressLine(10 * time.Second)
+	for _, want := range []string{"10s", "3 orders done", "0.3/s at 20/s offered", "CONFIRMED 2", "shed 1"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("progress line %q lacks %q", line, want)
+		}
+	}
+}
