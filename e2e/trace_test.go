@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+	"sigs.k8s.io/yaml"
 )
 
 // One order, one trace: the client's trace context goes in with POST
@@ -220,6 +222,83 @@ func TestLogsExportedWithTheOrdersTrace(t *testing.T) {
 			if !services[svc] {
 				return fmt.Errorf("no OTLP log of %s in trace %s (got %v)", svc, traceID, services)
 			}
+		}
+		return nil
+	})
+}
+
+// Tempo's metrics generator draws the service graph from client/server
+// and producer/consumer span pairs; a client span without a pair becomes an
+// edge to a virtual node named by the first of its peer_attributes the span
+// carries (deploy/compose/tempo.yaml). A real order's trace must carry
+// them: each service's database spans name PostgreSQL as one node and mark
+// themselves as database calls (db.namespace, db.name or db.system: what
+// Tempo matches), and Kafka producer spans name the messaging system. Before,
+// the database spans carried only db.system.name, which Tempo's generator
+// does not match, and the graph had no PostgreSQL.
+func TestServiceGraphAttributesAreOnTheSpans(t *testing.T) {
+	raw, err := os.ReadFile("../deploy/compose/tempo.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg struct {
+		MetricsGenerator struct {
+			Processor struct {
+				ServiceGraphs struct {
+					PeerAttributes         []string `json:"peer_attributes"`
+					EnableVirtualNodeLabel bool     `json:"enable_virtual_node_label"`
+				} `json:"service_graphs"`
+			} `json:"processor"`
+		} `json:"metrics_generator"`
+	}
+	if err := yaml.Unmarshal(raw, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	sg := cfg.MetricsGenerator.Processor.ServiceGraphs
+	if len(sg.PeerAttributes) == 0 || !sg.EnableVirtualNodeLabel {
+		t.Fatalf("tempo.yaml: service_graphs %+v, want peer_attributes and virtual node labels", sg)
+	}
+	peer := func(s span) string { // what Tempo names the virtual node after
+		for _, a := range sg.PeerAttributes {
+			if v, ok := s.Attrs[a]; ok {
+				return v
+			}
+		}
+		return ""
+	}
+
+	traceID, clientSpan := randHex(16), randHex(8)
+	status, body, err := call(http.MethodPost, suite.urls["orders"]+"/orders", orderBody("c-graph", "SKU-0063", 1, "4242424242424242"),
+		map[string]string{"traceparent": "00-" + traceID + "-" + clientSpan + "-01"})
+	if err != nil || status != http.StatusAccepted {
+		t.Fatalf("POST: %d %s %v", status, body, err)
+	}
+	var o orderView
+	_ = json.Unmarshal(body, &o)
+	waitTerminal(t, o.OrderID)
+	eventually(t, "database and Kafka spans the service graph can draw", func() error {
+		db := map[string]bool{}
+		kafka := false
+		for _, s := range suite.spans.Trace(traceID) {
+			switch {
+			case s.Kind == tracepb.Span_SPAN_KIND_CLIENT && s.Attrs["db.system.name"] == "postgresql":
+				_, ns := s.Attrs["db.namespace"]
+				_, name := s.Attrs["db.name"]
+				_, sys := s.Attrs["db.system"]
+				if peer(s) == "postgresql" && (ns || name || sys) {
+					db[s.Service] = true
+				}
+			case s.Kind == tracepb.Span_SPAN_KIND_PRODUCER:
+				kafka = kafka || peer(s) == "kafka"
+			}
+		}
+		for _, svc := range []string{"orders", "inventory", "payments"} {
+			if !db[svc] {
+				return fmt.Errorf("no database span of %s that Tempo would draw as the postgresql node (seen: %v)", svc, db)
+			}
+		}
+		if !kafka {
+			return errors.New("no producer span Tempo would name kafka")
 		}
 		return nil
 	})
