@@ -48,9 +48,19 @@ func provisionedDatasources(t *testing.T) map[string]datasource {
 // every datasource.uid it names.
 func collectUIDs(v any, out map[string]bool) {
 	switch v := v.(type) {
+	case string: // a data link into Explore carries its pane as JSON
+		const explore = "/explore?schemaVersion=1&orgId=1&panes="
+		for _, link := range strings.Split(v, explore)[1:] {
+			var pane any // the JSON value ends the link (in markdown, a ")" follows)
+			if err := json.NewDecoder(strings.NewReader(strings.ReplaceAll(link, "%23", "#"))).Decode(&pane); err != nil {
+				out["unparsable Explore link "+link] = true
+				continue
+			}
+			collectUIDs(pane, out)
+		}
 	case map[string]any:
 		for k, x := range v {
-			if s, ok := x.(string); ok && k == "datasourceUid" {
+			if s, ok := x.(string); ok && (k == "datasourceUid" || (k == "datasource" && !strings.HasPrefix(s, "/"))) {
 				out[s] = true
 			}
 			if k == "datasource" {

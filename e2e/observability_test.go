@@ -44,7 +44,10 @@ func dashboardQueries(t *testing.T) []query {
 				Title       string `json:"title"`
 				Description string `json:"description"`
 				Targets     []struct {
-					Expr string `json:"expr"`
+					Expr       string `json:"expr"`
+					Datasource struct {
+						Type string `json:"type"`
+					} `json:"datasource"`
 				} `json:"targets"`
 			} `json:"panels"`
 		}
@@ -53,6 +56,9 @@ func dashboardQueries(t *testing.T) []query {
 		}
 		for _, p := range d.Panels {
 			for _, tg := range p.Targets {
+				if tg.Datasource.Type != "prometheus" { // Tempo and Loki panels: the compose stack's
+					continue
+				}
 				out = append(out, query{where: filepath.Base(f) + " / " + p.Title, expr: tg.Expr,
 					k6Only: strings.Contains(p.Description, "Data: k6 only")})
 			}
@@ -90,7 +96,7 @@ func ruleQueries(t *testing.T) ([]query, map[string]bool) {
 }
 
 // grafanaVars stand in for Grafana's variables so a query parses and runs.
-var grafanaVars = strings.NewReplacer("$__rate_interval", "1m", "$__interval", "15s", "$__range", "5m", "$service", ".*")
+var grafanaVars = strings.NewReplacer("$__rate_interval", "1m", "$__interval", "15s", "$__range", "5m", "$service", ".*", "$testid", ".*")
 
 // metricNames parses expr and returns the metric names it selects.
 func metricNames(expr string) ([]string, error) {

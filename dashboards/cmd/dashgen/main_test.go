@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -55,14 +56,14 @@ func TestDashboardsAreComplete(t *testing.T) {
 		if err := json.Unmarshal(b, &model); err != nil {
 			t.Fatal(err)
 		}
-		if len(model.Templating.List) != 2 || model.Templating.List[0].Type != "datasource" || model.Templating.List[1].Name != "service" {
+		if len(model.Templating.List) < 2 || model.Templating.List[0].Type != "datasource" || model.Templating.List[1].Name != "service" {
 			t.Errorf("%s: want a datasource and a service variable", d.UID)
 		}
 		for _, p := range d.Panels {
-			if len(p.desc) < 40 || len(p.targets) == 0 {
+			if len(p.desc) < 40 || (len(p.targets) == 0) != noQuery[p.kind] {
 				t.Errorf("%s / %s: a panel needs a description of what it shows and what good looks like, and a query", d.UID, p.title)
 			}
-			if p.unit == "s" && !p.exemplars && !strings.Contains(p.desc, K6Only) && strings.Contains(p.targets[0].expr, "histogram_quantile") {
+			if (p.kind == "" || p.kind == "timeseries") && p.unit == "s" && !p.exemplars && !strings.Contains(p.desc, K6Only) && strings.Contains(p.targets[0].expr, "histogram_quantile") {
 				t.Errorf("%s / %s: a latency panel shows exemplars", d.UID, p.title)
 			}
 			for _, tg := range p.targets {
@@ -71,5 +72,74 @@ func TestDashboardsAreComplete(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// Every link a panel or the tour holds goes somewhere: /d/ to a dashboard
+// dashgen writes, Explore to a datasource the compose stack provisions.
+func TestLinksLeadSomewhere(t *testing.T) {
+	uids := map[string]bool{}
+	for _, d := range All() {
+		uids[d.UID] = true
+	}
+	check := func(where, u string) {
+		switch {
+		case strings.HasPrefix(u, "/d/"):
+			uid, _, _ := strings.Cut(strings.TrimPrefix(u, "/d/"), "?")
+			if !uids[uid] {
+				t.Errorf("%s: links to dashboard %q, which dashgen does not write", where, uid)
+			}
+		case strings.HasPrefix(u, "/explore?"):
+			panes, ok := strings.CutPrefix(u[strings.Index(u, "panes="):], "panes=")
+			var p map[string]struct {
+				Datasource string `json:"datasource"`
+				Queries    []struct {
+					Datasource struct{ Type, UID string } `json:"datasource"`
+				} `json:"queries"`
+			}
+			if err := json.Unmarshal([]byte(strings.ReplaceAll(panes, "%23", "#")), &p); !ok || err != nil || len(p) != 1 {
+				t.Errorf("%s: Explore link without one pane (%v): %s", where, err, u)
+				return
+			}
+			for _, pane := range p {
+				if dsTypes[pane.Datasource] == "" || len(pane.Queries) != 1 || pane.Queries[0].Datasource.UID != pane.Datasource ||
+					pane.Queries[0].Datasource.Type != dsTypes[pane.Datasource] {
+					t.Errorf("%s: Explore link on an unknown datasource: %s", where, u)
+				}
+			}
+		default:
+			t.Errorf("%s: link %q leaves Grafana or goes nowhere known", where, u)
+		}
+	}
+	for _, d := range All() {
+		for _, p := range d.Panels {
+			for _, l := range p.links {
+				check(d.UID+" / "+p.title+" / "+l.title, l.url)
+			}
+			for _, m := range regexp.MustCompile(`\]\((/[^)]*)\)`).FindAllStringSubmatch(p.text, -1) {
+				check(d.UID+" / "+p.title+" (text)", m[1])
+			}
+		}
+	}
+}
+
+// The home page shows each pattern of the suite, and is what Grafana opens.
+func TestHomeShowsEveryPattern(t *testing.T) {
+	h := home()
+	for _, pattern := range []string{"Saga", "Event sourcing", "CQRS", "Circuit breaker", "Bulkhead", "Leader election", "Service discovery", "Sidecar"} {
+		found := false
+		for _, p := range h.Panels {
+			found = found || (p.kind == "stat" && strings.HasPrefix(p.title, pattern) && len(p.links) > 0)
+		}
+		if !found {
+			t.Errorf("home: no stat panel for %s linking to its dashboard", pattern)
+		}
+	}
+	compose, err := os.ReadFile(filepath.Join("..", "..", "..", "compose.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(compose), "GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH: /var/lib/grafana/dashboards/"+h.UID+".json") {
+		t.Errorf("compose.yaml: Grafana's home dashboard is not %s", h.UID)
 	}
 }
