@@ -22,7 +22,7 @@ func All() []dashboard {
 				targets: []target{q(`{ trace:rootService = "orders" && trace:duration > 250ms && resource.service.name =~ "$service" }`, "")}},
 			{title: "Errors and warnings in the logs", kind: "logs", ds: Loki, w: 24, h: 9, desc: "Logs (Loki, over OTLP): every ERROR and WARN line of the selected services, newest first; a line's trace_id opens its trace. Good: quiet, or a fault you switched on explaining itself. " + ComposeOnly,
 				options: map[string]any{"showTime": true, "wrapLogMessage": true, "sortOrder": "Descending", "enableLogDetails": true},
-				targets: []target{q(`{service_name=~"$service"} | severity_text =~ "ERROR|WARN"`, "")}},
+				targets: []target{q(`{service_name=~".+", service_name=~"$service"} | severity_text =~ "ERROR|WARN"`, "")}},
 		}},
 		{UID: "sagasuite-red", Title: "Sagasuite / Service RED", Desc: "Rate, errors and duration of every service's HTTP endpoints and outgoing calls.", Service: true, Panels: []panel{
 			{title: "Requests by route", links: behind(""), unit: "reqps", desc: "Rate of each service's HTTP routes. Good: steady and matching the offered load.",
