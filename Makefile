@@ -19,7 +19,7 @@ DEV_DIR := .dev
 # test vets and tests and make lint checks.
 PACKAGES := $(shell sed -n 's|^[[:space:]]*\(\./[^[:space:]]*\)[[:space:]]*$$|\1/...|p' go.work)
 
-.PHONY: help build dev prometheus test test-short k6-check lint load chaos fmt clean new-service bench-relay bench bench-history profile
+.PHONY: help build dev observability prometheus test test-short k6-check lint load chaos fmt clean new-service bench-relay bench bench-history profile
 
 # `make` alone lists the targets: each has its purpose after "## ".
 .DEFAULT_GOAL := help
@@ -39,6 +39,12 @@ build: ## every command of platform/ and services/ into bin/
 dev: build ## the whole suite on this machine, no Docker (Ctrl-C stops it)
 	mkdir -p $(DEV_DIR)
 	exec $(BIN)/devrun dev.procfile
+
+# Grafana, Tempo, Loki, Prometheus and Pyroscope in Docker for make dev
+# (deploy/compose/observability.yaml; nothing is built): make dev then
+# exports there. Stop it with docker compose -f deploy/compose/observability.yaml down.
+observability: ## the compose stack's Grafana and backends for make dev (http://localhost:3000; needs Docker)
+	docker compose -f deploy/compose/observability.yaml up -d --wait
 
 # Prometheus beside make dev (Debian: apt-get install prometheus): scrapes
 # every process, evaluates prometheus/rules, keeps exemplars; UI and

@@ -23,13 +23,20 @@ const root = ".."
 // services, bad network_mode and depends_on targets).
 func loadCompose(t *testing.T, profiles ...string) *types.Project {
 	t.Helper()
-	abs, err := filepath.Abs(root)
+	return loadComposeFile(t, filepath.Join(root, "compose.yaml"), profiles...)
+}
+
+// loadComposeFile loads file as `docker compose -f file` does, its
+// directory the project's.
+func loadComposeFile(t *testing.T, file string, profiles ...string) *types.Project {
+	t.Helper()
+	abs, err := filepath.Abs(file)
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts, err := cli.NewProjectOptions([]string{filepath.Join(abs, "compose.yaml")},
-		cli.WithWorkingDirectory(abs), cli.WithProfiles(profiles), cli.WithConsistency(true),
-		cli.WithResolvedPaths(true), cli.WithInterpolation(true), cli.WithName("sagasuite"),
+	opts, err := cli.NewProjectOptions([]string{abs},
+		cli.WithWorkingDirectory(filepath.Dir(abs)), cli.WithProfiles(profiles), cli.WithConsistency(true),
+		cli.WithResolvedPaths(true), cli.WithInterpolation(true),
 		// Not the caller's environment: the file's own defaults are under test.
 		cli.WithEnv([]string{}))
 	if err != nil {
@@ -37,7 +44,7 @@ func loadCompose(t *testing.T, profiles ...string) *types.Project {
 	}
 	p, err := opts.LoadProject(context.Background())
 	if err != nil {
-		t.Fatalf("compose.yaml (profiles %v): %v", profiles, err)
+		t.Fatalf("%s (profiles %v): %v", file, profiles, err)
 	}
 	return p
 }

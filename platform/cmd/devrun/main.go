@@ -60,6 +60,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	out := &lockedWriter{w: stdout}
+	env := telemetryEnv(ctx, os.LookupEnv, answers, out)
 	width := 0
 	for _, g := range groups {
 		for _, p := range g {
@@ -70,7 +71,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	defer func() { stopAll(groups, *grace, out) }()
 	for i, g := range groups {
 		for j, p := range g {
-			if err := start(p, fmt.Sprintf("\x1b[%dm%-*s |\x1b[0m ", 31+(i*3+j)%6, width, p.name), out); err != nil {
+			if err := start(p, env, fmt.Sprintf("\x1b[%dm%-*s |\x1b[0m ", 31+(i*3+j)%6, width, p.name), out); err != nil {
 				return err
 			}
 		}
@@ -101,9 +102,11 @@ func parse(path string) ([][]*proc, []string, error) {
 	return out, ready, nil
 }
 
-// start runs p in its own process group, its output prefixed line by line.
-func start(p *proc, prefix string, out io.Writer) error {
+// start runs p in its own process group with devrun's environment and
+// env, its output prefixed line by line.
+func start(p *proc, env []string, prefix string, out io.Writer) error {
 	p.cmd = exec.Command("bash", "-c", p.command) // #nosec G204 -- runs the commands of the developer's own procfile, which is its purpose
+	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	r, w := io.Pipe()
 	p.cmd.Stdout, p.cmd.Stderr = w, w
