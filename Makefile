@@ -19,7 +19,7 @@ DEV_DIR := .dev
 # test vets and tests and make lint checks.
 PACKAGES := $(shell sed -n 's|^[[:space:]]*\(\./[^[:space:]]*\)[[:space:]]*$$|\1/...|p' go.work)
 
-.PHONY: help build dev observability prometheus test test-short k6-check lint load chaos fmt clean new-service bench-relay bench bench-history profile
+.PHONY: help build dev observability prometheus test test-short k6-check workflows lint load chaos fmt clean new-service bench-relay bench bench-history profile
 
 # `make` alone lists the targets: each has its purpose after "## ".
 .DEFAULT_GOAL := help
@@ -67,11 +67,18 @@ test: ## every test: vet, promtool, k6 checks, unit, integration and end-to-end
 	$(GO) vet $(PACKAGES)
 	promtool check config prometheus/prometheus.dev.yml
 	promtool check config prometheus/prometheus.compose.yml
+	promtool check config prometheus/prometheus.host.yml
 	promtool check rules prometheus/rules/*.rules.yml
 	cd prometheus/tests && promtool test rules *.test.yml
-	$(MAKE) --no-print-directory k6-check
+	$(MAKE) --no-print-directory k6-check workflows
 	$(GO) test -count=1 -timeout 15m $(filter-out ./e2e/...,$(PACKAGES))
 	$(GO) test -count=1 -timeout 10m ./e2e/...
+
+# The GitHub workflows (.github/workflows) with actionlint at the version
+# tools/go.mod pins; it runs shellcheck on their scripts when installed.
+workflows: ## check the GitHub workflows with actionlint
+	cd tools && GOWORK=off $(GO) build -o ../$(BIN)/ github.com/rhysd/actionlint/cmd/actionlint
+	$(BIN)/actionlint
 
 # Static analysis: staticcheck and gosec at the versions tools/go.mod pins
 # (its own module, outside go.work, so their dependencies do not mix with

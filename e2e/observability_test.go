@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/example/sagasuite/platform/stackcheck"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/rulefmt"
 	"github.com/prometheus/prometheus/promql/parser"
@@ -260,6 +261,7 @@ func TestPrometheusAnswersEveryPanel(t *testing.T) {
 		len(ex.Data[0].Exemplars[0].Labels["trace_id"]) != 32 {
 		t.Fatalf("no trace exemplars on saga_duration_seconds (%v): %+v", err, ex)
 	}
+	t.Run("stackcheck", func(t *testing.T) { stackCheckFindsAWholeExemplarTrace(t, prom) })
 }
 
 // promQuery runs an instant query and returns how many series answered.
@@ -283,4 +285,35 @@ func promQuery(base, expr string) (int, error) {
 		return 0, fmt.Errorf("%s", r.Error)
 	}
 	return len(r.Data.Result), nil
+}
+
+// stackCheckFindsAWholeExemplarTrace runs the compose workflow's first
+// check (platform/stackcheck) against the real Prometheus scraping the suite: it finds finished sagas and
+// returns an exemplar's trace id, and that id is a whole trace (spans of
+// orders, inventory, payments and psp), which is what its Tempo check
+// then looks up.
+func stackCheckFindsAWholeExemplarTrace(t *testing.T, prom string) {
+	t.Helper()
+	since := time.Now().Add(-time.Second)
+	waitTerminal(t, place(t, "c-stack", "SKU-0064", 1, "4242424242424242").OrderID)
+	c := stackcheck.Checker{HTTP: &http.Client{Timeout: 10 * time.Second}, Since: since,
+		Services: []string{"orders", "inventory", "payments", "psp"}}
+	var id string
+	eventually(t, "an exemplar trace id from the scraped saga histogram", func() error {
+		var err error
+		id, err = c.Metrics(context.Background(), prom)
+		return err
+	})
+	eventually(t, "the exemplar's trace with spans of every service", func() error {
+		seen := map[string]bool{}
+		for _, s := range suite.spans.Trace(id) {
+			seen[s.Service] = true
+		}
+		for _, svc := range c.Services {
+			if !seen[svc] {
+				return fmt.Errorf("trace %s has no span of %s (has %v)", id, svc, seen)
+			}
+		}
+		return nil
+	})
 }
