@@ -254,6 +254,10 @@ func TestComposeK6(t *testing.T) {
 			t.Errorf("k6 has %s in its environment", v)
 		}
 	}
+	// Each run its own test id (the k6 dashboard's variable): the scenario's name by default.
+	if !slices.Contains(k6.Command, "testid=average") {
+		t.Errorf("k6 tags its samples %v; want testid=<scenario> unless K6_TESTID is set", k6.Command)
+	}
 	script := k6.Command[len(k6.Command)-1]
 	if !strings.HasPrefix(script, "/loadtest/") {
 		t.Fatalf("k6 runs %s, not a script from the mounted loadtest folder", script)
