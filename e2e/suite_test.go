@@ -154,6 +154,15 @@ func runSuite(m *testing.M) (int, error) {
 			return 0, err
 		}
 	}
+	hosts := map[string]bool{}
+	for _, u := range suite.urls {
+		hosts[strings.TrimPrefix(u, "http://")] = true
+	}
+	api, err := newContract("../api/openapi.yaml", http.DefaultTransport, hosts)
+	if err != nil {
+		return 0, err
+	}
+	http.DefaultTransport = api
 	for name := range suite.procs {
 		if err := waitReady(name, 60*time.Second); err != nil {
 			return 0, err
@@ -164,6 +173,9 @@ func runSuite(m *testing.M) (int, error) {
 		return 0, err
 	}
 	code := m.Run()
+	if api.report(os.Stderr) && code == 0 {
+		code = 1
+	}
 	if code != 0 {
 		dumpLogs()
 	}

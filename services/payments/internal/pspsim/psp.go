@@ -358,7 +358,7 @@ func (s *Simulator) respond(c echo.Context, r reply) error {
 					return nil
 				}
 			case AfterChargeError:
-				r = failure(http.StatusInternalServerError, "internal_error", "the provider failed after booking the request")
+				r = failure(http.StatusInternalServerError, "internal", "the provider failed after booking the request")
 			}
 		}
 	}
