@@ -19,7 +19,7 @@ DEV_DIR := .dev
 # test vets and tests and make lint checks.
 PACKAGES := $(shell sed -n 's|^[[:space:]]*\(\./[^[:space:]]*\)[[:space:]]*$$|\1/...|p' go.work)
 
-.PHONY: help build dev observability prometheus test test-short k6-check workflows lint load chaos fmt clean new-service bench-relay bench bench-history profile
+.PHONY: help build dev observability prometheus test test-short k6-check api-check api-docs workflows lint load chaos fmt clean new-service bench-relay bench bench-history profile
 
 # `make` alone lists the targets: each has its purpose after "## ".
 .DEFAULT_GOAL := help
@@ -70,7 +70,7 @@ test: ## every test: vet, promtool, k6 checks, unit, integration and end-to-end
 	promtool check config prometheus/prometheus.host.yml
 	promtool check rules prometheus/rules/*.rules.yml
 	cd prometheus/tests && promtool test rules *.test.yml
-	$(MAKE) --no-print-directory k6-check workflows
+	$(MAKE) --no-print-directory k6-check api-check workflows
 	$(GO) test -count=1 -timeout 15m $(filter-out ./e2e/...,$(PACKAGES))
 	$(GO) test -count=1 -timeout 10m ./e2e/...
 
@@ -96,6 +96,19 @@ lint: ## staticcheck and gosec at pinned versions
 k6-check: ## type-check the k6 scripts and check the series their samples make
 	@command -v npm >/dev/null || { echo "make test needs npm to type-check the k6 scripts: sudo apt-get install npm"; exit 1; }
 	cd loadtest/k6 && npm ci --no-audit --no-fund --loglevel=error && npm run --silent check
+
+# api/openapi.yaml and api/asyncapi.yaml: Redocly's recommended rules as
+# errors, and the AsyncAPI parser's validation (versions in
+# api/package-lock.json). The e2e suite checks them against the running code.
+api-check: ## lint the OpenAPI and AsyncAPI files
+	@command -v npm >/dev/null || { echo "make test needs npm to lint api/: sudo apt-get install npm"; exit 1; }
+	cd api && npm ci --no-audit --no-fund --loglevel=error && npm run --silent lint
+
+# Both files as static HTML in api/html/ (compose serves the same pages on
+# http://localhost:8088, the api-docs service).
+api-docs: ## the API reference as static HTML in api/html/
+	cd api && npm ci --no-audit --no-fund --loglevel=error && npm run --silent docs
+	@echo "open api/html/index.html"
 
 # A load scenario of loadtest/scenarios/scenarios.json against make dev,
 # without k6 (loadrun: the same arrival profile and thresholds as

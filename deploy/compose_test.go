@@ -49,8 +49,12 @@ func loadComposeFile(t *testing.T, file string, profiles ...string) *types.Proje
 	return p
 }
 
-// suiteImage reports whether a service runs one of the suite's binaries.
-func suiteImage(s types.ServiceConfig) bool { return s.Build != nil }
+// suiteImage reports whether a service runs one of the suite's binaries:
+// the image built from the repository's root (api-docs builds another).
+func suiteImage(s types.ServiceConfig) bool {
+	abs, _ := filepath.Abs(root)
+	return s.Build != nil && s.Build.Context == abs
+}
 
 // oneShot services run to completion (probe-init, k6) and need no healthcheck.
 func oneShot(s types.ServiceConfig) bool {
@@ -138,10 +142,22 @@ func TestComposeMemoryLimits(t *testing.T) {
 	}
 }
 
-// Exact image tags, and every file a service mounts exists.
+// Exact image tags (those an image is built from too), and every file a
+// service mounts exists.
 func TestComposeImagesAndMounts(t *testing.T) {
 	for name, s := range loadCompose(t, "*").Services {
-		if !suiteImage(s) {
+		if s.Build != nil && !suiteImage(s) {
+			df, err := os.ReadFile(filepath.Join(s.Build.Context, "Dockerfile"))
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			for _, m := range regexp.MustCompile(`(?m)^FROM\s+(\S+)`).FindAllStringSubmatch(string(df), -1) {
+				if _, tag, ok := strings.Cut(m[1], ":"); !ok || tag == "latest" || !strings.ContainsAny(tag, "0123456789") {
+					t.Errorf("%s is built FROM %q, which has no exact tag", name, m[1])
+				}
+			}
+		}
+		if s.Build == nil {
 			_, tag, ok := strings.Cut(s.Image[strings.LastIndex(s.Image, "/")+1:], ":")
 			if !ok || tag == "" || tag == "latest" || !strings.ContainsAny(tag, "0123456789") {
 				t.Errorf("%s: image %q has no exact tag", name, s.Image)

@@ -176,6 +176,9 @@ func runSuite(m *testing.M) (int, error) {
 	if api.report(os.Stderr) && code == 0 {
 		code = 1
 	}
+	if checkWire(os.Stderr) && code == 0 {
+		code = 1
+	}
 	if code != 0 {
 		dumpLogs()
 	}

@@ -21,11 +21,18 @@ var update = flag.Bool("update", false, "rewrite the golden event files in testd
 //     -update rewrites them: review the diff, it is the wire format);
 //   - the catalogue in docs (docs/events.md) lists for topic exactly the
 //     types of examples, each with exactly the example's fields, nested
-//     ones too (`items[{sku, quantity}]`, `payment{token, card_last4}`).
+//     ones too (`items[{sku, quantity}]`, `payment{token, card_last4}`);
+//   - the AsyncAPI document spec (api/asyncapi.yaml) puts exactly those
+//     types on topic's channel, a send operation lists them all, and each
+//     golden file validates against its message's payload schema.
 //
 // Text in parentheses in the catalogue is commentary, not fields.
-func CheckContract(t *testing.T, docs, topic string, examples map[string]any) {
+func CheckContract(t *testing.T, docs, spec, topic string, examples map[string]any) {
 	t.Helper()
+	api, err := LoadAsyncAPI(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
 	rows := catalogue(t, docs, topic)
 	var documented, exampled []string
 	for typ := range rows {
@@ -38,6 +45,12 @@ func CheckContract(t *testing.T, docs, topic string, examples map[string]any) {
 	slices.Sort(exampled)
 	if !slices.Equal(documented, exampled) {
 		t.Errorf("%s: %s documents types %v, the contract has %v", topic, docs, documented, exampled)
+	}
+	if specified := api.Types(topic); !slices.Equal(specified, exampled) {
+		t.Errorf("%s: %s puts types %v on the channel, the producer declares %v", topic, spec, specified, exampled)
+	}
+	if sent := api.Sent(topic); !slices.Equal(sent, exampled) {
+		t.Errorf("%s: %s's send operations list %v, the producer declares %v", topic, spec, sent, exampled)
 	}
 	for typ, ex := range examples {
 		got, err := json.MarshalIndent(ex, "", "  ")
@@ -64,6 +77,9 @@ func CheckContract(t *testing.T, docs, topic string, examples map[string]any) {
 		var generic map[string]any
 		if err := json.Unmarshal(got, &generic); err != nil {
 			t.Fatal(err)
+		}
+		if err := api.Validate(typ, nil, want); err != nil {
+			t.Errorf("%s: testdata/%s.json: %v", spec, typ, err)
 		}
 		if doc, ok := rows[typ]; ok {
 			if miss := compareFields(typ, doc, generic); miss != "" {

@@ -76,8 +76,13 @@ func TestDashboardsAreComplete(t *testing.T) {
 }
 
 // Every link a panel or the tour holds goes somewhere: /d/ to a dashboard
-// dashgen writes, Explore to a datasource the compose stack provisions.
+// dashgen writes, Explore to a datasource the compose stack provisions,
+// http://localhost:<port>/ to a port compose publishes (the API reference).
 func TestLinksLeadSomewhere(t *testing.T) {
+	compose, err := os.ReadFile(filepath.Join("..", "..", "..", "compose.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	uids := map[string]bool{}
 	for _, d := range All() {
 		uids[d.UID] = true
@@ -106,6 +111,11 @@ func TestLinksLeadSomewhere(t *testing.T) {
 					pane.Queries[0].Datasource.Type != dsTypes[pane.Datasource] {
 					t.Errorf("%s: Explore link on an unknown datasource: %s", where, u)
 				}
+			}
+		case strings.HasPrefix(u, "http://localhost:"):
+			port := strings.Trim(strings.TrimPrefix(u, "http://localhost:"), "/")
+			if !strings.Contains(string(compose), `"`+port+":"+port+`"`) {
+				t.Errorf("%s: links to %s, a port compose.yaml does not publish", where, u)
 			}
 		default:
 			t.Errorf("%s: link %q leaves Grafana or goes nowhere known", where, u)

@@ -9,7 +9,7 @@ import (
 
 func TestContract(t *testing.T) {
 	const id = "0193a1b2-0000-7000-8000-000000000001"
-	kafkatest.CheckContract(t, "../../../docs/events.md", inventoryevents.Topic, map[string]any{
+	kafkatest.CheckContract(t, "../../../docs/events.md", "../../../api/asyncapi.yaml", inventoryevents.Topic, map[string]any{
 		inventoryevents.Reserved: inventoryevents.StockReserved{OrderID: id, Items: []inventoryevents.Item{{SKU: "SKU-001", Quantity: 2}}},
 		inventoryevents.Rejected: inventoryevents.StockRejected{OrderID: id, Reason: inventoryevents.ReasonOutOfStock,
 			Detail: "SKU-001: 2 wanted, 1 available"},

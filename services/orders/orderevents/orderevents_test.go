@@ -9,7 +9,7 @@ import (
 
 func TestContract(t *testing.T) {
 	finished := orderevents.OrderFinished{OrderID: "0193a1b2-0000-7000-8000-000000000001", Reason: "card_declined", TotalCents: 2500}
-	kafkatest.CheckContract(t, "../../../docs/events.md", orderevents.Topic, map[string]any{
+	kafkatest.CheckContract(t, "../../../docs/events.md", "../../../api/asyncapi.yaml", orderevents.Topic, map[string]any{
 		orderevents.Placed: orderevents.OrderPlaced{OrderID: "0193a1b2-0000-7000-8000-000000000001", CustomerID: "c-42",
 			Items:      []orderevents.Item{{SKU: "SKU-001", Quantity: 2, UnitPriceCents: 1250}},
 			TotalCents: 2500, Currency: "EUR",

@@ -12,7 +12,7 @@ func TestContract(t *testing.T) {
 		PaymentID: "0193a1b2-0000-7000-8000-0000000000aa", AmountCents: 2500}
 	declined, failed := p, p
 	declined.Reason, failed.Reason = paymentevents.ReasonCardDeclined, paymentevents.ReasonPaymentUnavailable
-	kafkatest.CheckContract(t, "../../../docs/events.md", paymentevents.Topic, map[string]any{
+	kafkatest.CheckContract(t, "../../../docs/events.md", "../../../api/asyncapi.yaml", paymentevents.Topic, map[string]any{
 		paymentevents.Authorized: p,
 		paymentevents.Declined:   declined,
 		paymentevents.Failed:     failed,
