@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO    ?= go
 BIN   := bin
 
-# make dev: every process on this machine, no Docker (CONTRACT.md).
+# make dev: every process on this machine, no Docker (README).
 export DATABASE_URL  ?= postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
 export KAFKA_BROKERS ?= 127.0.0.1:9092
 # Development mode: secrets (ADMIN_TOKEN) fall back to their development

@@ -70,7 +70,7 @@ func TestComposeLoadsWithEveryProfile(t *testing.T) {
 	if _, ok := all.Services["k6"]; !ok {
 		t.Error("the load profile has no k6 service")
 	}
-	// CONTRACT.md: the full stack.
+	// README: the full stack.
 	for _, name := range []string{"kafka", "postgres", "etcd", "psp", "orders", "payments", "inventory-1", "inventory-2",
 		"sidecar-orders", "sidecar-payments", "sidecar-inventory-1", "sidecar-inventory-2",
 		"otel-collector", "tempo", "loki", "prometheus", "pyroscope", "grafana"} {
@@ -174,7 +174,7 @@ func TestComposeImagesAndMounts(t *testing.T) {
 	}
 }
 
-// Ports on localhost as shared CONTRACT.md lists them.
+// Ports on localhost as README's table lists them.
 func TestComposePortsFollowTheContract(t *testing.T) {
 	want := map[string][]string{
 		"orders": {"8081"}, "payments": {"8082"}, "inventory-1": {"8083"}, "inventory-2": {"8084"}, "psp": {"8090"},

@@ -8,12 +8,12 @@
 //   - compose.yaml loads with compose-go (every profile, consistency on);
 //     every variable it gives a suite process is one that binary reads, and
 //     every variable a binary requires is given; healthchecks, memory
-//     limits, mounts, image tags and ports (shared CONTRACT.md);
+//     limits, mounts, image tags and ports (README's table);
 //   - the Collector configuration is validated by the Collector's own
 //     configuration code;
 //   - Grafana provisioning: every datasource uid that a dashboard or a link
 //     names is provisioned; the dashboards folder is the one compose mounts;
 //   - both Kubernetes overlays render, decode strictly into their API types
-//     and custom-resource fields, and match the binaries, CONTRACT's ports,
+//     and custom-resource fields, and match the binaries, README's ports,
 //     the hardening rules and the dependencies' settings.
 package deploy

@@ -286,12 +286,12 @@ func TestK8sWorkloadsAreHardened(t *testing.T) {
 	}
 }
 
-// contractPorts are the service ports of shared CONTRACT.md.
+// contractPorts are the service ports of README's table.
 var contractPorts = map[string]int32{"orders": 8081, "payments": 8082, "inventory": 8083, "psp": 8090}
 
 // The suite's containers run one of the image's commands, with only the
 // environment that binary reads and everything it requires, on the ports
-// CONTRACT.md gives, probed where they listen.
+// README's table gives, probed where they listen.
 func TestK8sSuiteContainersMatchTheBinaries(t *testing.T) {
 	for _, overlay := range overlays {
 		r := render(t, overlay)
@@ -341,7 +341,7 @@ func TestK8sSuiteContainersMatchTheBinaries(t *testing.T) {
 					}
 				}
 				if c.Name == name && int32(port) != contractPorts[name] {
-					t.Errorf("%s listens on %d, CONTRACT.md says %d", where, port, contractPorts[name])
+					t.Errorf("%s listens on %d, README says %d", where, port, contractPorts[name])
 				}
 			}
 			if s := r.services[name]; s == nil || s.Spec.Ports[0].Port != contractPorts[name] {

@@ -13,7 +13,7 @@ import (
 	"time"
 )
 
-// Every CONTRACT rule for POST /orders is answered with the JSON error shape.
+// Every rule api/openapi.yaml states for POST /orders is answered with the JSON error shape.
 func TestPlaceOrderValidation(t *testing.T) {
 	valid := `{"customer_id":"c-42","items":[{"sku":"SKU-0001","quantity":2}],"payment":{"card_number":"4242424242424242"}}`
 	big := `{"customer_id":"` + strings.Repeat("x", 70<<10) + `"}`
@@ -206,7 +206,7 @@ func TestConfigErrorsReportedAtOnce(t *testing.T) {
 }
 
 // The 202's Location answers 200 at once, however far the read model lags:
-// the single order falls back to its event stream (CONTRACT).
+// the single order falls back to its event stream (docs/api.md).
 func TestLocationAnswersRightAfterTheAccept(t *testing.T) {
 	for i := range 50 {
 		req, _ := http.NewRequest(http.MethodPost, suite.urls["orders"]+"/orders",

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"net/http"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -14,8 +15,8 @@ import (
 	"github.com/example/sagasuite/platform/procfile"
 )
 
-// contractMetrics are the families CONTRACT.md promises ("Telemetry every
-// process exports"), by their exact Prometheus family names, and the
+// contractMetrics are the families docs/observability.md promises
+// ("Names"), by their exact Prometheus family names, and the
 // labels each must carry. go_* and process_* are checked by prefix.
 var contractMetrics = map[string][]string{
 	"http_server_request_duration_seconds":     {"http_request_method", "http_route"},
@@ -97,7 +98,7 @@ func scrapeAll(t *testing.T) map[string]map[string]bool {
 	return families
 }
 
-// Every family CONTRACT names is exported, under its exact name and with
+// Every family docs/observability.md names is exported, under its exact name and with
 // its labels, once the suite has done a little of everything (the tests
 // before this one: declines, a psp outage, redeliveries, a leader's death).
 func TestEveryContractMetricIsExported(t *testing.T) {
@@ -172,6 +173,45 @@ func TestEveryProcessOfTheProcfileIsReady(t *testing.T) {
 			if status, body, err := call(http.MethodGet, suite.urls[p.Name]+"/readyz", nil, nil); status != http.StatusOK {
 				t.Errorf("%s /readyz: %d %s %v", p.Name, status, body, err)
 			}
+		}
+	}
+}
+
+// The "Names" table of docs/observability.md, which users and dashboards
+// rely on, lists exactly the families this suite checks, with the same
+// labels.
+func TestObservabilityDocsNameTheCheckedMetrics(t *testing.T) {
+	raw, err := os.ReadFile("../docs/observability.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, _ := strings.Cut(string(raw), "\n## Names\n")
+	section, _, _ = strings.Cut(section, "\n## ")
+	row := regexp.MustCompile("(?m)^\\| `([a-z_]+)` \\| ([^|]*) \\|")
+	documented := map[string][]string{}
+	for _, m := range row.FindAllStringSubmatch(section, -1) {
+		var labels []string
+		for _, l := range regexp.MustCompile("`([a-z_]+)`").FindAllStringSubmatch(m[2], -1) {
+			labels = append(labels, l[1])
+		}
+		documented[m[1]] = labels
+	}
+	if len(documented) == 0 {
+		t.Fatal(`docs/observability.md has no "Names" table`)
+	}
+	for fam, labels := range contractMetrics {
+		doc, ok := documented[fam]
+		if !ok {
+			t.Errorf("docs/observability.md does not list %s", fam)
+			continue
+		}
+		if !slices.Equal(slices.Sorted(slices.Values(doc)), slices.Sorted(slices.Values(labels))) {
+			t.Errorf("%s: docs/observability.md lists labels %v, the test checks %v", fam, doc, labels)
+		}
+	}
+	for fam := range documented {
+		if _, ok := contractMetrics[fam]; !ok {
+			t.Errorf("docs/observability.md lists %s, which no test checks is exported", fam)
 		}
 	}
 }

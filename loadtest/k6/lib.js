@@ -6,7 +6,7 @@
 //   docker compose --profile load up                   (K6_SCENARIO=average)
 //
 // Every order is followed to its outcome with one GET /orders/{id}?wait=
-// request (shared CONTRACT.md); saga_completion is the time from the POST
+// request (api/openapi.yaml); saga_completion is the time from the POST
 // to the outcome.
 import http from 'k6/http';
 import { check, sleep } from 'k6';
@@ -21,7 +21,7 @@ const TARGETS = {
   inventory: (__ENV.INVENTORY_URLS || 'http://127.0.0.1:8083,http://127.0.0.1:8084').split(','),
 };
 
-// The test cards of shared CONTRACT.md.
+// The test cards of psp (api/openapi.yaml, POST /charges).
 const GOOD_CARD = '4242424242424242';
 const DECLINED_CARD = '4000000000000002';
 

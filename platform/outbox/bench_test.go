@@ -22,8 +22,8 @@ import (
 	"github.com/example/sagasuite/platform/postgrestest"
 )
 
-// BenchmarkRelayEndToEnd is the outbox relay against the peer benchmark
-// of ../shared/peers/watermill (its e2e mode): 8 writers commit one
+// BenchmarkRelayEndToEnd is the outbox relay on the workload of the peer
+// benchmark of Watermill's forwarder (its e2e mode): 8 writers commit one
 // message per business transaction as fast as they can, the relay
 // publishes to a broker (kfake, in process) and a consumer reads them.
 // It reports end-to-end msg/s (first commit to last message consumed) and

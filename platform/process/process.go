@@ -59,7 +59,7 @@ type Config struct {
 	StopTimeout time.Duration
 }
 
-// FromEnv reads the settings of the process itself (CONTRACT.md,
+// FromEnv reads the settings of the process itself (README, "Configuration",
 // "Environment"): INSTANCE_ID, LOG_LEVEL, HTTP_ADDR, ADMIN_TOKEN and ADMIN_ADDR.
 // Problems are collected in env with the service's own.
 func FromEnv(env *config.Env, name, version, defaultAddr string) Config {

@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// The test cards of shared CONTRACT.md.
+// The test cards of psp (api/openapi.yaml, POST /charges).
 const (
 	goodCard     = "4242424242424242"
 	declinedCard = "4000000000000002"

@@ -54,7 +54,7 @@ type settings struct {
 	LeaderTTL      time.Duration
 }
 
-// loadConfig reads the environment (CONTRACT.md) and reports every problem at once.
+// loadConfig reads the environment (README, "Configuration") and reports every problem at once.
 func loadConfig(getenv func(string) string) (settings, error) {
 	env := config.New(getenv)
 	s := settings{

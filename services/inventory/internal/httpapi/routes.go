@@ -1,4 +1,4 @@
-// Package httpapi is inventory's HTTP interface (see CONTRACT.md).
+// Package httpapi is inventory's HTTP interface (api/openapi.yaml describes every route).
 package httpapi
 
 import (

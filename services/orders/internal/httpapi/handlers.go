@@ -37,7 +37,7 @@ type handlers struct {
 	draining context.Context
 }
 
-// MaxWait caps GET /orders/{id}?wait= (CONTRACT).
+// MaxWait caps GET /orders/{id}?wait= (api/openapi.yaml).
 const MaxWait = 30 * time.Second
 
 type placeRequest struct {

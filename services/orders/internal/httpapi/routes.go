@@ -1,5 +1,5 @@
-// Package httpapi is orders' HTTP interface (see CONTRACT.md and
-// docs/api.md for read-your-writes, time travel and notes).
+// Package httpapi is orders' HTTP interface (api/openapi.yaml describes
+// every route; docs/api.md read-your-writes, time travel and notes).
 package httpapi
 
 import (

@@ -59,7 +59,7 @@ type settings struct {
 	DecideWithin      time.Duration
 }
 
-// loadConfig reads the environment (CONTRACT.md) and reports every problem at once.
+// loadConfig reads the environment (README, "Configuration") and reports every problem at once.
 func loadConfig(getenv func(string) string) (settings, error) {
 	env := config.New(getenv)
 	s := settings{

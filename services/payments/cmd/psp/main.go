@@ -1,5 +1,5 @@
 // Command psp is the payment service provider simulator: the "external"
-// provider payments charges through, with the test cards of CONTRACT.md.
+// provider payments charges through, with the test cards of api/openapi.yaml (POST /charges).
 package main
 
 import (

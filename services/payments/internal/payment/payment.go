@@ -3,7 +3,7 @@
 // cancelled after the charge.
 package payment
 
-// Statuses (CONTRACT.md).
+// Statuses (api/openapi.yaml, Payment).
 const (
 	Authorized = "AUTHORIZED"
 	Declined   = "DECLINED"
