@@ -138,7 +138,9 @@ func (c *contract) check(req *http.Request, body []byte, resp *http.Response, go
 		c.mu.Unlock()
 	}
 	if len(problems) > 0 {
-		problem := strings.Join(problems, "; ")
+		// The validator names the request's path: one kind of problem on
+		// many orders is one entry.
+		problem := strings.ReplaceAll(strings.Join(problems, "; "), req.URL.Path, c.template(req))
 		key := req.Method + " " + c.template(req) + " " + fmt.Sprint(resp.StatusCode) + " " + problem
 		c.mu.Lock()
 		if v := c.violations[key]; v != nil {
