@@ -245,6 +245,24 @@ func (s *Store) Release(ctx context.Context, tx Querier, orderID string) (bool, 
 	return true, nil
 }
 
+// Expire releases orderID's stock only while it is still RESERVED: the
+// expiry job's compensation. Its scan reads candidates before it locks
+// them, so a payment may commit the order in between; committed stock is
+// sold (the order is confirmed) and must stay so. It reports whether
+// anything was released.
+func (s *Store) Expire(ctx context.Context, tx Querier, orderID string) (bool, error) {
+	reserved, err := s.open(ctx, tx, orderID, catalog.Reserved)
+	if err != nil || len(reserved) == 0 {
+		return false, err
+	}
+	if err := s.move(ctx, tx, orderID, reserved, catalog.Released,
+		`UPDATE products p SET reserved = p.reserved - x.q, available = p.available + x.q
+		 FROM unnest($1::text[], $2::bigint[]) AS x(sku, q) WHERE p.sku = x.sku`); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
 // open locks and returns orderID's reservations in status.
 func (s *Store) open(ctx context.Context, tx Querier, orderID, status string) ([]catalog.Item, error) {
 	rows, err := tx.Query(ctx, `SELECT sku, quantity FROM reservations WHERE order_id = $1 AND status = $2 ORDER BY sku FOR UPDATE`, orderID, status)

@@ -60,38 +60,50 @@ func (x *Expiry) Scan(ctx context.Context, token int64) (int, error) {
 	}
 	n := 0
 	for _, e := range expired {
-		id := e.OrderID
-		// The compensation joins the order's trace (where it reserved).
-		parent := propagation.TraceContext{}.Extract(ctx, propagation.MapCarrier{"traceparent": e.Traceparent})
-		sctx, span := x.tracer.Start(parent, "compensate: expire reservation", trace.WithAttributes(
-			attribute.String("order.id", id), attribute.String("saga.compensation", "release_stock"), attribute.Int64("fencing.token", token)))
-		var released bool
-		err := x.store.InTx(sctx, func(tx pgx.Tx) error {
-			if token > 0 {
-				if err := election.Fence(sctx, tx, ExpiryJob, token); err != nil {
-					return err
-				}
-			}
-			var err error
-			if released, err = x.store.Release(sctx, tx, id); err != nil || !released {
-				return err
-			}
-			if err := emit(sctx, tx, inventoryevents.Expired, id, inventoryevents.StockReleased{OrderID: id, Reason: inventoryevents.ReasonReservationExpired}); err != nil {
-				return err
-			}
-			return emit(sctx, tx, inventoryevents.Released, id, inventoryevents.StockReleased{OrderID: id, Reason: inventoryevents.Expired})
-		})
-		if err != nil {
-			span.RecordError(err)
-		}
-		span.End()
+		released, err := x.Expire(ctx, token, e)
 		if err != nil {
 			return n, err
 		}
 		if released {
 			n++
-			x.released.Add(ctx, 1)
 		}
 	}
 	return n, nil
+}
+
+// Expire releases one order Scan found, if it is still only reserved when
+// locked: a payment may have committed it since the scan read it, and
+// then it is confirmed and keeps its stock. It reports whether it released.
+func (x *Expiry) Expire(ctx context.Context, token int64, e inventorydb.Expired) (bool, error) {
+	id := e.OrderID
+	// The compensation joins the order's trace (where it reserved).
+	parent := propagation.TraceContext{}.Extract(ctx, propagation.MapCarrier{"traceparent": e.Traceparent})
+	sctx, span := x.tracer.Start(parent, "compensate: expire reservation", trace.WithAttributes(
+		attribute.String("order.id", id), attribute.String("saga.compensation", "release_stock"), attribute.Int64("fencing.token", token)))
+	defer span.End()
+	var released bool
+	err := x.store.InTx(sctx, func(tx pgx.Tx) error {
+		if token > 0 {
+			if err := election.Fence(sctx, tx, ExpiryJob, token); err != nil {
+				return err
+			}
+		}
+		var err error
+		if released, err = x.store.Expire(sctx, tx, id); err != nil || !released {
+			return err
+		}
+		if err := emit(sctx, tx, inventoryevents.Expired, id, inventoryevents.StockReleased{OrderID: id, Reason: inventoryevents.ReasonReservationExpired}); err != nil {
+			return err
+		}
+		return emit(sctx, tx, inventoryevents.Released, id, inventoryevents.StockReleased{OrderID: id, Reason: inventoryevents.Expired})
+	})
+	span.SetAttributes(attribute.Bool("inventory.released", released))
+	if err != nil {
+		span.RecordError(err)
+		return false, err
+	}
+	if released {
+		x.released.Add(ctx, 1)
+	}
+	return released, nil
 }

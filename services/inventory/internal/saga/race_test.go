@@ -80,3 +80,68 @@ func TestAPaymentAfterTheReservationExpiredCommitsNothing(t *testing.T) {
 		t.Fatalf("reservations %+v", rs)
 	}
 }
+
+// The other order of the same race: the expiry scan reads an order as
+// expired, the payment commits it before the expiry locks it (the lagging
+// consumer catches up), and only then does the expiry act on what it read.
+// Committed stock is sold and the order confirmed: the expiry must leave it
+// alone. (Before, it released committed stock: CONFIRMED + AUTHORIZED +
+// RELEASED, seen once in make chaos.)
+func TestTheExpiryNeverReleasesWhatAPaymentCommittedSinceItsScan(t *testing.T) {
+	pool := postgrestest.Pool(t, map[string]fs.FS{"inventory": inventorydb.Migrations(), "outbox": outbox.Migrations(), "inbox": inbox.Migrations()})
+	store := inventorydb.New(pool)
+	ctx := context.Background()
+	if _, err := store.SeedIfEmpty(ctx, catalog.Seed(10)); err != nil {
+		t.Fatal(err)
+	}
+	h := saga.New(store, tracenoop.NewTracerProvider())
+	handle := inbox.Handler(pool, "inventory", inbox.Route(h.Routes()), nil)
+	deliver := func(typ, topic string, data any) {
+		t.Helper()
+		ev, err := kafka.NewEvent(typ, "/test", "o-1", data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := handle.Handle(ctx, kafka.Message{Event: ev, Topic: topic}); err != nil {
+			t.Fatalf("%s: %v", typ, err)
+		}
+	}
+	deliver(orderevents.Placed, orderevents.Topic, orderevents.OrderPlaced{OrderID: "o-1", CustomerID: "c", TotalCents: 200, Currency: "EUR",
+		Items: []orderevents.Item{{SKU: "SKU-0001", Quantity: 2, UnitPriceCents: 100}}, Payment: orderevents.Payment{Token: "t", CardLast4: "4242"}})
+	x, err := saga.NewExpiry(store, time.Nanosecond, time.Second, tracenoop.NewTracerProvider(), noop.NewMeterProvider().Meter(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Millisecond)
+	scanned, err := store.Expired(ctx, time.Now(), 100)
+	if err != nil || len(scanned) != 1 {
+		t.Fatalf("scan found %v (%v), want o-1", scanned, err)
+	}
+	deliver(paymentevents.Authorized, paymentevents.Topic, paymentevents.PaymentOutcome{OrderID: "o-1", PaymentID: "p-1", AmountCents: 200})
+	released, err := x.Expire(ctx, 0, scanned[0])
+	if err != nil || released {
+		t.Fatalf("expiry released %v (%v): the order was committed after the scan and must keep its stock", released, err)
+	}
+
+	rows, err := pool.Query(ctx, `SELECT event_type FROM outbox ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var types []string
+	for rows.Next() {
+		var typ string
+		_ = rows.Scan(&typ)
+		types = append(types, typ)
+	}
+	if got := strings.Join(types, ","); got != "inventory.reserved,inventory.committed" {
+		t.Fatalf("announced %s, want the commit and no expiry", got)
+	}
+	p, err := store.Product(ctx, "SKU-0001")
+	if err != nil || p.Available != 8 || p.Reserved != 0 || p.Committed != 2 {
+		t.Fatalf("SKU-0001 %+v %v: the two units are sold", p, err)
+	}
+	rs, _ := store.Reservations(ctx, "o-1")
+	if len(rs) != 1 || rs[0].Status != catalog.Committed {
+		t.Fatalf("reservations %+v", rs)
+	}
+}
