@@ -19,7 +19,7 @@ DEV_DIR := .dev
 # test vets and tests and make lint checks.
 PACKAGES := $(shell sed -n 's|^[[:space:]]*\(\./[^[:space:]]*\)[[:space:]]*$$|\1/...|p' go.work)
 
-.PHONY: help build dev observability prometheus test test-short k6-check api-check api-docs workflows lint load chaos fmt clean new-service bench-relay bench bench-history profile
+.PHONY: help build dev observability prometheus test test-go modules test-short k6-check api-check api-docs workflows lint load chaos fmt clean new-service bench-relay bench bench-history profile
 
 # `make` alone lists the targets: each has its purpose after "## ".
 .DEFAULT_GOAL := help
@@ -56,23 +56,38 @@ prometheus: ## Prometheus beside make dev, with the rules and exemplars (http://
 		--web.listen-address=127.0.0.1:9090 --enable-feature=exemplar-storage --web.enable-remote-write-receiver
 
 # Every test. Dependencies: TEST_DATABASE_URL / TEST_KAFKA_BROKERS when set,
-# else testcontainers when Docker answers, else the local PostgreSQL and an
-# in-process Kafka broker. The end-to-end suite runs after the rest, alone:
-# the tests that fill million-row tables hold a transaction open for
-# seconds, and transaction ids are cluster-wide, so that would hold back
-# the e2e suite's projector (docs/resilience.md).
-test: ## every test: vet, promtool, k6 checks, unit, integration and end-to-end
+# else PostgreSQL and Kafka containers when Docker answers (testdeps,
+# testcontainers), else the local PostgreSQL and an in-process Kafka broker.
+# The end-to-end suite runs after the rest, alone: the tests that fill
+# million-row tables hold a transaction open for seconds, and transaction
+# ids are cluster-wide, so that would hold back the e2e suite's projector
+# (docs/resilience.md).
+test: ## every test: vet, module graph, promtool, k6 and API checks, unit, integration and end-to-end
 	@command -v promtool >/dev/null && command -v prometheus >/dev/null || \
 		{ echo "make test needs promtool and prometheus: sudo apt-get install prometheus"; exit 1; }
 	$(GO) vet $(PACKAGES)
+	$(MAKE) --no-print-directory modules
 	promtool check config prometheus/prometheus.dev.yml
 	promtool check config prometheus/prometheus.compose.yml
 	promtool check config prometheus/prometheus.host.yml
 	promtool check rules prometheus/rules/*.rules.yml
 	cd prometheus/tests && promtool test rules *.test.yml
 	$(MAKE) --no-print-directory k6-check api-check workflows
+	$(GO) build -o $(BIN)/ ./platform/cmd/testdeps
+	$(BIN)/testdeps -- $(MAKE) --no-print-directory test-go
+
+# make test's go test runs, under testdeps (which sets the TEST_* variables).
+test-go: ## the go tests of make test, without its other checks (TEST_* variables as set)
 	$(GO) test -count=1 -timeout 15m $(filter-out ./e2e/...,$(PACKAGES))
 	$(GO) test -count=1 -timeout 10m ./e2e/...
+
+# Every module of go.work on its own (GOWORK=off: its go.mod and replace
+# lines only) builds and vets, and no two of the repository's modules
+# require each other, directly or not (docs/architecture.md).
+modules: ## every module builds and vets alone (GOWORK=off); the module graph has no cycle
+	@set -e; for m in $(patsubst ./%/...,%,$(PACKAGES)); do \
+		echo "modules: $$m"; (cd $$m && GOWORK=off $(GO) build ./... && GOWORK=off $(GO) vet ./...); done
+	$(GO) run ./platform/cmd/modgraph $(patsubst ./%/...,%,$(PACKAGES))
 
 # The GitHub workflows (.github/workflows) with actionlint at the version
 # tools/go.mod pins; it runs shellcheck on their scripts when installed.
@@ -161,7 +176,8 @@ bench-relay: ## the outbox relay end to end, beside the Watermill peer
 	$(GO) test -run x -bench 'Relay(EndToEnd|Drain)' -benchtime 20000x ./platform/outbox/
 
 test-short: ## the tests that take seconds (no end-to-end suite)
-	$(GO) test -short -count=1 $(PACKAGES)
+	$(GO) build -o $(BIN)/ ./platform/cmd/testdeps
+	$(BIN)/testdeps -- $(GO) test -short -count=1 $(PACKAGES)
 
 fmt: ## gofmt every Go file
 	gofmt -w $$(git ls-files '*.go')

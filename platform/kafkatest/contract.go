@@ -12,13 +12,15 @@ import (
 	"testing"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden event files in testdata/")
+var update = flag.Bool("update", false, "rewrite the golden event files")
 
 // CheckContract pins a producer's published event contract (a
-// services/<name>/<name>events package) from both sides:
+// services/<name>/<name>events module) from both sides:
 //
-//   - each example, marshalled, equals testdata/<type>.json (go test
+//   - each example, marshalled, equals golden/<type>.json (go test
 //     -update rewrites them: review the diff, it is the wire format);
+//     golden is the contract's testdata directory, since the test runs in
+//     the producer's module and the contract module stays stdlib-only;
 //   - the catalogue in docs (docs/events.md) lists for topic exactly the
 //     types of examples, each with exactly the example's fields, nested
 //     ones too (`items[{sku, quantity}]`, `payment{token, card_last4}`);
@@ -27,7 +29,7 @@ var update = flag.Bool("update", false, "rewrite the golden event files in testd
 //     golden file validates against its message's payload schema.
 //
 // Text in parentheses in the catalogue is commentary, not fields.
-func CheckContract(t *testing.T, docs, spec, topic string, examples map[string]any) {
+func CheckContract(t *testing.T, docs, spec, golden, topic string, examples map[string]any) {
 	t.Helper()
 	api, err := LoadAsyncAPI(spec)
 	if err != nil {
@@ -58,16 +60,16 @@ func CheckContract(t *testing.T, docs, spec, topic string, examples map[string]a
 			t.Fatalf("%s: %v", typ, err)
 		}
 		got = append(got, '\n')
-		golden := filepath.Join("testdata", typ+".json")
+		file := filepath.Join(golden, typ+".json")
 		if *update {
-			if err := os.MkdirAll("testdata", 0o750); err != nil {
+			if err := os.MkdirAll(golden, 0o750); err != nil {
 				t.Fatal(err)
 			}
-			if err := os.WriteFile(golden, got, 0o600); err != nil {
+			if err := os.WriteFile(file, got, 0o600); err != nil {
 				t.Fatal(err)
 			}
 		}
-		want, err := os.ReadFile(golden) // #nosec G304 -- a golden file of this package's testdata
+		want, err := os.ReadFile(file) // #nosec G304 -- a golden file of the contract's testdata
 		if err != nil {
 			t.Fatalf("%s: %v (go test -update writes it)", typ, err)
 		}
@@ -79,7 +81,7 @@ func CheckContract(t *testing.T, docs, spec, topic string, examples map[string]a
 			t.Fatal(err)
 		}
 		if err := api.Validate(typ, nil, want); err != nil {
-			t.Errorf("%s: testdata/%s.json: %v", spec, typ, err)
+			t.Errorf("%s: %s: %v", spec, file, err)
 		}
 		if doc, ok := rows[typ]; ok {
 			if miss := compareFields(typ, doc, generic); miss != "" {

@@ -12,9 +12,9 @@ import (
 )
 
 // Brokers returns the brokers of a cluster for t, in the suite's order of
-// preference: TEST_KAFKA_BROKERS when set (a real Kafka), else a Kafka
-// container when a Docker engine answers, else an in-process kfake cluster
-// that is closed when t ends. Tests must use topic and group names of their
+// preference: TEST_KAFKA_BROKERS when set (a real Kafka: make test points
+// it at a container when Docker answers, platform/cmd/testdeps), else an
+// in-process kfake cluster that is closed when t ends. Tests must use topic and group names of their
 // own, since a real cluster is shared.
 func Brokers(t testing.TB) []string {
 	t.Helper()
@@ -31,9 +31,6 @@ func Brokers(t testing.TB) []string {
 func Start() (brokers []string, stop func(), err error) {
 	if b := kafka.SplitBrokers(os.Getenv("TEST_KAFKA_BROKERS")); len(b) > 0 {
 		return b, func() {}, nil
-	}
-	if b, stop, ok, err := containerBrokers(); ok || err != nil {
-		return b, stop, err
 	}
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.DefaultNumPartitions(3), kfake.AllowAutoTopicCreation())
 	if err != nil {

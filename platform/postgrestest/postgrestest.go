@@ -19,8 +19,9 @@ import (
 const LocalURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
 
 // AdminURL returns a URL of a server t may create databases on:
-// TEST_DATABASE_URL when set, else a PostgreSQL container when a Docker
-// engine answers, else the local server at LocalURL if it answers. With
+// TEST_DATABASE_URL when set (make test points it at a container when
+// Docker answers, platform/cmd/testdeps), else the local server at LocalURL
+// if it answers. With
 // none of them the test fails and says how to provide one.
 func AdminURL(t testing.TB) string {
 	t.Helper()
@@ -31,21 +32,17 @@ func AdminURL(t testing.TB) string {
 	return u
 }
 
-// Server is AdminURL for code without a testing.TB (TestMain). A container
-// it starts lives until the test binary exits.
+// Server is AdminURL for code without a testing.TB (TestMain).
 func Server() (string, error) {
 	if u := os.Getenv("TEST_DATABASE_URL"); u != "" {
 		return u, nil
-	}
-	if u, ok, err := containerURL(); ok || err != nil {
-		return u, err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, LocalURL)
 	if err != nil {
 		return "", fmt.Errorf("no PostgreSQL for tests: set TEST_DATABASE_URL to a server the tests may create databases on "+
-			"(for example %s), or start a Docker engine for testcontainers. Tried %s: %w", LocalURL, LocalURL, err)
+			"(for example %s), or run make test with a Docker engine (testcontainers). Tried %s: %w", LocalURL, LocalURL, err)
 	}
 	_ = conn.Close(ctx)
 	return LocalURL, nil

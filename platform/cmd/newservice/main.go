@@ -53,6 +53,7 @@ var contracts = map[string]contract{
 // params fill the templates.
 type params struct {
 	Name, Port, Topic string
+	Producer          string
 	ContractPkg       string
 	ContractImport    string
 	FirstType         string
@@ -109,12 +110,15 @@ func run(args []string, root string, stdout io.Writer) error {
 		return fmt.Errorf("%s has no line %q to add the service above", procPath, marker)
 	}
 
-	p := params{Name: *name, Port: strconv.Itoa(*port), Topic: *topic, ContractPkg: c.Pkg, FirstType: c.First,
+	p := params{Name: *name, Port: strconv.Itoa(*port), Topic: *topic, Producer: c.Producer, ContractPkg: c.Pkg, FirstType: c.First,
 		ContractImport: "github.com/example/sagasuite/services/" + c.Producer + "/" + c.Pkg}
 	if err := render(dir, p); err != nil {
 		return err
 	}
-	if err := writeGoMod(root, dir, p, c.Producer); err != nil {
+	// go.mod comes from the template: the platform, the producer's
+	// contract module and the service's own. Tidy fills in the rest at the
+	// versions the platform requires.
+	if err := goCmd(dir, "mod", "tidy"); err != nil {
 		return err
 	}
 	line := fmt.Sprintf("%s: HTTP_ADDR=:%d INSTANCE_ID=%s-1 exec bin/%s\n", *name, *port, *name, *name)
@@ -122,11 +126,11 @@ func run(args []string, root string, stdout io.Writer) error {
 	if err := os.WriteFile(procPath, proc, 0o644); err != nil { // #nosec G306 G703 -- a committed source file; the path is root/dev.procfile
 		return err
 	}
-	if err := goCmd(root, "work", "use", "./services/"+*name); err != nil {
+	if err := goCmd(root, "work", "use", "./services/"+*name, "./services/"+*name+"/"+*name+"events"); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, `%s: generated in services/%s, consuming %s, on port %d.
-Changed: go.work (use ./services/%s) and dev.procfile (one line).
+Changed: go.work (use ./services/%s and its contract module) and dev.procfile (one line).
 Next: make dev (it starts %s), make test (its tests too).
 `, *name, *name, *topic, *port, *name, *name)
 	return nil
@@ -160,29 +164,13 @@ func render(dir string, p params) error {
 	})
 }
 
-// writeGoMod gives the service the module requirements of the producer it
-// consumes (the same libraries at the same versions, which the workspace
-// already resolves and go.work.sum already pins), plus the producer's
-// module for its contract package.
-func writeGoMod(root, dir string, p params, producer string) error {
-	from := filepath.Join(root, "services", producer)
-	for _, f := range []string{"go.mod", "go.sum"} {
-		b, err := os.ReadFile(filepath.Join(from, f)) // #nosec G304 -- a module file of this repository
-		if err != nil {
-			return err
-		}
-		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil { // #nosec G306 G703 -- a committed source file; dir is services/<name>, name checked against validName
-			return err
-		}
-	}
-	self := "github.com/example/sagasuite/services/" + p.Name
-	prod := "github.com/example/sagasuite/services/" + producer
-	return goCmd(dir, "mod", "edit", "-module="+self, "-require="+prod+"@v0.0.0", "-replace="+prod+"=../"+producer)
-}
-
 func goCmd(dir string, args ...string) error {
 	cmd := exec.Command("go", args...) // #nosec G204 -- fixed go subcommands with checked arguments
 	cmd.Dir = dir
+	if args[0] == "mod" {
+		// The module alone, as it would build outside this workspace.
+		cmd.Env = append(os.Environ(), "GOWORK=off")
+	}
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, out)
 	}

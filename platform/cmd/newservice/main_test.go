@@ -20,13 +20,22 @@ func TestGeneratedServiceBuildsAndPassesItsTests(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A copy of the repository's layout where the new service's relative
+	// replace paths resolve: its neighbours are links to the real ones.
 	root := t.TempDir()
 	copyFile(t, filepath.Join(repo, "dev.procfile"), filepath.Join(root, "dev.procfile"))
-	// The workspace: this repository's modules where they are, and the
-	// new service in root.
-	work := "go 1.26.8\n\nuse (\n"
-	for _, m := range []string{"platform", "services/orders", "services/payments", "services/inventory"} {
-		work += "\t" + filepath.Join(repo, m) + "\n"
+	if err := os.MkdirAll(filepath.Join(root, "services"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	mods := []string{"platform", "services/orders", "services/payments", "services/inventory"}
+	work := "go 1.26.8\n\nuse (\n\t./platform\n"
+	for _, m := range mods {
+		if err := os.Symlink(filepath.Join(repo, m), filepath.Join(root, m)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, m := range []string{"services/orders/orderevents", "services/payments/paymentevents", "services/inventory/inventoryevents"} {
+		work += "\t./" + m + "\n"
 	}
 	work += ")\n"
 	if err := os.WriteFile(filepath.Join(root, "go.work"), []byte(work), 0o600); err != nil {
@@ -34,13 +43,6 @@ func TestGeneratedServiceBuildsAndPassesItsTests(t *testing.T) {
 	}
 	t.Setenv("GOWORK", filepath.Join(root, "go.work"))
 	copyFile(t, filepath.Join(repo, "go.work.sum"), filepath.Join(root, "go.work.sum"))
-	// The producer's module files, which the service's go.mod starts from.
-	if err := os.MkdirAll(filepath.Join(root, "services", "payments"), 0o750); err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range []string{"go.mod", "go.sum"} {
-		copyFile(t, filepath.Join(repo, "services", "payments", f), filepath.Join(root, "services", "payments", f))
-	}
 
 	if err := run([]string{"-name", "shipping", "-port", "8085", "-topic", "payments.events"}, root, io.Discard); err != nil {
 		t.Fatal(err)
@@ -53,12 +55,28 @@ func TestGeneratedServiceBuildsAndPassesItsTests(t *testing.T) {
 		t.Errorf("go.work does not use the service:\n%s", w)
 	}
 
-	svc := filepath.Join(root, "services", "shipping")
-	// Its go.mod points at its neighbours with relative paths, right in
-	// the repository; here they are elsewhere.
-	for _, m := range []string{"platform", "services/orders", "services/payments", "services/inventory"} {
-		goIn(t, svc, "mod", "edit", "-replace=github.com/example/sagasuite/"+m+"="+filepath.Join(repo, m))
+	if w, _ := os.ReadFile(filepath.Join(root, "go.work")); !strings.Contains(string(w), "./services/shipping/shippingevents") {
+		t.Errorf("go.work does not use the service's contract module:\n%s", w)
 	}
+
+	// The module stands alone: its go.mod (from the template, tidied)
+	// names the platform and the two contract modules and nothing of the
+	// other services, and it builds, vets and passes its tests outside
+	// the workspace.
+	svc := filepath.Join(root, "services", "shipping")
+	mod, _ := os.ReadFile(filepath.Join(svc, "go.mod"))
+	for _, want := range []string{"module github.com/example/sagasuite/services/shipping\n",
+		"github.com/example/sagasuite/services/payments/paymentevents => ../payments/paymentevents",
+		"github.com/example/sagasuite/services/shipping/shippingevents => ./shippingevents"} {
+		if !strings.Contains(string(mod), want) {
+			t.Errorf("go.mod lacks %q:\n%s", want, mod)
+		}
+	}
+	if strings.Contains(string(mod), "sagasuite/services/payments v") || strings.Contains(string(mod), "testcontainers") {
+		t.Errorf("go.mod requires a whole service or testcontainers:\n%s", mod)
+	}
+	t.Setenv("GOWORK", "off")
+	goIn(t, filepath.Join(svc, "shippingevents"), "build", "./...")
 	goIn(t, svc, "build", "./...")
 	goIn(t, svc, "vet", "./...")
 	goIn(t, svc, "test", "-count=1", "./...")

@@ -1,0 +1,7 @@
+// inventoryevents is the orders saga's contract for inventory.events: the event types
+// inventory produces and their payloads. It is a module of its own with no
+// requirements beyond the standard library, so a consumer requires exactly
+// this contract and not the service behind it.
+module github.com/example/sagasuite/services/inventory/inventoryevents
+
+go 1.26.0
