@@ -19,7 +19,7 @@ DEV_DIR := .dev
 # test vets and tests and make lint checks.
 PACKAGES := $(shell sed -n 's|^[[:space:]]*\(\./[^[:space:]]*\)[[:space:]]*$$|\1/...|p' go.work)
 
-.PHONY: help build dev observability prometheus test test-go modules test-short k6-check api-check api-docs workflows lint load chaos fmt clean new-service bench-relay bench bench-history profile
+.PHONY: help build dev observability prometheus test test-go modules rename test-short k6-check api-check api-docs workflows lint load chaos fmt clean new-service bench-relay bench bench-history profile
 
 # `make` alone lists the targets: each has its purpose after "## ".
 .DEFAULT_GOAL := help
@@ -174,6 +174,12 @@ bench-history: build ## saga latency from empty databases, then with a million e
 
 bench-relay: ## the outbox relay end to end, beside the Watermill peer
 	$(GO) test -run x -bench 'Relay(EndToEnd|Drain)' -benchtime 20000x ./platform/outbox/
+
+# Your own module path for a copy of this repository: every go.mod, import
+# and template (platform/cmd/rename; README, "Copy it as a template").
+rename: ## give a copy its own module path (MODULE=github.com/acme/shop)
+	@test -n "$(MODULE)" || { echo "usage: make rename MODULE=github.com/acme/shop"; exit 1; }
+	$(GO) run ./platform/cmd/rename -module "$(MODULE)"
 
 test-short: ## the tests that take seconds (no end-to-end suite)
 	$(GO) build -o $(BIN)/ ./platform/cmd/testdeps
