@@ -112,6 +112,22 @@ func (r Routes) ignores(typ string) bool {
 	return known && h == nil
 }
 
+// On is the route of an event type whose data is a T: it decodes and
+// validates the data, so the handler holds only what it does with it. A
+// message that does not decode or validate is permanent (the same bytes
+// never do better): it is dead-lettered.
+//
+//	orderevents.Placed: inbox.On(h.reserve), // reserve(ctx, tx, m, e orderevents.OrderPlaced)
+func On[T kafka.Validator](h func(ctx context.Context, tx pgx.Tx, m kafka.Message, e T) error) TxHandler {
+	return func(ctx context.Context, tx pgx.Tx, m kafka.Message) error {
+		e, err := kafka.DecodeValid[T](m)
+		if err != nil {
+			return err
+		}
+		return h(ctx, tx, m, e)
+	}
+}
+
 // Route returns a TxHandler that dispatches on the event type.
 func Route(routes Routes) TxHandler {
 	return func(ctx context.Context, tx pgx.Tx, m kafka.Message) error {

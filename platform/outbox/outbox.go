@@ -44,6 +44,33 @@ type Message struct {
 	Event kafka.Event
 }
 
+// Producer is a service's side of its event contract: the topic it
+// writes and the CloudEvents source it writes as. It builds the envelope
+// and the outbox row in one call, so a service declares it once:
+//
+//	var events = outbox.Producer{Topic: inventoryevents.Topic, Source: inventoryevents.Source}
+//	err := events.Emit(ctx, tx, inventoryevents.Reserved, orderID, data)
+type Producer struct {
+	Topic  string
+	Source string
+}
+
+// Message is the outbox message of one event keyed by key (the order id),
+// for a write that carries several.
+func (p Producer) Message(typ, key string, data any) (Message, error) {
+	ev, err := kafka.NewEvent(typ, p.Source, key, data)
+	return Message{Topic: p.Topic, Event: ev}, err
+}
+
+// Emit writes one event in tx (Write).
+func (p Producer) Emit(ctx context.Context, tx Execer, typ, key string, data any) error {
+	m, err := p.Message(typ, key, data)
+	if err != nil {
+		return err
+	}
+	return Write(ctx, tx, m)
+}
+
 // Execer is satisfied by pgx.Tx: Write must run inside the caller's
 // transaction to be atomic with the change.
 type Execer interface {

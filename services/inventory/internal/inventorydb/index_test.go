@@ -8,7 +8,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/example/sagasuite/platform/outbox"
 	"github.com/example/sagasuite/platform/postgrestest"
+	"github.com/example/sagasuite/services/inventory/internal/app"
 	"github.com/example/sagasuite/services/inventory/internal/catalog"
 	"github.com/example/sagasuite/services/inventory/internal/inventorydb"
 )
@@ -17,7 +19,7 @@ import (
 // million orders' reservations through an index.
 func TestEveryQueryUsesAnIndexAtAMillionReservations(t *testing.T) {
 	ctx := context.Background()
-	pool := postgrestest.Large(t, map[string]fs.FS{"inventory": inventorydb.Migrations()}, `INSERT INTO products (sku, name, price_cents, available)
+	pool := postgrestest.Large(t, map[string]fs.FS{"inventory": inventorydb.Migrations(), "outbox": outbox.Migrations()}, `INSERT INTO products (sku, name, price_cents, available)
 		SELECT 'SKU-' || lpad(g::text, 4, '0'), 'product ' || g, 100, 1000000000 FROM generate_series(1, 100) g;
 		INSERT INTO reservations (order_id, sku, quantity, status, created_at)
 		SELECT 'o-' || g, 'SKU-' || lpad((g % 100 + 1)::text, 4, '0'), 1, CASE WHEN g % 1000 = 0 THEN 'RESERVED' ELSE 'COMMITTED' END,
@@ -26,13 +28,14 @@ func TestEveryQueryUsesAnIndexAtAMillionReservations(t *testing.T) {
 	rpool, rec := postgrestest.Recording(t, pool)
 	store := inventorydb.New(rpool)
 	err := pgx.BeginFunc(ctx, rpool, func(tx pgx.Tx) error {
-		if err := store.Reserve(ctx, tx, "o-new", []catalog.Item{{SKU: "SKU-0001", Quantity: 1}, {SKU: "SKU-0002", Quantity: 2}}); err != nil {
+		stock := store.In(tx)
+		if _, err := app.Reserve(ctx, stock, "o-new", []catalog.Item{{SKU: "SKU-0001", Quantity: 1}, {SKU: "SKU-0002", Quantity: 2}}); err != nil {
 			return err
 		}
-		if _, err := store.Commit(ctx, tx, "o-new"); err != nil {
+		if _, err := app.Commit(ctx, stock, "o-new"); err != nil {
 			return err
 		}
-		_, err := store.Release(ctx, tx, "o-new")
+		_, err := app.Release(ctx, stock, "o-new", "test")
 		return err
 	})
 	if err != nil {

@@ -17,9 +17,11 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.opentelemetry.io/otel/propagation"
 
+	"github.com/example/sagasuite/platform/outbox"
 	"github.com/example/sagasuite/platform/postgres"
-
+	"github.com/example/sagasuite/services/inventory/internal/app"
 	"github.com/example/sagasuite/services/inventory/internal/catalog"
+	"github.com/example/sagasuite/services/inventory/inventoryevents"
 )
 
 //go:embed migrations/*.sql
@@ -154,118 +156,45 @@ func lockProducts(ctx context.Context, tx Querier, skus []string) (map[string]in
 	return avail, rows.Err()
 }
 
-// Reserve holds all items for orderID or none. It returns
-// catalog.ErrOutOfStock (wrapped, naming the SKU) when any item is short or
-// unknown. Reserving an order that already has reservations changes nothing.
-func (s *Store) Reserve(ctx context.Context, tx Querier, orderID string, items []catalog.Item) error {
+// In is the store inside tx, as the use cases see it (app.Tx): every
+// change joins tx, and events go to the outbox in it.
+func (s *Store) In(tx pgx.Tx) app.Tx { return txStock{tx: tx} }
+
+// events is inventory's side of its contract, through the outbox.
+var events = outbox.Producer{Topic: inventoryevents.Topic, Source: inventoryevents.Source}
+
+type txStock struct{ tx pgx.Tx }
+
+func (t txStock) HasReservations(ctx context.Context, orderID string) (bool, error) {
 	var exists bool
-	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM reservations WHERE order_id = $1)`, orderID).Scan(&exists); err != nil {
-		return fmt.Errorf("check reservations: %w", err)
+	if err := t.tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM reservations WHERE order_id = $1)`, orderID).Scan(&exists); err != nil {
+		return false, fmt.Errorf("check reservations: %w", err)
 	}
-	if exists {
-		return nil
-	}
-	skus := make([]string, len(items))
-	qty := make([]int64, len(items))
-	for i, it := range items {
-		skus[i], qty[i] = it.SKU, it.Quantity
-	}
-	avail, err := lockProducts(ctx, tx, skus)
-	if err != nil {
-		return err
-	}
-	for _, it := range items {
-		have, ok := avail[it.SKU]
-		if !ok {
-			return fmt.Errorf("%s is not in the catalogue: %w", it.SKU, catalog.ErrOutOfStock)
-		}
-		if have < it.Quantity {
-			return fmt.Errorf("%s: %d available, %d wanted: %w", it.SKU, have, it.Quantity, catalog.ErrOutOfStock)
-		}
-	}
+	return exists, nil
+}
+
+func (t txStock) LockStock(ctx context.Context, skus []string) (map[string]int64, error) {
+	return lockProducts(ctx, t.tx, skus)
+}
+
+func (t txStock) Hold(ctx context.Context, orderID string, items []catalog.Item) error {
+	skus, qty := columns(items)
 	// The rows are locked and checked: the writes go with the commit.
-	if err := postgres.Later(ctx, tx, `UPDATE products p SET available = p.available - x.q, reserved = p.reserved + x.q
+	if err := postgres.Later(ctx, t.tx, `UPDATE products p SET available = p.available - x.q, reserved = p.reserved + x.q
 		FROM unnest($1::text[], $2::bigint[]) AS x(sku, q) WHERE p.sku = x.sku`, skus, qty); err != nil {
 		return fmt.Errorf("reserve stock: %w", err)
 	}
 	carrier := propagation.MapCarrier{}
 	propagation.TraceContext{}.Inject(ctx, carrier) // the order's trace, for a later compensation
-	if err := postgres.Later(ctx, tx, `INSERT INTO reservations (order_id, sku, quantity, status, traceparent)
+	if err := postgres.Later(ctx, t.tx, `INSERT INTO reservations (order_id, sku, quantity, status, traceparent)
 		SELECT $1, x.sku, x.q, 'RESERVED', $4 FROM unnest($2::text[], $3::bigint[]) AS x(sku, q)`, orderID, skus, qty, carrier.Get("traceparent")); err != nil {
 		return fmt.Errorf("record reservations: %w", err)
 	}
 	return nil
 }
 
-// Commit turns orderID's reserved stock into sold stock. It reports whether
-// anything was committed: nothing is when the reservation was released
-// already (the order was cancelled first) or committed before.
-func (s *Store) Commit(ctx context.Context, tx Querier, orderID string) (bool, error) {
-	held, err := s.open(ctx, tx, orderID, catalog.Reserved)
-	if err != nil || len(held) == 0 {
-		return false, err
-	}
-	if err := s.move(ctx, tx, orderID, held, catalog.Committed,
-		`UPDATE products p SET reserved = p.reserved - x.q, committed = p.committed + x.q
-		 FROM unnest($1::text[], $2::bigint[]) AS x(sku, q) WHERE p.sku = x.sku`); err != nil {
-		return false, err
-	}
-	return true, nil
-}
-
-// Release returns everything orderID holds, reserved or committed, to
-// available stock: the compensation when an order fails or is cancelled. It
-// reports whether anything was released; a second call releases nothing.
-func (s *Store) Release(ctx context.Context, tx Querier, orderID string) (bool, error) {
-	reserved, err := s.open(ctx, tx, orderID, catalog.Reserved)
-	if err != nil {
-		return false, err
-	}
-	committed, err := s.open(ctx, tx, orderID, catalog.Committed)
-	if err != nil {
-		return false, err
-	}
-	if len(reserved)+len(committed) == 0 {
-		return false, nil
-	}
-	if len(reserved) > 0 {
-		if err := s.move(ctx, tx, orderID, reserved, catalog.Released,
-			`UPDATE products p SET reserved = p.reserved - x.q, available = p.available + x.q
-			 FROM unnest($1::text[], $2::bigint[]) AS x(sku, q) WHERE p.sku = x.sku`); err != nil {
-			return false, err
-		}
-	}
-	if len(committed) > 0 {
-		if err := s.move(ctx, tx, orderID, committed, catalog.Released,
-			`UPDATE products p SET committed = p.committed - x.q, available = p.available + x.q
-			 FROM unnest($1::text[], $2::bigint[]) AS x(sku, q) WHERE p.sku = x.sku`); err != nil {
-			return false, err
-		}
-	}
-	return true, nil
-}
-
-// Expire releases orderID's stock only while it is still RESERVED: the
-// expiry job's compensation. Its scan reads candidates before it locks
-// them, so a payment may commit the order in between; committed stock is
-// sold (the order is confirmed) and must stay so. It reports whether
-// anything was released.
-func (s *Store) Expire(ctx context.Context, tx Querier, orderID string) (bool, error) {
-	reserved, err := s.open(ctx, tx, orderID, catalog.Reserved)
-	if err != nil || len(reserved) == 0 {
-		return false, err
-	}
-	if err := s.move(ctx, tx, orderID, reserved, catalog.Released,
-		`UPDATE products p SET reserved = p.reserved - x.q, available = p.available + x.q
-		 FROM unnest($1::text[], $2::bigint[]) AS x(sku, q) WHERE p.sku = x.sku`); err != nil {
-		return false, err
-	}
-	return true, nil
-}
-
-// open locks and returns orderID's reservations in status.
-func (s *Store) open(ctx context.Context, tx Querier, orderID, status string) ([]catalog.Item, error) {
-	rows, err := tx.Query(ctx, `SELECT sku, quantity FROM reservations WHERE order_id = $1 AND status = $2 ORDER BY sku FOR UPDATE`, orderID, status)
+func (t txStock) Held(ctx context.Context, orderID, status string) ([]catalog.Item, error) {
+	rows, err := t.tx.Query(ctx, `SELECT sku, quantity FROM reservations WHERE order_id = $1 AND status = $2 ORDER BY sku FOR UPDATE`, orderID, status)
 	if err != nil {
 		return nil, fmt.Errorf("read reservations: %w", err)
 	}
@@ -276,24 +205,46 @@ func (s *Store) open(ctx context.Context, tx Querier, orderID, status string) ([
 	return items, nil
 }
 
-// move applies stockSQL to the held items and sets their reservations to status.
-func (s *Store) move(ctx context.Context, tx Querier, orderID string, held []catalog.Item, status, stockSQL string) error {
-	skus := make([]string, len(held))
-	qty := make([]int64, len(held))
-	for i, it := range held {
-		skus[i], qty[i] = it.SKU, it.Quantity
+// moves is the stock change of each status change Move makes.
+var moves = map[[2]string]string{
+	{catalog.Reserved, catalog.Committed}: `UPDATE products p SET reserved = p.reserved - x.q, committed = p.committed + x.q
+		FROM unnest($1::text[], $2::bigint[]) AS x(sku, q) WHERE p.sku = x.sku`,
+	{catalog.Reserved, catalog.Released}: `UPDATE products p SET reserved = p.reserved - x.q, available = p.available + x.q
+		FROM unnest($1::text[], $2::bigint[]) AS x(sku, q) WHERE p.sku = x.sku`,
+	{catalog.Committed, catalog.Released}: `UPDATE products p SET committed = p.committed - x.q, available = p.available + x.q
+		FROM unnest($1::text[], $2::bigint[]) AS x(sku, q) WHERE p.sku = x.sku`,
+}
+
+func (t txStock) Move(ctx context.Context, orderID string, items []catalog.Item, from, to string) error {
+	stockSQL, ok := moves[[2]string{from, to}]
+	if !ok {
+		return fmt.Errorf("move reservations of %s from %s to %s: no such change", orderID, from, to)
 	}
-	if _, err := lockProducts(ctx, tx, skus); err != nil {
+	skus, qty := columns(items)
+	if _, err := lockProducts(ctx, t.tx, skus); err != nil {
 		return err
 	}
-	if err := postgres.Later(ctx, tx, stockSQL, skus, qty); err != nil {
-		return fmt.Errorf("move stock to %s: %w", status, err)
+	if err := postgres.Later(ctx, t.tx, stockSQL, skus, qty); err != nil {
+		return fmt.Errorf("move stock to %s: %w", to, err)
 	}
-	if err := postgres.Later(ctx, tx, `UPDATE reservations SET status = $3, updated_at = now() WHERE order_id = $1 AND sku = ANY($2)`,
-		orderID, skus, status); err != nil {
-		return fmt.Errorf("mark reservations %s: %w", status, err)
+	if err := postgres.Later(ctx, t.tx, `UPDATE reservations SET status = $3, updated_at = now() WHERE order_id = $1 AND sku = ANY($2)`,
+		orderID, skus, to); err != nil {
+		return fmt.Errorf("mark reservations %s: %w", to, err)
 	}
 	return nil
+}
+
+func (t txStock) Emit(ctx context.Context, typ, orderID string, data any) error {
+	return events.Emit(ctx, t.tx, typ, orderID, data)
+}
+
+func columns(items []catalog.Item) ([]string, []int64) {
+	skus := make([]string, len(items))
+	qty := make([]int64, len(items))
+	for i, it := range items {
+		skus[i], qty[i] = it.SKU, it.Quantity
+	}
+	return skus, qty
 }
 
 // SetAvailable sets the available stock of sku (restock or drain); reserved

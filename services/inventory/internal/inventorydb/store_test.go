@@ -2,7 +2,6 @@ package inventorydb_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io/fs"
 	"sync"
@@ -10,15 +9,19 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/example/sagasuite/platform/outbox"
 	"github.com/example/sagasuite/platform/postgrestest"
+	"github.com/example/sagasuite/services/inventory/internal/app"
+	"github.com/example/sagasuite/services/inventory/internal/app/apptest"
 	"github.com/example/sagasuite/services/inventory/internal/catalog"
 	"github.com/example/sagasuite/services/inventory/internal/inventorydb"
 )
 
 func newStore(t *testing.T, stock int64) (*inventorydb.Store, func(f func(tx pgx.Tx) error) error) {
 	t.Helper()
-	pool := postgrestest.Pool(t, map[string]fs.FS{"inventory": inventorydb.Migrations()})
+	pool := postgrestest.Pool(t, map[string]fs.FS{"inventory": inventorydb.Migrations(), "outbox": outbox.Migrations()})
 	s := inventorydb.New(pool)
 	if seeded, err := s.SeedIfEmpty(context.Background(), catalog.Seed(stock)); err != nil || !seeded {
 		t.Fatalf("seed: %v %v", seeded, err)
@@ -29,78 +32,35 @@ func newStore(t *testing.T, stock int64) (*inventorydb.Store, func(f func(tx pgx
 	return s, func(f func(tx pgx.Tx) error) error { return pgx.BeginFunc(context.Background(), pool, f) }
 }
 
-func total(p catalog.Product) int64 { return p.Available + p.Reserved + p.Committed }
-
-func TestReserveAllOrNothing(t *testing.T) {
-	s, tx := newStore(t, 10)
-	ctx := context.Background()
-	err := tx(func(tx pgx.Tx) error {
-		return s.Reserve(ctx, tx, "o-1", []catalog.Item{{SKU: "SKU-0001", Quantity: 4}, {SKU: "SKU-0002", Quantity: 11}})
+// The use cases on PostgreSQL: the same suite appfake passes.
+func TestUseCasesOnPostgreSQL(t *testing.T) {
+	apptest.Run(t, func(t *testing.T) apptest.Stock {
+		pool := postgrestest.Pool(t, map[string]fs.FS{"inventory": inventorydb.Migrations(), "outbox": outbox.Migrations()})
+		s := inventorydb.New(pool)
+		if _, err := s.SeedIfEmpty(context.Background(), catalog.Seed(10)); err != nil {
+			t.Fatal(err)
+		}
+		return pgStock{Store: s, pool: pool}
 	})
-	if !errors.Is(err, catalog.ErrOutOfStock) {
-		t.Fatalf("short item: %v, want ErrOutOfStock", err)
-	}
-	err = tx(func(tx pgx.Tx) error {
-		return s.Reserve(ctx, tx, "o-2", []catalog.Item{{SKU: "SKU-0001", Quantity: 1}, {SKU: "SKU-0404", Quantity: 1}})
-	})
-	if !errors.Is(err, catalog.ErrOutOfStock) {
-		t.Fatalf("unknown SKU: %v, want ErrOutOfStock", err)
-	}
-	p, _ := s.Product(ctx, "SKU-0001")
-	if p.Available != 10 || p.Reserved != 0 {
-		t.Fatalf("a failed reservation took stock: %+v", p)
-	}
-	if rs, _ := s.Reservations(ctx, "o-1"); len(rs) != 0 {
-		t.Fatalf("reservations of a failed order: %+v", rs)
-	}
 }
 
-func TestCommitAndReleaseConserveStock(t *testing.T) {
-	s, tx := newStore(t, 10)
-	ctx := context.Background()
-	items := []catalog.Item{{SKU: "SKU-0001", Quantity: 3}, {SKU: "SKU-0002", Quantity: 2}}
-	step := func(name string, f func(tx pgx.Tx) error, wantAvail, wantRes, wantCommitted int64, wantStatus string) {
-		t.Helper()
-		if err := tx(f); err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		p, _ := s.Product(ctx, "SKU-0001")
-		if p.Available != wantAvail || p.Reserved != wantRes || p.Committed != wantCommitted || total(p) != 10 {
-			t.Fatalf("%s: SKU-0001 %+v, want %d/%d/%d", name, p, wantAvail, wantRes, wantCommitted)
-		}
-		rs, _ := s.Reservations(ctx, "o")
-		for _, r := range rs {
-			if r.Status != wantStatus {
-				t.Fatalf("%s: reservation %+v, want %s", name, r, wantStatus)
-			}
-		}
+type pgStock struct {
+	*inventorydb.Store
+	pool *pgxpool.Pool
+}
+
+func (p pgStock) InTx(ctx context.Context, f func(app.Tx) error) error {
+	return p.Store.InTx(ctx, func(tx pgx.Tx) error { return f(p.In(tx)) })
+}
+
+func (p pgStock) Announced(t *testing.T) []string {
+	t.Helper()
+	rows, _ := p.pool.Query(context.Background(), `SELECT event_type FROM outbox ORDER BY id`)
+	types, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
 	}
-	step("reserve", func(tx pgx.Tx) error { return s.Reserve(ctx, tx, "o", items) }, 7, 3, 0, catalog.Reserved)
-	step("reserve again", func(tx pgx.Tx) error { return s.Reserve(ctx, tx, "o", items) }, 7, 3, 0, catalog.Reserved)
-	step("commit", func(tx pgx.Tx) error { _, err := s.Commit(ctx, tx, "o"); return err }, 7, 0, 3, catalog.Committed)
-	step("commit again", func(tx pgx.Tx) error {
-		ok, err := s.Commit(ctx, tx, "o")
-		if ok {
-			return errors.New("committed twice")
-		}
-		return err
-	}, 7, 0, 3, catalog.Committed)
-	// A cancellation after the commit gives the sold stock back.
-	step("release committed", func(tx pgx.Tx) error { _, err := s.Release(ctx, tx, "o"); return err }, 10, 0, 0, catalog.Released)
-	step("release again", func(tx pgx.Tx) error {
-		ok, err := s.Release(ctx, tx, "o")
-		if ok {
-			return errors.New("released twice")
-		}
-		return err
-	}, 10, 0, 0, catalog.Released)
-	step("commit after release", func(tx pgx.Tx) error {
-		ok, err := s.Commit(ctx, tx, "o")
-		if ok {
-			return errors.New("committed a released reservation")
-		}
-		return err
-	}, 10, 0, 0, catalog.Released)
+	return types
 }
 
 // Many orders racing for little stock: exactly as many win as there is
@@ -119,14 +79,19 @@ func TestConcurrentReservationsNeverOversell(t *testing.T) {
 			if i%2 == 0 {
 				items[0], items[1] = items[1], items[0]
 			}
-			err := tx(func(tx pgx.Tx) error { return s.Reserve(ctx, tx, fmt.Sprintf("o-%d", i), items) })
+			var reserved bool
+			err := tx(func(tx pgx.Tx) error {
+				var err error
+				reserved, err = app.Reserve(ctx, s.In(tx), fmt.Sprintf("o-%d", i), items)
+				return err
+			})
 			switch {
-			case err == nil:
-				wins.Add(1)
-			case errors.Is(err, catalog.ErrOutOfStock):
-				losses.Add(1)
-			default:
+			case err != nil:
 				t.Errorf("order %d: %v", i, err)
+			case reserved:
+				wins.Add(1)
+			default:
+				losses.Add(1)
 			}
 		}()
 	}

@@ -11,8 +11,8 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/example/sagasuite/platform/election"
+	"github.com/example/sagasuite/services/inventory/internal/app"
 	"github.com/example/sagasuite/services/inventory/internal/inventorydb"
-	"github.com/example/sagasuite/services/inventory/inventoryevents"
 )
 
 // ExpiryJob is the fencing and election name of the expiry job.
@@ -89,13 +89,8 @@ func (x *Expiry) Expire(ctx context.Context, token int64, e inventorydb.Expired)
 			}
 		}
 		var err error
-		if released, err = x.store.Expire(sctx, tx, id); err != nil || !released {
-			return err
-		}
-		if err := emit(sctx, tx, inventoryevents.Expired, id, inventoryevents.StockReleased{OrderID: id, Reason: inventoryevents.ReasonReservationExpired}); err != nil {
-			return err
-		}
-		return emit(sctx, tx, inventoryevents.Released, id, inventoryevents.StockReleased{OrderID: id, Reason: inventoryevents.Expired})
+		released, err = app.Expire(sctx, x.store.In(tx), id)
+		return err
 	})
 	span.SetAttributes(attribute.Bool("inventory.released", released))
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/example/sagasuite/platform/outbox"
 	"github.com/example/sagasuite/platform/postgrestest"
+	"github.com/example/sagasuite/services/inventory/internal/app"
 	"github.com/example/sagasuite/services/inventory/internal/catalog"
 	"github.com/example/sagasuite/services/inventory/internal/inventorydb"
 	"github.com/example/sagasuite/services/inventory/internal/saga"
@@ -31,7 +32,8 @@ func TestExpiryJoinsTheOrdersTrace(t *testing.T) {
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
 	rctx, reserveSpan := tp.Tracer("test").Start(ctx, "process orders.events")
 	if err := pgx.BeginFunc(rctx, pool, func(tx pgx.Tx) error {
-		return store.Reserve(rctx, tx, "o-1", []catalog.Item{{SKU: "SKU-0001", Quantity: 2}})
+		_, err := app.Reserve(rctx, store.In(tx), "o-1", []catalog.Item{{SKU: "SKU-0001", Quantity: 2}})
+		return err
 	}); err != nil {
 		t.Fatal(err)
 	}
