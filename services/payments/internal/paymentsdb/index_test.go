@@ -26,13 +26,13 @@ func TestEveryQueryUsesAnIndexAtAMillionPayments(t *testing.T) {
 	rpool, rec := postgrestest.Recording(t, pool)
 	store := paymentsdb.New(rpool)
 	err := pgx.BeginFunc(ctx, rpool, func(tx pgx.Tx) error {
-		if _, err := store.UpdateIntent(ctx, tx, "o-new", paymentsdb.IntentChange{Placed: true, PaymentToken: "tok", CardLast4: "4242", AmountCents: 100}); err != nil {
+		if _, err := store.UpdateIntent(ctx, tx, "o-new", payment.IntentChange{Placed: true, PaymentToken: "tok", CardLast4: "4242", AmountCents: 100}); err != nil {
 			return err
 		}
 		if _, err := store.Intent(ctx, tx, "o-new"); err != nil {
 			return err
 		}
-		if _, err := store.PlanCall(ctx, tx, "o-new", paymentsdb.CallCharge, time.Minute); err != nil {
+		if _, err := store.PlanCall(ctx, tx, "o-new", payment.CallCharge, time.Minute); err != nil {
 			return err
 		}
 		if _, _, err := store.Payment(ctx, tx, "o-4242"); err != nil {
@@ -47,7 +47,7 @@ func TestEveryQueryUsesAnIndexAtAMillionPayments(t *testing.T) {
 		if err := store.ForgetToken(ctx, tx, "o-new"); err != nil {
 			return err
 		}
-		return store.CallDone(ctx, tx, "o-new", paymentsdb.CallCharge)
+		return store.CallDone(ctx, tx, "o-new", payment.CallCharge)
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -55,7 +55,7 @@ func TestEveryQueryUsesAnIndexAtAMillionPayments(t *testing.T) {
 	if _, err := store.List(ctx, "o-4242"); err != nil {
 		t.Fatal(err)
 	}
-	if err := store.PostponeCall(ctx, "o-4242", paymentsdb.CallCharge, time.Time{}); err != nil {
+	if err := store.PostponeCall(ctx, "o-4242", payment.CallCharge, time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := store.ClaimDue(ctx, 100, time.Minute); err != nil {

@@ -13,9 +13,12 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/example/sagasuite/platform/inbox"
+	"github.com/example/sagasuite/platform/outbox"
 	"github.com/example/sagasuite/platform/postgres"
-
+	"github.com/example/sagasuite/services/payments/internal/app"
 	"github.com/example/sagasuite/services/payments/internal/payment"
+	"github.com/example/sagasuite/services/payments/paymentevents"
 )
 
 //go:embed migrations/*.sql
@@ -42,19 +45,9 @@ func Setup(ctx context.Context, pool *pgxpool.Pool) (*Store, error) {
 // New returns a store on pool, whose tables exist (tests, Setup).
 func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
 
-// IntentChange is the fact one event adds to an order's intent.
-type IntentChange struct {
-	Placed       bool
-	PaymentToken string
-	CardLast4    string
-	AmountCents  int64
-	Reserved     bool
-	Cancelled    bool
-}
-
 // UpdateIntent records c and returns the intent, locked until tx ends so
 // events of one order arriving on different topics are applied one by one.
-func (s *Store) UpdateIntent(ctx context.Context, tx pgx.Tx, orderID string, c IntentChange) (payment.Intent, error) {
+func (s *Store) UpdateIntent(ctx context.Context, tx pgx.Tx, orderID string, c payment.IntentChange) (payment.Intent, error) {
 	rows, _ := tx.Query(ctx, `INSERT INTO payment_intents AS i (order_id, payment_token, card_last4, amount_cents, placed, reserved, cancelled)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)
 		ON CONFLICT (order_id) DO UPDATE SET
@@ -137,23 +130,6 @@ func (s *Store) List(ctx context.Context, orderID string) ([]payment.Payment, er
 	return ps, nil
 }
 
-// Kinds of provider call.
-const (
-	CallCharge = "charge"
-	CallRefund = "refund"
-)
-
-// Call is a provider call decided and not yet settled: its outcome at the
-// provider is not known for sure.
-type Call struct {
-	OrderID string
-	Kind    string
-	// Attempts counts the times the recovery loop claimed the call; 0
-	// means only the process that decided it can have sent it.
-	Attempts  int
-	CreatedAt time.Time
-}
-
 // PlanCall records, inside tx, the decision to make a provider call; the
 // call is due after lease unless its outcome is recorded first. It
 // reports false when the same call was already planned.
@@ -168,9 +144,9 @@ func (s *Store) PlanCall(ctx context.Context, tx pgx.Tx, orderID, kind string, l
 
 // PlannedCall reads orderID's call of kind, locked until tx ends; found
 // is false when there is none (settled already).
-func (s *Store) PlannedCall(ctx context.Context, tx pgx.Tx, orderID, kind string) (c Call, found bool, err error) {
+func (s *Store) PlannedCall(ctx context.Context, tx pgx.Tx, orderID, kind string) (c payment.Call, found bool, err error) {
 	rows, _ := tx.Query(ctx, `SELECT order_id, kind, attempts, created_at FROM psp_calls WHERE order_id = $1 AND kind = $2 FOR UPDATE`, orderID, kind)
-	c, err = pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[Call])
+	c, err = pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[payment.Call])
 	if errors.Is(err, pgx.ErrNoRows) {
 		return c, false, nil
 	}
@@ -206,35 +182,28 @@ func (s *Store) PostponeCall(ctx context.Context, orderID, kind string, notAfter
 
 // ClaimDue returns up to limit calls that are due, and makes each due
 // again only after lease, so that replicas claim each call once per lease.
-func (s *Store) ClaimDue(ctx context.Context, limit int, lease time.Duration) ([]Call, error) {
+func (s *Store) ClaimDue(ctx context.Context, limit int, lease time.Duration) ([]payment.Call, error) {
 	rows, _ := s.pool.Query(ctx, `UPDATE psp_calls c SET due_at = now() + $2::interval, attempts = c.attempts + 1
 		FROM (SELECT order_id, kind FROM psp_calls WHERE due_at <= now() ORDER BY due_at LIMIT $1 FOR UPDATE SKIP LOCKED) d
 		WHERE c.order_id = d.order_id AND c.kind = d.kind
 		RETURNING c.order_id, c.kind, c.attempts, c.created_at`, limit, lease.String())
-	calls, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Call])
+	calls, err := pgx.CollectRows(rows, pgx.RowToStructByPos[payment.Call])
 	if err != nil {
 		return nil, fmt.Errorf("claim due provider calls: %w", err)
 	}
 	return calls, nil
 }
 
-// CallsOutstanding is what the provider calls not yet settled look like.
-type CallsOutstanding struct {
-	Kind   string
-	Count  int64
-	Oldest time.Duration // age of the oldest
-}
-
 // Outstanding counts the provider calls not yet settled, by kind.
-func (s *Store) Outstanding(ctx context.Context) ([]CallsOutstanding, error) {
+func (s *Store) Outstanding(ctx context.Context) ([]payment.CallsOutstanding, error) {
 	rows, _ := s.pool.Query(ctx, `SELECT k.kind, count(c.kind), coalesce(extract(epoch FROM now() - min(c.created_at)), 0)
 		FROM (VALUES ('charge'), ('refund')) k(kind) LEFT JOIN psp_calls c ON c.kind = k.kind GROUP BY k.kind ORDER BY k.kind`)
-	var out []CallsOutstanding
+	var out []payment.CallsOutstanding
 	var kind string
 	var n int64
 	var age float64
 	_, err := pgx.ForEachRow(rows, []any{&kind, &n, &age}, func() error {
-		out = append(out, CallsOutstanding{Kind: kind, Count: n, Oldest: time.Duration(age * float64(time.Second))})
+		out = append(out, payment.CallsOutstanding{Kind: kind, Count: n, Oldest: time.Duration(age * float64(time.Second))})
 		return nil
 	})
 	if err != nil {
@@ -290,3 +259,81 @@ func (s *Store) InTx(ctx context.Context, f func(tx pgx.Tx) error) error {
 // OnCommit sets what runs after each InTx transaction: the place to wake
 // the outbox relay of this process. Call it before the store is used.
 func (s *Store) OnCommit(f func()) { s.committed = f }
+
+// App is the store as payments' use cases see it (app.Store).
+func (s *Store) App() app.Store { return appStore{s} }
+
+// In is the store inside tx (app.Tx): every change joins tx, events go to
+// the outbox in it, and what runs after the commit waits for the inbox's
+// commit.
+func (s *Store) In(tx pgx.Tx) app.Tx { return txStore{s: s, tx: tx} }
+
+// events is payments' side of its contract, through the outbox.
+var events = outbox.Producer{Topic: paymentevents.Topic, Source: paymentevents.Source}
+
+type appStore struct{ *Store }
+
+func (a appStore) InTx(ctx context.Context, f func(app.Tx) error) error {
+	return a.Store.InTx(ctx, func(tx pgx.Tx) error { return f(txStore{s: a.Store, tx: tx}) })
+}
+
+func (a appStore) Intent(ctx context.Context, orderID string) (payment.Intent, error) {
+	return a.Store.Intent(ctx, nil, orderID)
+}
+
+func (a appStore) Payment(ctx context.Context, orderID string) (payment.Payment, bool, error) {
+	return a.Store.Payment(ctx, nil, orderID)
+}
+
+type txStore struct {
+	s  *Store
+	tx pgx.Tx
+}
+
+func (t txStore) UpdateIntent(ctx context.Context, orderID string, c payment.IntentChange) (payment.Intent, error) {
+	return t.s.UpdateIntent(ctx, t.tx, orderID, c)
+}
+
+func (t txStore) Intent(ctx context.Context, orderID string) (payment.Intent, error) {
+	return t.s.Intent(ctx, t.tx, orderID)
+}
+
+func (t txStore) Payment(ctx context.Context, orderID string) (payment.Payment, bool, error) {
+	return t.s.Payment(ctx, t.tx, orderID)
+}
+
+func (t txStore) Insert(ctx context.Context, p payment.Payment) error {
+	return t.s.Insert(ctx, t.tx, p)
+}
+
+func (t txStore) SetStatus(ctx context.Context, paymentID, status, reason string) error {
+	return t.s.SetStatus(ctx, t.tx, paymentID, status, reason)
+}
+
+func (t txStore) SetChargeID(ctx context.Context, paymentID, chargeID string) error {
+	return t.s.SetChargeID(ctx, t.tx, paymentID, chargeID)
+}
+
+func (t txStore) ForgetToken(ctx context.Context, orderID string) error {
+	return t.s.ForgetToken(ctx, t.tx, orderID)
+}
+
+func (t txStore) PlanCall(ctx context.Context, orderID, kind string, lease time.Duration) (bool, error) {
+	return t.s.PlanCall(ctx, t.tx, orderID, kind, lease)
+}
+
+func (t txStore) PlannedCall(ctx context.Context, orderID, kind string) (payment.Call, bool, error) {
+	return t.s.PlannedCall(ctx, t.tx, orderID, kind)
+}
+
+func (t txStore) CallDone(ctx context.Context, orderID, kind string) error {
+	return t.s.CallDone(ctx, t.tx, orderID, kind)
+}
+
+func (t txStore) Emit(ctx context.Context, typ, orderID string, data any) error {
+	return events.Emit(ctx, t.tx, typ, orderID, data)
+}
+
+func (t txStore) AfterCommit(ctx context.Context, f func(ctx context.Context) error) {
+	inbox.AfterCommit(ctx, f)
+}

@@ -5,18 +5,14 @@
 // so a flood of slow charges cannot starve the refunds that compensate
 // cancelled orders.
 //
-// A failed call is one of three things, and callers must tell them apart,
-// because money hangs on it:
-//
-//   - the provider answered, and did nothing: a declined card
-//     (*DeclinedError), a request it refused (ErrRefused: a 4xx, or its
-//     processing_error, which it stores as the key's answer);
-//   - the request never left this process (ErrNotSent: the breaker was
-//     open, the bulkhead full, no time left, the connection refused);
-//   - anything else: a timeout, a reset connection, a 5xx or a 429. The
-//     provider may have done it, after the client gave up. Its outcome is
-//     unknown (Unknown reports it) and is resolved by making the same call
-//     again with the same key, never by assuming it failed.
+// A failed call answers in the domain's terms (package payment): a
+// declined card (*payment.DeclinedError); a request the provider refused
+// (payment.ErrRefused: a 4xx, or its processing_error, which it stores as
+// the key's answer); a request that never left this process
+// (payment.ErrNotSent: the breaker was open, the bulkhead full, no time
+// left, the connection refused); anything else (a timeout, a reset, a 5xx
+// or a 429) is unknown (payment.Unknown) and resolved by the same call
+// with the same key.
 package pspclient
 
 import (
@@ -31,36 +27,16 @@ import (
 	"time"
 
 	"github.com/example/sagasuite/platform/guard"
+	"github.com/example/sagasuite/services/payments/internal/payment"
 )
 
 // ErrTransient marks failures worth retrying (and counted by the breaker):
 // timeouts, connection errors, 5xx and 429 answers.
 var ErrTransient = errors.New("psp unavailable")
 
-// ErrRefused means the provider answered that it did nothing: a request
-// it refused (4xx) or could not process (its processing_error).
-var ErrRefused = errors.New("psp refused the request")
-
-// ErrNotSent means no request of the call reached the provider.
-var ErrNotSent = errors.New("psp not called")
-
-// DeclinedError is the provider's refusal of a charge; Reason is its code
-// (card_declined, insufficient_funds).
-type DeclinedError struct{ Reason string }
-
-func (e *DeclinedError) Error() string { return "charge declined: " + e.Reason }
-
 // Transient reports whether err is worth retrying and counts against the
 // provider's breaker. Declines are answers, not failures.
 func Transient(err error) bool { return errors.Is(err, ErrTransient) }
-
-// Unknown reports whether a failed call may have been carried out by the
-// provider all the same: neither refused nor declined by it, and not
-// stopped before it was sent.
-func Unknown(err error) bool {
-	var declined *DeclinedError
-	return err != nil && !errors.As(err, &declined) && !errors.Is(err, ErrRefused) && !errors.Is(err, ErrNotSent)
-}
 
 // Guards are the policies around each kind of call.
 type Guards struct {
@@ -81,14 +57,9 @@ func New(baseURL string, timeout time.Duration, g Guards, rt http.RoundTripper) 
 	return &Client{base: baseURL, guards: g, http: &http.Client{Timeout: timeout, Transport: rt}}
 }
 
-// Charge is an approved charge.
-type Charge struct {
-	ChargeID string `json:"charge_id"`
-}
-
 // Charge asks the provider to take amount from the card behind token.
-func (c *Client) Charge(ctx context.Context, key, token string, amountCents int64) (Charge, error) {
-	var ch Charge
+func (c *Client) Charge(ctx context.Context, key, token string, amountCents int64) (payment.Charge, error) {
+	var ch payment.Charge
 	err := c.call(ctx, c.guards.Charge, "/charges", key, map[string]any{"token": token, "amount_cents": amountCents}, &ch)
 	return ch, err
 }
@@ -98,7 +69,7 @@ func (c *Client) Refund(ctx context.Context, key, chargeID string) error {
 	return c.call(ctx, c.guards.Refund, "/refunds", key, map[string]any{"charge_id": chargeID}, nil)
 }
 
-// call makes the call under g, and says ErrNotSent when none of its
+// call makes the call under g, and says payment.ErrNotSent when none of its
 // attempts can have reached the provider. A definite answer (the
 // provider did nothing, and said so) is the call's outcome even when a
 // later attempt fails otherwise (the breaker, opened by that very
@@ -109,10 +80,10 @@ func (c *Client) call(ctx context.Context, g guard.Guard, path, key string, body
 	var definite error
 	err := g.Do(ctx, func(ctx context.Context) error {
 		err := c.post(ctx, path, key, body, out)
-		if !errors.Is(err, ErrNotSent) {
+		if !errors.Is(err, payment.ErrNotSent) {
 			reached = true
 		}
-		if errors.Is(err, ErrRefused) && definite == nil {
+		if errors.Is(err, payment.ErrRefused) && definite == nil {
 			definite = err
 		}
 		return err
@@ -122,8 +93,8 @@ func (c *Client) call(ctx context.Context, g guard.Guard, path, key string, body
 		return nil
 	case definite != nil:
 		return definite
-	case !reached && !errors.Is(err, ErrNotSent):
-		return fmt.Errorf("psp %s: %w: %w", path, ErrNotSent, err)
+	case !reached && !errors.Is(err, payment.ErrNotSent):
+		return fmt.Errorf("psp %s: %w: %w", path, payment.ErrNotSent, err)
 	}
 	return err
 }
@@ -131,11 +102,11 @@ func (c *Client) call(ctx context.Context, g guard.Guard, path, key string, body
 func (c *Client) post(ctx context.Context, path, key string, body, out any) error {
 	b, err := json.Marshal(body)
 	if err != nil {
-		return fmt.Errorf("psp %s: %w: %w", path, ErrNotSent, err)
+		return fmt.Errorf("psp %s: %w: %w", path, payment.ErrNotSent, err)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, bytes.NewReader(b))
 	if err != nil {
-		return fmt.Errorf("psp %s: %w: %w", path, ErrNotSent, err)
+		return fmt.Errorf("psp %s: %w: %w", path, payment.ErrNotSent, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Idempotency-Key", key)
@@ -143,7 +114,7 @@ func (c *Client) post(ctx context.Context, path, key string, body, out any) erro
 	var op *net.OpError
 	if errors.As(err, &op) && op.Op == "dial" {
 		// No connection, so no request: it cannot have been carried out.
-		return fmt.Errorf("psp %s: %w: %w: %w", path, ErrTransient, ErrNotSent, err)
+		return fmt.Errorf("psp %s: %w: %w: %w", path, ErrTransient, payment.ErrNotSent, err)
 	}
 	if err != nil {
 		return fmt.Errorf("psp %s: %w: %w", path, ErrTransient, err)
@@ -164,13 +135,13 @@ func (c *Client) post(ctx context.Context, path, key string, body, out any) erro
 		// The provider processed the request and failed it: it keeps
 		// this as the key's answer, and nothing was taken. Still a
 		// failure the retries and the breaker see.
-		return fmt.Errorf("psp %s: %w: %w: status %d processing_error", path, ErrTransient, ErrRefused, s)
+		return fmt.Errorf("psp %s: %w: %w: status %d processing_error", path, ErrTransient, payment.ErrRefused, s)
 	case s >= 500, s == http.StatusTooManyRequests, s == http.StatusRequestTimeout, s == http.StatusConflict, s == http.StatusTooEarly:
 		return fmt.Errorf("psp %s: %w: status %d %s", path, ErrTransient, s, e.Error.Code)
 	case s == http.StatusPaymentRequired:
-		return &DeclinedError{Reason: e.Error.Code}
+		return &payment.DeclinedError{Reason: e.Error.Code}
 	case s >= 300:
-		return fmt.Errorf("psp %s: %w: status %d %s", path, ErrRefused, s, e.Error.Code)
+		return fmt.Errorf("psp %s: %w: status %d %s", path, payment.ErrRefused, s, e.Error.Code)
 	}
 	if out != nil {
 		if err := json.Unmarshal(raw, out); err != nil {
