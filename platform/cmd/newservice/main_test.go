@@ -75,6 +75,9 @@ func TestGeneratedServiceBuildsAndPassesItsTests(t *testing.T) {
 	if strings.Contains(string(mod), "sagasuite/services/payments v") || strings.Contains(string(mod), "testcontainers") {
 		t.Errorf("go.mod requires a whole service or testcontainers:\n%s", mod)
 	}
+	if extra := checkShape(t, svc, service{"shipping", "shippingevents", "shipping", "shippingdb"}); len(extra) > 0 {
+		t.Errorf("the generated service has, beyond the shape, %v", extra)
+	}
 	t.Setenv("GOWORK", "off")
 	goIn(t, filepath.Join(svc, "shippingevents"), "build", "./...")
 	goIn(t, svc, "build", "./...")
