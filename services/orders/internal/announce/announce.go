@@ -7,7 +7,6 @@ package announce
 import (
 	"fmt"
 
-	"github.com/example/sagasuite/platform/kafka"
 	"github.com/example/sagasuite/platform/outbox"
 	"github.com/example/sagasuite/services/orders/internal/order"
 	"github.com/example/sagasuite/services/orders/orderevents"
@@ -35,7 +34,9 @@ func Finished(o order.Order) (outbox.Message, error) {
 	return message(typ, o.ID, orderevents.OrderFinished{OrderID: o.ID, Reason: o.Reason, TotalCents: o.TotalCents})
 }
 
+// events is orders' side of its contract, through the outbox.
+var events = outbox.Producer{Topic: orderevents.Topic, Source: orderevents.Source}
+
 func message(typ, orderID string, data any) (outbox.Message, error) {
-	ev, err := kafka.NewEvent(typ, orderevents.Source, orderID, data)
-	return outbox.Message{Topic: orderevents.Topic, Event: ev}, err
+	return events.Message(typ, orderID, data)
 }
