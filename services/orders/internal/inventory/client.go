@@ -17,6 +17,7 @@ import (
 
 	"github.com/example/sagasuite/platform/discovery"
 	"github.com/example/sagasuite/platform/guard"
+	"github.com/example/sagasuite/platform/httpstatus"
 	"github.com/example/sagasuite/services/orders/internal/app"
 )
 
@@ -104,10 +105,10 @@ func (c *Client) ask(ctx context.Context, base string, skus []string) (map[strin
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-		if resp.StatusCode >= 400 && resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode != http.StatusRequestTimeout {
-			return nil, fmt.Errorf("quote: %w: status %d", ErrRefused, resp.StatusCode)
+		if httpstatus.Transient(resp.StatusCode) {
+			return nil, fmt.Errorf("quote: %w: status %d", ErrUnavailable, resp.StatusCode)
 		}
-		return nil, fmt.Errorf("quote: %w: status %d", ErrUnavailable, resp.StatusCode)
+		return nil, fmt.Errorf("quote: %w: status %d", ErrRefused, resp.StatusCode)
 	}
 	var ps []product
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&ps); err != nil {

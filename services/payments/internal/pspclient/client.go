@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/example/sagasuite/platform/guard"
+	"github.com/example/sagasuite/platform/httpstatus"
 	"github.com/example/sagasuite/services/payments/internal/payment"
 )
 
@@ -136,7 +137,7 @@ func (c *Client) post(ctx context.Context, path, key string, body, out any) erro
 		// this as the key's answer, and nothing was taken. Still a
 		// failure the retries and the breaker see.
 		return fmt.Errorf("psp %s: %w: %w: status %d processing_error", path, ErrTransient, payment.ErrRefused, s)
-	case s >= 500, s == http.StatusTooManyRequests, s == http.StatusRequestTimeout, s == http.StatusConflict, s == http.StatusTooEarly:
+	case httpstatus.Transient(s):
 		return fmt.Errorf("psp %s: %w: status %d %s", path, ErrTransient, s, e.Error.Code)
 	case s == http.StatusPaymentRequired:
 		return &payment.DeclinedError{Reason: e.Error.Code}
