@@ -152,8 +152,8 @@ type afterCommitKey struct{}
 // message, and a crash, a failure or a shutdown between the commit and f
 // loses it, so a recovery job must find the recorded decision and make
 // the call then. f's error is the handler's (logged; the redelivered
-// message is then skipped by the inbox). It reports false outside a
-// Handler, where nothing would run f.
+// message is then skipped by the inbox). It reports false outside an
+// inbox's handler, where nothing would run f.
 func AfterCommit(ctx context.Context, f func(ctx context.Context) error) bool {
 	after, ok := ctx.Value(afterCommitKey{}).(*[]func(context.Context) error)
 	if ok {
@@ -162,14 +162,14 @@ func AfterCommit(ctx context.Context, f func(ctx context.Context) error) bool {
 	return ok
 }
 
-// Handler returns a kafka.Handler that runs h in a transaction and only for
+// handler returns a kafka.Handler that runs h in a transaction and only for
 // messages consumer has not applied before, then what h asked to run
 // after the commit (AfterCommit). A transaction that PostgreSQL refuses
 // for its data (postgres.IsDataError) fails kafka.Hopeless: a message
 // whose effect can never apply is dead-lettered after a few tries
 // instead of holding its partition for ever. Skipped redeliveries are counted in
 // inbox.duplicates on mp (nil: the global provider).
-func Handler(pool *pgxpool.Pool, consumer string, h TxHandler, mp metric.MeterProvider) kafka.Handler {
+func handler(pool *pgxpool.Pool, consumer string, h TxHandler, mp metric.MeterProvider) kafka.Handler {
 	dups, byConsumer := duplicates(mp, consumer)
 	return kafka.HandlerFunc(func(ctx context.Context, m kafka.Message) error {
 		var after []func(context.Context) error
@@ -193,13 +193,13 @@ func Handler(pool *pgxpool.Pool, consumer string, h TxHandler, mp metric.MeterPr
 	})
 }
 
-// Batch returns a kafka.BatchHandler that applies a batch of messages in
-// one transaction, each once (as Handler does), then runs what each asked
+// batch returns a kafka.BatchHandler that applies a batch of messages in
+// one transaction, each once (as handler does), then runs what each asked
 // to run after the commit, in order. Any failure rolls the whole batch
-// back; the consumer then hands the messages to Handler one at a time. An
+// back; the consumer then hands the messages to the handler one at a time. An
 // AfterCommit call that fails is reported after the others ran; handled
-// again alone, its message is a duplicate, as with Handler.
-func Batch(pool *pgxpool.Pool, consumer string, h TxHandler, mp metric.MeterProvider) kafka.BatchHandler {
+// again alone, its message is a duplicate, as with handler.
+func batch(pool *pgxpool.Pool, consumer string, h TxHandler, mp metric.MeterProvider) kafka.BatchHandler {
 	dups, byConsumer := duplicates(mp, consumer)
 	return kafka.BatchFunc(func(ctxs []context.Context, msgs []kafka.Message) error {
 		after := make([][]func(context.Context) error, len(msgs))

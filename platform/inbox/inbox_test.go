@@ -1,4 +1,4 @@
-package inbox_test
+package inbox
 
 import (
 	"context"
@@ -12,19 +12,18 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/example/sagasuite/platform/inbox"
 	"github.com/example/sagasuite/platform/kafka"
 	"github.com/example/sagasuite/platform/postgrestest"
 )
 
 func TestHandlerAppliesEachMessageOnce(t *testing.T) {
-	pool := postgrestest.Pool(t, map[string]fs.FS{"inbox": inbox.Migrations()})
+	pool := postgrestest.Pool(t, map[string]fs.FS{"inbox": Migrations()})
 	ctx := context.Background()
 	if _, err := pool.Exec(ctx, `CREATE TABLE counter (n int NOT NULL); INSERT INTO counter VALUES (0)`); err != nil {
 		t.Fatal(err)
 	}
 	reader := sdkmetric.NewManualReader()
-	h := inbox.Handler(pool, "test", func(ctx context.Context, tx pgx.Tx, m kafka.Message) error {
+	h := handler(pool, "test", func(ctx context.Context, tx pgx.Tx, m kafka.Message) error {
 		_, err := tx.Exec(ctx, `UPDATE counter SET n = n + 1`)
 		return err
 	}, sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)))
@@ -68,17 +67,17 @@ func TestHandlerAppliesEachMessageOnce(t *testing.T) {
 		t.Fatalf("inbox.duplicates = %d, want the 9 redeliveries", dups)
 	}
 	// Another consumer has its own record of the same ID.
-	other := inbox.Handler(pool, "other", func(ctx context.Context, tx pgx.Tx, m kafka.Message) error { return nil }, nil)
+	other := handler(pool, "other", func(ctx context.Context, tx pgx.Tx, m kafka.Message) error { return nil }, nil)
 	if err := other.Handle(ctx, msg("m-1")); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func TestFailedHandlerRecordsNothing(t *testing.T) {
-	pool := postgrestest.Pool(t, map[string]fs.FS{"inbox": inbox.Migrations()})
+	pool := postgrestest.Pool(t, map[string]fs.FS{"inbox": Migrations()})
 	ctx := context.Background()
 	calls := 0
-	h := inbox.Handler(pool, "test", func(ctx context.Context, tx pgx.Tx, m kafka.Message) error {
+	h := handler(pool, "test", func(ctx context.Context, tx pgx.Tx, m kafka.Message) error {
 		calls++
 		if calls == 1 {
 			return errors.New("boom")
@@ -98,7 +97,7 @@ func TestFailedHandlerRecordsNothing(t *testing.T) {
 }
 
 func TestPruneForgetsOnlyOldIDs(t *testing.T) {
-	pool := postgrestest.Pool(t, map[string]fs.FS{"inbox": inbox.Migrations()})
+	pool := postgrestest.Pool(t, map[string]fs.FS{"inbox": Migrations()})
 	ctx := context.Background()
 	if _, err := pool.Exec(ctx, `INSERT INTO inbox (consumer, event_id, processed_at)
 		SELECT 'c', 'old-' || g, now() - interval '10 days' FROM generate_series(1, 12000) g`); err != nil {
@@ -107,7 +106,7 @@ func TestPruneForgetsOnlyOldIDs(t *testing.T) {
 	if _, err := pool.Exec(ctx, `INSERT INTO inbox (consumer, event_id) VALUES ('c', 'recent')`); err != nil {
 		t.Fatal(err)
 	}
-	n, err := inbox.Prune(ctx, pool, time.Now().Add(-7*24*time.Hour))
+	n, err := Prune(ctx, pool, time.Now().Add(-7*24*time.Hour))
 	if err != nil || n != 12000 {
 		t.Fatalf("pruned %d (%v), want 12000", n, err)
 	}
@@ -123,20 +122,20 @@ func TestPruneForgetsOnlyOldIDs(t *testing.T) {
 // it. What the handlers ask to run after the commit runs after it, every
 // call even when one fails.
 func TestBatchAppliesAllOrNothingEachOnce(t *testing.T) {
-	pool := postgrestest.Pool(t, map[string]fs.FS{"inbox": inbox.Migrations()})
+	pool := postgrestest.Pool(t, map[string]fs.FS{"inbox": Migrations()})
 	ctx := context.Background()
 	if _, err := pool.Exec(ctx, `CREATE TABLE applied (id text PRIMARY KEY)`); err != nil {
 		t.Fatal(err)
 	}
 	var afterCalls []string
-	b := inbox.Batch(pool, "test", func(ctx context.Context, tx pgx.Tx, m kafka.Message) error {
+	b := batch(pool, "test", func(ctx context.Context, tx pgx.Tx, m kafka.Message) error {
 		if m.ID == "poison" {
 			return errors.New("boom")
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO applied (id) VALUES ($1)`, m.ID); err != nil {
 			return err
 		}
-		inbox.AfterCommit(ctx, func(context.Context) error {
+		AfterCommit(ctx, func(context.Context) error {
 			var n int
 			// After the commit: another connection sees the row.
 			if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM applied WHERE id = $1`, m.ID).Scan(&n); err != nil || n != 1 {
@@ -189,16 +188,16 @@ func TestBatchAppliesAllOrNothingEachOnce(t *testing.T) {
 func TestIgnoredTypesSkipTheTransaction(t *testing.T) {
 	pool := postgrestest.Pool(t, nil)
 	ctx := context.Background()
-	in, err := inbox.Setup(ctx, pool, inbox.Config{Consumer: "test"})
+	in, err := Setup(ctx, pool, Config{Consumer: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	commits := 0
-	in2, err := inbox.Setup(ctx, pool, inbox.Config{Consumer: "test", Committed: func() { commits++ }})
+	in2, err := Setup(ctx, pool, Config{Consumer: "test", Committed: func() { commits++ }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	routes := inbox.Routes{
+	routes := Routes{
 		"x.ignored": nil,
 		"x.applied": func(context.Context, pgx.Tx, kafka.Message) error { return nil },
 	}
@@ -226,7 +225,7 @@ func TestIgnoredTypesSkipTheTransaction(t *testing.T) {
 // range, a duplicate key) fails Hopeless, so the consumer dead-letters the
 // message after a few tries; any other failure stays an ordinary retry.
 func TestDataErrorsAreHopeless(t *testing.T) {
-	pool := postgrestest.Pool(t, map[string]fs.FS{"inbox": inbox.Migrations()})
+	pool := postgrestest.Pool(t, map[string]fs.FS{"inbox": Migrations()})
 	ctx := context.Background()
 	for _, tc := range []struct {
 		sql      string
@@ -238,7 +237,7 @@ func TestDataErrorsAreHopeless(t *testing.T) {
 		{`SELECT pg_sleep('nope')`, true},              // 22P02 again, from a function
 		{`SELECT * FROM no_such_table`, false},         // 42P01: a bug or a migration behind, not the data
 	} {
-		h := inbox.Handler(pool, "test", func(ctx context.Context, tx pgx.Tx, m kafka.Message) error {
+		h := handler(pool, "test", func(ctx context.Context, tx pgx.Tx, m kafka.Message) error {
 			_, err := tx.Exec(ctx, tc.sql)
 			return err
 		}, nil)

@@ -58,12 +58,12 @@ func Setup(ctx context.Context, pool *pgxpool.Pool, cfg Config) (*Inbox, error) 
 }
 
 // Handler runs the route of each message's type once per message, in a
-// transaction that records the message's ID (see the package Handler). A
+// transaction that records the message's ID (handler). A
 // type routed to nil is skipped without a transaction: it changes
 // nothing, so there is nothing to deduplicate (and a saga's consumers
 // ignore about half of what they read).
 func (i *Inbox) Handler(routes Routes) kafka.Handler {
-	inner := Handler(i.pool, i.cfg.Consumer, Route(routes), i.cfg.MeterProvider)
+	inner := handler(i.pool, i.cfg.Consumer, Route(routes), i.cfg.MeterProvider)
 	return kafka.HandlerFunc(func(ctx context.Context, m kafka.Message) error {
 		if routes.ignores(m.Type) {
 			return nil
@@ -74,10 +74,10 @@ func (i *Inbox) Handler(routes Routes) kafka.Handler {
 }
 
 // Batch applies a batch of messages in one transaction that records their
-// IDs (see the package Batch), for kafka.ConsumerConfig.Batch beside
+// IDs (batch), for kafka.ConsumerConfig.Batch beside
 // Handler(routes); types routed to nil are left out, as in Handler.
 func (i *Inbox) Batch(routes Routes) kafka.BatchHandler {
-	inner := Batch(i.pool, i.cfg.Consumer, Route(routes), i.cfg.MeterProvider)
+	inner := batch(i.pool, i.cfg.Consumer, Route(routes), i.cfg.MeterProvider)
 	return kafka.BatchFunc(func(ctxs []context.Context, msgs []kafka.Message) error {
 		var keepCtxs []context.Context
 		var keep []kafka.Message

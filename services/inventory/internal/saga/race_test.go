@@ -35,7 +35,11 @@ func TestAPaymentAfterTheReservationExpiredCommitsNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := saga.New(store, tracenoop.NewTracerProvider())
-	handle := inbox.Handler(pool, "inventory", inbox.Route(h.Routes()), nil)
+	in, err := inbox.Setup(context.Background(), pool, inbox.Config{Consumer: "inventory"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	handle := in.Handler(h.Routes())
 	deliver := func(typ, topic string, data any) {
 		t.Helper()
 		ev, err := kafka.NewEvent(typ, "/test", "o-1", data)
@@ -95,7 +99,11 @@ func TestTheExpiryNeverReleasesWhatAPaymentCommittedSinceItsScan(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := saga.New(store, tracenoop.NewTracerProvider())
-	handle := inbox.Handler(pool, "inventory", inbox.Route(h.Routes()), nil)
+	in, err := inbox.Setup(context.Background(), pool, inbox.Config{Consumer: "inventory"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	handle := in.Handler(h.Routes())
 	deliver := func(typ, topic string, data any) {
 		t.Helper()
 		ev, err := kafka.NewEvent(typ, "/test", "o-1", data)

@@ -34,7 +34,11 @@ func TestAnOrderIsConfirmedByTheCommitNotThePayment(t *testing.T) {
 		t.Fatal(err)
 	}
 	metrics, _ := saga.NewMetrics(noop.NewMeterProvider().Meter(""), nil)
-	handle := inbox.Handler(pool, "orders", inbox.Route(saga.New(repo, metrics).Routes()), nil)
+	in, err := inbox.Setup(context.Background(), pool, inbox.Config{Consumer: "orders"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	handle := in.Handler(saga.New(repo, metrics).Routes())
 	ctx := context.Background()
 	place := func(id string) {
 		placed := order.Place(id, "c", []order.Item{{SKU: "A", Quantity: 1, UnitPriceCents: 100}}, "4242", time.Now().UTC())

@@ -109,7 +109,11 @@ func newEnvWith(t *testing.T, guards pspclient.Guards, cfg saga.Config, timeout 
 		t.Fatal(err)
 	}
 	e.saga, e.pool = h, pool
-	e.handle = inbox.Handler(pool, "payments", inbox.Route(h.Routes()), nil)
+	in, err := inbox.Setup(context.Background(), pool, inbox.Config{Consumer: "payments"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.handle = in.Handler(h.Routes())
 	e.outboxTypes = func() []string {
 		rows, err := pool.Query(context.Background(), `SELECT event_type FROM outbox ORDER BY id`)
 		if err != nil {
