@@ -288,16 +288,18 @@ func (r *Relay) lock(ctx context.Context) (*pgxpool.Conn, bool, error) {
 func (r *Relay) unlock(ctx context.Context, conn *pgxpool.Conn, sent []int64) {
 	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
-	b := &pgx.Batch{}
+	// The delete commits before the lock is given back, in a round trip
+	// of its own: in one batch both would run in one implicit
+	// transaction, the unlock at once and the delete only at its commit,
+	// and a relay taking the lock in between would read the rows still
+	// there and publish them again.
 	if len(sent) > 0 {
-		b.Queue(`DELETE FROM outbox WHERE id = ANY($1)`, sent)
-	}
-	b.Queue(`SELECT pg_advisory_unlock($1)`, lockKey)
-	if err := conn.SendBatch(uctx, b).Close(); err != nil {
-		if len(sent) > 0 {
+		if _, err := conn.Exec(uctx, `DELETE FROM outbox WHERE id = ANY($1)`, sent); err != nil {
 			r.cfg.Logger.Warn("outbox relay: published rows not deleted; they will be published again", "rows", len(sent), "error", err)
 		}
-		_ = conn.Conn().Close(uctx)
+	}
+	if _, err := conn.Exec(uctx, `SELECT pg_advisory_unlock($1)`, lockKey); err != nil {
+		_ = conn.Conn().Close(uctx) // the lock must not stay with a pooled connection
 	}
 	conn.Release()
 }
