@@ -105,3 +105,17 @@ func (f OrderFinished) Validate() error {
 	}
 	return nil
 }
+
+// Ref is the part every orders event shares: its order. A consumer that
+// only needs the order decodes any orders event into it.
+type Ref struct {
+	OrderID string `json:"order_id"`
+}
+
+// Validate reports what a consumer cannot act on.
+func (r Ref) Validate() error {
+	if r.OrderID == "" {
+		return errors.New("order event: order_id is empty")
+	}
+	return nil
+}

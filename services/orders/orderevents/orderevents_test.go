@@ -26,3 +26,9 @@ func TestValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestRefNeedsTheOrder(t *testing.T) {
+	if (orderevents.Ref{OrderID: "o"}).Validate() != nil || (orderevents.Ref{}).Validate() == nil {
+		t.Fatal("Ref validates an order id, and only that")
+	}
+}

@@ -50,3 +50,17 @@ func (p PaymentOutcome) Validate() error {
 	}
 	return nil
 }
+
+// Ref is the part every payments event shares: its order. A consumer that
+// only needs the order decodes any payments event into it.
+type Ref struct {
+	OrderID string `json:"order_id"`
+}
+
+// Validate reports what a consumer cannot act on.
+func (r Ref) Validate() error {
+	if r.OrderID == "" {
+		return errors.New("payment event: order_id is empty")
+	}
+	return nil
+}

@@ -9,7 +9,6 @@ package saga
 
 import (
 	"context"
-	"errors"
 
 	"github.com/jackc/pgx/v5"
 	"go.opentelemetry.io/otel/attribute"
@@ -45,11 +44,11 @@ func (h *Handlers) Routes() inbox.Routes {
 	return inbox.Routes{
 		orderevents.Placed:       inbox.On(h.reserve),
 		orderevents.Confirmed:    nil,
-		orderevents.Rejected:     inbox.On(h.release),
-		orderevents.Cancelled:    inbox.On(h.release),
+		orderevents.Rejected:     inbox.On(h.releaseOrder),
+		orderevents.Cancelled:    inbox.On(h.releaseOrder),
 		paymentevents.Authorized: inbox.On(h.commit),
-		paymentevents.Declined:   inbox.On(h.release),
-		paymentevents.Failed:     inbox.On(h.release),
+		paymentevents.Declined:   inbox.On(h.releasePayment),
+		paymentevents.Failed:     inbox.On(h.releasePayment),
 		paymentevents.Refunded:   nil,
 	}
 }
@@ -78,30 +77,24 @@ func (h *Handlers) commit(ctx context.Context, tx pgx.Tx, _ kafka.Message, e pay
 	return err
 }
 
-func (h *Handlers) release(ctx context.Context, tx pgx.Tx, m kafka.Message, e orderRef) error {
+func (h *Handlers) releaseOrder(ctx context.Context, tx pgx.Tx, m kafka.Message, e orderevents.Ref) error {
+	return h.release(ctx, tx, m.Type, e.OrderID)
+}
+
+func (h *Handlers) releasePayment(ctx context.Context, tx pgx.Tx, m kafka.Message, e paymentevents.Ref) error {
+	return h.release(ctx, tx, m.Type, e.OrderID)
+}
+
+func (h *Handlers) release(ctx context.Context, tx pgx.Tx, trigger, orderID string) error {
 	ctx, span := h.tracer.Start(ctx, "compensate: release stock", trace.WithAttributes(
-		attribute.String("order.id", e.OrderID), attribute.String("saga.compensation", "release_stock"),
-		attribute.String("saga.trigger", m.Type)))
+		attribute.String("order.id", orderID), attribute.String("saga.compensation", "release_stock"),
+		attribute.String("saga.trigger", trigger)))
 	defer span.End()
-	released, err := app.Release(ctx, h.store.In(tx), e.OrderID, m.Type)
+	released, err := app.Release(ctx, h.store.In(tx), orderID, trigger)
 	if err != nil {
 		span.RecordError(err)
 		return err
 	}
 	span.SetAttributes(attribute.Bool("inventory.released", released))
-	return nil
-}
-
-// orderRef is what release needs of the orders and payments events that
-// trigger it: every one of them carries the order id.
-type orderRef struct {
-	OrderID string `json:"order_id"`
-}
-
-// Validate reports a missing order id.
-func (r orderRef) Validate() error {
-	if r.OrderID == "" {
-		return errors.New("order_id is empty")
-	}
 	return nil
 }
