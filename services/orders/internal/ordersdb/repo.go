@@ -23,6 +23,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/example/sagasuite/platform/eventstore"
+	"github.com/example/sagasuite/platform/inbox"
 	"github.com/example/sagasuite/platform/outbox"
 	"github.com/example/sagasuite/platform/postgres"
 	"github.com/example/sagasuite/services/orders/internal/app"
@@ -174,6 +175,27 @@ func (r *Repo) UpdateTx(ctx context.Context, tx pgx.Tx, id string, decide func(o
 		return o, 0, err
 	}
 	return o, pos, outbox.Write(ctx, tx, d.Messages...)
+}
+
+// In is the repository inside tx, as the use cases see it (app.Tx).
+func (r *Repo) In(tx pgx.Tx) app.Tx { return txRepo{r: r, tx: tx} }
+
+type txRepo struct {
+	r  *Repo
+	tx pgx.Tx
+}
+
+func (t txRepo) Decide(ctx context.Context, id string, meta map[string]string,
+	decide func(o *order.Order) ([]order.Event, []outbox.Message, error)) (order.Order, error) {
+	o, _, err := t.r.UpdateTx(ctx, t.tx, id, func(o *order.Order) (Decision, error) {
+		events, msgs, err := decide(o)
+		return Decision{Events: events, Messages: msgs, Meta: meta}, err
+	})
+	return o, err
+}
+
+func (t txRepo) AfterCommit(ctx context.Context, f func(ctx context.Context) error) bool {
+	return inbox.AfterCommit(ctx, f)
 }
 
 // append applies events to o, stores them at o's version before them with

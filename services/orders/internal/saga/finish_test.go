@@ -57,7 +57,7 @@ func TestConcurrentOutcomesFinishAnOrderOnce(t *testing.T) {
 					var ok bool
 					err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 						var err error
-						ok, err = saga.Finish(ctx, tx, repo, metrics, id, nil, decide)
+						ok, err = app.Finish(ctx, repo.In(tx), metrics, id, nil, decide)
 						return err
 					})
 					if errors.Is(err, eventstore.ErrVersionConflict) {

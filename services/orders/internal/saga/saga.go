@@ -19,13 +19,11 @@ import (
 	"github.com/jackc/pgx/v5"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
-	"go.opentelemetry.io/otel/trace"
 
 	"github.com/example/sagasuite/platform/inbox"
 	"github.com/example/sagasuite/platform/kafka"
-	"github.com/example/sagasuite/platform/outbox"
 	"github.com/example/sagasuite/services/inventory/inventoryevents"
-	"github.com/example/sagasuite/services/orders/internal/announce"
+	"github.com/example/sagasuite/services/orders/internal/app"
 	"github.com/example/sagasuite/services/orders/internal/order"
 	"github.com/example/sagasuite/services/orders/internal/ordersdb"
 	"github.com/example/sagasuite/services/payments/paymentevents"
@@ -62,50 +60,6 @@ func (m *Metrics) Finished(ctx context.Context, o order.Order) {
 	}
 	m.duration.Record(ctx, d.Seconds(), metric.WithAttributes(
 		attribute.String("outcome", string(o.Status)), attribute.String("reason", o.Reason)))
-}
-
-// Finish moves order id to its terminal status with decide, inside tx, and
-// announces it. An order that is already finished is left as it is and
-// reported with ok false. A concurrent change of the order makes it fail
-// with eventstore.ErrVersionConflict: the caller retries (the consumer
-// redelivers, the watchdog looks again on its next scan).
-func Finish(ctx context.Context, tx pgx.Tx, repo *ordersdb.Repo, metrics *Metrics, id string, meta map[string]string,
-	decide func(o *order.Order) (order.Event, error)) (ok bool, err error) {
-	o, _, err := repo.UpdateTx(ctx, tx, id, func(o *order.Order) (ordersdb.Decision, error) {
-		e, err := decide(o)
-		if errors.Is(err, order.ErrFinished) {
-			return ordersdb.Decision{}, nil
-		}
-		if err != nil {
-			return ordersdb.Decision{}, err
-		}
-		after := *o
-		if err := after.Apply(e); err != nil {
-			return ordersdb.Decision{}, err
-		}
-		msg, err := announce.Finished(after)
-		if err != nil {
-			return ordersdb.Decision{}, err
-		}
-		ok = true
-		return ordersdb.Decision{Events: []order.Event{e}, Messages: []outbox.Message{msg}, Meta: meta}, nil
-	})
-	span := trace.SpanFromContext(ctx)
-	span.SetAttributes(attribute.String("order.id", id), attribute.String("order.status", string(o.Status)))
-	if err != nil {
-		return false, err
-	}
-	if ok {
-		// Counted once committed: a batch that rolls back is applied
-		// again message by message. The watchdog's own transaction has
-		// no after-commit hook: it counts here.
-		if !inbox.AfterCommit(ctx, func(ctx context.Context) error { metrics.Finished(ctx, o); return nil }) {
-			metrics.Finished(ctx, o)
-		}
-	} else {
-		span.AddEvent("order already finished: outcome ignored")
-	}
-	return ok, nil
 }
 
 // Handlers applies the outcomes of the other services.
@@ -200,7 +154,7 @@ func (h *Handlers) finish(ctx context.Context, tx pgx.Tx, m kafka.Message, decid
 		return err
 	}
 	meta := map[string]string{"causation_id": m.ID, "causation_type": m.Type}
-	_, err = Finish(ctx, tx, h.repo, h.metrics, e.OrderID, meta, func(o *order.Order) (order.Event, error) { return decide(o, e) })
+	_, err = app.Finish(ctx, h.repo.In(tx), h.metrics, e.OrderID, meta, func(o *order.Order) (order.Event, error) { return decide(o, e) })
 	if errors.Is(err, order.ErrNotFound) {
 		return kafka.Permanent(err) // no such order here: nothing will ever make it apply
 	}

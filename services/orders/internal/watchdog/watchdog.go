@@ -19,6 +19,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/example/sagasuite/platform/election"
+	"github.com/example/sagasuite/services/orders/internal/app"
 	"github.com/example/sagasuite/services/orders/internal/order"
 	"github.com/example/sagasuite/services/orders/internal/ordersdb"
 	"github.com/example/sagasuite/services/orders/internal/readmodel"
@@ -87,7 +88,7 @@ func (w *Watchdog) Scan(ctx context.Context, token int64) (int, error) {
 				}
 			}
 			var err error
-			ok, err = saga.Finish(sctx, tx, w.repo, w.metrics, s.ID, map[string]string{"causation_type": "watchdog"},
+			ok, err = app.Finish(sctx, w.repo.In(tx), w.metrics, s.ID, map[string]string{"causation_type": "watchdog"},
 				func(o *order.Order) (order.Event, error) { return o.Cancel(order.ReasonSagaTimeout, time.Now()) })
 			return err
 		})
