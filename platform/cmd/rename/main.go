@@ -89,7 +89,7 @@ func run(args []string, out io.Writer) error {
 			return err
 		}
 		changed++
-		return os.WriteFile(path, b, info.Mode().Perm()) // #nosec G122 -- rewriting the repository's own files in place
+		return os.WriteFile(path, b, info.Mode().Perm()) // #nosec G122 G703 -- rewriting the repository's own files in place
 	})
 	if err != nil {
 		return err
