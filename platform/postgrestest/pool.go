@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/example/sagasuite/platform/postgres"
@@ -29,4 +30,17 @@ func Pool(t testing.TB, sets map[string]fs.FS) *pgxpool.Pool {
 		}
 	}
 	return pool
+}
+
+// Strings returns the one text column of query's rows, in order: what a
+// test compares a table with, such as the event types an outbox holds
+// (SELECT event_type FROM outbox ORDER BY id).
+func Strings(t testing.TB, pool *pgxpool.Pool, query string, args ...any) []string {
+	t.Helper()
+	rows, _ := pool.Query(context.Background(), query, args...)
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	return out
 }

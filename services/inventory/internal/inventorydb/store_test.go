@@ -54,13 +54,7 @@ func (p pgStock) InTx(ctx context.Context, f func(app.Tx) error) error {
 }
 
 func (p pgStock) Announced(t *testing.T) []string {
-	t.Helper()
-	rows, _ := p.pool.Query(context.Background(), `SELECT event_type FROM outbox ORDER BY id`)
-	types, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return types
+	return postgrestest.Strings(t, p.pool, `SELECT event_type FROM outbox ORDER BY id`)
 }
 
 // Many orders racing for little stock: exactly as many win as there is

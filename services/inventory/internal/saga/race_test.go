@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"go.opentelemetry.io/otel/metric/noop"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
@@ -21,21 +22,18 @@ import (
 	"github.com/example/sagasuite/services/payments/paymentevents"
 )
 
-// The reservation expires (a lagging consumer, a slow payment) and then
-// the payment is authorized after all. Inventory does not commit stock it
-// no longer holds, and announces no commit: orders confirms only on
-// inventory.committed, so the order is cancelled by inventory.expired and
-// payments refunds it. Stock is conserved throughout. (Before, orders
-// confirmed on payments.authorized: CONFIRMED + AUTHORIZED + RELEASED.)
-func TestAPaymentAfterTheReservationExpiredCommitsNothing(t *testing.T) {
+// placed is a store with one order reserved (two of SKU-0001 out of
+// ten) through the handlers, and how to deliver more events to them.
+func placed(t *testing.T) (*pgxpool.Pool, *inventorydb.Store, func(typ, topic string, data any)) {
+	t.Helper()
+	ctx := context.Background()
 	pool := postgrestest.Pool(t, map[string]fs.FS{"inventory": inventorydb.Migrations(), "outbox": outbox.Migrations(), "inbox": inbox.Migrations()})
 	store := inventorydb.New(pool)
-	ctx := context.Background()
 	if _, err := store.SeedIfEmpty(ctx, catalog.Seed(10)); err != nil {
 		t.Fatal(err)
 	}
 	h := saga.New(store, tracenoop.NewTracerProvider())
-	in, err := inbox.Setup(context.Background(), pool, inbox.Config{Consumer: "inventory"})
+	in, err := inbox.Setup(ctx, pool, inbox.Config{Consumer: "inventory"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,6 +50,18 @@ func TestAPaymentAfterTheReservationExpiredCommitsNothing(t *testing.T) {
 	}
 	deliver(orderevents.Placed, orderevents.Topic, orderevents.OrderPlaced{OrderID: "o-1", CustomerID: "c", TotalCents: 200, Currency: "EUR",
 		Items: []orderevents.Item{{SKU: "SKU-0001", Quantity: 2, UnitPriceCents: 100}}, Payment: orderevents.Payment{Token: "t", CardLast4: "4242"}})
+	return pool, store, deliver
+}
+
+// The reservation expires (a lagging consumer, a slow payment) and then
+// the payment is authorized after all. Inventory does not commit stock it
+// no longer holds, and announces no commit: orders confirms only on
+// inventory.committed, so the order is cancelled by inventory.expired and
+// payments refunds it. Stock is conserved throughout. (Before, orders
+// confirmed on payments.authorized: CONFIRMED + AUTHORIZED + RELEASED.)
+func TestAPaymentAfterTheReservationExpiredCommitsNothing(t *testing.T) {
+	pool, store, deliver := placed(t)
+	ctx := context.Background()
 	x, err := saga.NewExpiry(store, time.Nanosecond, time.Second, tracenoop.NewTracerProvider(), noop.NewMeterProvider().Meter(""))
 	if err != nil {
 		t.Fatal(err)
@@ -62,16 +72,7 @@ func TestAPaymentAfterTheReservationExpiredCommitsNothing(t *testing.T) {
 	}
 	deliver(paymentevents.Authorized, paymentevents.Topic, paymentevents.PaymentOutcome{OrderID: "o-1", PaymentID: "p-1", AmountCents: 200})
 
-	rows, err := pool.Query(ctx, `SELECT event_type FROM outbox ORDER BY id`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var types []string
-	for rows.Next() {
-		var typ string
-		_ = rows.Scan(&typ)
-		types = append(types, typ)
-	}
+	types := postgrestest.Strings(t, pool, `SELECT event_type FROM outbox ORDER BY id`)
 	if got := strings.Join(types, ","); got != "inventory.reserved,inventory.expired,inventory.released" {
 		t.Fatalf("announced %s: a payment after the expiry must not commit (no inventory.committed)", got)
 	}
@@ -92,30 +93,8 @@ func TestAPaymentAfterTheReservationExpiredCommitsNothing(t *testing.T) {
 // alone. (Before, it released committed stock: CONFIRMED + AUTHORIZED +
 // RELEASED, seen once in make chaos.)
 func TestTheExpiryNeverReleasesWhatAPaymentCommittedSinceItsScan(t *testing.T) {
-	pool := postgrestest.Pool(t, map[string]fs.FS{"inventory": inventorydb.Migrations(), "outbox": outbox.Migrations(), "inbox": inbox.Migrations()})
-	store := inventorydb.New(pool)
+	pool, store, deliver := placed(t)
 	ctx := context.Background()
-	if _, err := store.SeedIfEmpty(ctx, catalog.Seed(10)); err != nil {
-		t.Fatal(err)
-	}
-	h := saga.New(store, tracenoop.NewTracerProvider())
-	in, err := inbox.Setup(context.Background(), pool, inbox.Config{Consumer: "inventory"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	handle := in.Handler(h.Routes())
-	deliver := func(typ, topic string, data any) {
-		t.Helper()
-		ev, err := kafka.NewEvent(typ, "/test", "o-1", data)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := handle.Handle(ctx, kafka.Message{Event: ev, Topic: topic}); err != nil {
-			t.Fatalf("%s: %v", typ, err)
-		}
-	}
-	deliver(orderevents.Placed, orderevents.Topic, orderevents.OrderPlaced{OrderID: "o-1", CustomerID: "c", TotalCents: 200, Currency: "EUR",
-		Items: []orderevents.Item{{SKU: "SKU-0001", Quantity: 2, UnitPriceCents: 100}}, Payment: orderevents.Payment{Token: "t", CardLast4: "4242"}})
 	x, err := saga.NewExpiry(store, time.Nanosecond, time.Second, tracenoop.NewTracerProvider(), noop.NewMeterProvider().Meter(""))
 	if err != nil {
 		t.Fatal(err)
@@ -131,16 +110,7 @@ func TestTheExpiryNeverReleasesWhatAPaymentCommittedSinceItsScan(t *testing.T) {
 		t.Fatalf("expiry released %v (%v): the order was committed after the scan and must keep its stock", released, err)
 	}
 
-	rows, err := pool.Query(ctx, `SELECT event_type FROM outbox ORDER BY id`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var types []string
-	for rows.Next() {
-		var typ string
-		_ = rows.Scan(&typ)
-		types = append(types, typ)
-	}
+	types := postgrestest.Strings(t, pool, `SELECT event_type FROM outbox ORDER BY id`)
 	if got := strings.Join(types, ","); got != "inventory.reserved,inventory.committed" {
 		t.Fatalf("announced %s, want the commit and no expiry", got)
 	}

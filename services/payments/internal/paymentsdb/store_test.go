@@ -1,11 +1,9 @@
 package paymentsdb_test
 
 import (
-	"context"
 	"io/fs"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/example/sagasuite/platform/outbox"
@@ -29,11 +27,5 @@ type pgStore struct {
 }
 
 func (p pgStore) Announced(t *testing.T) []string {
-	t.Helper()
-	rows, _ := p.pool.Query(context.Background(), `SELECT event_type FROM outbox ORDER BY id`)
-	types, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return types
+	return postgrestest.Strings(t, p.pool, `SELECT event_type FROM outbox ORDER BY id`)
 }

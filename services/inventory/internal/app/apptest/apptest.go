@@ -31,19 +31,16 @@ type Stock interface {
 // Run runs the suite; open returns a fresh stock seeded with
 // catalog.Seed(10) for each case.
 func Run(t *testing.T, open func(t *testing.T) Stock) {
-	cases := map[string]func(t *testing.T, s Stock){
-		"reserves all or nothing":                   allOrNothing,
-		"conserves stock from reserve to release":   lifecycle,
-		"expires only what is still reserved":       expiry,
-		"applies a transaction whole or not at all": rollback,
-	}
-	names := make([]string, 0, len(cases))
-	for n := range cases {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	for _, n := range names {
-		t.Run(n, func(t *testing.T) { cases[n](t, open(t)) })
+	for _, c := range []struct {
+		name string
+		run  func(t *testing.T, s Stock)
+	}{
+		{"reserves all or nothing", allOrNothing},
+		{"conserves stock from reserve to release", lifecycle},
+		{"expires only what is still reserved", expiry},
+		{"applies a transaction whole or not at all", rollback},
+	} {
+		t.Run(c.name, func(t *testing.T) { c.run(t, open(t)) })
 	}
 }
 

@@ -28,19 +28,16 @@ type Store interface {
 
 // Run runs the suite; open returns an empty store for each case.
 func Run(t *testing.T, open func(t *testing.T) Store) {
-	cases := map[string]func(t *testing.T, s Store){
-		"joins placed and reserved":                 join,
-		"plans a call once and claims it by lease":  calls,
-		"records one payment per order":             payments,
-		"applies a transaction whole or not at all": rollback,
-	}
-	names := make([]string, 0, len(cases))
-	for n := range cases {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	for _, n := range names {
-		t.Run(n, func(t *testing.T) { cases[n](t, open(t)) })
+	for _, c := range []struct {
+		name string
+		run  func(t *testing.T, s Store)
+	}{
+		{"joins placed and reserved", join},
+		{"plans a call once and claims it by lease", calls},
+		{"records one payment per order", payments},
+		{"applies a transaction whole or not at all", rollback},
+	} {
+		t.Run(c.name, func(t *testing.T) { c.run(t, open(t)) })
 	}
 }
 
