@@ -78,45 +78,30 @@ func New(repo *ordersdb.Repo, metrics *Metrics) *Handlers {
 func (h *Handlers) Routes() inbox.Routes {
 	return inbox.Routes{
 		inventoryevents.Reserved:  nil,
-		inventoryevents.Rejected:  h.rejected,
-		inventoryevents.Committed: h.committed,
+		inventoryevents.Rejected:  inbox.On(h.rejected),
+		inventoryevents.Committed: inbox.On(h.committed),
 		inventoryevents.Released:  nil,
-		inventoryevents.Expired:   h.expired,
+		inventoryevents.Expired:   inbox.On(h.expired),
 		// Authorized is not enough: inventory may have let the
 		// reservation expire meanwhile. It commits the stock only if it
 		// still holds it, and that (inventory.committed) confirms.
 		paymentevents.Authorized: nil,
-		paymentevents.Declined:   h.declined,
-		paymentevents.Failed:     h.failed,
+		paymentevents.Declined:   inbox.On(h.declined),
+		paymentevents.Failed:     inbox.On(h.failed),
 		paymentevents.Refunded:   nil,
 	}
 }
 
-// outcome is what orders needs of every inventory and payments event it
-// acts on: both contracts carry order_id and reason.
-type outcome struct {
-	OrderID string `json:"order_id"`
-	Reason  string `json:"reason"`
-}
-
-// Validate reports a missing order id.
-func (o outcome) Validate() error {
-	if o.OrderID == "" {
-		return errors.New("order_id is empty")
-	}
-	return nil
-}
-
-func (h *Handlers) rejected(ctx context.Context, tx pgx.Tx, m kafka.Message) error {
-	return h.finish(ctx, tx, m, func(o *order.Order, _ outcome) (order.Event, error) {
+func (h *Handlers) rejected(ctx context.Context, tx pgx.Tx, m kafka.Message, e inventoryevents.Ref) error {
+	return h.finish(ctx, tx, m, e.OrderID, func(o *order.Order) (order.Event, error) {
 		return o.Reject(order.ReasonOutOfStock, h.now())
 	})
 }
 
 // expired: inventory gave the stock back after the reservation timed out,
 // so the saga is over for this order.
-func (h *Handlers) expired(ctx context.Context, tx pgx.Tx, m kafka.Message) error {
-	return h.finish(ctx, tx, m, func(o *order.Order, _ outcome) (order.Event, error) {
+func (h *Handlers) expired(ctx context.Context, tx pgx.Tx, m kafka.Message, e inventoryevents.Ref) error {
+	return h.finish(ctx, tx, m, e.OrderID, func(o *order.Order) (order.Event, error) {
 		return o.Cancel(order.ReasonSagaTimeout, h.now())
 	})
 }
@@ -126,14 +111,14 @@ func (h *Handlers) expired(ctx context.Context, tx pgx.Tx, m kafka.Message) erro
 // Inventory commits only a reservation it still holds, so an order whose
 // reservation expired while its payment went through is never confirmed:
 // inventory.expired cancels it, and payments refunds.
-func (h *Handlers) committed(ctx context.Context, tx pgx.Tx, m kafka.Message) error {
-	return h.finish(ctx, tx, m, func(o *order.Order, _ outcome) (order.Event, error) {
+func (h *Handlers) committed(ctx context.Context, tx pgx.Tx, m kafka.Message, e inventoryevents.Ref) error {
+	return h.finish(ctx, tx, m, e.OrderID, func(o *order.Order) (order.Event, error) {
 		return o.Confirm(h.now())
 	})
 }
 
-func (h *Handlers) declined(ctx context.Context, tx pgx.Tx, m kafka.Message) error {
-	return h.finish(ctx, tx, m, func(o *order.Order, e outcome) (order.Event, error) {
+func (h *Handlers) declined(ctx context.Context, tx pgx.Tx, m kafka.Message, e paymentevents.PaymentOutcome) error {
+	return h.finish(ctx, tx, m, e.OrderID, func(o *order.Order) (order.Event, error) {
 		reason := e.Reason
 		if reason != paymentevents.ReasonCardDeclined && reason != paymentevents.ReasonInsufficientFunds {
 			reason = order.ReasonCardDeclined
@@ -142,19 +127,17 @@ func (h *Handlers) declined(ctx context.Context, tx pgx.Tx, m kafka.Message) err
 	})
 }
 
-func (h *Handlers) failed(ctx context.Context, tx pgx.Tx, m kafka.Message) error {
-	return h.finish(ctx, tx, m, func(o *order.Order, _ outcome) (order.Event, error) {
+func (h *Handlers) failed(ctx context.Context, tx pgx.Tx, m kafka.Message, e paymentevents.PaymentOutcome) error {
+	return h.finish(ctx, tx, m, e.OrderID, func(o *order.Order) (order.Event, error) {
 		return o.Cancel(order.ReasonPaymentUnavailable, h.now())
 	})
 }
 
-func (h *Handlers) finish(ctx context.Context, tx pgx.Tx, m kafka.Message, decide func(*order.Order, outcome) (order.Event, error)) error {
-	e, err := kafka.DecodeValid[outcome](m)
-	if err != nil {
-		return err
-	}
+// finish moves the order to the status decide gives it (app.Finish), with
+// the message as its cause.
+func (h *Handlers) finish(ctx context.Context, tx pgx.Tx, m kafka.Message, orderID string, decide func(*order.Order) (order.Event, error)) error {
 	meta := map[string]string{"causation_id": m.ID, "causation_type": m.Type}
-	_, err = app.Finish(ctx, h.repo.In(tx), h.metrics, e.OrderID, meta, func(o *order.Order) (order.Event, error) { return decide(o, e) })
+	_, err := app.Finish(ctx, h.repo.In(tx), h.metrics, orderID, meta, decide)
 	if errors.Is(err, order.ErrNotFound) {
 		return kafka.Permanent(err) // no such order here: nothing will ever make it apply
 	}
