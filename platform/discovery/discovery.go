@@ -25,6 +25,8 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
+
+	"github.com/example/sagasuite/platform/lifecycle"
 )
 
 // Prefix is where instances live.
@@ -263,7 +265,8 @@ func Connect(endpoints []string) (Etcd, error) {
 // Ready is a readiness check: nil while etcd answers.
 func (e Etcd) Ready(ctx context.Context) error { return Ping(ctx, e.Client) }
 
-// Degradable says a service's API goes on while etcd is away (discovery
-// keeps the instances it knew; singletons wait): Ready must pass at
-// start, and is only reported after that (process.Add).
-func (e Etcd) Degradable() bool { return true }
+// Lifecycle: degradable readiness (discovery and election go on from
+// what they know while etcd is away), the client closed at stop.
+func (e Etcd) Lifecycle() lifecycle.Parts {
+	return lifecycle.Parts{Ready: e.Ready, Degradable: true, Close: e.Close}
+}

@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
+	"github.com/example/sagasuite/platform/lifecycle"
 	"github.com/example/sagasuite/platform/postgres"
 )
 
@@ -91,6 +92,9 @@ func Setup(ctx context.Context, cli *clientv3.Client, pool *pgxpool.Pool, cfg Co
 	}, last)
 	return s, err
 }
+
+// Lifecycle: run beside the server.
+func (s *Singleton) Lifecycle() lifecycle.Parts { return lifecycle.Parts{Run: s.Run} }
 
 // Run campaigns and runs the scan while leading, until ctx ends.
 func (s *Singleton) Run(ctx context.Context) error { return s.Elector.Run(ctx, s.periodic) }

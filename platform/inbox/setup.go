@@ -10,6 +10,7 @@ import (
 
 	"github.com/example/sagasuite/platform/config"
 	"github.com/example/sagasuite/platform/kafka"
+	"github.com/example/sagasuite/platform/lifecycle"
 	"github.com/example/sagasuite/platform/postgres"
 )
 
@@ -101,6 +102,9 @@ func (i *Inbox) committed() {
 		i.cfg.Committed()
 	}
 }
+
+// Lifecycle: run beside the server.
+func (i *Inbox) Lifecycle() lifecycle.Parts { return lifecycle.Parts{Run: i.Run} }
 
 // Run forgets applied IDs older than Retention, hourly, until ctx ends.
 // Replicas may prune at once: deleting twice is harmless.

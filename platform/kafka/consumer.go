@@ -17,6 +17,8 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/example/sagasuite/platform/lifecycle"
 )
 
 // Handler processes one message. Returning nil commits it; an error wrapped
@@ -137,6 +139,12 @@ func NewConsumer(cfg ConsumerConfig, h Handler) (*Consumer, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// Lifecycle: degradable readiness (its partitions assigned once), run
+// beside the server.
+func (c *Consumer) Lifecycle() lifecycle.Parts {
+	return lifecycle.Parts{Ready: c.Ready, Degradable: true, Run: c.Run}
 }
 
 // Run consumes until ctx is done, then leaves the group and returns nil.
@@ -348,10 +356,6 @@ func (c *Consumer) Ready(context.Context) error {
 	}
 	return nil
 }
-
-// Degradable says a service's API goes on while the consumer rejoins its
-// group (process.Add).
-func (c *Consumer) Degradable() bool { return true }
 
 // Pause stops handing out new messages until Resume; messages already
 // with a worker are finished. The group membership is kept: partitions stay assigned.

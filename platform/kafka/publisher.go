@@ -14,6 +14,8 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/example/sagasuite/platform/lifecycle"
 )
 
 // PublisherConfig configures a Publisher. Brokers is required.
@@ -146,10 +148,11 @@ func (p *Publisher) write(ctx context.Context, topic string, msgs []kafkago.Mess
 // Ready is a readiness check: nil while a broker answers.
 func (p *Publisher) Ready(ctx context.Context) error { return Ping(ctx, p.brokers) }
 
-// Degradable says a service's API goes on while the brokers are away (its
-// writes wait in the outbox): Ready must pass at start, and is only
-// reported after that (process.Add).
-func (p *Publisher) Degradable() bool { return true }
+// Lifecycle: degradable readiness (the API goes on while the broker is
+// away: the outbox holds what waits), closed at stop.
+func (p *Publisher) Lifecycle() lifecycle.Parts {
+	return lifecycle.Parts{Ready: p.Ready, Degradable: true, Close: p.Close}
+}
 
 // Close flushes pending writes and closes connections.
 func (p *Publisher) Close() error {

@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/example/sagasuite/platform/kafka"
+	"github.com/example/sagasuite/platform/lifecycle"
 	"github.com/example/sagasuite/platform/postgres"
 )
 
@@ -146,6 +147,9 @@ func Waiting(ctx context.Context, pool *pgxpool.Pool, eventType string) (ofType,
 // committed. Writers call it after their commit (not inside: the relay
 // would look before the rows are visible); it never blocks.
 func (r *Relay) Wake() { r.wake.Raise() }
+
+// Lifecycle: run beside the server.
+func (r *Relay) Lifecycle() lifecycle.Parts { return lifecycle.Parts{Run: r.Run} }
 
 // Run publishes until ctx is done, woken by Wake with a slow poll behind
 // it. It returns nil on shutdown; failures are logged and retried.

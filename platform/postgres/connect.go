@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/example/sagasuite/platform/lifecycle"
 	"github.com/example/sagasuite/platform/retry"
 )
 
@@ -18,6 +19,11 @@ type DB struct {
 
 // Ready is a readiness check: nil while the database answers.
 func (db DB) Ready(ctx context.Context) error { return db.Ping(ctx) }
+
+// Lifecycle: ready while the database answers; the pool closes at stop.
+func (db DB) Lifecycle() lifecycle.Parts {
+	return lifecycle.Parts{Ready: db.Ready, Close: func() error { db.Close(); return nil }}
+}
 
 // Connect opens the database of s (creating it if missing), waiting up to
 // a minute for the server to answer: it may still be starting. Migrations

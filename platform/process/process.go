@@ -9,16 +9,11 @@
 // lists every pattern it uses, and removing one is deleting its lines
 // there (README: "Remove a pattern from one service").
 //
-// A component is any value with some of:
-//
-//	Ready(ctx) error  a readiness check: /readyz fails while it fails
-//	Run(ctx) error    runs beside the server until ctx ends
-//	Close() / Close() error  released at stop, newest first
-//
-// and, with Ready, Degradable() bool: true when the API goes on without
-// the dependency once started (Kafka, etcd), so its check must pass once
-// for the instance to be ready and is only reported after that
-// (httpserver.Readiness).
+// A component (lifecycle.Component) says what it brings in one method: a
+// readiness check (/readyz fails while it fails; a degradable one must
+// pass once, then only reports degraded: httpserver.Readiness), a job that
+// runs beside the server until its context ends, and what to release at
+// stop, newest first.
 //
 // Components bring their own schema: their Setup functions migrate the
 // tables they own (outbox.Setup, inbox.Setup, election.Setup), so a
@@ -38,6 +33,7 @@ import (
 
 	"github.com/example/sagasuite/platform/config"
 	"github.com/example/sagasuite/platform/httpserver"
+	"github.com/example/sagasuite/platform/lifecycle"
 	"github.com/example/sagasuite/platform/telemetry"
 )
 
@@ -128,37 +124,25 @@ func New(cfg Config, tel *telemetry.Telemetry) *Process {
 	return p
 }
 
-// Add registers component c under name: its readiness check, its Run and
-// its Close, whichever it has. A value with none of them is a mistake in
-// the wiring, and Add panics.
-func (p *Process) Add(name string, c any) {
-	found := false
-	if r, ok := c.(interface{ Ready(context.Context) error }); ok {
-		if d, ok := c.(interface{ Degradable() bool }); ok && d.Degradable() {
-			p.Startup(name, r.Ready)
-		} else {
-			p.Ready(name, r.Ready)
-		}
-		found = true
+// Add registers component c under name: its readiness check, its job
+// and what it releases, as its Lifecycle says.
+func (p *Process) Add(name string, c lifecycle.Component) {
+	parts := c.Lifecycle()
+	switch {
+	case parts.Ready != nil && parts.Degradable:
+		p.Startup(name, parts.Ready)
+	case parts.Ready != nil:
+		p.Ready(name, parts.Ready)
 	}
-	if r, ok := c.(interface{ Run(context.Context) error }); ok {
-		p.Go(r.Run)
-		found = true
+	if parts.Run != nil {
+		p.Go(parts.Run)
 	}
-	switch cl := c.(type) {
-	case interface{ Close() }:
-		p.OnClose(cl.Close)
-		found = true
-	case interface{ Close() error }:
+	if parts.Close != nil {
 		p.OnClose(func() {
-			if err := cl.Close(); err != nil {
+			if err := parts.Close(); err != nil {
 				p.Log.Warn("close "+name, "error", err)
 			}
 		})
-		found = true
-	}
-	if !found {
-		panic(fmt.Sprintf("process: component %s (%T) has no Ready, Run or Close", name, c))
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/example/sagasuite/platform/faults"
 	"github.com/example/sagasuite/platform/httpserver"
+	"github.com/example/sagasuite/platform/lifecycle"
 	"github.com/example/sagasuite/platform/process"
 	"github.com/example/sagasuite/platform/telemetry"
 )
@@ -108,7 +109,11 @@ func (c *component) Run(ctx context.Context) error {
 	<-ctx.Done()
 	return nil
 }
-func (c *component) Close() { close(c.closed) }
+func (c *component) Close() error { close(c.closed); return nil }
+
+func (c *component) Lifecycle() lifecycle.Parts {
+	return lifecycle.Parts{Ready: c.Ready, Run: c.Run, Close: c.Close}
+}
 
 // Add takes what a component has: its readiness check decides /readyz,
 // its Run runs with the server, and Close is called at stop. Nothing is
@@ -135,14 +140,4 @@ func TestAddWiresReadinessRunAndClose(t *testing.T) {
 	default:
 		t.Error("Close was not called at stop")
 	}
-}
-
-func TestAddRefusesAValueThatIsNoComponent(t *testing.T) {
-	p := newProcess(t, process.Config{Name: "process-test", HTTPAddr: freeAddr(t)})
-	defer func() {
-		if recover() == nil {
-			t.Error("Add of a plain value did not panic")
-		}
-	}()
-	p.Add("nothing", struct{}{})
 }

@@ -34,6 +34,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/example/sagasuite/platform/eventstore"
+	"github.com/example/sagasuite/platform/lifecycle"
 	"github.com/example/sagasuite/platform/postgres"
 )
 
@@ -205,6 +206,9 @@ func (p *Projector) Status() Status {
 // Wake tells the projector that a transaction which appended events has
 // committed. Writers call it after their commit; it never blocks.
 func (p *Projector) Wake() { p.wake.Raise() }
+
+// Lifecycle: run beside the server.
+func (p *Projector) Lifecycle() lifecycle.Parts { return lifecycle.Parts{Run: p.Run} }
 
 // Run projects until ctx ends, woken by Wake with a slow poll behind it,
 // and runs rebuilds that RequestRebuild asked for.

@@ -37,6 +37,7 @@ import (
 	"github.com/example/sagasuite/platform/cardcrypt"
 	"github.com/example/sagasuite/platform/faults"
 	"github.com/example/sagasuite/platform/httpserver"
+	"github.com/example/sagasuite/platform/lifecycle"
 )
 
 // Test cards (README, "Test cards").
@@ -117,6 +118,9 @@ func New(cfg Config) (*Simulator, error) {
 	}
 	return s, nil
 }
+
+// Lifecycle: the ledger is saved and closed at stop.
+func (s *Simulator) Lifecycle() lifecycle.Parts { return lifecycle.Parts{Close: s.Close} }
 
 // Close closes the ledger's journal.
 func (s *Simulator) Close() error {
