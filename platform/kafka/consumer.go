@@ -126,8 +126,7 @@ func NewConsumer(cfg ConsumerConfig, h Handler) (*Consumer, error) {
 	}
 	c := &Consumer{cfg: cfg, h: Chain(h, cfg.Policies...), obs: cfg.Observers.build()}
 	var err error
-	if c.consumed, err = c.obs.meter.Int64Counter("messaging.client.consumed.messages",
-		metric.WithDescription("Messages consumed, by topic and outcome (ok, retry: one per failed attempt, dead_letter)."), metric.WithUnit("{message}")); err != nil {
+	if c.consumed, err = consumedCounter(c.obs.meter); err != nil {
 		return nil, err
 	}
 	if err := registerLag(c.obs.meter, cfg.Group, &c.lag); err != nil {
@@ -387,8 +386,9 @@ func (c *Consumer) deliver(ctx context.Context, km kafkago.Message) error {
 	msg, decodeErr := decode(km)
 	ctx, span := c.startSpan(ctx, km, msg)
 	defer span.End()
-	d := &delivery{c: c, outcome: "ok", attrs: metric.WithAttributes(semconvTopicGroup(km.Topic, c.cfg.Group)...)}
-	ctx = context.WithValue(ctx, deliveryKey{}, d)
+	msg.Group, msg.Attempt = c.cfg.Group, 1
+	attrs := metric.WithAttributes(semconvTopicGroup(km.Topic, c.cfg.Group)...)
+	span.SetAttributes(attribute.Int("messaging.delivery_attempt", 1)) // Retry counts on
 	h := c.h
 	if decodeErr != nil { // not a CloudEvent: only the policies see it
 		h = Chain(HandlerFunc(func(context.Context, Message) error { return Permanent(decodeErr) }), c.cfg.Policies...)
@@ -396,7 +396,10 @@ func (c *Consumer) deliver(ctx context.Context, km kafkago.Message) error {
 	start := time.Now()
 	err := h.Handle(ctx, msg)
 	took := time.Since(start)
-	span.SetAttributes(attribute.Int("messaging.delivery_attempt", d.attempts+1))
+	outcome := "ok"
+	if IsDeadLettered(err) { // parked by a policy: done
+		outcome, err = "dead_letter", nil
+	}
 	if err != nil {
 		span.RecordError(err)
 		span.SetStatus(codes.Error, err.Error())
@@ -407,10 +410,9 @@ func (c *Consumer) deliver(ctx context.Context, km kafkago.Message) error {
 			"topic", km.Topic, "type", msg.Type, "id", msg.ID, "error", err)
 		return fmt.Errorf("message %s/%d@%d: %w", km.Topic, km.Partition, km.Offset, err)
 	}
-	outcome := metric.WithAttributes(attribute.String("outcome", d.outcome))
-	c.processed.Record(ctx, took.Seconds(), d.attrs, outcome)
-	c.consumed.Add(ctx, 1, d.attrs, outcome)
-	if d.outcome == "ok" { // the boundary's log line (debug: one per message)
+	c.processed.Record(ctx, took.Seconds(), attrs, metric.WithAttributes(attribute.String("outcome", outcome)))
+	c.consumed.Add(ctx, 1, attrs, metric.WithAttributes(attribute.String("outcome", outcome)))
+	if outcome == "ok" { // the boundary's log line (debug: one per message)
 		c.obs.log.DebugContext(ctx, "message handled", "topic", km.Topic, "type", msg.Type, "id", msg.ID, "duration", took)
 	}
 	return nil
@@ -433,6 +435,14 @@ func (c *Consumer) startSpan(ctx context.Context, km kafkago.Message, msg Messag
 			semconv.MessagingMessageBodySize(len(km.Value)),
 			attribute.String("cloudevents.event_type", msg.Type),
 		))
+}
+
+// consumedCounter is messaging.client.consumed.messages on meter: the
+// consumer counts what it handled or saw dead-lettered, Retry each failed
+// attempt, on the same instrument of the same scope.
+func consumedCounter(meter metric.Meter) (metric.Int64Counter, error) {
+	return meter.Int64Counter("messaging.client.consumed.messages",
+		metric.WithDescription("Messages consumed, by topic and outcome (ok, retry: one per failed attempt, dead_letter)."), metric.WithUnit("{message}"))
 }
 
 // semconvTopicGroup is the attributes of the consumer's metrics.

@@ -57,6 +57,11 @@ type Message struct {
 	Partition int
 	Offset    int64
 	Headers   []kafkago.Header // all headers as received, trace context included
+	// Group is the consumer group that received the message.
+	Group string
+	// Attempt counts the handlings of this delivery: 1 the first time,
+	// then one more for each retry (Retry sets it).
+	Attempt int
 }
 
 // Decode unmarshals the event data into v. Unknown fields are ignored (a

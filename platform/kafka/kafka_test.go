@@ -54,7 +54,7 @@ func newEnv(t *testing.T) *env {
 // background until the test ends.
 func (e *env) consume(t *testing.T, group string, h kafka.HandlerFunc) {
 	t.Helper()
-	e.run(t, kafka.ConsumerConfig{Group: group, Policies: []kafka.Middleware{kafka.Retry(100 * time.Millisecond), kafka.DeadLetter(e.pub)}}, h)
+	e.run(t, kafka.ConsumerConfig{Group: group, Policies: []kafka.Middleware{kafka.Retry(100*time.Millisecond, kafka.Observers{}), kafka.DeadLetter(e.pub)}}, h)
 }
 
 func event(t *testing.T, typ, key string, data any) kafka.Event {
@@ -255,7 +255,7 @@ func TestUncommittedMessageIsRedeliveredAfterRestart(t *testing.T) {
 	}
 	// First consumer fails the message forever, then stops.
 	failing := make(chan struct{}, 100)
-	c, err := kafka.NewConsumer(kafka.ConsumerConfig{Brokers: e.brokers, Group: group, Topics: []string{e.topic}, Policies: []kafka.Middleware{kafka.Retry(50 * time.Millisecond), kafka.DeadLetter(e.pub)},
+	c, err := kafka.NewConsumer(kafka.ConsumerConfig{Brokers: e.brokers, Group: group, Topics: []string{e.topic}, Policies: []kafka.Middleware{kafka.Retry(50*time.Millisecond, kafka.Observers{}), kafka.DeadLetter(e.pub)},
 		SessionTimeout: 6 * time.Second}, kafka.HandlerFunc(func(ctx context.Context, m kafka.Message) error {
 		failing <- struct{}{}
 		return errors.New("down")

@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/metric/noop"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -30,20 +32,18 @@ func Chain(h Handler, mws ...Middleware) Handler {
 	return h
 }
 
-// delivery is what the policies tell the consumer about one message:
-// how many attempts failed and how it ended.
-type delivery struct {
-	c        *Consumer
-	attrs    metric.MeasurementOption // topic and group
-	attempts int                      // failed attempts so far
-	outcome  string                   // "ok" or "dead_letter"
-}
+// DeadLetteredError is what DeadLetter returns for a message it parked:
+// permanent (no policy outside tries it again), and handled for the
+// consumer, which commits the message and counts it as dead-lettered.
+type DeadLetteredError struct{ Err error }
 
-type deliveryKey struct{}
+func (e *DeadLetteredError) Error() string { return "dead-lettered: " + e.Err.Error() }
+func (e *DeadLetteredError) Unwrap() error { return e.Err }
 
-func deliveryOf(ctx context.Context) *delivery {
-	d, _ := ctx.Value(deliveryKey{}).(*delivery)
-	return d
+// IsDeadLettered reports whether a policy parked the message.
+func IsDeadLettered(err error) bool {
+	var d *DeadLetteredError
+	return errors.As(err, &d)
 }
 
 // HopelessTries is how many times Retry tries a message whose failure is
@@ -58,16 +58,25 @@ const HopelessTries = 5
 // on. A Hopeless failure (data the database refuses) is tried
 // HopelessTries times, then returned as Permanent: a message that can
 // never apply must not stop its partition for ever. Each failed attempt
-// is logged, counted as outcome="retry" and noted on the message's span.
-func Retry(maxBackoff time.Duration) Middleware {
+// is logged and counted on obs (messaging.client.consumed.messages,
+// outcome="retry"), noted on the message's span, and the next attempt
+// sees its number in Message.Attempt.
+func Retry(maxBackoff time.Duration, obs Observers) Middleware {
 	if maxBackoff <= 0 {
 		maxBackoff = 5 * time.Second
+	}
+	o := obs.build()
+	consumed, err := consumedCounter(o.meter)
+	if err != nil { // the instrument is fixed and valid: the consumer's fails first
+		o.log.Error("kafka retry: no retry counter", "error", err)
+		consumed, _ = noop.NewMeterProvider().Meter("").Int64Counter("")
 	}
 	return func(next Handler) Handler {
 		return HandlerFunc(func(ctx context.Context, m Message) error {
 			backoff := 50 * time.Millisecond
 			hopeless := 0
-			for attempt := 1; ; attempt++ {
+			for attempt := max(m.Attempt, 1); ; attempt++ {
+				m.Attempt = attempt
 				err := next.Handle(ctx, m)
 				if err == nil || IsPermanent(err) || ctx.Err() != nil {
 					return err
@@ -79,14 +88,14 @@ func Retry(maxBackoff time.Duration) Middleware {
 						return Permanent(fmt.Errorf("gave up after %d tries: %w", attempt, err))
 					}
 				}
-				trace.SpanFromContext(ctx).AddEvent("retry", trace.WithAttributes(
+				span := trace.SpanFromContext(ctx)
+				span.AddEvent("retry", trace.WithAttributes(
 					attribute.Int("messaging.delivery_attempt", attempt), attribute.String("error", err.Error())))
-				if d := deliveryOf(ctx); d != nil {
-					d.attempts = attempt
-					d.c.consumed.Add(ctx, 1, d.attrs, metric.WithAttributes(attribute.String("outcome", "retry")))
-					d.c.obs.log.WarnContext(ctx, "message failed, will retry", "topic", m.Topic, "type", m.Type,
-						"id", m.ID, "attempt", attempt, "retry_in", backoff, "error", err)
-				}
+				span.SetAttributes(attribute.Int("messaging.delivery_attempt", attempt+1))
+				consumed.Add(ctx, 1, metric.WithAttributes(semconvTopicGroup(m.Topic, m.Group)...),
+					metric.WithAttributes(attribute.String("outcome", "retry")))
+				o.log.WarnContext(ctx, "message failed, will retry", "topic", m.Topic, "type", m.Type,
+					"id", m.ID, "attempt", attempt, "retry_in", backoff, "error", err)
 				select {
 				case <-ctx.Done():
 					return ctx.Err()
@@ -103,36 +112,29 @@ func Retry(maxBackoff time.Duration) Middleware {
 // on its HopelessTries-th try under Retry) on
 // "<topic>.dlq" with why and where it came from in headers, and reports
 // it handled, so consumption goes on. `redrive` sends parked messages
-// back. A dead-letter that cannot be sent is a transient failure: an
+// back. It returns a DeadLetteredError, which the consumer counts and
+// commits. A dead-letter that cannot be sent is a transient failure: an
 // outer Retry tries the message again.
 func DeadLetter(dlq *Publisher) Middleware {
 	return func(next Handler) Handler {
 		return HandlerFunc(func(ctx context.Context, m Message) error {
 			err := next.Handle(ctx, m)
-			d := deliveryOf(ctx)
-			if lastTry := d != nil && d.attempts+1 >= HopelessTries; IsHopeless(err) && lastTry {
+			if IsHopeless(err) && m.Attempt >= HopelessTries {
 				err = Permanent(fmt.Errorf("gave up after %d tries: %w", HopelessTries, err))
 			}
-			if err == nil || !IsPermanent(err) {
+			if err == nil || !IsPermanent(err) || IsDeadLettered(err) {
 				return err
 			}
 			span := trace.SpanFromContext(ctx)
 			span.RecordError(err)
 			span.SetStatus(codes.Error, "dead-lettered: "+err.Error())
-			group := ""
-			if d != nil {
-				group = d.c.cfg.Group
-			}
-			if dlqErr := sendDeadLetter(ctx, dlq, m, group, err); dlqErr != nil {
+			if dlqErr := sendDeadLetter(ctx, dlq, m, m.Group, err); dlqErr != nil {
 				dlq.obs.log.ErrorContext(ctx, "dead-letter failed", "topic", m.Topic, "error", dlqErr)
 				return dlqErr
 			}
 			dlq.obs.log.WarnContext(ctx, "message dead-lettered", "topic", m.Topic, "dlq", m.Topic+".dlq",
 				"partition", m.Partition, "offset", m.Offset, "type", m.Type, "id", m.ID, "reason", err.Error())
-			if d != nil {
-				d.outcome = "dead_letter"
-			}
-			return nil
+			return &DeadLetteredError{Err: err}
 		})
 	}
 }

@@ -12,7 +12,7 @@ import (
 
 func consumer(t *testing.T, e *env, group string, workers int, h kafka.HandlerFunc) (*kafka.Consumer, func()) {
 	t.Helper()
-	c, err := kafka.NewConsumer(kafka.ConsumerConfig{Brokers: e.brokers, Group: group, Topics: []string{e.topic}, Policies: []kafka.Middleware{kafka.Retry(50 * time.Millisecond), kafka.DeadLetter(e.pub)},
+	c, err := kafka.NewConsumer(kafka.ConsumerConfig{Brokers: e.brokers, Group: group, Topics: []string{e.topic}, Policies: []kafka.Middleware{kafka.Retry(50*time.Millisecond, kafka.Observers{}), kafka.DeadLetter(e.pub)},
 		SessionTimeout: 6 * time.Second, Workers: workers}, h)
 	if err != nil {
 		t.Fatal(err)

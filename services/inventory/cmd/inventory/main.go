@@ -131,7 +131,7 @@ func assemble(ctx context.Context, p *process.Process, tel *telemetry.Telemetry,
 	// batch would hold them across all its messages and deadlock with the
 	// other replica's batches (64 failed batches a minute at 250 orders/s).
 	consumer, err := kafka.NewConsumer(kafka.ConsumerConfig{Brokers: cfg.Kafka.Brokers, Group: "inventory", Topics: saga.Topics,
-		Workers: cfg.Kafka.Workers, Observers: obs, Policies: []kafka.Middleware{kafka.Retry(5 * time.Second), kafka.DeadLetter(pub)},
+		Workers: cfg.Kafka.Workers, Observers: obs, Policies: []kafka.Middleware{kafka.Retry(5*time.Second, obs), kafka.DeadLetter(pub)},
 	}, in.Handler(saga.New(store, tel.TracerProvider).Routes()))
 	if err != nil {
 		return err

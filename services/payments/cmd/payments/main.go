@@ -151,7 +151,7 @@ func assemble(ctx context.Context, p *process.Process, tel *telemetry.Telemetry,
 	// batch that fails is applied again one message at a time.
 	routes := handlers.Routes()
 	consumer, err := kafka.NewConsumer(kafka.ConsumerConfig{Brokers: cfg.Kafka.Brokers, Group: "payments", Topics: saga.Topics,
-		Workers: cfg.Kafka.Workers, Observers: obs, Policies: []kafka.Middleware{kafka.Retry(5 * time.Second), kafka.DeadLetter(pub)},
+		Workers: cfg.Kafka.Workers, Observers: obs, Policies: []kafka.Middleware{kafka.Retry(5*time.Second, obs), kafka.DeadLetter(pub)},
 		Batch: in.Batch(routes),
 	}, in.Handler(routes))
 	if err != nil {
