@@ -15,7 +15,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
+	"path"
 	"slices"
 	"strings"
 )
@@ -57,7 +57,7 @@ func run(dirs []string, out io.Writer) error {
 			edges[m.Module.Path] = append(edges[m.Module.Path], r.Path)
 			if isService(m.Module.Path) && isService(r.Path) {
 				errs = append(errs, fmt.Errorf("%s requires the service %s: require its contract module (%s/%sevents) instead",
-					mods[m.Module.Path], r.Path, r.Path, filepath.Base(r.Path)))
+					mods[m.Module.Path], r.Path, r.Path, path.Base(r.Path)))
 			}
 		}
 	}
@@ -89,9 +89,8 @@ func read(dir string) (goMod, error) {
 
 // isService reports whether path is a service's own module (not its
 // contract module): …/services/<name>.
-func isService(path string) bool {
-	parent := filepath.Base(filepath.Dir(path))
-	return parent == "services"
+func isService(mod string) bool {
+	return path.Base(path.Dir(mod)) == "services"
 }
 
 // cycle returns one cycle of the graph (its nodes, the first repeated at

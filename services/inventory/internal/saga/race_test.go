@@ -72,18 +72,8 @@ func TestAPaymentAfterTheReservationExpiredCommitsNothing(t *testing.T) {
 	}
 	deliver(paymentevents.Authorized, paymentevents.Topic, paymentevents.PaymentOutcome{OrderID: "o-1", PaymentID: "p-1", AmountCents: 200})
 
-	types := postgrestest.Strings(t, pool, `SELECT event_type FROM outbox ORDER BY id`)
-	if got := strings.Join(types, ","); got != "inventory.reserved,inventory.expired,inventory.released" {
-		t.Fatalf("announced %s: a payment after the expiry must not commit (no inventory.committed)", got)
-	}
-	p, err := store.Product(ctx, "SKU-0001")
-	if err != nil || p.Available != 10 || p.Reserved != 0 || p.Committed != 0 {
-		t.Fatalf("SKU-0001 %+v %v: stock must be back, nothing sold", p, err)
-	}
-	rs, _ := store.Reservations(ctx, "o-1")
-	if len(rs) != 1 || rs[0].Status != catalog.Released {
-		t.Fatalf("reservations %+v", rs)
-	}
+	// A payment after the expiry commits nothing: stock back, nothing sold.
+	ended(t, pool, store, "inventory.reserved,inventory.expired,inventory.released", 10, 0, catalog.Released)
 }
 
 // The other order of the same race: the expiry scan reads an order as
@@ -110,16 +100,23 @@ func TestTheExpiryNeverReleasesWhatAPaymentCommittedSinceItsScan(t *testing.T) {
 		t.Fatalf("expiry released %v (%v): the order was committed after the scan and must keep its stock", released, err)
 	}
 
-	types := postgrestest.Strings(t, pool, `SELECT event_type FROM outbox ORDER BY id`)
-	if got := strings.Join(types, ","); got != "inventory.reserved,inventory.committed" {
-		t.Fatalf("announced %s, want the commit and no expiry", got)
+	// The commit and no expiry: the two units are sold.
+	ended(t, pool, store, "inventory.reserved,inventory.committed", 8, 2, catalog.Committed)
+}
+
+// ended checks what inventory announced (event types, in order), SKU-0001's
+// stock (of ten, none left reserved) and o-1's reservation status.
+func ended(t *testing.T, pool *pgxpool.Pool, store *inventorydb.Store, announced string, available, committed int64, status string) {
+	t.Helper()
+	if got := strings.Join(postgrestest.Strings(t, pool, `SELECT event_type FROM outbox ORDER BY id`), ","); got != announced {
+		t.Fatalf("announced %s, want %s", got, announced)
 	}
-	p, err := store.Product(ctx, "SKU-0001")
-	if err != nil || p.Available != 8 || p.Reserved != 0 || p.Committed != 2 {
-		t.Fatalf("SKU-0001 %+v %v: the two units are sold", p, err)
+	p, err := store.Product(context.Background(), "SKU-0001")
+	if err != nil || p.Available != available || p.Reserved != 0 || p.Committed != committed {
+		t.Fatalf("SKU-0001 %+v %v, want %d available and %d sold", p, err, available, committed)
 	}
-	rs, _ := store.Reservations(ctx, "o-1")
-	if len(rs) != 1 || rs[0].Status != catalog.Committed {
-		t.Fatalf("reservations %+v", rs)
+	rs, _ := store.Reservations(context.Background(), "o-1")
+	if len(rs) != 1 || rs[0].Status != status {
+		t.Fatalf("reservations %+v, want one %s", rs, status)
 	}
 }
