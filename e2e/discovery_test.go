@@ -14,6 +14,7 @@ import (
 	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/example/sagasuite/platform/discovery"
+	"github.com/example/sagasuite/platform/observe"
 )
 
 func kill9(t *testing.T, name string) {
@@ -71,7 +72,7 @@ func registered(t *testing.T) map[string]bool {
 		t.Fatal(err)
 	}
 	defer cli.Close()
-	r, err := discovery.NewResolver(cli, "inventory", nil)
+	r, err := discovery.NewResolver(cli, "inventory", observe.Discard())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,9 +27,10 @@ import (
 	"sync"
 	"time"
 
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+
+	"github.com/example/sagasuite/platform/observe"
 )
 
 // ErrOverloaded means the work was refused: too much is in flight.
@@ -48,8 +49,7 @@ type Settings struct {
 	Backoff float64
 	// Cooldown is the least time between two cuts, so that the burst of
 	// late samples one overload produces cuts once; 0 means 100 ms.
-	Cooldown      time.Duration
-	MeterProvider metric.MeterProvider
+	Cooldown time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -66,8 +66,11 @@ type Limiter struct {
 	attrs attribute.Set
 }
 
-// New returns a limiter at Settings.Initial.
-func New(s Settings) (*Limiter, error) {
+// New returns a limiter at Settings.Initial, reporting through tel.
+func New(tel observe.Bundle, s Settings) (*Limiter, error) {
+	if err := tel.For("admission " + s.Name); err != nil {
+		return nil, err
+	}
 	if s.Target <= 0 {
 		s.Target = time.Second
 	}
@@ -92,12 +95,8 @@ func New(s Settings) (*Limiter, error) {
 	if s.Min > s.Max || s.Initial < s.Min || s.Initial > s.Max {
 		return nil, errors.New("admission: want Min <= Initial <= Max")
 	}
-	mp := s.MeterProvider
-	if mp == nil {
-		mp = otel.GetMeterProvider()
-	}
 	l := &Limiter{s: s, limit: float64(s.Initial), attrs: attribute.NewSet(attribute.String("limiter", s.Name))}
-	meter := mp.Meter("github.com/example/sagasuite/platform/admission")
+	meter := tel.Meter("github.com/example/sagasuite/platform/admission")
 	limit, err := meter.Int64ObservableGauge("admission.limit", metric.WithDescription("The adaptive limit on work in flight."),
 		metric.WithUnit("{request}"))
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/example/sagasuite/platform/admission"
+	"github.com/example/sagasuite/platform/observe"
 )
 
 // A simulated service that finishes capacity units of work per second,
@@ -13,7 +14,7 @@ import (
 // within the target, and the surplus must be refused rather than queued.
 func TestLimitSettlesWhereLatencyMeetsTheTarget(t *testing.T) {
 	now := time.Unix(0, 0)
-	l, err := admission.New(admission.Settings{Name: "sim", Target: time.Second, Initial: 100, Min: 10, Max: 100_000,
+	l, err := admission.New(observe.Discard(), admission.Settings{Name: "sim", Target: time.Second, Initial: 100, Min: 10, Max: 100_000,
 		Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
@@ -63,7 +64,7 @@ func TestLimitSettlesWhereLatencyMeetsTheTarget(t *testing.T) {
 // cooldown, never below Min.
 func TestLimitMovesOnlyOnEvidence(t *testing.T) {
 	now := time.Unix(0, 0)
-	l, _ := admission.New(admission.Settings{Target: time.Second, Initial: 100, Min: 10, Cooldown: time.Second,
+	l, _ := admission.New(observe.Discard(), admission.Settings{Target: time.Second, Initial: 100, Min: 10, Cooldown: time.Second,
 		Now: func() time.Time { return now }})
 	_ = l.Admit(1)
 	for range 1000 {
@@ -98,7 +99,7 @@ func TestLimitMovesOnlyOnEvidence(t *testing.T) {
 // started, even at a light load that never uses it; not beyond.
 func TestLimitRecoversToItsStartAfterAnOutage(t *testing.T) {
 	now := time.Unix(0, 0)
-	l, _ := admission.New(admission.Settings{Target: time.Second, Initial: 100, Min: 10, Cooldown: 100 * time.Millisecond,
+	l, _ := admission.New(observe.Discard(), admission.Settings{Target: time.Second, Initial: 100, Min: 10, Cooldown: 100 * time.Millisecond,
 		Now: func() time.Time { return now }})
 	for range 100 {
 		now = now.Add(100 * time.Millisecond)

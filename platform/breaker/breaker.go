@@ -18,10 +18,11 @@ import (
 	"time"
 
 	"github.com/sony/gobreaker/v2"
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/example/sagasuite/platform/observe"
 )
 
 // ErrOpen is returned without calling the dependency while the breaker is
@@ -38,9 +39,7 @@ type Settings struct {
 	OpenFor time.Duration
 	// IsFailure says which errors count against the dependency; nil means
 	// every error. Errors after the caller's context ended never count.
-	IsFailure     func(error) bool
-	Logger        *slog.Logger
-	MeterProvider metric.MeterProvider
+	IsFailure func(error) bool
 }
 
 // Breaker guards one dependency. It is safe for concurrent use.
@@ -60,10 +59,13 @@ type notCounted struct{ err error }
 func (e notCounted) Error() string { return e.err.Error() }
 func (e notCounted) Unwrap() error { return e.err }
 
-// New returns a closed breaker.
-func New(s Settings) (*Breaker, error) {
+// New returns a closed breaker reporting through tel.
+func New(tel observe.Bundle, s Settings) (*Breaker, error) {
 	if s.Name == "" {
 		return nil, errors.New("breaker: name is required")
+	}
+	if err := tel.For("breaker " + s.Name); err != nil {
+		return nil, err
 	}
 	if s.Failures == 0 {
 		s.Failures = 5
@@ -71,15 +73,8 @@ func New(s Settings) (*Breaker, error) {
 	if s.OpenFor <= 0 {
 		s.OpenFor = 5 * time.Second
 	}
-	if s.Logger == nil {
-		s.Logger = slog.Default()
-	}
-	mp := s.MeterProvider
-	if mp == nil {
-		mp = otel.GetMeterProvider()
-	}
-	meter := mp.Meter("github.com/example/sagasuite/platform/breaker")
-	b := &Breaker{name: s.Name, log: s.Logger, nameAttrs: attribute.NewSet(attribute.String("breaker", s.Name))}
+	meter := tel.Meter("github.com/example/sagasuite/platform/breaker")
+	b := &Breaker{name: s.Name, log: tel.Logger, nameAttrs: attribute.NewSet(attribute.String("breaker", s.Name))}
 	var err error
 	if b.calls, err = meter.Int64Counter("breaker.calls", metric.WithDescription("Calls through a breaker by outcome: success, failure, rejected (open), ignored."),
 		metric.WithUnit("{call}")); err != nil {

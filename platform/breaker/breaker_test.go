@@ -9,12 +9,13 @@ import (
 
 	"github.com/example/sagasuite/platform/breaker"
 	"github.com/example/sagasuite/platform/bulkhead"
+	"github.com/example/sagasuite/platform/observe"
 )
 
 var errDown = errors.New("dependency down")
 
 func TestOpensFailsFastProbesAndCloses(t *testing.T) {
-	b, err := breaker.New(breaker.Settings{Name: "dep", Failures: 3, OpenFor: 100 * time.Millisecond})
+	b, err := breaker.New(observe.Discard(), breaker.Settings{Name: "dep", Failures: 3, OpenFor: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +48,7 @@ func TestOpensFailsFastProbesAndCloses(t *testing.T) {
 }
 
 func TestFailedProbeReopens(t *testing.T) {
-	b, _ := breaker.New(breaker.Settings{Name: "dep", Failures: 1, OpenFor: 50 * time.Millisecond})
+	b, _ := breaker.New(observe.Discard(), breaker.Settings{Name: "dep", Failures: 1, OpenFor: 50 * time.Millisecond})
 	ctx := context.Background()
 	_ = b.Do(ctx, func(context.Context) error { return errDown })
 	time.Sleep(60 * time.Millisecond)
@@ -60,7 +61,7 @@ func TestFailedProbeReopens(t *testing.T) {
 }
 
 func TestCallerCancellationIsNotAFailure(t *testing.T) {
-	b, _ := breaker.New(breaker.Settings{Name: "dep", Failures: 2})
+	b, _ := breaker.New(observe.Discard(), breaker.Settings{Name: "dep", Failures: 2})
 	for range 5 {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
@@ -76,7 +77,7 @@ func TestCallerCancellationIsNotAFailure(t *testing.T) {
 
 func TestIsFailureFiltersErrors(t *testing.T) {
 	notMine := errors.New("card declined")
-	b, _ := breaker.New(breaker.Settings{Name: "dep", Failures: 2, IsFailure: func(err error) bool { return !errors.Is(err, notMine) }})
+	b, _ := breaker.New(observe.Discard(), breaker.Settings{Name: "dep", Failures: 2, IsFailure: func(err error) bool { return !errors.Is(err, notMine) }})
 	for range 5 {
 		_ = b.Do(context.Background(), func(context.Context) error { return notMine })
 	}
@@ -88,8 +89,8 @@ func TestIsFailureFiltersErrors(t *testing.T) {
 // BenchmarkBreakerAndBulkhead is the overhead a guarded call pays over a
 // direct one. Target: under 2 µs.
 func BenchmarkBreakerAndBulkhead(b *testing.B) {
-	br, _ := breaker.New(breaker.Settings{Name: "bench"})
-	bh, _ := bulkhead.New(bulkhead.Settings{Name: "bench", MaxConcurrent: 64})
+	br, _ := breaker.New(observe.Discard(), breaker.Settings{Name: "bench"})
+	bh, _ := bulkhead.New(observe.Discard(), bulkhead.Settings{Name: "bench", MaxConcurrent: 64})
 	ctx := context.Background()
 	nop := func(context.Context) error { return nil }
 	b.ReportAllocs()

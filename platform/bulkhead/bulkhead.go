@@ -14,9 +14,10 @@ import (
 	"fmt"
 	"time"
 
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+
+	"github.com/example/sagasuite/platform/observe"
 )
 
 // ErrFull means the bulkhead's slots and queue are all taken.
@@ -30,8 +31,7 @@ type Settings struct {
 	// MaxQueue calls may wait for a slot; 0 means none wait.
 	MaxQueue int
 	// MaxWait bounds a queued call's wait; 0 means 1 s.
-	MaxWait       time.Duration
-	MeterProvider metric.MeterProvider
+	MaxWait time.Duration
 }
 
 // Bulkhead is a bounded pool of call slots. It is safe for concurrent use.
@@ -46,10 +46,13 @@ type Bulkhead struct {
 	attrs    metric.MeasurementOption
 }
 
-// New returns an empty bulkhead.
-func New(s Settings) (*Bulkhead, error) {
+// New returns an empty bulkhead reporting through tel.
+func New(tel observe.Bundle, s Settings) (*Bulkhead, error) {
 	if s.Name == "" {
 		return nil, errors.New("bulkhead: name is required")
+	}
+	if err := tel.For("bulkhead " + s.Name); err != nil {
+		return nil, err
 	}
 	if s.MaxConcurrent <= 0 {
 		s.MaxConcurrent = 10
@@ -57,11 +60,7 @@ func New(s Settings) (*Bulkhead, error) {
 	if s.MaxWait <= 0 {
 		s.MaxWait = time.Second
 	}
-	mp := s.MeterProvider
-	if mp == nil {
-		mp = otel.GetMeterProvider()
-	}
-	meter := mp.Meter("github.com/example/sagasuite/platform/bulkhead")
+	meter := tel.Meter("github.com/example/sagasuite/platform/bulkhead")
 	b := &Bulkhead{name: s.Name, slots: make(chan struct{}, s.MaxConcurrent), queue: make(chan struct{}, s.MaxQueue), maxWait: s.MaxWait,
 		attrs: metric.WithAttributeSet(attribute.NewSet(attribute.String("bulkhead", s.Name)))}
 	var err error

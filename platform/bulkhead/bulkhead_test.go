@@ -9,10 +9,11 @@ import (
 	"time"
 
 	"github.com/example/sagasuite/platform/bulkhead"
+	"github.com/example/sagasuite/platform/observe"
 )
 
 func TestBoundsConcurrencyAndRejectsOverflow(t *testing.T) {
-	b, _ := bulkhead.New(bulkhead.Settings{Name: "p", MaxConcurrent: 3, MaxQueue: 2, MaxWait: time.Second})
+	b, _ := bulkhead.New(observe.Discard(), bulkhead.Settings{Name: "p", MaxConcurrent: 3, MaxQueue: 2, MaxWait: time.Second})
 	release := make(chan struct{})
 	var running, peak atomic.Int64
 	var wg sync.WaitGroup
@@ -56,7 +57,7 @@ func TestBoundsConcurrencyAndRejectsOverflow(t *testing.T) {
 }
 
 func TestQueuedCallGivesUpAfterMaxWait(t *testing.T) {
-	b, _ := bulkhead.New(bulkhead.Settings{Name: "p", MaxConcurrent: 1, MaxQueue: 1, MaxWait: 50 * time.Millisecond})
+	b, _ := bulkhead.New(observe.Discard(), bulkhead.Settings{Name: "p", MaxConcurrent: 1, MaxQueue: 1, MaxWait: 50 * time.Millisecond})
 	block := make(chan struct{})
 	go func() { _ = b.Do(context.Background(), func(context.Context) error { <-block; return nil }) }()
 	time.Sleep(10 * time.Millisecond)
@@ -70,8 +71,8 @@ func TestQueuedCallGivesUpAfterMaxWait(t *testing.T) {
 
 // Two pools: one flooded, the other still serves.
 func TestPoolsAreIsolated(t *testing.T) {
-	charges, _ := bulkhead.New(bulkhead.Settings{Name: "charges", MaxConcurrent: 2})
-	refunds, _ := bulkhead.New(bulkhead.Settings{Name: "refunds", MaxConcurrent: 2})
+	charges, _ := bulkhead.New(observe.Discard(), bulkhead.Settings{Name: "charges", MaxConcurrent: 2})
+	refunds, _ := bulkhead.New(observe.Discard(), bulkhead.Settings{Name: "refunds", MaxConcurrent: 2})
 	block := make(chan struct{})
 	defer close(block)
 	for range 2 {

@@ -21,12 +21,12 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
 	"github.com/example/sagasuite/platform/lifecycle"
+	"github.com/example/sagasuite/platform/observe"
 )
 
 // Prefix is where instances live.
@@ -103,12 +103,13 @@ type Resolver struct {
 	once    sync.Once
 }
 
-// NewResolver returns a resolver for service; Run fills it.
-func NewResolver(cli *clientv3.Client, service string, mp metric.MeterProvider) (*Resolver, error) {
-	if mp == nil {
-		mp = otel.GetMeterProvider()
+// NewResolver returns a resolver for service, reporting through tel; Run
+// fills it.
+func NewResolver(cli *clientv3.Client, service string, tel observe.Bundle) (*Resolver, error) {
+	if err := tel.For("resolver " + service); err != nil {
+		return nil, err
 	}
-	meter := mp.Meter("github.com/example/sagasuite/platform/discovery")
+	meter := tel.Meter("github.com/example/sagasuite/platform/discovery")
 	r := &Resolver{cli: cli, service: service, ready: make(chan struct{})}
 	empty := []Instance{}
 	r.list.Store(&empty)

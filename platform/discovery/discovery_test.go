@@ -11,6 +11,7 @@ import (
 
 	"github.com/example/sagasuite/platform/discovery"
 	"github.com/example/sagasuite/platform/etcdtest"
+	"github.com/example/sagasuite/platform/observe"
 )
 
 func client(t testing.TB, eps []string) *clientv3.Client {
@@ -25,7 +26,7 @@ func client(t testing.TB, eps []string) *clientv3.Client {
 
 func resolver(t testing.TB, cli *clientv3.Client, service string) *discovery.Resolver {
 	t.Helper()
-	r, err := discovery.NewResolver(cli, service, nil)
+	r, err := discovery.NewResolver(cli, service, observe.Discard())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,7 +23,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"log/slog"
 	"strconv"
 	"sync"
 	"time"
@@ -31,10 +30,10 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
+	"github.com/example/sagasuite/platform/observe"
 	"github.com/example/sagasuite/platform/postgres"
 )
 
@@ -52,15 +51,17 @@ type Config struct {
 	Name       string // e.g. "inventory-expiry"; the key prefix is /elections/<Name>
 	InstanceID string
 	// TTL of the session: how long a dead leader keeps leading; 0 means 5 s.
-	TTL           time.Duration
-	Logger        *slog.Logger
-	MeterProvider metric.MeterProvider
+	TTL time.Duration
+	// Every is how often a singleton (Setup) runs its scan while leading;
+	// a singleton requires it, a bare Elector ignores it.
+	Every time.Duration
 }
 
 // Elector campaigns for one election and runs a job while it leads.
 type Elector struct {
 	cli *clientv3.Client
 	cfg Config
+	tel observe.Bundle
 
 	// floor is the highest epoch already used for fencing (the fencing
 	// table's), or nil: a new epoch starts above it.
@@ -102,7 +103,7 @@ func (e *Elector) epoch(ctx context.Context) (int64, error) {
 			return 0, fmt.Errorf("start an epoch: %w", err)
 		}
 		if txn.Succeeded {
-			e.cfg.Logger.InfoContext(ctx, "new election epoch: etcd had none", "election", e.cfg.Name, "epoch", floor+1)
+			e.tel.Logger.InfoContext(ctx, "new election epoch: etcd had none", "election", e.cfg.Name, "epoch", floor+1)
 			return floor + 1, nil
 		}
 		resp = (*clientv3.GetResponse)(txn.Responses[0].GetResponseRange())
@@ -114,23 +115,19 @@ func (e *Elector) epoch(ctx context.Context) (int64, error) {
 	return epoch, nil
 }
 
-// New returns an elector.
-func New(cli *clientv3.Client, cfg Config) (*Elector, error) {
+// New returns an elector reporting through tel.
+func New(cli *clientv3.Client, tel observe.Bundle, cfg Config) (*Elector, error) {
 	if cli == nil || cfg.Name == "" || cfg.InstanceID == "" {
 		return nil, errors.New("election: client, name and instance id are required")
+	}
+	if err := tel.For("election " + cfg.Name); err != nil {
+		return nil, err
 	}
 	if cfg.TTL <= 0 {
 		cfg.TTL = 5 * time.Second
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
-	mp := cfg.MeterProvider
-	if mp == nil {
-		mp = otel.GetMeterProvider()
-	}
-	meter := mp.Meter("github.com/example/sagasuite/platform/election")
-	e := &Elector{cli: cli, cfg: cfg}
+	meter := tel.Meter("github.com/example/sagasuite/platform/election")
+	e := &Elector{cli: cli, cfg: cfg, tel: tel}
 	var err error
 	if e.changes, err = meter.Int64Counter("election.leadership.changes", metric.WithDescription("Times this instance became or stopped being leader."),
 		metric.WithUnit("{change}")); err != nil {
@@ -203,7 +200,7 @@ func (e *Elector) Status(ctx context.Context) (Status, error) {
 func (e *Elector) Run(ctx context.Context, job func(ctx context.Context, token int64) error) error {
 	for ctx.Err() == nil {
 		if err := e.term(ctx, job); err != nil && ctx.Err() == nil {
-			e.cfg.Logger.WarnContext(ctx, "election term ended", "election", e.cfg.Name, "error", err)
+			e.tel.Logger.WarnContext(ctx, "election term ended", "election", e.cfg.Name, "error", err)
 			select {
 			case <-ctx.Done():
 			case <-time.After(time.Second):
@@ -236,13 +233,13 @@ func (e *Elector) term(ctx context.Context, job func(ctx context.Context, token 
 	token := Token(epoch, el.Rev())
 	e.setLeading(ctx, true)
 	defer e.setLeading(context.WithoutCancel(ctx), false)
-	e.cfg.Logger.InfoContext(ctx, "became leader", "election", e.cfg.Name, "fencing_token", token, "epoch", epoch, "revision", el.Rev())
+	e.tel.Logger.InfoContext(ctx, "became leader", "election", e.cfg.Name, "fencing_token", token, "epoch", epoch, "revision", el.Rev())
 	jctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() {
 		select {
 		case <-session.Done(): // the lease is gone: someone else may lead now
-			e.cfg.Logger.WarnContext(ctx, "leadership lost", "election", e.cfg.Name)
+			e.tel.Logger.WarnContext(ctx, "leadership lost", "election", e.cfg.Name)
 			cancel()
 		case <-jctx.Done():
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/example/sagasuite/platform/discovery"
 	"github.com/example/sagasuite/platform/election"
 	"github.com/example/sagasuite/platform/etcdtest"
+	"github.com/example/sagasuite/platform/observe"
 	"github.com/example/sagasuite/platform/postgrestest"
 )
 
@@ -52,8 +53,8 @@ func TestOneLeaderAndFailover(t *testing.T) {
 		}
 	}
 	aCli, bCli := client(t, eps), client(t, eps)
-	a, _ := election.New(aCli, election.Config{Name: "job", InstanceID: "a", TTL: time.Second})
-	b, _ := election.New(bCli, election.Config{Name: "job", InstanceID: "b", TTL: time.Second})
+	a, _ := election.New(aCli, observe.Discard(), election.Config{Name: "job", InstanceID: "a", TTL: time.Second})
+	b, _ := election.New(bCli, observe.Discard(), election.Config{Name: "job", InstanceID: "b", TTL: time.Second})
 	actx, acancel := context.WithCancel(context.Background())
 	defer acancel()
 	go func() { _ = a.Run(actx, job("a")) }()
@@ -132,7 +133,7 @@ func BenchmarkFailover(b *testing.B) {
 		for i := range 10 {
 			started := make(chan string, 2)
 			run := func(id string, cli *clientv3.Client) context.CancelFunc {
-				e, _ := election.New(cli, election.Config{Name: fmt.Sprintf("bench-%d", i), InstanceID: id, TTL: time.Second})
+				e, _ := election.New(cli, observe.Discard(), election.Config{Name: fmt.Sprintf("bench-%d", i), InstanceID: id, TTL: time.Second})
 				ctx, cancel := context.WithCancel(context.Background())
 				go func() {
 					_ = e.Run(ctx, func(ctx context.Context, token int64) error {
@@ -179,12 +180,13 @@ func TestTokensOutrankTheFencingTableAfterEtcdLosesItsData(t *testing.T) {
 		cli := client(t, eps)
 		ran := make(chan struct{})
 		var once sync.Once
-		s, serr := election.Setup(ctx, cli, pool, election.Config{Name: "expiry", InstanceID: "a", TTL: time.Second}, 10*time.Millisecond,
-			func(ctx context.Context, tok int64) (int, error) {
-				werr := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return election.Fence(ctx, tx, "expiry", tok) })
-				once.Do(func() { token, err = tok, werr; close(ran) })
-				return 0, werr
-			})
+		scan := func(ctx context.Context, tok int64) (int, error) {
+			werr := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return election.Fence(ctx, tx, "expiry", tok) })
+			once.Do(func() { token, err = tok, werr; close(ran) })
+			return 0, werr
+		}
+		s, serr := election.Setup(ctx, cli, pool, scan, observe.Discard(),
+			election.Config{Name: "expiry", InstanceID: "a", TTL: time.Second, Every: 10 * time.Millisecond})
 		if serr != nil {
 			t.Fatal(serr)
 		}

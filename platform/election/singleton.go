@@ -9,11 +9,11 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/example/sagasuite/platform/lifecycle"
+	"github.com/example/sagasuite/platform/observe"
 	"github.com/example/sagasuite/platform/postgres"
 )
 
@@ -45,18 +45,18 @@ type Singleton struct {
 
 // Setup creates the fencing table in pool's database (the one the job
 // writes to, if it is not there yet) and returns a singleton elected
-// through cli under cfg.Name that runs scan every interval while leading.
+// through cli under cfg.Name that runs scan every cfg.Every while leading.
 // A new epoch (etcd without one) starts above the epochs of pool's fencing
 // table, so its tokens outrank every token written before.
-func Setup(ctx context.Context, cli *clientv3.Client, pool *pgxpool.Pool, cfg Config, every time.Duration, scan Scan) (*Singleton, error) {
-	if every <= 0 || scan == nil {
+func Setup(ctx context.Context, cli *clientv3.Client, pool *pgxpool.Pool, scan Scan, tel observe.Bundle, cfg Config) (*Singleton, error) {
+	if cfg.Every <= 0 || scan == nil {
 		return nil, errors.New("election: a singleton needs a scan and its interval")
 	}
-	if err := postgres.Migrate(ctx, pool, "election", Migrations()); err != nil {
+	e, err := New(cli, tel, cfg)
+	if err != nil {
 		return nil, err
 	}
-	e, err := New(cli, cfg)
-	if err != nil {
+	if err := postgres.Migrate(ctx, pool, "election", Migrations()); err != nil {
 		return nil, err
 	}
 	e.floor = func(ctx context.Context) (int64, error) {
@@ -64,12 +64,8 @@ func Setup(ctx context.Context, cli *clientv3.Client, pool *pgxpool.Pool, cfg Co
 		err := pool.QueryRow(ctx, `SELECT coalesce(max(token >> 40), 0) FROM fencing_tokens`).Scan(&epoch)
 		return epoch, err
 	}
-	s := &Singleton{Elector: e, every: every, scan: scan}
-	mp := e.cfg.MeterProvider
-	if mp == nil {
-		mp = otel.GetMeterProvider()
-	}
-	meter := mp.Meter("github.com/example/sagasuite/platform/election")
+	s := &Singleton{Elector: e, every: cfg.Every, scan: scan}
+	meter := tel.Meter("github.com/example/sagasuite/platform/election")
 	if s.runs, err = meter.Int64Counter("singleton.runs", metric.WithDescription(
 		"Runs of a singleton job on its leader, by outcome: ok, error, fenced (a newer leader's token was seen)."), metric.WithUnit("{run}")); err != nil {
 		return nil, err
@@ -146,9 +142,9 @@ func (s *Singleton) periodic(ctx context.Context, token int64) error {
 			// campaign again (Run), rather than fail every run.
 			return fmt.Errorf("%s: %w", s.cfg.Name, err)
 		case err != nil:
-			s.cfg.Logger.WarnContext(ctx, "singleton run failed", "election", s.cfg.Name, "error", err)
+			s.tel.Logger.WarnContext(ctx, "singleton run failed", "election", s.cfg.Name, "error", err)
 		case n > 0:
-			s.cfg.Logger.InfoContext(ctx, "singleton run", "election", s.cfg.Name, "done", n)
+			s.tel.Logger.InfoContext(ctx, "singleton run", "election", s.cfg.Name, "done", n)
 		}
 	}
 }

@@ -19,11 +19,11 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/example/sagasuite/platform/httpserver"
+	"github.com/example/sagasuite/platform/observe"
 )
 
 // Faults is what is injected.
@@ -121,31 +121,31 @@ func (i *Injector) Routes(g *echo.Group) {
 // Kafka consumption: Consumption.Probe).
 type Probe func() (kind string, active bool)
 
-// Export publishes faults.active{kind} on mp: 1 while a kind of fault is
+// Export publishes faults.active{kind} through tel: 1 while a kind of fault is
 // switched on (latency, errors, and each probe's kind), else 0, so a
 // dashboard can shade the time a fault was on.
-func (i *Injector) Export(mp metric.MeterProvider, probes ...Probe) error {
-	if mp == nil {
-		mp = otel.GetMeterProvider()
+func (i *Injector) Export(tel observe.Bundle, probes ...Probe) error {
+	if err := tel.For("faults"); err != nil {
+		return err
 	}
-	meter := mp.Meter("github.com/example/sagasuite/platform/faults")
+	meter := tel.Meter("github.com/example/sagasuite/platform/faults")
 	g, err := meter.Int64ObservableGauge("faults.active", metric.WithDescription("1 while a kind of injected fault is on, else 0."))
 	if err != nil {
 		return err
 	}
 	_, err = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		f := i.Get()
-		observe := func(kind string, on bool) {
+		report := func(kind string, on bool) {
 			v := int64(0)
 			if on {
 				v = 1
 			}
 			o.ObserveInt64(g, v, metric.WithAttributes(attribute.String("kind", kind)))
 		}
-		observe("latency", f.LatencyMS > 0)
-		observe("errors", f.ErrorRate > 0)
+		report("latency", f.LatencyMS > 0)
+		report("errors", f.ErrorRate > 0)
 		for _, p := range probes {
-			observe(p())
+			report(p())
 		}
 		return nil
 	}, g)

@@ -11,11 +11,15 @@ import (
 
 	"github.com/example/sagasuite/platform/faults"
 	"github.com/example/sagasuite/platform/httpserver"
+	"github.com/example/sagasuite/platform/observe"
 )
 
 func TestFaultsApplyToBusinessRoutesOnly(t *testing.T) {
 	var inj faults.Injector
-	s := httpserver.New(httpserver.Config{})
+	s, err := httpserver.New(observe.Discard(), httpserver.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	s.Echo.Use(inj.Middleware)
 	s.Echo.GET("/things", func(c echo.Context) error { return c.NoContent(204) })
 	inj.Routes(s.Echo.Group("/admin", httpserver.RequireToken("tok")))

@@ -10,6 +10,7 @@ import (
 	"github.com/example/sagasuite/platform/breaker"
 	"github.com/example/sagasuite/platform/bulkhead"
 	"github.com/example/sagasuite/platform/guard"
+	"github.com/example/sagasuite/platform/observe"
 	"github.com/example/sagasuite/platform/retry"
 )
 
@@ -17,8 +18,8 @@ var errDown = errors.New("down")
 
 // Once the breaker opens, retries stop: the dependency sees no more calls.
 func TestOpenBreakerStopsRetries(t *testing.T) {
-	br, _ := breaker.New(breaker.Settings{Name: "d", Failures: 3, OpenFor: time.Hour})
-	bh, _ := bulkhead.New(bulkhead.Settings{Name: "d"})
+	br, _ := breaker.New(observe.Discard(), breaker.Settings{Name: "d", Failures: 3, OpenFor: time.Hour})
+	bh, _ := bulkhead.New(observe.Discard(), bulkhead.Settings{Name: "d"})
 	g := guard.Guard{Bulkhead: bh, Breaker: br,
 		Retry: retry.Policy{Attempts: 5, Base: time.Microsecond, Retryable: func(err error) bool { return errors.Is(err, errDown) }}}
 	calls := 0
@@ -44,7 +45,7 @@ func TestOpenBreakerStopsRetries(t *testing.T) {
 // the retry still happens, and the breaker counts the slow attempts as
 // the dependency's failures (not as the caller giving up).
 func TestAttemptsAreCutFromTheCallersBudget(t *testing.T) {
-	br, _ := breaker.New(breaker.Settings{Name: "slow", Failures: 2, OpenFor: time.Hour})
+	br, _ := breaker.New(observe.Discard(), breaker.Settings{Name: "slow", Failures: 2, OpenFor: time.Hour})
 	g := guard.Guard{Breaker: br, Timeout: 10 * time.Second, Reserve: 100 * time.Millisecond,
 		Retry: retry.Policy{Attempts: 2, Base: time.Millisecond, Retryable: func(err error) bool { return errors.Is(err, errDown) }}}
 	slow := func(calls *int) func(ctx context.Context) error {
@@ -71,7 +72,7 @@ func TestAttemptsAreCutFromTheCallersBudget(t *testing.T) {
 	}
 
 	// No time left at all: the dependency is not called.
-	br2, _ := breaker.New(breaker.Settings{Name: "none", Failures: 1, OpenFor: time.Hour})
+	br2, _ := breaker.New(observe.Discard(), breaker.Settings{Name: "none", Failures: 1, OpenFor: time.Hour})
 	g.Breaker = br2
 	ctx2, cancel2 := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel2()

@@ -15,10 +15,10 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
-	"go.opentelemetry.io/otel/metric"
-	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/example/sagasuite/platform/observe"
 )
 
 // DefaultBodyLimit is the largest request body accepted unless configured.
@@ -43,17 +43,13 @@ type Readiness struct {
 	Startup  map[string]Check
 }
 
-// Config holds the server's collaborators. The zero value is valid: no
-// readiness checks, global OTel providers, slog.Default.
+// Config holds the server's settings. The zero value is valid: no
+// readiness checks, no /metrics.
 type Config struct {
 	// BodyLimit caps request bodies in bytes; 0 means DefaultBodyLimit.
 	BodyLimit int64
 	// Ready is what /readyz checks, by dependency name, e.g. "postgres".
-	Ready          Readiness
-	Logger         *slog.Logger
-	TracerProvider trace.TracerProvider
-	MeterProvider  metric.MeterProvider
-	Propagator     propagation.TextMapPropagator
+	Ready Readiness
 	// Metrics serves GET /metrics; nil answers 404.
 	Metrics http.Handler
 	// ShutdownTimeout bounds the graceful drain in Run; 0 means 10 s.
@@ -70,18 +66,20 @@ type Server struct {
 	Echo    *echo.Echo
 	handler http.Handler
 	cfg     Config
+	log     *slog.Logger
 
 	draining     context.Context // cancelled when shutdown begins
 	stopDraining context.CancelFunc
 }
 
-// New builds a server with the platform endpoints already routed.
-func New(cfg Config) *Server {
+// New builds a server with the platform endpoints already routed. Each
+// request is traced and measured, and each failure logged, through tel.
+func New(tel observe.Bundle, cfg Config) (*Server, error) {
+	if err := tel.For("http server " + cfg.ServerName); err != nil {
+		return nil, err
+	}
 	if cfg.BodyLimit <= 0 {
 		cfg.BodyLimit = DefaultBodyLimit
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
 	}
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 10 * time.Second
@@ -91,7 +89,7 @@ func New(cfg Config) *Server {
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	e.HTTPErrorHandler = errorHandler(cfg.Logger)
+	e.HTTPErrorHandler = errorHandler(tel.Logger)
 	e.Pre(bodyLimit(cfg.BodyLimit))
 	e.Use(middleware.Recover(), nameSpanByRoute)
 
@@ -112,18 +110,13 @@ func New(cfg Config) *Server {
 			}
 			return true
 		}),
-	}
-	if cfg.TracerProvider != nil {
-		opts = append(opts, otelhttp.WithTracerProvider(cfg.TracerProvider))
-	}
-	if cfg.MeterProvider != nil {
-		opts = append(opts, otelhttp.WithMeterProvider(cfg.MeterProvider))
-	}
-	if cfg.Propagator != nil {
-		opts = append(opts, otelhttp.WithPropagators(cfg.Propagator))
+		otelhttp.WithTracerProvider(tel.TracerProvider),
+		otelhttp.WithMeterProvider(tel.MeterProvider),
+		otelhttp.WithPropagators(tel.Propagator),
 	}
 	draining, stop := context.WithCancel(context.Background())
-	return &Server{Echo: e, handler: otelhttp.NewHandler(e, "http.server", opts...), cfg: cfg, draining: draining, stopDraining: stop}
+	return &Server{Echo: e, handler: otelhttp.NewHandler(e, "http.server", opts...), cfg: cfg, log: tel.Logger,
+		draining: draining, stopDraining: stop}, nil
 }
 
 // Draining is cancelled when the server starts shutting down. Handlers

@@ -18,6 +18,8 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/example/sagasuite/platform/httpserver"
+	"github.com/example/sagasuite/platform/observe"
+	"github.com/example/sagasuite/platform/observe/observetest"
 	"github.com/example/sagasuite/platform/telemetry"
 )
 
@@ -45,8 +47,18 @@ func do(t *testing.T, h http.Handler, method, path, ctype, payload string, heade
 	return rec, b
 }
 
-func newServer(cfg httpserver.Config) *httpserver.Server {
-	s := httpserver.New(cfg)
+// server is httpserver.New for a test that needs it to succeed.
+func server(t testing.TB, tel observe.Bundle, cfg httpserver.Config) *httpserver.Server {
+	t.Helper()
+	s, err := httpserver.New(tel, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func newServer(t testing.TB, tel observe.Bundle, cfg httpserver.Config) *httpserver.Server {
+	s := server(t, tel, cfg)
 	type in struct {
 		Name string `json:"name"`
 	}
@@ -67,7 +79,7 @@ func newServer(cfg httpserver.Config) *httpserver.Server {
 }
 
 func TestErrorsFollowTheContract(t *testing.T) {
-	s := newServer(httpserver.Config{})
+	s := newServer(t, observe.Discard(), httpserver.Config{})
 	tests := []struct {
 		name, method, path, ctype, payload string
 		header                             []string
@@ -107,7 +119,7 @@ func TestErrorsFollowTheContract(t *testing.T) {
 }
 
 func TestBodyLimitWithoutContentLength(t *testing.T) {
-	s := newServer(httpserver.Config{BodyLimit: 100})
+	s := newServer(t, observe.Discard(), httpserver.Config{BodyLimit: 100})
 	req := httptest.NewRequest("POST", "/things", strings.NewReader(`{"name":"`+strings.Repeat("a", 200)+`"}`))
 	req.ContentLength = -1 // chunked: only the reader's limit can catch it
 	req.Header.Set("Content-Type", "application/json")
@@ -121,7 +133,7 @@ func TestBodyLimitWithoutContentLength(t *testing.T) {
 func TestHealthAndReadiness(t *testing.T) {
 	var dbErr error
 	kafkaErr := errors.New("no broker yet")
-	s := httpserver.New(httpserver.Config{Ready: httpserver.Readiness{
+	s := server(t, observe.Discard(), httpserver.Config{Ready: httpserver.Readiness{
 		Required: map[string]httpserver.Check{"postgres": func(context.Context) error { return dbErr }},
 		Startup:  map[string]httpserver.Check{"kafka": func(context.Context) error { return kafkaErr }},
 	}, Metrics: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("m 1\n")) })})
@@ -154,7 +166,7 @@ func TestHealthAndReadiness(t *testing.T) {
 
 func TestServerSpansAreNamedByRoute(t *testing.T) {
 	rec := tracetest.NewSpanRecorder()
-	s := httpserver.New(httpserver.Config{TracerProvider: sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))})
+	s := server(t, observetest.With(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec)), nil), httpserver.Config{})
 	s.Echo.GET("/orders/:id", func(c echo.Context) error { return c.NoContent(200) })
 	do(t, s, "GET", "/orders/123", "", "")
 	do(t, s, "GET", "/healthz", "", "")
@@ -169,7 +181,7 @@ func TestServerSpansAreNamedByRoute(t *testing.T) {
 }
 
 func TestRunShutsDownGracefully(t *testing.T) {
-	s := httpserver.New(httpserver.Config{})
+	s := server(t, observe.Discard(), httpserver.Config{})
 	started := make(chan struct{})
 	s.Echo.GET("/slow", func(c echo.Context) error {
 		close(started)
@@ -211,7 +223,7 @@ func TestRunShutsDownGracefully(t *testing.T) {
 func TestHostHeaderMintsNoSeries(t *testing.T) {
 	reader := sdkmetric.NewManualReader()
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader), sdkmetric.WithView(telemetry.BoundedHTTPServerView))
-	s := newServer(httpserver.Config{ServerName: "orders", MeterProvider: mp})
+	s := newServer(t, observetest.With(nil, mp), httpserver.Config{ServerName: "orders"})
 	for _, host := range []string{"orders:8081", "evil-1.example", "evil-2.example:9999"} {
 		req := httptest.NewRequest(http.MethodPost, "/things", strings.NewReader(`{"name":"x"}`))
 		req.Host = host

@@ -168,7 +168,7 @@ func AfterCommit(ctx context.Context, f func(ctx context.Context) error) bool {
 // for its data (postgres.IsDataError) fails kafka.Hopeless: a message
 // whose effect can never apply is dead-lettered after a few tries
 // instead of holding its partition for ever. Skipped redeliveries are counted in
-// inbox.duplicates on mp (nil: the global provider).
+// inbox.duplicates on mp.
 func handler(pool *pgxpool.Pool, consumer string, h TxHandler, mp metric.MeterProvider) kafka.Handler {
 	dups, byConsumer := duplicates(mp, consumer)
 	return kafka.HandlerFunc(func(ctx context.Context, m kafka.Message) error {
@@ -226,12 +226,9 @@ func batch(pool *pgxpool.Pool, consumer string, h TxHandler, mp metric.MeterProv
 	})
 }
 
-// duplicates is the inbox.duplicates counter of consumer on mp (nil:
-// the global provider), nil if it cannot be made.
+// duplicates is the inbox.duplicates counter of consumer on mp, nil if
+// it cannot be made.
 func duplicates(mp metric.MeterProvider, consumer string) (metric.Int64Counter, metric.MeasurementOption) {
-	if mp == nil {
-		mp = otel.GetMeterProvider()
-	}
 	dups, err := mp.Meter("github.com/example/sagasuite/platform/inbox").Int64Counter("inbox.duplicates",
 		metric.WithDescription("Redelivered messages the inbox skipped: applied once already."), metric.WithUnit("{message}"))
 	if err != nil {

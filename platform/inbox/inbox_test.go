@@ -3,16 +3,18 @@ package inbox
 import (
 	"context"
 	"errors"
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"io/fs"
 	"sync"
 	"testing"
 	"time"
 
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
 	"github.com/jackc/pgx/v5"
 
 	"github.com/example/sagasuite/platform/kafka"
+	"github.com/example/sagasuite/platform/observe"
 	"github.com/example/sagasuite/platform/postgrestest"
 )
 
@@ -67,7 +69,7 @@ func TestHandlerAppliesEachMessageOnce(t *testing.T) {
 		t.Fatalf("inbox.duplicates = %d, want the 9 redeliveries", dups)
 	}
 	// Another consumer has its own record of the same ID.
-	other := handler(pool, "other", func(ctx context.Context, tx pgx.Tx, m kafka.Message) error { return nil }, nil)
+	other := handler(pool, "other", func(ctx context.Context, tx pgx.Tx, m kafka.Message) error { return nil }, observe.Discard().MeterProvider)
 	if err := other.Handle(ctx, msg("m-1")); err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +85,7 @@ func TestFailedHandlerRecordsNothing(t *testing.T) {
 			return errors.New("boom")
 		}
 		return nil
-	}, nil)
+	}, observe.Discard().MeterProvider)
 	m := kafka.Message{Event: kafka.Event{ID: "m"}}
 	if err := h.Handle(ctx, m); err == nil {
 		t.Fatal("want the handler's error")
@@ -148,7 +150,7 @@ func TestBatchAppliesAllOrNothingEachOnce(t *testing.T) {
 			return nil
 		})
 		return nil
-	}, nil)
+	}, observe.Discard().MeterProvider)
 	batch := func(ids ...string) error {
 		ctxs := make([]context.Context, len(ids))
 		msgs := make([]kafka.Message, len(ids))
@@ -188,12 +190,12 @@ func TestBatchAppliesAllOrNothingEachOnce(t *testing.T) {
 func TestIgnoredTypesSkipTheTransaction(t *testing.T) {
 	pool := postgrestest.Pool(t, nil)
 	ctx := context.Background()
-	in, err := Setup(ctx, pool, Config{Consumer: "test"})
+	in, err := Setup(ctx, pool, observe.Discard(), Config{Consumer: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	commits := 0
-	in2, err := Setup(ctx, pool, Config{Consumer: "test", Committed: func() { commits++ }})
+	in2, err := Setup(ctx, pool, observe.Discard(), Config{Consumer: "test", Committed: func() { commits++ }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +242,7 @@ func TestDataErrorsAreHopeless(t *testing.T) {
 		h := handler(pool, "test", func(ctx context.Context, tx pgx.Tx, m kafka.Message) error {
 			_, err := tx.Exec(ctx, tc.sql)
 			return err
-		}, nil)
+		}, observe.Discard().MeterProvider)
 		err := h.Handle(ctx, kafka.Message{Event: kafka.Event{ID: tc.sql}})
 		if err == nil || kafka.IsHopeless(err) != tc.hopeless {
 			t.Errorf("%s: %v (hopeless %v), want hopeless %v", tc.sql, err, kafka.IsHopeless(err), tc.hopeless)

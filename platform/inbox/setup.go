@@ -2,15 +2,14 @@ package inbox
 
 import (
 	"context"
-	"log/slog"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"go.opentelemetry.io/otel/metric"
 
 	"github.com/example/sagasuite/platform/config"
 	"github.com/example/sagasuite/platform/kafka"
 	"github.com/example/sagasuite/platform/lifecycle"
+	"github.com/example/sagasuite/platform/observe"
 	"github.com/example/sagasuite/platform/postgres"
 )
 
@@ -25,9 +24,7 @@ type Config struct {
 	// Committed runs after each message's transaction ends (it is the
 	// place to wake the outbox relay and projectors of this process that
 	// follow what the handlers write); nil: nothing.
-	Committed     func()
-	Logger        *slog.Logger
-	MeterProvider metric.MeterProvider // nil: the global provider
+	Committed func()
 }
 
 // RetentionFromEnv reads INBOX_RETENTION (default 7 days).
@@ -41,21 +38,22 @@ func RetentionFromEnv(env *config.Env) time.Duration {
 type Inbox struct {
 	pool *pgxpool.Pool
 	cfg  Config
+	tel  observe.Bundle
 }
 
 // Setup creates the inbox table in pool's database (if it is not there
-// yet) and returns the inbox of cfg.Consumer.
-func Setup(ctx context.Context, pool *pgxpool.Pool, cfg Config) (*Inbox, error) {
+// yet) and returns the inbox of cfg.Consumer, reporting through tel.
+func Setup(ctx context.Context, pool *pgxpool.Pool, tel observe.Bundle, cfg Config) (*Inbox, error) {
+	if err := tel.For("inbox " + cfg.Consumer); err != nil {
+		return nil, err
+	}
 	if err := postgres.Migrate(ctx, pool, "inbox", Migrations()); err != nil {
 		return nil, err
 	}
 	if cfg.Retention <= 0 {
 		cfg.Retention = 7 * 24 * time.Hour
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
-	return &Inbox{pool: pool, cfg: cfg}, nil
+	return &Inbox{pool: pool, cfg: cfg, tel: tel}, nil
 }
 
 // Handler runs the route of each message's type once per message, in a
@@ -64,7 +62,7 @@ func Setup(ctx context.Context, pool *pgxpool.Pool, cfg Config) (*Inbox, error) 
 // nothing, so there is nothing to deduplicate (and a saga's consumers
 // ignore about half of what they read).
 func (i *Inbox) Handler(routes Routes) kafka.Handler {
-	inner := handler(i.pool, i.cfg.Consumer, Route(routes), i.cfg.MeterProvider)
+	inner := handler(i.pool, i.cfg.Consumer, Route(routes), i.tel.MeterProvider)
 	return kafka.HandlerFunc(func(ctx context.Context, m kafka.Message) error {
 		if routes.ignores(m.Type) {
 			return nil
@@ -78,7 +76,7 @@ func (i *Inbox) Handler(routes Routes) kafka.Handler {
 // IDs (batch), for kafka.ConsumerConfig.Batch beside
 // Handler(routes); types routed to nil are left out, as in Handler.
 func (i *Inbox) Batch(routes Routes) kafka.BatchHandler {
-	inner := batch(i.pool, i.cfg.Consumer, Route(routes), i.cfg.MeterProvider)
+	inner := batch(i.pool, i.cfg.Consumer, Route(routes), i.tel.MeterProvider)
 	return kafka.BatchFunc(func(ctxs []context.Context, msgs []kafka.Message) error {
 		var keepCtxs []context.Context
 		var keep []kafka.Message
@@ -117,9 +115,9 @@ func (i *Inbox) Run(ctx context.Context) error {
 		case ctx.Err() != nil:
 			return nil
 		case err != nil:
-			i.cfg.Logger.WarnContext(ctx, "prune inbox", "error", err)
+			i.tel.Logger.WarnContext(ctx, "prune inbox", "error", err)
 		case n > 0:
-			i.cfg.Logger.InfoContext(ctx, "inbox pruned", "ids", n, "older_than", i.cfg.Retention)
+			i.tel.Logger.InfoContext(ctx, "inbox pruned", "ids", n, "older_than", i.cfg.Retention)
 		}
 		select {
 		case <-ctx.Done():

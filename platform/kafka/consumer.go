@@ -19,6 +19,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/example/sagasuite/platform/lifecycle"
+	"github.com/example/sagasuite/platform/observe"
 )
 
 // Handler processes one message. Returning nil commits it; an error wrapped
@@ -74,7 +75,6 @@ type ConsumerConfig struct {
 	Batch BatchHandler
 	// MaxBatch caps a batch; 0 means 32.
 	MaxBatch int
-	Observers
 }
 
 // Consumer runs a consumer group with a bounded number of workers:
@@ -94,9 +94,9 @@ type Consumer struct {
 }
 
 // NewConsumer returns a consumer that passes every message to h, wrapped
-// in cfg.Policies.
-func NewConsumer(cfg ConsumerConfig, h Handler) (*Consumer, error) {
-	var errs []error
+// in cfg.Policies, and reports each delivery through tel.
+func NewConsumer(h Handler, tel observe.Bundle, cfg ConsumerConfig) (*Consumer, error) {
+	errs := []error{tel.Check()}
 	if len(cfg.Brokers) == 0 {
 		errs = append(errs, errors.New("no brokers"))
 	}
@@ -124,7 +124,7 @@ func NewConsumer(cfg ConsumerConfig, h Handler) (*Consumer, error) {
 	if cfg.Workers <= 0 {
 		cfg.Workers = 1
 	}
-	c := &Consumer{cfg: cfg, h: Chain(h, cfg.Policies...), obs: cfg.Observers.build()}
+	c := &Consumer{cfg: cfg, h: Chain(h, cfg.Policies...), obs: build(tel)}
 	var err error
 	if c.consumed, err = consumedCounter(c.obs.meter); err != nil {
 		return nil, err

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/example/sagasuite/platform/config"
+	"github.com/example/sagasuite/platform/observe"
 	"github.com/example/sagasuite/platform/retry"
 )
 
@@ -29,13 +30,16 @@ func FromEnv(env *config.Env) Settings {
 // starting), creates the topics (and their .dlq) that are missing, with
 // s.Partitions partitions, and returns a publisher: the process
 // component for Kafka (Ready pings the brokers, Close flushes).
-func Connect(ctx context.Context, s Settings, obs Observers, topics ...string) (*Publisher, error) {
+func Connect(ctx context.Context, s Settings, tel observe.Bundle, topics ...string) (*Publisher, error) {
+	if err := tel.For("kafka"); err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	if err := retry.Until(ctx, obs.Logger, "kafka", func(ctx context.Context) error {
+	if err := retry.Until(ctx, tel.Logger, "kafka", func(ctx context.Context) error {
 		return EnsureTopics(ctx, s.Brokers, s.Partitions, topics...)
 	}); err != nil {
 		return nil, err
 	}
-	return NewPublisher(PublisherConfig{Brokers: s.Brokers, Observers: obs})
+	return NewPublisher(tel, PublisherConfig{Brokers: s.Brokers})
 }

@@ -18,6 +18,8 @@ import (
 
 	"github.com/example/sagasuite/platform/kafka"
 	"github.com/example/sagasuite/platform/kafkatest"
+	"github.com/example/sagasuite/platform/observe"
+	"github.com/example/sagasuite/platform/observe/observetest"
 )
 
 type env struct {
@@ -25,24 +27,21 @@ type env struct {
 	topic   string
 	pub     *kafka.Publisher
 	spans   *tracetest.SpanRecorder
-	obs     kafka.Observers
+	obs     observe.Bundle
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	e := &env{brokers: kafkatest.Brokers(t), topic: fmt.Sprintf("test.%s.%d", t.Name(), time.Now().UnixNano())}
 	e.spans = tracetest.NewSpanRecorder()
-	e.obs = kafka.Observers{
-		TracerProvider: sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(e.spans)),
-		Propagator:     propagation.TraceContext{},
-	}
+	e.obs = observetest.With(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(e.spans)), nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := kafka.EnsureTopics(ctx, e.brokers, 1, e.topic); err != nil {
 		t.Fatal(err)
 	}
 	var err error
-	e.pub, err = kafka.NewPublisher(kafka.PublisherConfig{Brokers: e.brokers, Observers: e.obs})
+	e.pub, err = kafka.NewPublisher(e.obs, kafka.PublisherConfig{Brokers: e.brokers})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +53,7 @@ func newEnv(t *testing.T) *env {
 // background until the test ends.
 func (e *env) consume(t *testing.T, group string, h kafka.HandlerFunc) {
 	t.Helper()
-	e.run(t, kafka.ConsumerConfig{Group: group, Policies: []kafka.Middleware{kafka.Retry(100*time.Millisecond, kafka.Observers{}), kafka.DeadLetter(e.pub)}}, h)
+	e.run(t, kafka.ConsumerConfig{Group: group, Policies: []kafka.Middleware{retry(t, 100*time.Millisecond), kafka.DeadLetter(e.pub)}}, h)
 }
 
 func event(t *testing.T, typ, key string, data any) kafka.Event {
@@ -255,11 +254,12 @@ func TestUncommittedMessageIsRedeliveredAfterRestart(t *testing.T) {
 	}
 	// First consumer fails the message forever, then stops.
 	failing := make(chan struct{}, 100)
-	c, err := kafka.NewConsumer(kafka.ConsumerConfig{Brokers: e.brokers, Group: group, Topics: []string{e.topic}, Policies: []kafka.Middleware{kafka.Retry(50*time.Millisecond, kafka.Observers{}), kafka.DeadLetter(e.pub)},
-		SessionTimeout: 6 * time.Second}, kafka.HandlerFunc(func(ctx context.Context, m kafka.Message) error {
+	fail := kafka.HandlerFunc(func(ctx context.Context, m kafka.Message) error {
 		failing <- struct{}{}
 		return errors.New("down")
-	}))
+	})
+	c, err := kafka.NewConsumer(fail, observe.Discard(), kafka.ConsumerConfig{Brokers: e.brokers, Group: group, Topics: []string{e.topic},
+		Policies: []kafka.Middleware{retry(t, 50*time.Millisecond), kafka.DeadLetter(e.pub)}, SessionTimeout: 6 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -471,4 +471,14 @@ func TestRedriveStopsAtTheEndOfTheDLQ(t *testing.T) {
 	if took := time.Since(began); took > 15*time.Second {
 		t.Fatalf("redrive took %v: it waited to idle instead of stopping at the DLQ's end", took)
 	}
+}
+
+// retry is kafka.Retry with a bundle that reports nowhere.
+func retry(t testing.TB, maxBackoff time.Duration) kafka.Middleware {
+	t.Helper()
+	m, err := kafka.Retry(observe.Discard(), maxBackoff)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
 }

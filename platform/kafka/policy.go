@@ -11,9 +11,10 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
-	"go.opentelemetry.io/otel/metric/noop"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/example/sagasuite/platform/observe"
 )
 
 // Middleware wraps a Handler with a policy: what to do when it fails
@@ -58,18 +59,20 @@ const HopelessTries = 5
 // on. A Hopeless failure (data the database refuses) is tried
 // HopelessTries times, then returned as Permanent: a message that can
 // never apply must not stop its partition for ever. Each failed attempt
-// is logged and counted on obs (messaging.client.consumed.messages,
+// is logged and counted through tel (messaging.client.consumed.messages,
 // outcome="retry"), noted on the message's span, and the next attempt
 // sees its number in Message.Attempt.
-func Retry(maxBackoff time.Duration, obs Observers) Middleware {
+func Retry(tel observe.Bundle, maxBackoff time.Duration) (Middleware, error) {
+	if err := tel.For("kafka retry"); err != nil {
+		return nil, err
+	}
 	if maxBackoff <= 0 {
 		maxBackoff = 5 * time.Second
 	}
-	o := obs.build()
+	o := build(tel)
 	consumed, err := consumedCounter(o.meter)
-	if err != nil { // the instrument is fixed and valid: the consumer's fails first
-		o.log.Error("kafka retry: no retry counter", "error", err)
-		consumed, _ = noop.NewMeterProvider().Meter("").Int64Counter("")
+	if err != nil {
+		return nil, err
 	}
 	return func(next Handler) Handler {
 		return HandlerFunc(func(ctx context.Context, m Message) error {
@@ -104,7 +107,7 @@ func Retry(maxBackoff time.Duration, obs Observers) Middleware {
 				backoff = min(backoff*2, maxBackoff)
 			}
 		})
-	}
+	}, nil
 }
 
 // DeadLetter parks a message that failed permanently (Permanent: not a

@@ -16,8 +16,8 @@ import (
 // partitions.
 func (e *env) run(t *testing.T, cfg kafka.ConsumerConfig, h kafka.HandlerFunc) {
 	t.Helper()
-	cfg.Brokers, cfg.Topics, cfg.Observers, cfg.SessionTimeout = e.brokers, []string{e.topic}, e.obs, 6*time.Second
-	c, err := kafka.NewConsumer(cfg, h)
+	cfg.Brokers, cfg.Topics, cfg.SessionTimeout = e.brokers, []string{e.topic}, 6*time.Second
+	c, err := kafka.NewConsumer(h, e.obs, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/example/sagasuite/platform/lifecycle"
+	"github.com/example/sagasuite/platform/observe"
 )
 
 // PublisherConfig configures a Publisher. Brokers is required.
@@ -28,7 +29,6 @@ type PublisherConfig struct {
 	BatchTimeout time.Duration
 	// WriteTimeout bounds one produce request; 0 means 10 s.
 	WriteTimeout time.Duration
-	Observers
 }
 
 // Publisher sends events and returns once all in-sync replicas have them.
@@ -41,10 +41,13 @@ type Publisher struct {
 	duration metric.Float64Histogram
 }
 
-// NewPublisher returns a publisher for the brokers.
-func NewPublisher(cfg PublisherConfig) (*Publisher, error) {
+// NewPublisher returns a publisher for the brokers, reporting through tel.
+func NewPublisher(tel observe.Bundle, cfg PublisherConfig) (*Publisher, error) {
 	if len(cfg.Brokers) == 0 {
 		return nil, errors.New("kafka publisher: no brokers")
+	}
+	if err := tel.For("kafka publisher"); err != nil {
+		return nil, err
 	}
 	if cfg.BatchTimeout <= 0 {
 		cfg.BatchTimeout = 100 * time.Microsecond
@@ -62,7 +65,7 @@ func NewPublisher(cfg PublisherConfig) (*Publisher, error) {
 			BatchSize:    500,
 			WriteTimeout: cfg.WriteTimeout,
 		},
-		obs: cfg.Observers.build(), brokers: cfg.Brokers,
+		obs: build(tel), brokers: cfg.Brokers,
 	}
 	var err error
 	if p.sent, err = p.obs.meter.Int64Counter("messaging.client.sent.messages",

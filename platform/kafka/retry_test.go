@@ -7,10 +7,12 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/example/sagasuite/platform/kafka"
+	"github.com/example/sagasuite/platform/observe/observetest"
 )
 
 // Retry numbers each attempt on the message it hands on, and counts every
@@ -26,7 +28,7 @@ func TestRetryNumbersAndCountsEachFailedAttempt(t *testing.T) {
 			return errors.New("database away")
 		}
 		return nil
-	}), kafka.Retry(time.Millisecond, kafka.Observers{MeterProvider: mp}))
+	}), retryOn(t, mp))
 	if err := h.Handle(context.Background(), kafka.Message{Topic: "orders.events", Group: "payments", Attempt: 1}); err != nil {
 		t.Fatal(err)
 	}
@@ -62,8 +64,18 @@ func TestRetryNumbersAndCountsEachFailedAttempt(t *testing.T) {
 	h = kafka.Chain(kafka.HandlerFunc(func(_ context.Context, m kafka.Message) error {
 		attempts = append(attempts, m.Attempt)
 		return kafka.Permanent(errors.New("not a valid event"))
-	}), kafka.Retry(time.Millisecond, kafka.Observers{MeterProvider: mp}))
+	}), retryOn(t, mp))
 	if err := h.Handle(context.Background(), kafka.Message{Topic: "t", Group: "g", Attempt: 1}); !kafka.IsPermanent(err) || len(attempts) != 1 {
 		t.Fatalf("permanent: %v after %d attempts", err, len(attempts))
 	}
+}
+
+// retryOn is kafka.Retry counting on mp.
+func retryOn(t testing.TB, mp metric.MeterProvider) kafka.Middleware {
+	t.Helper()
+	m, err := kafka.Retry(observetest.With(nil, mp), time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
 }

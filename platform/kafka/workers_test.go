@@ -8,12 +8,13 @@ import (
 	"time"
 
 	"github.com/example/sagasuite/platform/kafka"
+	"github.com/example/sagasuite/platform/observe"
 )
 
 func consumer(t *testing.T, e *env, group string, workers int, h kafka.HandlerFunc) (*kafka.Consumer, func()) {
 	t.Helper()
-	c, err := kafka.NewConsumer(kafka.ConsumerConfig{Brokers: e.brokers, Group: group, Topics: []string{e.topic}, Policies: []kafka.Middleware{kafka.Retry(50*time.Millisecond, kafka.Observers{}), kafka.DeadLetter(e.pub)},
-		SessionTimeout: 6 * time.Second, Workers: workers}, h)
+	c, err := kafka.NewConsumer(h, observe.Discard(), kafka.ConsumerConfig{Brokers: e.brokers, Group: group, Topics: []string{e.topic}, Policies: []kafka.Middleware{retry(t, 50*time.Millisecond), kafka.DeadLetter(e.pub)},
+		SessionTimeout: 6 * time.Second, Workers: workers})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,11 +12,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	kafkago "github.com/segmentio/kafka-go"
-	"go.opentelemetry.io/otel/metric/noop"
-	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/example/sagasuite/platform/kafka"
 	"github.com/example/sagasuite/platform/kafkatest"
+	"github.com/example/sagasuite/platform/observe"
 	"github.com/example/sagasuite/platform/outbox"
 	"github.com/example/sagasuite/platform/postgres"
 	"github.com/example/sagasuite/platform/postgrestest"
@@ -63,13 +62,12 @@ func relayBench(b *testing.B, drain bool, write inTx) {
 	if err := kafka.EnsureTopics(ctx, brokers, 1, topic); err != nil {
 		b.Fatal(err)
 	}
-	obs := kafka.Observers{TracerProvider: tracenoop.NewTracerProvider(), MeterProvider: noop.NewMeterProvider()}
-	pub, err := kafka.NewPublisher(kafka.PublisherConfig{Brokers: brokers, Observers: obs})
+	pub, err := kafka.NewPublisher(observe.Discard(), kafka.PublisherConfig{Brokers: brokers})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer pub.Close()
-	relay, err := outbox.NewRelay(pool, pub, outbox.RelayConfig{TracerProvider: tracenoop.NewTracerProvider(), MeterProvider: noop.NewMeterProvider()})
+	relay, err := outbox.NewRelay(pool, pub, observe.Discard(), outbox.RelayConfig{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"testing"
 
+	"github.com/example/sagasuite/platform/observe"
 	"github.com/example/sagasuite/platform/outbox"
 	"github.com/example/sagasuite/platform/postgrestest"
 )
@@ -16,7 +17,7 @@ func TestRelayQueriesUseAnIndexAtAMillionRows(t *testing.T) {
 	pool := postgrestest.Large(t, map[string]fs.FS{"outbox": outbox.Migrations()}, `INSERT INTO outbox (topic, event_key, event_id, event_type, event_source, event_time, data)
 		SELECT 'orders.events', 'o-' || g, 'e-' || g, 'orders.placed', '/orders', now(), '{}' FROM generate_series(0, 999999) g`, "outbox")
 	rpool, rec := postgrestest.Recording(t, pool)
-	relay, err := outbox.NewRelay(rpool, &slowPublisher{calling: make(chan struct{}, 1)}, outbox.RelayConfig{BatchSize: 500})
+	relay, err := outbox.NewRelay(rpool, &slowPublisher{calling: make(chan struct{}, 1)}, observe.Discard(), outbox.RelayConfig{BatchSize: 500})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,12 +12,13 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	kafkago "github.com/segmentio/kafka-go"
-	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/example/sagasuite/platform/kafka"
 	"github.com/example/sagasuite/platform/kafkatest"
+	"github.com/example/sagasuite/platform/observe"
+	"github.com/example/sagasuite/platform/observe/observetest"
 	"github.com/example/sagasuite/platform/outbox"
 	"github.com/example/sagasuite/platform/postgrestest"
 )
@@ -34,7 +35,7 @@ func newEvent(t *testing.T, key string, n int) kafka.Event {
 // runRelay starts a relay on pool until the test ends.
 func runRelay(t *testing.T, pool *pgxpool.Pool, pub outbox.Publisher, cfg outbox.RelayConfig) *outbox.Relay {
 	t.Helper()
-	relay, err := outbox.NewRelay(pool, pub, cfg)
+	relay, err := outbox.NewRelay(pool, pub, observe.Discard(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +75,7 @@ func TestRelayPublishesInOrderWithTrace(t *testing.T) {
 	}
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
-	pub, err := kafka.NewPublisher(kafka.PublisherConfig{Brokers: brokers, Observers: kafka.Observers{TracerProvider: tp, Propagator: propagation.TraceContext{}}})
+	pub, err := kafka.NewPublisher(observetest.With(tp, nil), kafka.PublisherConfig{Brokers: brokers})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,8 +164,8 @@ func TestRelayKeepsRowsUntilPublished(t *testing.T) {
 	pool := postgrestest.Pool(t, map[string]fs.FS{"outbox": outbox.Migrations()})
 	ctx := context.Background()
 	pub := &failingPublisher{fails: 1}
-	a, _ := outbox.NewRelay(pool, pub, outbox.RelayConfig{})
-	b, _ := outbox.NewRelay(pool, pub, outbox.RelayConfig{})
+	a, _ := outbox.NewRelay(pool, pub, observe.Discard(), outbox.RelayConfig{})
+	b, _ := outbox.NewRelay(pool, pub, observe.Discard(), outbox.RelayConfig{})
 
 	write(t, ctx, pool, outbox.Message{Topic: "t", Event: newEvent(t, "k", 1)}, outbox.Message{Topic: "t", Event: newEvent(t, "k", 2)})
 	tx, _ := pool.Begin(ctx)
@@ -201,7 +202,7 @@ func TestRelayLockedOutLooksAgain(t *testing.T) {
 	pub := &failingPublisher{}
 	// A HoldIdle of 5 s lets it look again for 10 s, however slow this
 	// machine is to let the lock go below.
-	relay, err := outbox.NewRelay(pool, pub, outbox.RelayConfig{PollInterval: time.Hour, HoldIdle: 5 * time.Second})
+	relay, err := outbox.NewRelay(pool, pub, observe.Discard(), outbox.RelayConfig{PollInterval: time.Hour, HoldIdle: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,7 +300,7 @@ func TestRelayHoldsNoTransactionWhilePublishing(t *testing.T) {
 	pool := postgrestest.Pool(t, map[string]fs.FS{"outbox": outbox.Migrations()})
 	ctx := context.Background()
 	pub := &slowPublisher{delay: 500 * time.Millisecond, calling: make(chan struct{}, 1)}
-	r, _ := outbox.NewRelay(pool, pub, outbox.RelayConfig{})
+	r, _ := outbox.NewRelay(pool, pub, observe.Discard(), outbox.RelayConfig{})
 	write(t, ctx, pool, outbox.Message{Topic: "t", Event: newEvent(t, "k", 1)})
 	done := make(chan error, 1)
 	go func() {
@@ -335,7 +336,7 @@ func TestRelaySpanLinksTheMessagesTraces(t *testing.T) {
 	wctx, writer := tp.Tracer("test").Start(ctx, "the request that wrote it")
 	write(t, wctx, pool, outbox.Message{Topic: "t", Event: newEvent(t, "k", 1)}) // keeps wctx's trace context
 	writer.End()
-	r, _ := outbox.NewRelay(pool, &failingPublisher{}, outbox.RelayConfig{TracerProvider: tp})
+	r, _ := outbox.NewRelay(pool, &failingPublisher{}, observetest.With(tp, nil), outbox.RelayConfig{})
 	if n, err := r.PublishBatch(ctx); err != nil || n != 1 {
 		t.Fatalf("published %d (%v)", n, err)
 	}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/example/sagasuite/platform/kafka"
 	"github.com/example/sagasuite/platform/lifecycle"
+	"github.com/example/sagasuite/platform/observe"
 	"github.com/example/sagasuite/platform/postgres"
 )
 
@@ -38,12 +38,6 @@ type RelayConfig struct {
 	// HoldIdle is how long a relay keeps the lock without finding rows
 	// (see Run); 0 means 100 ms.
 	HoldIdle time.Duration
-	Logger   *slog.Logger
-	// MeterProvider receives outbox metrics; nil means the global provider.
-	MeterProvider metric.MeterProvider
-	// TracerProvider gets a span per published batch, linked to the
-	// trace of every message in it; nil means the global provider.
-	TracerProvider trace.TracerProvider
 }
 
 // Relay publishes the outbox. Several relays (replicas) may share one
@@ -54,6 +48,7 @@ type Relay struct {
 	wake      *postgres.Signal
 	pub       Publisher
 	cfg       RelayConfig
+	log       *slog.Logger
 	published metric.Int64Counter
 	lag       metric.Float64Histogram
 	tracer    trace.Tracer
@@ -62,10 +57,15 @@ type Relay struct {
 // lockKey is the advisory lock id shared by every relay of a database.
 const lockKey = 0x6f7574626f78 // "outbox"
 
-// NewRelay returns a relay from pool's outbox table to pub.
-func NewRelay(pool *pgxpool.Pool, pub Publisher, cfg RelayConfig) (*Relay, error) {
+// NewRelay returns a relay from pool's outbox table to pub. It reports
+// through tel: outbox metrics, and a span per published batch linked to
+// the trace of every message in it.
+func NewRelay(pool *pgxpool.Pool, pub Publisher, tel observe.Bundle, cfg RelayConfig) (*Relay, error) {
 	if pool == nil || pub == nil {
 		return nil, errors.New("outbox relay: pool and publisher are required")
+	}
+	if err := tel.For("outbox relay"); err != nil {
+		return nil, err
 	}
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = 500
@@ -76,19 +76,8 @@ func NewRelay(pool *pgxpool.Pool, pub Publisher, cfg RelayConfig) (*Relay, error
 	if cfg.HoldIdle <= 0 {
 		cfg.HoldIdle = 100 * time.Millisecond
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
-	mp := cfg.MeterProvider
-	if mp == nil {
-		mp = otel.GetMeterProvider()
-	}
-	meter := mp.Meter("github.com/example/sagasuite/platform/outbox")
-	tp := cfg.TracerProvider
-	if tp == nil {
-		tp = otel.GetTracerProvider()
-	}
-	r := &Relay{pool: pool, wake: postgres.NewSignal(), pub: pub, cfg: cfg, tracer: tp.Tracer("github.com/example/sagasuite/platform/outbox")}
+	meter := tel.Meter("github.com/example/sagasuite/platform/outbox")
+	r := &Relay{pool: pool, wake: postgres.NewSignal(), pub: pub, cfg: cfg, log: tel.Logger, tracer: tel.Tracer("github.com/example/sagasuite/platform/outbox")}
 	var err error
 	if r.published, err = meter.Int64Counter("outbox.published",
 		metric.WithDescription("Outbox rows published to Kafka."), metric.WithUnit("{message}")); err != nil {
@@ -173,7 +162,7 @@ func (r *Relay) Run(ctx context.Context) error {
 		}
 	}()
 	// No gathering after a wake-up unless rows come in groups (below).
-	postgres.Follow(ctx, "outbox relay", r.wake, postgres.FollowConfig{Poll: r.cfg.PollInterval}, r.cfg.Logger,
+	postgres.Follow(ctx, "outbox relay", r.wake, postgres.FollowConfig{Poll: r.cfg.PollInterval}, r.log,
 		func(ctx context.Context) (time.Duration, error) {
 			now := time.Now()
 			if held == nil {
@@ -299,7 +288,7 @@ func (r *Relay) unlock(ctx context.Context, conn *pgxpool.Conn, sent []int64) {
 	// there and publish them again.
 	if len(sent) > 0 {
 		if _, err := conn.Exec(uctx, `DELETE FROM outbox WHERE id = ANY($1)`, sent); err != nil {
-			r.cfg.Logger.Warn("outbox relay: published rows not deleted; they will be published again", "rows", len(sent), "error", err)
+			r.log.Warn("outbox relay: published rows not deleted; they will be published again", "rows", len(sent), "error", err)
 		}
 	}
 	if _, err := conn.Exec(uctx, `SELECT pg_advisory_unlock($1)`, lockKey); err != nil {
@@ -413,9 +402,13 @@ func (r *Relay) publish(ctx context.Context, rows []row) error {
 // Setup creates the outbox table in pool's database (if it is not there
 // yet) and returns the relay that publishes it: the component a service
 // adds to its process. Stores write with Write in their own transactions.
-func Setup(ctx context.Context, pool *pgxpool.Pool, pub Publisher, cfg RelayConfig) (*Relay, error) {
+func Setup(ctx context.Context, pool *pgxpool.Pool, pub Publisher, tel observe.Bundle, cfg RelayConfig) (*Relay, error) {
+	r, err := NewRelay(pool, pub, tel, cfg)
+	if err != nil {
+		return nil, err
+	}
 	if err := postgres.Migrate(ctx, pool, "outbox", Migrations()); err != nil {
 		return nil, err
 	}
-	return NewRelay(pool, pub, cfg)
+	return r, nil
 }

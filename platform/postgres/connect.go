@@ -2,12 +2,12 @@ package postgres
 
 import (
 	"context"
-	"log/slog"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/example/sagasuite/platform/lifecycle"
+	"github.com/example/sagasuite/platform/observe"
 	"github.com/example/sagasuite/platform/retry"
 )
 
@@ -29,12 +29,15 @@ func (db DB) Lifecycle() lifecycle.Parts {
 // a minute for the server to answer: it may still be starting. Migrations
 // are the callers': each store and platform component migrates its own
 // tables in its Setup.
-func Connect(ctx context.Context, s Settings, cfg Config, log *slog.Logger) (DB, error) {
+func Connect(ctx context.Context, s Settings, tel observe.Bundle, cfg Config) (DB, error) {
+	if err := tel.For("database " + s.Name); err != nil {
+		return DB{}, err
+	}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	var db DB
-	err := retry.Until(ctx, log, "postgres", func(ctx context.Context) (err error) {
-		db.Pool, err = Open(ctx, s.URL, s.Name, s.Config(cfg))
+	err := retry.Until(ctx, tel.Logger, "postgres", func(ctx context.Context) (err error) {
+		db.Pool, err = Open(ctx, s.URL, s.Name, tel, s.Config(cfg))
 		return err
 	})
 	return db, err

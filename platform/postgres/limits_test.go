@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/example/sagasuite/platform/observe"
 	"github.com/example/sagasuite/platform/postgres"
 	"github.com/example/sagasuite/platform/postgrestest"
 )
@@ -19,7 +20,7 @@ import (
 func TestOpenSetsSessionLimits(t *testing.T) {
 	admin, name := postgrestest.NewDatabase(t)
 	ctx := context.Background()
-	pool, err := postgres.Open(ctx, admin, name, postgres.Config{StatementTimeout: 300 * time.Millisecond,
+	pool, err := postgres.Open(ctx, admin, name, observe.Discard(), postgres.Config{StatementTimeout: 300 * time.Millisecond,
 		LockTimeout: 100 * time.Millisecond, IdleInTransactionTimeout: 600 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -59,7 +60,7 @@ func TestOpenSetsSessionLimits(t *testing.T) {
 		t.Errorf("idle_in_transaction_session_timeout %q %v", v, err)
 	}
 	// The defaults apply when nothing is set.
-	def, err := postgres.Open(ctx, admin, name, postgres.Config{})
+	def, err := postgres.Open(ctx, admin, name, observe.Discard(), postgres.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,19 +18,14 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
-	"go.opentelemetry.io/otel/metric"
-	"go.opentelemetry.io/otel/trace"
+
+	"github.com/example/sagasuite/platform/observe"
 )
 
 // Config tunes [Open]. The zero value is valid.
 type Config struct {
 	// MaxConns caps the pool; 0 keeps pgxpool's default (max(4, GOMAXPROCS)).
 	MaxConns int32
-	// TracerProvider traces every query; nil means the global provider.
-	TracerProvider trace.TracerProvider
-	// MeterProvider gets query durations and the pool's state; nil means
-	// the global provider.
-	MeterProvider metric.MeterProvider
 	// Session limits set on every connection, so that nothing of this
 	// service can hold the server up for long: StatementTimeout ends a
 	// statement that runs longer (0 means 30 s), LockTimeout one that
@@ -55,10 +50,14 @@ var dbName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 
 // Open connects to database name on the server that adminURL points at,
 // creating the database first if it does not exist yet. adminURL's own
-// database is used only for that check.
-func Open(ctx context.Context, adminURL, name string, cfg Config) (*pgxpool.Pool, error) {
+// database is used only for that check. Every query is traced, and
+// query durations and the pool's state are measured, through tel.
+func Open(ctx context.Context, adminURL, name string, tel observe.Bundle, cfg Config) (*pgxpool.Pool, error) {
 	if !dbName.MatchString(name) {
 		return nil, fmt.Errorf("database name %q: want lower-case letters, digits and _", name)
+	}
+	if err := tel.For("database " + name); err != nil {
+		return nil, err
 	}
 	if err := ensureDatabase(ctx, adminURL, name); err != nil {
 		return nil, err
@@ -81,13 +80,13 @@ func Open(ctx context.Context, adminURL, name string, cfg Config) (*pgxpool.Pool
 	for k, v := range cfg.sessionLimits() {
 		pcfg.ConnConfig.RuntimeParams[k] = v
 	}
-	tracer := newPoolTracer(cfg.TracerProvider, cfg.MeterProvider, name)
+	tracer := newPoolTracer(tel.TracerProvider, tel.MeterProvider, name)
 	pcfg.ConnConfig.Tracer = tracer
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect to database %s: %w", name, err)
 	}
-	if err := observePool(cfg.MeterProvider, pool, tracer, name); err != nil {
+	if err := observePool(tel.MeterProvider, pool, tracer, name); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("pool metrics: %w", err)
 	}

@@ -8,7 +8,6 @@ import (
 	"github.com/exaring/otelpgx"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
@@ -27,12 +26,6 @@ type poolTracer struct {
 }
 
 func newPoolTracer(tp trace.TracerProvider, mp metric.MeterProvider, db string) *poolTracer {
-	if tp == nil {
-		tp = otel.GetTracerProvider()
-	}
-	if mp == nil {
-		mp = otel.GetMeterProvider()
-	}
 	// Queries are parameterised, so the SQL text carries no values and is
 	// safe to record.
 	return &poolTracer{db: db, Tracer: otelpgx.NewTracer(
@@ -132,9 +125,6 @@ func (t *poolTracer) TraceAcquireEnd(ctx context.Context, pool *pgxpool.Pool, da
 // observePool exports the pool's state under the semconv names:
 // db.client.connection.count{state=idle|used}, .max and .pending_requests.
 func observePool(mp metric.MeterProvider, pool *pgxpool.Pool, t *poolTracer, db string) error {
-	if mp == nil {
-		mp = otel.GetMeterProvider()
-	}
 	meter := mp.Meter("github.com/example/sagasuite/platform/postgres")
 	count, err := meter.Int64ObservableUpDownCounter("db.client.connection.count",
 		metric.WithDescription("Connections in the pool, by state."), metric.WithUnit("{connection}"))

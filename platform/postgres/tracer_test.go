@@ -10,6 +10,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
+	"github.com/example/sagasuite/platform/observe/observetest"
 	"github.com/example/sagasuite/platform/postgres"
 	"github.com/example/sagasuite/platform/postgrestest"
 )
@@ -23,8 +24,7 @@ func TestPoolIsInstrumented(t *testing.T) {
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
 	reader := sdkmetric.NewManualReader()
 	ctx := context.Background()
-	pool, err := postgres.Open(ctx, admin, name, postgres.Config{TracerProvider: tp,
-		MeterProvider: sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))})
+	pool, err := postgres.Open(ctx, admin, name, observetest.With(tp, sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))), postgres.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +77,7 @@ func TestInTxBatchesAreNamedSpans(t *testing.T) {
 	spans := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
 	ctx := context.Background()
-	pool, err := postgres.Open(ctx, admin, name, postgres.Config{TracerProvider: tp})
+	pool, err := postgres.Open(ctx, admin, name, observetest.With(tp, nil), postgres.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/example/sagasuite/platform/observe"
 	"github.com/example/sagasuite/platform/postgres"
 	"github.com/example/sagasuite/platform/postgrestest"
 )
@@ -32,7 +33,7 @@ func (s *sends) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData)
 func countingPool(t *testing.T) (*pgxpool.Pool, *sends) {
 	t.Helper()
 	admin, name := postgrestest.NewDatabase(t)
-	created, err := postgres.Open(context.Background(), admin, name, postgres.Config{})
+	created, err := postgres.Open(context.Background(), admin, name, observe.Discard(), postgres.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/example/sagasuite/platform/observe"
 	"github.com/example/sagasuite/platform/postgres"
 )
 
@@ -19,7 +20,7 @@ func Pool(t testing.TB, sets map[string]fs.FS) *pgxpool.Pool {
 	admin, name := NewDatabase(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	pool, err := postgres.Open(ctx, admin, name, postgres.Config{})
+	pool, err := postgres.Open(ctx, admin, name, observe.Discard(), postgres.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

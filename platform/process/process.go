@@ -95,7 +95,10 @@ type Process struct {
 
 // New returns a process with its HTTP server built on tel. tel is shut
 // down last when the process stops.
-func New(cfg Config, tel *telemetry.Telemetry) *Process {
+func New(tel *telemetry.Telemetry, cfg Config) (*Process, error) {
+	if err := tel.For("process " + cfg.Name); err != nil {
+		return nil, err
+	}
 	if cfg.StopTimeout <= 0 {
 		cfg.StopTimeout = 8 * time.Second
 	}
@@ -109,19 +112,25 @@ func New(cfg Config, tel *telemetry.Telemetry) *Process {
 			tel.Logger.Warn("telemetry shutdown", "error", err)
 		}
 	})
-	p.Server = httpserver.New(httpserver.Config{
-		Logger: tel.Logger, TracerProvider: tel.TracerProvider, MeterProvider: tel.MeterProvider,
-		Propagator: tel.Propagator, Metrics: tel.MetricsHandler, Ready: p.ready, ServerName: cfg.Name,
+	var err error
+	p.Server, err = httpserver.New(tel.Bundle, httpserver.Config{
+		Metrics: tel.MetricsHandler, Ready: p.ready, ServerName: cfg.Name,
 		ShutdownTimeout: cfg.StopTimeout / 2, // the rest is for components and closers
 	})
+	if err != nil {
+		p.Close()
+		return nil, err
+	}
 	p.Admin = p.Server.Echo.Group("/admin", httpserver.RequireToken(cfg.AdminToken))
 	if cfg.AdminAddr != "" {
-		p.adminServer = httpserver.New(httpserver.Config{ServerName: cfg.Name + "-admin",
-			Logger: tel.Logger, TracerProvider: tel.TracerProvider, MeterProvider: tel.MeterProvider,
-			Propagator: tel.Propagator, ShutdownTimeout: cfg.StopTimeout / 2})
+		p.adminServer, err = httpserver.New(tel.Bundle, httpserver.Config{ServerName: cfg.Name + "-admin", ShutdownTimeout: cfg.StopTimeout / 2})
+		if err != nil {
+			p.Close()
+			return nil, err
+		}
 		p.Admin = p.adminServer.Echo.Group("/admin", httpserver.RequireToken(cfg.AdminToken))
 	}
-	return p
+	return p, nil
 }
 
 // Add registers component c under name: its readiness check, its job
@@ -217,7 +226,10 @@ func Run(ctx context.Context, cfg Config, getenv func(string) string, stdout io.
 	if err != nil {
 		return err
 	}
-	p := New(cfg, tel)
+	p, err := New(tel, cfg)
+	if err != nil {
+		return err
+	}
 	if err := assemble(p, tel); err != nil {
 		p.Close()
 		return err

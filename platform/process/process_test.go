@@ -46,7 +46,11 @@ func newProcess(t *testing.T, cfg process.Config) *process.Process {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return process.New(cfg, tel)
+	p, err := process.New(tel, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 func start(t *testing.T, p *process.Process, addr string) (stop func() error) {

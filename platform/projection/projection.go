@@ -29,13 +29,14 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/example/sagasuite/platform/eventstore"
 	"github.com/example/sagasuite/platform/lifecycle"
 	"github.com/example/sagasuite/platform/postgres"
+
+	"github.com/example/sagasuite/platform/observe"
 )
 
 //go:embed migrations/*.sql
@@ -62,9 +63,7 @@ type Config struct {
 	BatchSize int
 	// PollInterval is the safety-net poll for events no Wake announced
 	// (another replica appended them); 0 means 1 s.
-	PollInterval  time.Duration
-	Logger        *slog.Logger
-	MeterProvider metric.MeterProvider
+	PollInterval time.Duration
 }
 
 // gather is how long a follower waits after a wake-up so that one batch
@@ -81,6 +80,7 @@ var ErrRebuildRunning = errors.New("projection: a rebuild is already running")
 // Projector follows the event store into one read model.
 type Projector struct {
 	pool *pgxpool.Pool
+	log  *slog.Logger
 	wake *postgres.Signal
 	h    Handler
 	cfg  Config
@@ -131,10 +131,13 @@ type RebuildStatus struct {
 	Error      string     `json:"error,omitempty"`
 }
 
-// New returns a projector of h into cfg.Table.
-func New(pool *pgxpool.Pool, h Handler, cfg Config) (*Projector, error) {
+// New returns a projector of h into cfg.Table, reporting through tel.
+func New(pool *pgxpool.Pool, h Handler, tel observe.Bundle, cfg Config) (*Projector, error) {
 	if pool == nil || h == nil || cfg.Name == "" || cfg.Table == "" {
 		return nil, errors.New("projection: pool, handler, name and table are required")
+	}
+	if err := tel.For("projection " + cfg.Name); err != nil {
+		return nil, err
 	}
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = 1000
@@ -142,17 +145,10 @@ func New(pool *pgxpool.Pool, h Handler, cfg Config) (*Projector, error) {
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = time.Second
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
-	mp := cfg.MeterProvider
-	if mp == nil {
-		mp = otel.GetMeterProvider()
-	}
-	p := &Projector{pool: pool, wake: postgres.NewSignal(), h: h, cfg: cfg, lock: lockKey("projection:" + cfg.Name), rebuild: make(chan struct{}, 1),
+	p := &Projector{pool: pool, log: tel.Logger, wake: postgres.NewSignal(), h: h, cfg: cfg, lock: lockKey("projection:" + cfg.Name), rebuild: make(chan struct{}, 1),
 		progress: make(chan struct{}), watchers: map[string][]*watcher{}}
 	p.status.Name = cfg.Name
-	meter := mp.Meter("github.com/example/sagasuite/platform/projection")
+	meter := tel.Meter("github.com/example/sagasuite/platform/projection")
 	attrs := metric.WithAttributes(attribute.String("projection", cfg.Name))
 	var err error
 	if p.applied, err = meter.Int64Counter("projection.events.applied", metric.WithDescription("Events applied to the read model."),
@@ -221,7 +217,7 @@ func (p *Projector) Run(ctx context.Context) error {
 	}()
 	defer wg.Wait()
 	var held time.Duration
-	postgres.Follow(ctx, "projector "+p.cfg.Name, p.wake, postgres.FollowConfig{Poll: p.cfg.PollInterval, Gather: gather}, p.cfg.Logger,
+	postgres.Follow(ctx, "projector "+p.cfg.Name, p.wake, postgres.FollowConfig{Poll: p.cfg.PollInterval, Gather: gather}, p.log,
 		func(ctx context.Context) (time.Duration, error) {
 			n, err := p.Step(ctx)
 			switch {
@@ -311,7 +307,7 @@ func (p *Projector) committed(ctx context.Context, cp eventstore.Checkpoint, eve
 	p.applied.Add(ctx, int64(len(events)-len(parked)), attrs)
 	for _, pk := range parked {
 		p.parked.Add(ctx, 1, attrs)
-		p.cfg.Logger.ErrorContext(ctx, "projection parked an event it cannot apply", "projection", p.cfg.Name,
+		p.log.ErrorContext(ctx, "projection parked an event it cannot apply", "projection", p.cfg.Name,
 			"stream_id", pk.event.StreamID, "version", pk.event.Version, "position", pk.event.Position, "type", pk.event.Type, "error", pk.err)
 	}
 	p.mu.Lock()

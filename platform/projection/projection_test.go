@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/example/sagasuite/platform/eventstore"
+	"github.com/example/sagasuite/platform/observe"
 	"github.com/example/sagasuite/platform/postgrestest"
 	"github.com/example/sagasuite/platform/projection"
 )
@@ -33,7 +34,7 @@ func setup(t *testing.T) (*pgxpool.Pool, *projection.Projector) {
 	if _, err := pool.Exec(context.Background(), `CREATE TABLE counts (stream_id text PRIMARY KEY, version bigint NOT NULL, n int NOT NULL)`); err != nil {
 		t.Fatal(err)
 	}
-	p, err := projection.New(pool, counts{}, projection.Config{Name: "counts", Table: "counts", BatchSize: 7})
+	p, err := projection.New(pool, counts{}, observe.Discard(), projection.Config{Name: "counts", Table: "counts", BatchSize: 7})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -270,7 +271,7 @@ func TestEventsThatCannotApplyAreParked(t *testing.T) {
 	if _, err := pool.Exec(ctx, `CREATE TABLE counts (stream_id text PRIMARY KEY, version bigint NOT NULL, n int NOT NULL)`); err != nil {
 		t.Fatal(err)
 	}
-	p, err := projection.New(pool, picky{}, projection.Config{Name: "counts", Table: "counts", BatchSize: 50})
+	p, err := projection.New(pool, picky{}, observe.Discard(), projection.Config{Name: "counts", Table: "counts", BatchSize: 50})
 	if err != nil {
 		t.Fatal(err)
 	}

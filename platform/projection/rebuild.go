@@ -37,7 +37,7 @@ func (p *Projector) rebuilds(ctx context.Context) {
 		}
 		err := p.Rebuild(ctx)
 		if err != nil && ctx.Err() == nil {
-			p.cfg.Logger.ErrorContext(ctx, "projection rebuild failed", "projection", p.cfg.Name, "error", err)
+			p.log.ErrorContext(ctx, "projection rebuild failed", "projection", p.cfg.Name, "error", err)
 		}
 	}
 }
@@ -141,7 +141,7 @@ func (p *Projector) catchUp(ctx context.Context, tx pgx.Tx, table, checkpoint st
 		return cp, 0, err
 	}
 	for _, pk := range parked {
-		p.cfg.Logger.ErrorContext(ctx, "rebuild parked an event it cannot apply", "projection", p.cfg.Name,
+		p.log.ErrorContext(ctx, "rebuild parked an event it cannot apply", "projection", p.cfg.Name,
 			"stream_id", pk.event.StreamID, "version", pk.event.Version, "type", pk.event.Type, "error", pk.err)
 	}
 	p.mu.Lock()

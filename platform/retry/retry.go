@@ -16,10 +16,11 @@ import (
 	"sync"
 	"time"
 
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/example/sagasuite/platform/observe"
 )
 
 // Budget caps retries as a share of calls. It is safe for concurrent use;
@@ -42,14 +43,17 @@ type BudgetSettings struct {
 	// Ratio of retries to calls; 0 means 0.1.
 	Ratio float64
 	// PerSecond retries allowed even without traffic; 0 means 1.
-	PerSecond     float64
-	MeterProvider metric.MeterProvider
+	PerSecond float64
 	// Now is the clock; nil means time.Now (tests use a fake one).
 	Now func() time.Time
 }
 
-// NewBudget returns a budget that starts with a few tokens.
-func NewBudget(s BudgetSettings) (*Budget, error) {
+// NewBudget returns a budget that starts with a few tokens, reporting
+// through tel.
+func NewBudget(tel observe.Bundle, s BudgetSettings) (*Budget, error) {
+	if err := tel.For("retry budget " + s.Name); err != nil {
+		return nil, err
+	}
 	if s.Ratio <= 0 {
 		s.Ratio = 0.1
 	}
@@ -59,11 +63,7 @@ func NewBudget(s BudgetSettings) (*Budget, error) {
 	if s.Now == nil {
 		s.Now = time.Now
 	}
-	mp := s.MeterProvider
-	if mp == nil {
-		mp = otel.GetMeterProvider()
-	}
-	denied, err := mp.Meter("github.com/example/sagasuite/platform/retry").Int64Counter("retry.budget.denied",
+	denied, err := tel.Meter("github.com/example/sagasuite/platform/retry").Int64Counter("retry.budget.denied",
 		metric.WithDescription("Retries not made because the budget was spent."), metric.WithUnit("{retry}"))
 	if err != nil {
 		return nil, err

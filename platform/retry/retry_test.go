@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/example/sagasuite/platform/observe"
 	"github.com/example/sagasuite/platform/retry"
 )
 
@@ -40,7 +41,7 @@ func TestRetriesRetryableErrorsOnly(t *testing.T) {
 // 3,000 calls; the budget keeps retries near 10% of calls.
 func TestBudgetCapsARetryStorm(t *testing.T) {
 	now := time.Unix(0, 0)
-	budget, _ := retry.NewBudget(retry.BudgetSettings{Name: "dep", Ratio: 0.1, PerSecond: 1, Now: func() time.Time { return now }})
+	budget, _ := retry.NewBudget(observe.Discard(), retry.BudgetSettings{Name: "dep", Ratio: 0.1, PerSecond: 1, Now: func() time.Time { return now }})
 	p := retry.Policy{Attempts: 3, Base: time.Nanosecond, Budget: budget, Retryable: func(error) bool { return true }}
 	var calls atomic.Int64
 	for range 1000 {

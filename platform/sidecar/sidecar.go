@@ -10,7 +10,6 @@ package sidecar
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"net/http"
 	"syscall"
 	"time"
@@ -20,10 +19,11 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/example/sagasuite/platform/discovery"
+	"github.com/example/sagasuite/platform/observe"
 )
 
-// Config describes the service to register. Instance, ReadyURL and Client
-// are required.
+// Config describes the service to register. Instance and ReadyURL are
+// required.
 type Config struct {
 	Instance discovery.Instance
 	ReadyURL string        // e.g. http://127.0.0.1:8083/readyz
@@ -33,13 +33,15 @@ type Config struct {
 	// the instance is deregistered (one slow or failed answer is not a
 	// dead instance); 0 means 3. A refused connection deregisters at once.
 	Failures int
-	Client   *clientv3.Client
-	Logger   *slog.Logger
-	Meter    metric.Meter
 }
 
-// Run checks and registers until ctx ends, then deregisters.
-func Run(ctx context.Context, cfg Config) error {
+// Run checks and registers in cli's etcd until ctx ends, then
+// deregisters. It reports through tel.
+func Run(ctx context.Context, cli *clientv3.Client, tel observe.Bundle, cfg Config) error {
+	if err := tel.For("sidecar"); err != nil {
+		return err
+	}
+	meter := tel.Meter("github.com/example/sagasuite/platform/sidecar")
 	if cfg.TTL <= 0 {
 		cfg.TTL = 5 * time.Second
 	}
@@ -49,12 +51,12 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.Failures <= 0 {
 		cfg.Failures = 3
 	}
-	checks, err := cfg.Meter.Int64Counter("sidecar.health_checks", metric.WithDescription("Readiness checks of the service, by result."),
+	checks, err := meter.Int64Counter("sidecar.health_checks", metric.WithDescription("Readiness checks of the service, by result."),
 		metric.WithUnit("{check}"))
 	if err != nil {
 		return err
 	}
-	regs, err := cfg.Meter.Int64Counter("sidecar.registrations", metric.WithDescription("Registrations and deregistrations made, by action."),
+	regs, err := meter.Int64Counter("sidecar.registrations", metric.WithDescription("Registrations and deregistrations made, by action."),
 		metric.WithUnit("{change}"))
 	if err != nil {
 		return err
@@ -69,11 +71,11 @@ func Run(ctx context.Context, cfg Config) error {
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 		defer cancel()
 		if err := reg.Close(dctx); err != nil {
-			cfg.Logger.Warn("deregister", "error", err) // the lease expires anyway
+			tel.Logger.Warn("deregister", "error", err) // the lease expires anyway
 		}
 		reg = nil
 		regs.Add(dctx, 1, metric.WithAttributes(svc, attribute.String("action", "deregister")))
-		cfg.Logger.Info("deregistered", "service", cfg.Instance.Service, "instance", cfg.Instance.ID, "why", why)
+		tel.Logger.Info("deregistered", "service", cfg.Instance.Service, "instance", cfg.Instance.ID, "why", why)
 	}
 	defer deregister("sidecar stopping")
 	t := time.NewTicker(cfg.Interval)
@@ -98,14 +100,14 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		switch {
 		case ready && reg == nil:
-			r, err := discovery.Register(ctx, cfg.Client, cfg.Instance, cfg.TTL)
+			r, err := discovery.Register(ctx, cli, cfg.Instance, cfg.TTL)
 			if err != nil {
-				cfg.Logger.Warn("register", "error", err)
+				tel.Logger.Warn("register", "error", err)
 				break
 			}
 			reg = r
 			regs.Add(ctx, 1, metric.WithAttributes(svc, attribute.String("action", "register")))
-			cfg.Logger.Info("registered", "service", cfg.Instance.Service, "instance", cfg.Instance.ID, "addr", cfg.Instance.Addr)
+			tel.Logger.Info("registered", "service", cfg.Instance.Service, "instance", cfg.Instance.ID, "addr", cfg.Instance.Addr)
 		case gone && reg != nil:
 			deregister("the service does not listen")
 		case failed >= cfg.Failures && reg != nil:

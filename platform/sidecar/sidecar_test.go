@@ -2,17 +2,15 @@ package sidecar_test
 
 import (
 	"context"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"go.opentelemetry.io/otel/metric/noop"
-
 	"github.com/example/sagasuite/platform/discovery"
 	"github.com/example/sagasuite/platform/etcdtest"
+	"github.com/example/sagasuite/platform/observe"
 	"github.com/example/sagasuite/platform/sidecar"
 )
 
@@ -31,17 +29,16 @@ func TestRegistersOnlyWhileReady(t *testing.T) {
 			w.WriteHeader(http.StatusServiceUnavailable)
 		}
 	}))
-	r, _ := discovery.NewResolver(cli, "inventory", nil)
+	r, _ := discovery.NewResolver(cli, "inventory", observe.Discard())
 	rctx, rcancel := context.WithCancel(context.Background())
 	defer rcancel()
 	go func() { _ = r.Run(rctx) }()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- sidecar.Run(ctx, sidecar.Config{
+		done <- sidecar.Run(ctx, cli, observe.Discard(), sidecar.Config{
 			Instance: discovery.Instance{Service: "inventory", ID: "i-1", Addr: svc.URL},
 			ReadyURL: svc.URL + "/readyz", TTL: time.Second, Interval: 50 * time.Millisecond,
-			Client: cli, Logger: slog.New(slog.DiscardHandler), Meter: noop.NewMeterProvider().Meter(""),
 		})
 	}()
 	count := func() int { return len(r.Instances()) }
@@ -84,17 +81,16 @@ func TestDeadServiceLeavesRotation(t *testing.T) {
 	}
 	defer cli.Close()
 	svc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
-	r, _ := discovery.NewResolver(cli, "inventory", nil)
+	r, _ := discovery.NewResolver(cli, "inventory", observe.Discard())
 	rctx, rcancel := context.WithCancel(context.Background())
 	defer rcancel()
 	go func() { _ = r.Run(rctx) }()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {
-		_ = sidecar.Run(ctx, sidecar.Config{
+		_ = sidecar.Run(ctx, cli, observe.Discard(), sidecar.Config{
 			Instance: discovery.Instance{Service: "inventory", ID: "i-1", Addr: svc.URL},
 			ReadyURL: svc.URL + "/readyz", TTL: 5 * time.Second, Interval: 50 * time.Millisecond,
-			Client: cli, Logger: slog.New(slog.DiscardHandler), Meter: noop.NewMeterProvider().Meter(""),
 		})
 	}()
 	for len(r.Instances()) != 1 {
@@ -128,17 +124,16 @@ func TestABlipDoesNotDeregister(t *testing.T) {
 		}
 	}))
 	defer svc.Close()
-	r, _ := discovery.NewResolver(cli, "inventory", nil)
+	r, _ := discovery.NewResolver(cli, "inventory", observe.Discard())
 	rctx, rcancel := context.WithCancel(context.Background())
 	defer rcancel()
 	go func() { _ = r.Run(rctx) }()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {
-		_ = sidecar.Run(ctx, sidecar.Config{
+		_ = sidecar.Run(ctx, cli, observe.Discard(), sidecar.Config{
 			Instance: discovery.Instance{Service: "inventory", ID: "i-1", Addr: svc.URL},
 			ReadyURL: svc.URL + "/readyz", TTL: 5 * time.Second, Interval: 50 * time.Millisecond, Failures: 3,
-			Client: cli, Logger: slog.New(slog.DiscardHandler), Meter: noop.NewMeterProvider().Meter(""),
 		})
 	}()
 	for len(r.Instances()) != 1 {

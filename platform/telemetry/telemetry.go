@@ -27,13 +27,13 @@ import (
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
-	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
-	"go.opentelemetry.io/otel/trace"
+
+	"github.com/example/sagasuite/platform/observe"
 )
 
 // Config names the process. ServiceName is required; the rest may be empty.
@@ -46,14 +46,11 @@ type Config struct {
 	LogLevel slog.Level
 }
 
-// Telemetry holds what a service wires into its components. Shutdown
+// Telemetry holds what a service wires into its components: the Bundle
+// every component takes, and the handler serving its metrics. Shutdown
 // flushes every signal.
 type Telemetry struct {
-	Logger         *slog.Logger
-	TracerProvider trace.TracerProvider
-	MeterProvider  metric.MeterProvider
-	// Propagator carries W3C trace context and baggage across HTTP and Kafka.
-	Propagator propagation.TextMapPropagator
+	observe.Bundle
 	// MetricsHandler serves every metric in Prometheus/OpenMetrics format.
 	MetricsHandler http.Handler
 
@@ -70,9 +67,8 @@ func Setup(ctx context.Context, cfg Config, getenv func(string) string, stdout i
 	if name := getenv("OTEL_SERVICE_NAME"); name != "" {
 		cfg.ServiceName = name
 	}
-	t := &Telemetry{
-		Propagator: propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}),
-	}
+	t := &Telemetry{}
+	t.Propagator = propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
 	res, err := resource.Merge(resource.Default(), resource.NewWithAttributes(semconv.SchemaURL,
 		semconv.ServiceName(cfg.ServiceName),
 		semconv.ServiceVersion(cfg.ServiceVersion),

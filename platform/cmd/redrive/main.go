@@ -60,9 +60,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		defer cancel()
 		_ = tel.Shutdown(sctx)
 	}()
-	obs := kafka.Observers{Logger: tel.Logger, TracerProvider: tel.TracerProvider, MeterProvider: tel.MeterProvider, Propagator: tel.Propagator}
 	list := kafka.SplitBrokers(*brokers)
-	pub, err := kafka.NewPublisher(kafka.PublisherConfig{Brokers: list, Observers: obs})
+	pub, err := kafka.NewPublisher(tel.Bundle, kafka.PublisherConfig{Brokers: list})
 	if err != nil {
 		return err
 	}

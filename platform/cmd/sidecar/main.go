@@ -53,7 +53,10 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return err
 	}
-	p := process.New(cfg, tel)
+	p, err := process.New(tel, cfg)
+	if err != nil {
+		return err
+	}
 	etcd, err := discovery.Connect(etcdEndpoints)
 	if err != nil {
 		p.Close()
@@ -61,10 +64,9 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	}
 	p.Add("etcd", etcd)
 	p.Go(func(ctx context.Context) error {
-		return sidecar.Run(ctx, sidecar.Config{
+		return sidecar.Run(ctx, etcd.Client, tel.Bundle, sidecar.Config{
 			Instance: discovery.Instance{Service: service, ID: cfg.InstanceID, Addr: addr, Version: version, StartedAt: time.Now().UTC()},
-			ReadyURL: readyURL, TTL: ttl, Interval: interval, Failures: failures, Client: etcd.Client, Logger: p.Log,
-			Meter: tel.MeterProvider.Meter("github.com/example/sagasuite/platform/sidecar"),
+			ReadyURL: readyURL, TTL: ttl, Interval: interval, Failures: failures,
 		})
 	})
 	httpserver.PprofRoutes(p.Admin) // GET /admin/debug/pprof/…: the sidecar's only admin route

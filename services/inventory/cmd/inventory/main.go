@@ -89,10 +89,10 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 // finds inventory through the sidecar's registration, so inventory itself
 // does not use discovery.
 func assemble(ctx context.Context, p *process.Process, tel *telemetry.Telemetry, cfg settings) error {
-	obs := kafka.Observers{Logger: tel.Logger, TracerProvider: tel.TracerProvider, MeterProvider: tel.MeterProvider, Propagator: tel.Propagator}
+	obs := tel.Bundle // where every component reports
 
 	// PostgreSQL: inventory's own database and tables, with the catalogue.
-	db, err := postgres.Connect(ctx, cfg.DB, postgres.Config{TracerProvider: tel.TracerProvider, MeterProvider: tel.MeterProvider}, tel.Logger)
+	db, err := postgres.Connect(ctx, cfg.DB, obs, postgres.Config{})
 	if err != nil {
 		return err
 	}
@@ -113,7 +113,7 @@ func assemble(ctx context.Context, p *process.Process, tel *telemetry.Telemetry,
 		return err
 	}
 	p.Add("kafka", pub)
-	relay, err := outbox.Setup(ctx, db.Pool, pub, outbox.RelayConfig{Logger: tel.Logger, MeterProvider: tel.MeterProvider, TracerProvider: tel.TracerProvider})
+	relay, err := outbox.Setup(ctx, db.Pool, pub, obs, outbox.RelayConfig{})
 	if err != nil {
 		return err
 	}
@@ -121,7 +121,7 @@ func assemble(ctx context.Context, p *process.Process, tel *telemetry.Telemetry,
 	store.OnCommit(relay.Wake) // writers wake the relay after each commit
 
 	// The saga: reserve, commit, release.
-	in, err := inbox.Setup(ctx, db.Pool, inbox.Config{Consumer: "inventory", Retention: cfg.InboxRetention, Committed: relay.Wake, Logger: tel.Logger, MeterProvider: tel.MeterProvider})
+	in, err := inbox.Setup(ctx, db.Pool, obs, inbox.Config{Consumer: "inventory", Retention: cfg.InboxRetention, Committed: relay.Wake})
 	if err != nil {
 		return err
 	}
@@ -130,9 +130,16 @@ func assemble(ctx context.Context, p *process.Process, tel *telemetry.Telemetry,
 	// reservation locks its product rows, which every order shares, and a
 	// batch would hold them across all its messages and deadlock with the
 	// other replica's batches (64 failed batches a minute at 250 orders/s).
-	consumer, err := kafka.NewConsumer(kafka.ConsumerConfig{Brokers: cfg.Kafka.Brokers, Group: "inventory", Topics: saga.Topics,
-		Workers: cfg.Kafka.Workers, Observers: obs, Policies: []kafka.Middleware{kafka.Retry(5*time.Second, obs), kafka.DeadLetter(pub)},
-	}, in.Handler(saga.New(store, tel.TracerProvider).Routes()))
+	handlers, err := saga.New(store, obs)
+	if err != nil {
+		return err
+	}
+	retries, err := kafka.Retry(obs, 5*time.Second)
+	if err != nil {
+		return err
+	}
+	consumer, err := kafka.NewConsumer(in.Handler(handlers.Routes()), obs, kafka.ConsumerConfig{Brokers: cfg.Kafka.Brokers, Group: "inventory",
+		Topics: saga.Topics, Workers: cfg.Kafka.Workers, Policies: []kafka.Middleware{retries, kafka.DeadLetter(pub)}})
 	if err != nil {
 		return err
 	}
@@ -145,13 +152,12 @@ func assemble(ctx context.Context, p *process.Process, tel *telemetry.Telemetry,
 		return err
 	}
 	p.Add("etcd", etcd)
-	expiry, err := saga.NewExpiry(store, cfg.ReservationTTL, cfg.ExpiryInterval, tel.TracerProvider,
-		tel.MeterProvider.Meter("github.com/example/sagasuite/services/inventory"))
+	expiry, err := saga.NewExpiry(store, obs, saga.ExpiryConfig{TTL: cfg.ReservationTTL, Interval: cfg.ExpiryInterval})
 	if err != nil {
 		return err
 	}
-	expiryJob, err := election.Setup(ctx, etcd.Client, db.Pool, election.Config{Name: saga.ExpiryJob, InstanceID: cfg.Process.InstanceID,
-		TTL: cfg.LeaderTTL, Logger: tel.Logger, MeterProvider: tel.MeterProvider}, expiry.Interval(), expiry.Scan)
+	expiryJob, err := election.Setup(ctx, etcd.Client, db.Pool, expiry.Scan, obs, election.Config{Name: saga.ExpiryJob,
+		InstanceID: cfg.Process.InstanceID, TTL: cfg.LeaderTTL, Every: expiry.Interval()})
 	if err != nil {
 		return err
 	}
@@ -160,7 +166,7 @@ func assemble(ctx context.Context, p *process.Process, tel *telemetry.Telemetry,
 	// Fault injection (/admin/faults, /admin/consumption), then every route.
 	ops := httpapi.Ops{Faults: &faults.Injector{}, Consumption: faults.Consumption{Consumers: []faults.Pausable{consumer}, Log: tel.Logger},
 		Expiry: expiryJob}
-	if err := ops.Faults.Export(tel.MeterProvider, ops.Consumption.Probe); err != nil {
+	if err := ops.Faults.Export(obs, ops.Consumption.Probe); err != nil {
 		return err
 	}
 	httpapi.Routes(p.Server.Echo, p.Admin, store, ops)

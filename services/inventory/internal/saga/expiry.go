@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/example/sagasuite/platform/election"
+	"github.com/example/sagasuite/platform/observe"
 	"github.com/example/sagasuite/services/inventory/internal/app"
 	"github.com/example/sagasuite/services/inventory/internal/inventorydb"
 )
@@ -32,12 +33,27 @@ type Expiry struct {
 	released metric.Int64Counter
 }
 
-// NewExpiry returns the job; interval 0 means a quarter of ttl, at most 10 s.
-func NewExpiry(store *inventorydb.Store, ttl, interval time.Duration, tp trace.TracerProvider, meter metric.Meter) (*Expiry, error) {
-	if interval <= 0 {
-		interval = min(ttl/4, 10*time.Second)
+// ExpiryConfig tunes the job. The zero value is valid.
+type ExpiryConfig struct {
+	// TTL is how long a reservation may stay RESERVED; 0 means 5 minutes.
+	TTL time.Duration
+	// Interval between scans; 0 means a quarter of TTL, at most 10 s.
+	Interval time.Duration
+}
+
+// NewExpiry returns the job, reporting its scans and releases through tel.
+func NewExpiry(store *inventorydb.Store, tel observe.Bundle, cfg ExpiryConfig) (*Expiry, error) {
+	if err := tel.For("reservation expiry"); err != nil {
+		return nil, err
 	}
-	x := &Expiry{store: store, ttl: ttl, interval: interval, tracer: tp.Tracer("github.com/example/sagasuite/services/inventory/internal/saga")}
+	if cfg.TTL <= 0 {
+		cfg.TTL = 5 * time.Minute
+	}
+	if cfg.Interval <= 0 {
+		cfg.Interval = min(cfg.TTL/4, 10*time.Second)
+	}
+	x := &Expiry{store: store, ttl: cfg.TTL, interval: cfg.Interval, tracer: tel.Tracer("github.com/example/sagasuite/services/inventory/internal/saga")}
+	meter := tel.Meter("github.com/example/sagasuite/services/inventory")
 	var err error
 	if x.scans, err = meter.Int64Counter("inventory.expiry.scans", metric.WithDescription("Scans for expired reservations (on the leader only)."),
 		metric.WithUnit("{scan}")); err != nil {

@@ -7,10 +7,10 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"go.opentelemetry.io/otel/metric/noop"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
+	"github.com/example/sagasuite/platform/observe/observetest"
 	"github.com/example/sagasuite/platform/outbox"
 	"github.com/example/sagasuite/platform/postgrestest"
 	"github.com/example/sagasuite/services/inventory/internal/app"
@@ -39,7 +39,7 @@ func TestExpiryJoinsTheOrdersTrace(t *testing.T) {
 	}
 	reserveSpan.End()
 
-	x, err := saga.NewExpiry(store, time.Nanosecond, time.Second, tp, noop.NewMeterProvider().Meter(""))
+	x, err := saga.NewExpiry(store, observetest.With(tp, nil), saga.ExpiryConfig{TTL: time.Nanosecond, Interval: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

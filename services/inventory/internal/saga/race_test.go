@@ -8,11 +8,10 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"go.opentelemetry.io/otel/metric/noop"
-	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/example/sagasuite/platform/inbox"
 	"github.com/example/sagasuite/platform/kafka"
+	"github.com/example/sagasuite/platform/observe"
 	"github.com/example/sagasuite/platform/outbox"
 	"github.com/example/sagasuite/platform/postgrestest"
 	"github.com/example/sagasuite/services/inventory/internal/catalog"
@@ -32,8 +31,11 @@ func placed(t *testing.T) (*pgxpool.Pool, *inventorydb.Store, func(typ, topic st
 	if _, err := store.SeedIfEmpty(ctx, catalog.Seed(10)); err != nil {
 		t.Fatal(err)
 	}
-	h := saga.New(store, tracenoop.NewTracerProvider())
-	in, err := inbox.Setup(ctx, pool, inbox.Config{Consumer: "inventory"})
+	h, err := saga.New(store, observe.Discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := inbox.Setup(ctx, pool, observe.Discard(), inbox.Config{Consumer: "inventory"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +64,7 @@ func placed(t *testing.T) (*pgxpool.Pool, *inventorydb.Store, func(typ, topic st
 func TestAPaymentAfterTheReservationExpiredCommitsNothing(t *testing.T) {
 	pool, store, deliver := placed(t)
 	ctx := context.Background()
-	x, err := saga.NewExpiry(store, time.Nanosecond, time.Second, tracenoop.NewTracerProvider(), noop.NewMeterProvider().Meter(""))
+	x, err := saga.NewExpiry(store, observe.Discard(), saga.ExpiryConfig{TTL: time.Nanosecond, Interval: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +87,7 @@ func TestAPaymentAfterTheReservationExpiredCommitsNothing(t *testing.T) {
 func TestTheExpiryNeverReleasesWhatAPaymentCommittedSinceItsScan(t *testing.T) {
 	pool, store, deliver := placed(t)
 	ctx := context.Background()
-	x, err := saga.NewExpiry(store, time.Nanosecond, time.Second, tracenoop.NewTracerProvider(), noop.NewMeterProvider().Meter(""))
+	x, err := saga.NewExpiry(store, observe.Discard(), saga.ExpiryConfig{TTL: time.Nanosecond, Interval: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

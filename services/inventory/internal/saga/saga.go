@@ -16,6 +16,7 @@ import (
 
 	"github.com/example/sagasuite/platform/inbox"
 	"github.com/example/sagasuite/platform/kafka"
+	"github.com/example/sagasuite/platform/observe"
 	"github.com/example/sagasuite/services/inventory/internal/app"
 	"github.com/example/sagasuite/services/inventory/internal/catalog"
 	"github.com/example/sagasuite/services/inventory/internal/inventorydb"
@@ -33,9 +34,12 @@ type Handlers struct {
 	tracer trace.Tracer
 }
 
-// New returns the handlers.
-func New(store *inventorydb.Store, tp trace.TracerProvider) *Handlers {
-	return &Handlers{store: store, tracer: tp.Tracer("github.com/example/sagasuite/services/inventory/internal/saga")}
+// New returns the handlers, tracing each use case through tel.
+func New(store *inventorydb.Store, tel observe.Bundle) (*Handlers, error) {
+	if err := tel.For("inventory saga"); err != nil {
+		return nil, err
+	}
+	return &Handlers{store: store, tracer: tel.Tracer("github.com/example/sagasuite/services/inventory/internal/saga")}, nil
 }
 
 // Routes maps every event type on the consumed topics to its handler;

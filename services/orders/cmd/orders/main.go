@@ -24,6 +24,7 @@ import (
 	"github.com/example/sagasuite/platform/guard"
 	"github.com/example/sagasuite/platform/inbox"
 	"github.com/example/sagasuite/platform/kafka"
+	"github.com/example/sagasuite/platform/observe"
 	"github.com/example/sagasuite/platform/outbox"
 	"github.com/example/sagasuite/platform/postgres"
 	"github.com/example/sagasuite/platform/process"
@@ -124,11 +125,10 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 // (inbox, retry, dead-letter), the watchdog singleton (etcd election with
 // fencing), fault injection and the HTTP routes.
 func assemble(ctx context.Context, p *process.Process, tel *telemetry.Telemetry, cfg settings) error {
-	obs := kafka.Observers{Logger: tel.Logger, TracerProvider: tel.TracerProvider, MeterProvider: tel.MeterProvider, Propagator: tel.Propagator}
-	meter := tel.MeterProvider.Meter("github.com/example/sagasuite/services/orders")
+	obs := tel.Bundle // where every component reports
 
 	// PostgreSQL: orders' own database.
-	db, err := postgres.Connect(ctx, cfg.DB, postgres.Config{TracerProvider: tel.TracerProvider, MeterProvider: tel.MeterProvider}, tel.Logger)
+	db, err := postgres.Connect(ctx, cfg.DB, obs, postgres.Config{})
 	if err != nil {
 		return err
 	}
@@ -139,15 +139,14 @@ func assemble(ctx context.Context, p *process.Process, tel *telemetry.Telemetry,
 		return err
 	}
 	p.Add("kafka", pub)
-	relay, err := outbox.Setup(ctx, db.Pool, pub, outbox.RelayConfig{Logger: tel.Logger, MeterProvider: tel.MeterProvider, TracerProvider: tel.TracerProvider})
+	relay, err := outbox.Setup(ctx, db.Pool, pub, obs, outbox.RelayConfig{})
 	if err != nil {
 		return err
 	}
 	p.Add("outbox", relay)
 
 	// CQRS: the projector keeps order_summaries from the event store.
-	projector, err := projection.New(db.Pool, readmodel.Projection{}, projection.Config{
-		Name: readmodel.Name, Table: readmodel.Table, Logger: tel.Logger, MeterProvider: tel.MeterProvider})
+	projector, err := projection.New(db.Pool, readmodel.Projection{}, obs, projection.Config{Name: readmodel.Name, Table: readmodel.Table})
 	if err != nil {
 		return err
 	}
@@ -157,7 +156,7 @@ func assemble(ctx context.Context, p *process.Process, tel *telemetry.Telemetry,
 	// each with its tables. Whoever commits wakes the relay and the
 	// projector of this process.
 	committed := func() { relay.Wake(); projector.Wake() }
-	repo, err := ordersdb.Setup(ctx, db.Pool, ordersdb.Config{SnapshotEvery: int64(cfg.SnapshotEvery), Committed: committed, MeterProvider: tel.MeterProvider})
+	repo, err := ordersdb.Setup(ctx, db.Pool, obs, ordersdb.Config{SnapshotEvery: int64(cfg.SnapshotEvery), Committed: committed})
 	if err != nil {
 		return err
 	}
@@ -168,16 +167,16 @@ func assemble(ctx context.Context, p *process.Process, tel *telemetry.Telemetry,
 
 	// Load shedding: an adaptive limit on sagas in flight, fed by every
 	// finished saga's duration.
-	limiter, err := admission.New(admission.Settings{Name: "sagas", Target: cfg.SagaTarget, MeterProvider: tel.MeterProvider})
+	limiter, err := admission.New(obs, admission.Settings{Name: "sagas", Target: cfg.SagaTarget})
 	if err != nil {
 		return err
 	}
-	inflight, err := app.NewInFlight(queries, repo, cfg.OutboxBacklog, meter)
+	inflight, err := app.NewInFlight(queries, repo, obs, app.InFlightConfig{BacklogLimit: cfg.OutboxBacklog})
 	if err != nil {
 		return err
 	}
-	p.Go(func(ctx context.Context) error { return inflight.Run(ctx, 100*time.Millisecond, tel.Logger) })
-	metrics, err := saga.NewMetrics(meter, limiter.Observe)
+	p.Go(inflight.Run)
+	metrics, err := saga.NewMetrics(limiter.Observe, obs)
 	if err != nil {
 		return err
 	}
@@ -191,11 +190,11 @@ func assemble(ctx context.Context, p *process.Process, tel *telemetry.Telemetry,
 
 	// Inventory, found through discovery, behind its guards; the card
 	// sealed to the provider's key.
-	picker, err := inventoryPicker(p, etcd, tel, cfg)
+	picker, err := inventoryPicker(p, etcd, obs, cfg)
 	if err != nil {
 		return err
 	}
-	quoteGuard, err := inventoryGuard(tel, cfg)
+	quoteGuard, err := inventoryGuard(obs, cfg)
 	if err != nil {
 		return err
 	}
@@ -208,13 +207,13 @@ func assemble(ctx context.Context, p *process.Process, tel *telemetry.Telemetry,
 	// The use cases.
 	orders, err := app.New(app.Deps{Store: repo, Idempotency: repo, History: repo, Reader: queries, Projection: projector,
 		Quoter: inventory.New(picker, quoteGuard, tel.Transport(http.DefaultTransport)), Tokenizer: sealer,
-		Meter: meter, ReadWait: cfg.ReadWait, PlaceTimeout: cfg.PlaceTimeout, Limiter: limiter, InFlight: inflight})
+		Limiter: limiter, InFlight: inflight}, obs, app.Config{ReadWait: cfg.ReadWait, PlaceTimeout: cfg.PlaceTimeout})
 	if err != nil {
 		return err
 	}
 
 	// The saga: outcomes from inventory and payments finish the order.
-	in, err := inbox.Setup(ctx, db.Pool, inbox.Config{Consumer: "orders", Retention: cfg.InboxRetention, Committed: committed, Logger: tel.Logger, MeterProvider: tel.MeterProvider})
+	in, err := inbox.Setup(ctx, db.Pool, obs, inbox.Config{Consumer: "orders", Retention: cfg.InboxRetention, Committed: committed})
 	if err != nil {
 		return err
 	}
@@ -222,19 +221,24 @@ func assemble(ctx context.Context, p *process.Process, tel *telemetry.Telemetry,
 	// Waiting messages are applied in batches (one transaction each); a
 	// batch that fails is applied again one message at a time.
 	routes := saga.New(repo, metrics).Routes()
-	consumer, err := kafka.NewConsumer(kafka.ConsumerConfig{Brokers: cfg.Kafka.Brokers, Group: "orders", Topics: saga.Topics,
-		Workers: cfg.Kafka.Workers, Observers: obs, Policies: []kafka.Middleware{kafka.Retry(5*time.Second, obs), kafka.DeadLetter(pub)},
-		Batch: in.Batch(routes),
-	}, in.Handler(routes))
+	retries, err := kafka.Retry(obs, 5*time.Second)
+	if err != nil {
+		return err
+	}
+	consumer, err := kafka.NewConsumer(in.Handler(routes), obs, kafka.ConsumerConfig{Brokers: cfg.Kafka.Brokers, Group: "orders", Topics: saga.Topics,
+		Workers: cfg.Kafka.Workers, Policies: []kafka.Middleware{retries, kafka.DeadLetter(pub)}, Batch: in.Batch(routes)})
 	if err != nil {
 		return err
 	}
 	p.Add("kafka_consumer", consumer)
 
 	// The watchdog cancels stalled sagas: a singleton, on the leader only.
-	wd := watchdog.New(repo, queries, metrics, watchdog.Config{Timeout: cfg.SagaTimeout}, tel.TracerProvider)
-	watchdogJob, err := election.Setup(ctx, etcd.Client, db.Pool, election.Config{Name: watchdog.Job, InstanceID: cfg.Process.InstanceID,
-		TTL: cfg.LeaderTTL, Logger: tel.Logger, MeterProvider: tel.MeterProvider}, wd.Interval(), wd.Scan)
+	wd, err := watchdog.New(repo, queries, metrics, obs, watchdog.Config{Timeout: cfg.SagaTimeout})
+	if err != nil {
+		return err
+	}
+	watchdogJob, err := election.Setup(ctx, etcd.Client, db.Pool, wd.Scan, obs, election.Config{Name: watchdog.Job,
+		InstanceID: cfg.Process.InstanceID, TTL: cfg.LeaderTTL, Every: wd.Interval()})
 	if err != nil {
 		return err
 	}
@@ -243,7 +247,7 @@ func assemble(ctx context.Context, p *process.Process, tel *telemetry.Telemetry,
 	// Fault injection (/admin/faults, /admin/consumption), then every route.
 	ops := httpapi.Ops{Projections: httpapi.Projections{readmodel.Name: projector}, Faults: &faults.Injector{},
 		Consumption: faults.Consumption{Consumers: []faults.Pausable{consumer}, Log: tel.Logger}, Watchdog: watchdogJob}
-	if err := ops.Faults.Export(tel.MeterProvider, ops.Consumption.Probe); err != nil {
+	if err := ops.Faults.Export(obs, ops.Consumption.Probe); err != nil {
 		return err
 	}
 	httpapi.Routes(p.Server.Echo, p.Admin, orders, ops, p.Server.Draining())
@@ -252,11 +256,11 @@ func assemble(ctx context.Context, p *process.Process, tel *telemetry.Telemetry,
 
 // inventoryPicker finds inventory instances: a fixed INVENTORY_URL, or
 // the instances registered in etcd (by their sidecars).
-func inventoryPicker(p *process.Process, etcd discovery.Etcd, tel *telemetry.Telemetry, cfg settings) (inventory.Picker, error) {
+func inventoryPicker(p *process.Process, etcd discovery.Etcd, obs observe.Bundle, cfg settings) (inventory.Picker, error) {
 	if cfg.InventoryURL != "" {
 		return discovery.NewStatic("inventory", cfg.InventoryURL), nil
 	}
-	r, err := discovery.NewResolver(etcd.Client, "inventory", tel.MeterProvider)
+	r, err := discovery.NewResolver(etcd.Client, "inventory", obs)
 	if err != nil {
 		return nil, err
 	}
@@ -279,18 +283,16 @@ func inventoryPicker(p *process.Process, etcd discovery.Etcd, tel *telemetry.Tel
 // after 5 failures in a row. Each attempt takes at most INVENTORY_TIMEOUT
 // and its share of what is left of POST /orders' PLACE_TIMEOUT, keeping a
 // fifth of that budget for storing the order.
-func inventoryGuard(tel *telemetry.Telemetry, cfg settings) (guard.Guard, error) {
-	mp := tel.MeterProvider
-	br, err := breaker.New(breaker.Settings{Name: "inventory", OpenFor: cfg.BreakerOpenFor, IsFailure: inventory.Transient,
-		Logger: tel.Logger, MeterProvider: mp})
+func inventoryGuard(obs observe.Bundle, cfg settings) (guard.Guard, error) {
+	br, err := breaker.New(obs, breaker.Settings{Name: "inventory", OpenFor: cfg.BreakerOpenFor, IsFailure: inventory.Transient})
 	if err != nil {
 		return guard.Guard{}, err
 	}
-	bh, err := bulkhead.New(bulkhead.Settings{Name: "inventory", MaxConcurrent: 32, MaxQueue: 32, MaxWait: 50 * time.Millisecond, MeterProvider: mp})
+	bh, err := bulkhead.New(obs, bulkhead.Settings{Name: "inventory", MaxConcurrent: 32, MaxQueue: 32, MaxWait: 50 * time.Millisecond})
 	if err != nil {
 		return guard.Guard{}, err
 	}
-	budget, err := retry.NewBudget(retry.BudgetSettings{Name: "inventory", MeterProvider: mp})
+	budget, err := retry.NewBudget(obs, retry.BudgetSettings{Name: "inventory"})
 	if err != nil {
 		return guard.Guard{}, err
 	}

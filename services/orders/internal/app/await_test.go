@@ -8,8 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"go.opentelemetry.io/otel/metric/noop"
-
+	"github.com/example/sagasuite/platform/observe"
 	"github.com/example/sagasuite/services/orders/internal/app"
 	"github.com/example/sagasuite/services/orders/internal/app/appfake"
 	"github.com/example/sagasuite/services/orders/internal/order"
@@ -75,8 +74,7 @@ func TestAwaitWaitsForTheProjectionOfANewOrder(t *testing.T) {
 	store := appfake.NewStore()
 	rm := &laggingReadModel{Store: store, rows: map[string]order.Order{}}
 	orders, err := app.New(app.Deps{Store: rm, Idempotency: store, History: store, Reader: rm, Projection: rm,
-		Quoter: appfake.Quoter{PriceList: prices}, Tokenizer: appfake.Tokenizer{}, Meter: noop.NewMeterProvider().Meter(""),
-		PlaceTimeout: 200 * time.Millisecond})
+		Quoter: appfake.Quoter{PriceList: prices}, Tokenizer: appfake.Tokenizer{}}, observe.Discard(), app.Config{PlaceTimeout: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/example/sagasuite/platform/admission"
+	"github.com/example/sagasuite/platform/observe"
 )
 
 // Limiter decides whether a new saga may start (platform/admission).
@@ -46,19 +47,35 @@ type InFlight struct {
 	reader       Reader
 	outbox       Outbox
 	backlogLimit int64
+	interval     time.Duration
+	log          *slog.Logger
 	pending      atomic.Int64 // sagas in flight at the last read
 	backlog      atomic.Int64 // outbox rows at the last read
 	accepted     atomic.Int64 // since the last read
 }
 
+// InFlightConfig tunes InFlight. The zero value is valid.
+type InFlightConfig struct {
+	// BacklogLimit bounds the outbox; 0 means 5,000 rows.
+	BacklogLimit int64
+	// Interval is how often Run reads the count; 0 means 100 ms.
+	Interval time.Duration
+}
+
 // NewInFlight returns a counter over reader's PENDING orders and outbox's
-// waiting rows; backlogLimit (0 means 5,000) bounds the outbox. meter
-// gets the saga.in_flight gauge.
-func NewInFlight(reader Reader, outbox Outbox, backlogLimit int64, meter metric.Meter) (*InFlight, error) {
-	if backlogLimit <= 0 {
-		backlogLimit = 5000
+// waiting rows, exporting the saga.in_flight gauge through tel.
+func NewInFlight(reader Reader, outbox Outbox, tel observe.Bundle, cfg InFlightConfig) (*InFlight, error) {
+	if err := tel.For("sagas in flight"); err != nil {
+		return nil, err
 	}
-	f := &InFlight{reader: reader, outbox: outbox, backlogLimit: backlogLimit}
+	if cfg.BacklogLimit <= 0 {
+		cfg.BacklogLimit = 5000
+	}
+	if cfg.Interval <= 0 {
+		cfg.Interval = 100 * time.Millisecond
+	}
+	f := &InFlight{reader: reader, outbox: outbox, backlogLimit: cfg.BacklogLimit, interval: cfg.Interval, log: tel.Logger}
+	meter := tel.Meter("github.com/example/sagasuite/services/orders")
 	g, err := meter.Int64ObservableGauge("saga.in_flight", metric.WithDescription(
 		"Orders accepted and not yet in a terminal status, less those whose orders.placed still waits in the outbox."),
 		metric.WithUnit("{saga}"))
@@ -78,13 +95,13 @@ func (f *InFlight) Count() int64 { return f.pending.Load() + f.accepted.Load() }
 // Full reports whether the outbox holds as many rows as it may.
 func (f *InFlight) Full() bool { return f.backlog.Load() >= f.backlogLimit }
 
-// Run refreshes the count every interval until ctx ends.
-func (f *InFlight) Run(ctx context.Context, interval time.Duration, log *slog.Logger) error {
-	t := time.NewTicker(interval)
+// Run refreshes the count every InFlightConfig.Interval until ctx ends.
+func (f *InFlight) Run(ctx context.Context) error {
+	t := time.NewTicker(f.interval)
 	defer t.Stop()
 	for {
 		if err := f.Refresh(ctx); err != nil && ctx.Err() == nil {
-			log.WarnContext(ctx, "count sagas in flight", "error", err)
+			f.log.WarnContext(ctx, "count sagas in flight", "error", err)
 		}
 		select {
 		case <-ctx.Done():

@@ -5,9 +5,8 @@ import (
 	"errors"
 	"testing"
 
-	"go.opentelemetry.io/otel/metric/noop"
-
 	"github.com/example/sagasuite/platform/admission"
+	"github.com/example/sagasuite/platform/observe"
 	"github.com/example/sagasuite/services/orders/internal/app"
 	"github.com/example/sagasuite/services/orders/internal/app/appfake"
 )
@@ -39,11 +38,11 @@ func TestAnOutboxWaitingForKafkaIsNotWorkInFlight(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			store := appfake.NewStore()
-			limiter, err := admission.New(admission.Settings{Initial: 100, Min: 10, Max: 1000})
+			limiter, err := admission.New(observe.Discard(), admission.Settings{Initial: 100, Min: 10, Max: 1000})
 			if err != nil {
 				t.Fatal(err)
 			}
-			inflight, err := app.NewInFlight(pending{store, tt.pending}, waiting{tt.placed, tt.rows}, 5000, noop.NewMeterProvider().Meter(""))
+			inflight, err := app.NewInFlight(pending{store, tt.pending}, waiting{tt.placed, tt.rows}, observe.Discard(), app.InFlightConfig{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -51,8 +50,8 @@ func TestAnOutboxWaitingForKafkaIsNotWorkInFlight(t *testing.T) {
 				t.Fatal(err)
 			}
 			orders, err := app.New(app.Deps{Store: store, Idempotency: store, History: store, Reader: store, Projection: appfake.Projection{},
-				Quoter: appfake.Quoter{PriceList: prices}, Tokenizer: appfake.Tokenizer{}, Meter: noop.NewMeterProvider().Meter(""),
-				Limiter: limiter, InFlight: inflight})
+				Quoter: appfake.Quoter{PriceList: prices}, Tokenizer: appfake.Tokenizer{}, Limiter: limiter, InFlight: inflight},
+				observe.Discard(), app.Config{})
 			if err != nil {
 				t.Fatal(err)
 			}

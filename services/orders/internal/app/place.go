@@ -19,6 +19,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/example/sagasuite/platform/eventstore"
+	"github.com/example/sagasuite/platform/observe"
 	"github.com/example/sagasuite/platform/outbox"
 	"github.com/example/sagasuite/services/orders/internal/announce"
 	"github.com/example/sagasuite/services/orders/internal/order"
@@ -154,7 +155,8 @@ type Orders struct {
 	inflight  *InFlight
 }
 
-// Deps are the collaborators of the use cases; all are required.
+// Deps are the collaborators of the use cases; all but Limiter and
+// InFlight are required.
 type Deps struct {
 	Store       Store
 	Idempotency Idempotency
@@ -163,35 +165,42 @@ type Deps struct {
 	Projection  Projection
 	Quoter      Quoter
 	Tokenizer   Tokenizer
-	Meter       metric.Meter
-	// ReadWait bounds how long a query waits for the read model to reach
-	// a client's own write; 0 means 2 s.
-	ReadWait time.Duration
-	// PlaceTimeout is the whole time budget of placing an order (quote,
-	// sealing, storing); 0 means 1 s.
-	PlaceTimeout time.Duration
 	// Limiter and InFlight shed load at the door (optional: nil accepts
 	// every order, and a backlog grows when load exceeds capacity).
 	Limiter  Limiter
 	InFlight *InFlight
 }
 
-// New returns the use cases.
-func New(d Deps) (*Orders, error) {
-	if d.Store == nil || d.Idempotency == nil || d.History == nil || d.Reader == nil || d.Projection == nil || d.Quoter == nil || d.Tokenizer == nil || d.Meter == nil {
+// Config tunes the use cases. The zero value is valid.
+type Config struct {
+	// ReadWait bounds how long a query waits for the read model to reach
+	// a client's own write; 0 means 2 s.
+	ReadWait time.Duration
+	// PlaceTimeout is the whole time budget of placing an order (quote,
+	// sealing, storing); 0 means 1 s.
+	PlaceTimeout time.Duration
+}
+
+// New returns the use cases, counting placed and shed orders through tel.
+func New(d Deps, tel observe.Bundle, cfg Config) (*Orders, error) {
+	if d.Store == nil || d.Idempotency == nil || d.History == nil || d.Reader == nil || d.Projection == nil || d.Quoter == nil || d.Tokenizer == nil {
 		return nil, errors.New("orders: every dependency is required")
 	}
-	if d.ReadWait <= 0 {
-		d.ReadWait = 2 * time.Second
+	if err := tel.For("orders"); err != nil {
+		return nil, err
 	}
-	if d.PlaceTimeout <= 0 {
-		d.PlaceTimeout = time.Second
+	if cfg.ReadWait <= 0 {
+		cfg.ReadWait = 2 * time.Second
 	}
-	placed, err := d.Meter.Int64Counter("orders.placed", metric.WithDescription("Orders accepted by POST /orders."), metric.WithUnit("{order}"))
+	if cfg.PlaceTimeout <= 0 {
+		cfg.PlaceTimeout = time.Second
+	}
+	meter := tel.Meter("github.com/example/sagasuite/services/orders")
+	placed, err := meter.Int64Counter("orders.placed", metric.WithDescription("Orders accepted by POST /orders."), metric.WithUnit("{order}"))
 	if err != nil {
 		return nil, err
 	}
-	shed, err := d.Meter.Int64Counter("orders.shed", metric.WithDescription("Orders refused at the door (503 overloaded), by reason."),
+	shed, err := meter.Int64Counter("orders.shed", metric.WithDescription("Orders refused at the door (503 overloaded), by reason."),
 		metric.WithUnit("{order}"))
 	if err != nil {
 		return nil, err
@@ -204,7 +213,7 @@ func New(d Deps) (*Orders, error) {
 		return nil, errors.New("orders: Limiter and InFlight go together")
 	}
 	return &Orders{store: d.Store, keys: d.Idempotency, history: d.History, reader: d.Reader, proj: d.Projection, quoter: d.Quoter, tokenizer: d.Tokenizer,
-		readWait: d.ReadWait, budget: d.PlaceTimeout, now: time.Now, placed: placed, shed: shed,
+		readWait: cfg.ReadWait, budget: cfg.PlaceTimeout, now: time.Now, placed: placed, shed: shed,
 		limiter: d.Limiter, inflight: d.InFlight}, nil
 }
 

@@ -6,8 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"go.opentelemetry.io/otel/metric/noop"
-
+	"github.com/example/sagasuite/platform/observe"
 	"github.com/example/sagasuite/services/orders/internal/app"
 	"github.com/example/sagasuite/services/orders/internal/app/appfake"
 	"github.com/example/sagasuite/services/orders/internal/order"
@@ -19,7 +18,7 @@ var prices = map[string]int64{"SKU-0001": 250, "SKU-0002": 1000}
 func newOrders(t *testing.T, store *appfake.Store, q appfake.Quoter, tk appfake.Tokenizer) *app.Orders {
 	t.Helper()
 	o, err := app.New(app.Deps{Store: store, Idempotency: store, History: store, Reader: store, Projection: appfake.Projection{},
-		Quoter: q, Tokenizer: tk, Meter: noop.NewMeterProvider().Meter(""), PlaceTimeout: 200 * time.Millisecond})
+		Quoter: q, Tokenizer: tk}, observe.Discard(), app.Config{PlaceTimeout: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

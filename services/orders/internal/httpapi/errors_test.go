@@ -14,6 +14,7 @@ import (
 	"github.com/example/sagasuite/platform/eventstore"
 	"github.com/example/sagasuite/platform/faults"
 	"github.com/example/sagasuite/platform/httpserver"
+	"github.com/example/sagasuite/platform/observe"
 	"github.com/example/sagasuite/services/orders/internal/app"
 	"github.com/example/sagasuite/services/orders/internal/httpapi"
 	"github.com/example/sagasuite/services/orders/internal/order"
@@ -63,7 +64,10 @@ func TestCommandErrorsMapToTheContract(t *testing.T) {
 		{fmt.Errorf("%w: down", app.ErrPaymentUnavailable), http.StatusServiceUnavailable, "payment_unavailable", true},
 		{errors.New("pq: connection reset by peer"), http.StatusInternalServerError, "internal", false},
 	} {
-		srv := httpserver.New(httpserver.Config{})
+		srv, err := httpserver.New(observe.Discard(), httpserver.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
 		httpapi.Routes(srv.Echo, srv.Echo.Group("/admin"), failing{tt.err}, httpapi.Ops{Faults: &faults.Injector{}}, context.Background())
 		for path, body := range map[string]string{"/orders": `{"customer_id":"c","items":[]}`, "/orders/o-1/notes": `{"text":"t","author":"a"}`} {
 			rec := httptest.NewRecorder()

@@ -7,11 +7,10 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"go.opentelemetry.io/otel/metric/noop"
-
 	"github.com/example/sagasuite/platform/breaker"
 	"github.com/example/sagasuite/platform/discovery"
 	"github.com/example/sagasuite/platform/guard"
+	"github.com/example/sagasuite/platform/observe"
 	"github.com/example/sagasuite/services/orders/internal/app"
 	"github.com/example/sagasuite/services/orders/internal/inventory"
 )
@@ -23,7 +22,7 @@ func TestRefusalsNeverOpenTheBreaker(t *testing.T) {
 	status := http.StatusBadRequest
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(status) }))
 	defer srv.Close()
-	br, err := breaker.New(breaker.Settings{Name: "inventory", Failures: 3, IsFailure: inventory.Transient, MeterProvider: noop.NewMeterProvider()})
+	br, err := breaker.New(observe.Discard(), breaker.Settings{Name: "inventory", Failures: 3, IsFailure: inventory.Transient})
 	if err != nil {
 		t.Fatal(err)
 	}

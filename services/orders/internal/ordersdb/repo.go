@@ -16,7 +16,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
@@ -24,6 +23,7 @@ import (
 
 	"github.com/example/sagasuite/platform/eventstore"
 	"github.com/example/sagasuite/platform/inbox"
+	"github.com/example/sagasuite/platform/observe"
 	"github.com/example/sagasuite/platform/outbox"
 	"github.com/example/sagasuite/platform/postgres"
 	"github.com/example/sagasuite/services/orders/internal/app"
@@ -41,14 +41,18 @@ func Migrations() fs.FS { return postgres.Dir(migrations, "migrations") }
 // Setup creates or updates the event store's and orders' tables in pool's
 // database and returns the repository on it. The outbox table is
 // outbox.Setup's.
-func Setup(ctx context.Context, pool *pgxpool.Pool, cfg Config) (*Repo, error) {
+func Setup(ctx context.Context, pool *pgxpool.Pool, tel observe.Bundle, cfg Config) (*Repo, error) {
+	r, err := New(pool, tel, cfg)
+	if err != nil {
+		return nil, err
+	}
 	if err := postgres.Migrate(ctx, pool, "eventstore", eventstore.Migrations()); err != nil {
 		return nil, err
 	}
 	if err := postgres.Migrate(ctx, pool, "orders", Migrations()); err != nil {
 		return nil, err
 	}
-	return New(pool, cfg)
+	return r, nil
 }
 
 // snapshotSchema is the shape of a stored order.Order; bump it when the
@@ -63,8 +67,7 @@ type Config struct {
 	// Committed runs after each transaction the repository owns (Create,
 	// Update, InTx): the place to wake the outbox relay and projector of
 	// this process; nil: nothing.
-	Committed     func()
-	MeterProvider metric.MeterProvider
+	Committed func()
 }
 
 // Repo is the orders repository. It owns its transactions, except in
@@ -81,16 +84,15 @@ func (r *Repo) Waiting(ctx context.Context) (placed, all int64, err error) {
 	return outbox.Waiting(ctx, r.pool, orderevents.Placed)
 }
 
-// New returns a repository on pool.
-func New(pool *pgxpool.Pool, cfg Config) (*Repo, error) {
+// New returns a repository on pool, timing appends through tel.
+func New(pool *pgxpool.Pool, tel observe.Bundle, cfg Config) (*Repo, error) {
+	if err := tel.For("orders repository"); err != nil {
+		return nil, err
+	}
 	if cfg.SnapshotEvery <= 0 {
 		cfg.SnapshotEvery = 100
 	}
-	mp := cfg.MeterProvider
-	if mp == nil {
-		mp = otel.GetMeterProvider()
-	}
-	h, err := mp.Meter("github.com/example/sagasuite/services/orders/internal/postgres").Float64Histogram("eventstore.append.duration",
+	h, err := tel.Meter("github.com/example/sagasuite/services/orders/internal/postgres").Float64Histogram("eventstore.append.duration",
 		metric.WithDescription("Time to append a command's events, inside its transaction."), metric.WithUnit("s"),
 		metric.WithExplicitBucketBoundaries(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25))
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/example/sagasuite/platform/eventstore"
+	"github.com/example/sagasuite/platform/observe"
 	"github.com/example/sagasuite/platform/outbox"
 	"github.com/example/sagasuite/platform/postgrestest"
 	"github.com/example/sagasuite/services/orders/internal/order"
@@ -21,7 +22,7 @@ import (
 func newRepo(t testing.TB, every int64) (*pgxpool.Pool, *ordersdb.Repo) {
 	t.Helper()
 	pool := postgrestest.Pool(t, map[string]fs.FS{"orders": ordersdb.Migrations(), "eventstore": eventstore.Migrations(), "outbox": outbox.Migrations()})
-	repo, err := ordersdb.New(pool, ordersdb.Config{SnapshotEvery: every})
+	repo, err := ordersdb.New(pool, observe.Discard(), ordersdb.Config{SnapshotEvery: every})
 	if err != nil {
 		t.Fatal(err)
 	}

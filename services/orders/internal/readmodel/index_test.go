@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/example/sagasuite/platform/eventstore"
+	"github.com/example/sagasuite/platform/observe"
 	"github.com/example/sagasuite/platform/outbox"
 	"github.com/example/sagasuite/platform/postgrestest"
 	"github.com/example/sagasuite/platform/projection"
@@ -54,7 +55,7 @@ func TestEveryQueryUsesAnIndexAtAMillionOrders(t *testing.T) {
 	if _, err := q.Stalled(ctx, time.Now().Add(-30*time.Second), 100); err != nil {
 		t.Fatal(err)
 	}
-	repo, err := ordersdb.New(rpool, ordersdb.Config{})
+	repo, err := ordersdb.New(rpool, observe.Discard(), ordersdb.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/example/sagasuite/platform/eventstore"
+	"github.com/example/sagasuite/platform/observe"
 	"github.com/example/sagasuite/platform/outbox"
 	"github.com/example/sagasuite/platform/postgrestest"
 	"github.com/example/sagasuite/platform/projection"
@@ -32,7 +33,7 @@ func setup(t testing.TB) env {
 	t.Helper()
 	pool := postgrestest.Pool(t, map[string]fs.FS{"orders": ordersdb.Migrations(), "eventstore": eventstore.Migrations(),
 		"outbox": outbox.Migrations()})
-	repo, err := ordersdb.New(pool, ordersdb.Config{})
+	repo, err := ordersdb.New(pool, observe.Discard(), ordersdb.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +41,7 @@ func setup(t testing.TB) env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	proj, err := projection.New(pool, readmodel.Projection{}, projection.Config{Name: readmodel.Name, Table: readmodel.Table})
+	proj, err := projection.New(pool, readmodel.Projection{}, observe.Discard(), projection.Config{Name: readmodel.Name, Table: readmodel.Table})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,9 +10,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"go.opentelemetry.io/otel/metric/noop"
 
 	"github.com/example/sagasuite/platform/eventstore"
+	"github.com/example/sagasuite/platform/observe"
 	"github.com/example/sagasuite/platform/outbox"
 	"github.com/example/sagasuite/platform/postgrestest"
 	"github.com/example/sagasuite/services/orders/internal/announce"
@@ -27,7 +27,7 @@ import (
 // exactly one terminal status is stored and announced, whatever the timing.
 func TestConcurrentOutcomesFinishAnOrderOnce(t *testing.T) {
 	pool, repo := newRepo(t)
-	metrics, err := saga.NewMetrics(noop.NewMeterProvider().Meter(""), nil)
+	metrics, err := saga.NewMetrics(nil, observe.Discard())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +121,7 @@ func TestCreateStoresEventKeyAndAnnouncementTogether(t *testing.T) {
 func newRepo(t *testing.T) (*pgxpool.Pool, *ordersdb.Repo) {
 	t.Helper()
 	pool := postgrestest.Pool(t, map[string]fs.FS{"orders": ordersdb.Migrations(), "eventstore": eventstore.Migrations(), "outbox": outbox.Migrations()})
-	repo, err := ordersdb.New(pool, ordersdb.Config{})
+	repo, err := ordersdb.New(pool, observe.Discard(), ordersdb.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,11 +6,10 @@ import (
 	"testing"
 	"time"
 
-	"go.opentelemetry.io/otel/metric/noop"
-
 	"github.com/example/sagasuite/platform/eventstore"
 	"github.com/example/sagasuite/platform/inbox"
 	"github.com/example/sagasuite/platform/kafka"
+	"github.com/example/sagasuite/platform/observe"
 	"github.com/example/sagasuite/platform/outbox"
 	"github.com/example/sagasuite/platform/postgrestest"
 	"github.com/example/sagasuite/services/inventory/inventoryevents"
@@ -29,12 +28,12 @@ import (
 func TestAnOrderIsConfirmedByTheCommitNotThePayment(t *testing.T) {
 	pool := postgrestest.Pool(t, map[string]fs.FS{"orders": ordersdb.Migrations(), "eventstore": eventstore.Migrations(),
 		"outbox": outbox.Migrations(), "inbox": inbox.Migrations()})
-	repo, err := ordersdb.New(pool, ordersdb.Config{})
+	repo, err := ordersdb.New(pool, observe.Discard(), ordersdb.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	metrics, _ := saga.NewMetrics(noop.NewMeterProvider().Meter(""), nil)
-	in, err := inbox.Setup(context.Background(), pool, inbox.Config{Consumer: "orders"})
+	metrics, _ := saga.NewMetrics(nil, observe.Discard())
+	in, err := inbox.Setup(context.Background(), pool, observe.Discard(), inbox.Config{Consumer: "orders"})
 	if err != nil {
 		t.Fatal(err)
 	}

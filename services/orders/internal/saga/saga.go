@@ -22,6 +22,7 @@ import (
 
 	"github.com/example/sagasuite/platform/inbox"
 	"github.com/example/sagasuite/platform/kafka"
+	"github.com/example/sagasuite/platform/observe"
 	"github.com/example/sagasuite/services/inventory/inventoryevents"
 	"github.com/example/sagasuite/services/orders/internal/app"
 	"github.com/example/sagasuite/services/orders/internal/order"
@@ -35,28 +36,31 @@ var Topics = []string{inventoryevents.Topic, paymentevents.Topic}
 // Metrics records saga outcomes.
 type Metrics struct {
 	duration metric.Float64Histogram
-	observe  func(time.Duration)
+	finished func(time.Duration)
 }
 
-// NewMetrics registers the saga instruments on meter. observe, if not
+// NewMetrics registers the saga instruments through tel. finished, if not
 // nil, is also told every finished saga's duration (the load shedder's
 // signal).
-func NewMetrics(meter metric.Meter, observe func(time.Duration)) (*Metrics, error) {
-	d, err := meter.Float64Histogram("saga.duration",
+func NewMetrics(finished func(time.Duration), tel observe.Bundle) (*Metrics, error) {
+	if err := tel.For("saga metrics"); err != nil {
+		return nil, err
+	}
+	d, err := tel.Meter("github.com/example/sagasuite/services/orders").Float64Histogram("saga.duration",
 		metric.WithDescription("Time from POST /orders to the order's terminal status, by outcome and reason."),
 		metric.WithUnit("s"),
 		metric.WithExplicitBucketBoundaries(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
 	if err != nil {
 		return nil, err
 	}
-	return &Metrics{duration: d, observe: observe}, nil
+	return &Metrics{duration: d, finished: finished}, nil
 }
 
 // Finished records an order reaching its terminal status.
 func (m *Metrics) Finished(ctx context.Context, o order.Order) {
 	d := o.UpdatedAt.Sub(o.CreatedAt)
-	if m.observe != nil {
-		m.observe(d)
+	if m.finished != nil {
+		m.finished(d)
 	}
 	m.duration.Record(ctx, d.Seconds(), metric.WithAttributes(
 		attribute.String("outcome", string(o.Status)), attribute.String("reason", o.Reason)))

@@ -19,6 +19,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/example/sagasuite/platform/election"
+	"github.com/example/sagasuite/platform/observe"
 	"github.com/example/sagasuite/services/orders/internal/app"
 	"github.com/example/sagasuite/services/orders/internal/order"
 	"github.com/example/sagasuite/services/orders/internal/ordersdb"
@@ -49,8 +50,11 @@ type StalledOrders interface {
 }
 
 // New returns a watchdog that finds stalled orders in stalled and
-// cancels them through repo.
-func New(repo *ordersdb.Repo, stalled StalledOrders, metrics *saga.Metrics, cfg Config, tp trace.TracerProvider) *Watchdog {
+// cancels them through repo, tracing each cancellation through tel.
+func New(repo *ordersdb.Repo, stalled StalledOrders, metrics *saga.Metrics, tel observe.Bundle, cfg Config) (*Watchdog, error) {
+	if err := tel.For("watchdog"); err != nil {
+		return nil, err
+	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 30 * time.Second
 	}
@@ -58,7 +62,7 @@ func New(repo *ordersdb.Repo, stalled StalledOrders, metrics *saga.Metrics, cfg 
 		cfg.Interval = min(cfg.Timeout/4, 5*time.Second)
 	}
 	return &Watchdog{repo: repo, stalled: stalled, metrics: metrics, cfg: cfg,
-		tracer: tp.Tracer("github.com/example/sagasuite/services/orders/internal/watchdog")}
+		tracer: tel.Tracer("github.com/example/sagasuite/services/orders/internal/watchdog")}, nil
 }
 
 // Interval is how often the leader scans (election.Setup runs Scan).

@@ -19,6 +19,7 @@ import (
 	"github.com/example/sagasuite/platform/guard"
 	"github.com/example/sagasuite/platform/inbox"
 	"github.com/example/sagasuite/platform/kafka"
+	"github.com/example/sagasuite/platform/observe"
 	"github.com/example/sagasuite/platform/outbox"
 	"github.com/example/sagasuite/platform/postgres"
 	"github.com/example/sagasuite/platform/process"
@@ -104,10 +105,10 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 // dead-letter), the provider client behind its guards, fault injection
 // and the HTTP routes. No etcd: payments neither discovers nor elects.
 func assemble(ctx context.Context, p *process.Process, tel *telemetry.Telemetry, cfg settings) error {
-	obs := kafka.Observers{Logger: tel.Logger, TracerProvider: tel.TracerProvider, MeterProvider: tel.MeterProvider, Propagator: tel.Propagator}
+	obs := tel.Bundle // where every component reports
 
 	// PostgreSQL: payments' own database and tables.
-	db, err := postgres.Connect(ctx, cfg.DB, postgres.Config{TracerProvider: tel.TracerProvider, MeterProvider: tel.MeterProvider}, tel.Logger)
+	db, err := postgres.Connect(ctx, cfg.DB, obs, postgres.Config{})
 	if err != nil {
 		return err
 	}
@@ -123,7 +124,7 @@ func assemble(ctx context.Context, p *process.Process, tel *telemetry.Telemetry,
 		return err
 	}
 	p.Add("kafka", pub)
-	relay, err := outbox.Setup(ctx, db.Pool, pub, outbox.RelayConfig{Logger: tel.Logger, MeterProvider: tel.MeterProvider, TracerProvider: tel.TracerProvider})
+	relay, err := outbox.Setup(ctx, db.Pool, pub, obs, outbox.RelayConfig{})
 	if err != nil {
 		return err
 	}
@@ -131,18 +132,18 @@ func assemble(ctx context.Context, p *process.Process, tel *telemetry.Telemetry,
 	store.OnCommit(relay.Wake) // writers wake the relay after each commit
 
 	// The provider, behind its circuit breaker, bulkheads and retries.
-	guards, err := pspGuards(tel, cfg)
+	guards, err := pspGuards(obs, cfg)
 	if err != nil {
 		return err
 	}
 	psp := pspclient.New(cfg.PSPURL, cfg.PSPTimeout, guards, tel.Transport(http.DefaultTransport))
 
 	// The saga: charge once placed and reserved, refund when cancelled.
-	handlers, err := saga.New(store, psp, tel.TracerProvider, tel.MeterProvider, saga.Config{Lease: cfg.CallLease, DecideWithin: cfg.DecideWithin, Logger: tel.Logger})
+	handlers, err := saga.New(store, psp, obs, saga.Config{Lease: cfg.CallLease, DecideWithin: cfg.DecideWithin})
 	if err != nil {
 		return err
 	}
-	in, err := inbox.Setup(ctx, db.Pool, inbox.Config{Consumer: "payments", Retention: cfg.InboxRetention, Committed: relay.Wake, Logger: tel.Logger, MeterProvider: tel.MeterProvider})
+	in, err := inbox.Setup(ctx, db.Pool, obs, inbox.Config{Consumer: "payments", Retention: cfg.InboxRetention, Committed: relay.Wake})
 	if err != nil {
 		return err
 	}
@@ -150,21 +151,23 @@ func assemble(ctx context.Context, p *process.Process, tel *telemetry.Telemetry,
 	// Waiting messages are applied in batches (one transaction each); a
 	// batch that fails is applied again one message at a time.
 	routes := handlers.Routes()
-	consumer, err := kafka.NewConsumer(kafka.ConsumerConfig{Brokers: cfg.Kafka.Brokers, Group: "payments", Topics: saga.Topics,
-		Workers: cfg.Kafka.Workers, Observers: obs, Policies: []kafka.Middleware{kafka.Retry(5*time.Second, obs), kafka.DeadLetter(pub)},
-		Batch: in.Batch(routes),
-	}, in.Handler(routes))
+	retries, err := kafka.Retry(obs, 5*time.Second)
+	if err != nil {
+		return err
+	}
+	consumer, err := kafka.NewConsumer(in.Handler(routes), obs, kafka.ConsumerConfig{Brokers: cfg.Kafka.Brokers, Group: "payments", Topics: saga.Topics,
+		Workers: cfg.Kafka.Workers, Policies: []kafka.Middleware{retries, kafka.DeadLetter(pub)}, Batch: in.Batch(routes)})
 	if err != nil {
 		return err
 	}
 	p.Add("kafka_consumer", consumer)
 	// Calls left unsettled (a crash, an unknown outcome, a refund not
-	// confirmed) are made again when due: a cheap indexed look, 4 a second.
-	p.Go(func(ctx context.Context) error { return handlers.Recover(ctx, 250*time.Millisecond, tel.Logger) })
+	// confirmed) are made again when due.
+	p.Go(handlers.Recover)
 
 	// Fault injection (/admin/faults, /admin/consumption), then every route.
 	ops := httpapi.Ops{Faults: &faults.Injector{}, Consumption: faults.Consumption{Consumers: []faults.Pausable{consumer}, Log: tel.Logger}}
-	if err := ops.Faults.Export(tel.MeterProvider, ops.Consumption.Probe); err != nil {
+	if err := ops.Faults.Export(obs, ops.Consumption.Probe); err != nil {
 		return err
 	}
 	httpapi.Routes(p.Server.Echo, p.Admin, store, ops)
@@ -174,24 +177,23 @@ func assemble(ctx context.Context, p *process.Process, tel *telemetry.Telemetry,
 // pspGuards: one breaker and one retry budget for the provider, separate
 // bulkheads for charges (fail fast when full: the saga compensates) and
 // refunds (queue and wait: a refund must not be dropped).
-func pspGuards(tel *telemetry.Telemetry, cfg settings) (pspclient.Guards, error) {
-	mp := tel.MeterProvider
-	br, err := breaker.New(breaker.Settings{Name: "psp", Failures: uint32(cfg.BreakerFailures), OpenFor: cfg.BreakerOpenFor, // #nosec G115 -- BREAKER_FAILURES is checked to be within 1..1000
-		IsFailure: pspclient.Transient, Logger: tel.Logger, MeterProvider: mp})
+func pspGuards(obs observe.Bundle, cfg settings) (pspclient.Guards, error) {
+	br, err := breaker.New(obs, breaker.Settings{Name: "psp", Failures: uint32(cfg.BreakerFailures), OpenFor: cfg.BreakerOpenFor, // #nosec G115 -- BREAKER_FAILURES is checked to be within 1..1000
+		IsFailure: pspclient.Transient})
 	if err != nil {
 		return pspclient.Guards{}, err
 	}
-	charges, err := bulkhead.New(bulkhead.Settings{Name: "psp.charge", MaxConcurrent: cfg.ChargeConcurrency,
-		MaxQueue: cfg.ChargeConcurrency, MaxWait: 100 * time.Millisecond, MeterProvider: mp})
+	charges, err := bulkhead.New(obs, bulkhead.Settings{Name: "psp.charge", MaxConcurrent: cfg.ChargeConcurrency,
+		MaxQueue: cfg.ChargeConcurrency, MaxWait: 100 * time.Millisecond})
 	if err != nil {
 		return pspclient.Guards{}, err
 	}
-	refunds, err := bulkhead.New(bulkhead.Settings{Name: "psp.refund", MaxConcurrent: cfg.RefundConcurrency,
-		MaxQueue: 1000, MaxWait: 5 * time.Second, MeterProvider: mp})
+	refunds, err := bulkhead.New(obs, bulkhead.Settings{Name: "psp.refund", MaxConcurrent: cfg.RefundConcurrency,
+		MaxQueue: 1000, MaxWait: 5 * time.Second})
 	if err != nil {
 		return pspclient.Guards{}, err
 	}
-	budget, err := retry.NewBudget(retry.BudgetSettings{Name: "psp", MeterProvider: mp})
+	budget, err := retry.NewBudget(obs, retry.BudgetSettings{Name: "psp"})
 	if err != nil {
 		return pspclient.Guards{}, err
 	}

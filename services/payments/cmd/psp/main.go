@@ -54,15 +54,17 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	}
 	// No database, no Kafka, no etcd: a stand-in for a third party, with
 	// fault injection so users can watch payments' breaker open.
-	p := process.New(cfg, tel)
+	p, err := process.New(tel, cfg)
+	if err != nil {
+		return err
+	}
 	if keyFile == "" {
 		p.Log.Warn("PSP_KEY_FILE is not set: card-encryption keys are kept in memory, and tokens sealed before a restart will not open")
 	}
 	if ledgerFile == "" {
 		p.Log.Warn("PSP_LEDGER_FILE is not set: the ledger is kept in memory, and a restart forgets every charge")
 	}
-	sim, err := pspsim.New(pspsim.Config{Keys: keys, LedgerFile: ledgerFile, Logger: tel.Logger,
-		Meter: tel.MeterProvider.Meter("github.com/example/sagasuite/services/payments/internal/pspsim")})
+	sim, err := pspsim.New(tel.Bundle, pspsim.Config{Keys: keys, LedgerFile: ledgerFile})
 	if err != nil {
 		p.Close()
 		return err
@@ -70,7 +72,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	p.Add("ledger", sim)
 	// A slow provider still charges after the client gave up.
 	injector := &faults.Injector{Detached: true}
-	if err := injector.Export(tel.MeterProvider, sim.FaultsProbe); err != nil {
+	if err := injector.Export(tel.Bundle, sim.FaultsProbe); err != nil {
 		p.Close()
 		return err
 	}

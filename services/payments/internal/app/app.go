@@ -31,6 +31,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/example/sagasuite/platform/guard"
+	"github.com/example/sagasuite/platform/observe"
 	"github.com/example/sagasuite/services/orders/orderevents"
 	"github.com/example/sagasuite/services/payments/internal/payment"
 	"github.com/example/sagasuite/services/payments/paymentevents"
@@ -94,6 +95,7 @@ type Payments struct {
 	store    Store
 	psp      PSP
 	tracer   trace.Tracer
+	log      *slog.Logger // hears of provider calls whose outcome is unknown
 	cfg      Config
 	payments metric.Int64Counter
 }
@@ -112,32 +114,35 @@ type Config struct {
 	// refunding it if it was made after all; 0 means 10 s. Keep it under
 	// orders' SAGA_TIMEOUT.
 	DecideWithin time.Duration
-	// Logger hears of provider calls whose outcome is unknown; nil means
-	// slog.Default().
-	Logger *slog.Logger
+	// RecoverEvery is how often Recover looks for calls due again (a
+	// cheap indexed look); 0 means 250 ms.
+	RecoverEvery time.Duration
 }
 
-// New returns the use cases. psp applies the retries, bulkheads and
-// breaker (pspclient.Guards).
-func New(store Store, psp PSP, tp trace.TracerProvider, mp metric.MeterProvider, cfg Config) (*Payments, error) {
+// New returns the use cases, reporting through tel. psp applies the
+// retries, bulkheads and breaker (pspclient.Guards).
+func New(store Store, psp PSP, tel observe.Bundle, cfg Config) (*Payments, error) {
+	if err := tel.For("payments"); err != nil {
+		return nil, err
+	}
 	if cfg.Lease <= 0 {
 		cfg.Lease = 15 * time.Second
 	}
 	if cfg.DecideWithin <= 0 {
 		cfg.DecideWithin = 10 * time.Second
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
+	if cfg.RecoverEvery <= 0 {
+		cfg.RecoverEvery = 250 * time.Millisecond
 	}
-	meter := mp.Meter("github.com/example/sagasuite/services/payments/internal/app")
+	meter := tel.Meter("github.com/example/sagasuite/services/payments/internal/app")
 	payments, err := meter.Int64Counter("payments",
 		metric.WithDescription("Payment outcomes recorded, by status (authorized, declined, failed, refunded) and reason."),
 		metric.WithUnit("{payment}"))
 	if err != nil {
 		return nil, err
 	}
-	h := &Payments{store: store, psp: psp, cfg: cfg, payments: payments,
-		tracer: tp.Tracer("github.com/example/sagasuite/services/payments/internal/app")}
+	h := &Payments{store: store, psp: psp, cfg: cfg, payments: payments, log: tel.Logger,
+		tracer: tel.Tracer("github.com/example/sagasuite/services/payments/internal/app")}
 	return h, h.exportOutstanding(meter)
 }
 
@@ -368,7 +373,7 @@ func (h *Payments) settleCharge(ctx context.Context, c payment.Call, p payment.P
 func (h *Payments) unknownCharge(ctx context.Context, c payment.Call, p payment.Payment, cause error) error {
 	trace.SpanFromContext(ctx).AddEvent("charge outcome unknown: made again later with the same key",
 		trace.WithAttributes(attribute.String("error", cause.Error())))
-	h.cfg.Logger.WarnContext(ctx, "charge outcome unknown: made again later with the same key", "order_id", p.OrderID,
+	h.log.WarnContext(ctx, "charge outcome unknown: made again later with the same key", "order_id", p.OrderID,
 		"attempts", c.Attempts, "error", cause)
 	var recorded bool
 	var giveUpAt time.Time // when the order is given up, while it is not yet
@@ -474,10 +479,11 @@ func (h *Payments) refund(ctx context.Context, orderID string) error {
 // Recover makes the provider calls that were decided but whose outcome
 // is not settled (a crash or shutdown between the decision and the
 // outcome, an unknown outcome, a refund the provider has not confirmed),
-// every interval until ctx ends. Every replica may run it: a claimed call
-// is not due again for a lease.
-func (h *Payments) Recover(ctx context.Context, interval time.Duration, log *slog.Logger) error {
-	t := time.NewTicker(interval)
+// every Config.RecoverEvery until ctx ends. Every replica may run it: a
+// claimed call is not due again for a lease.
+func (h *Payments) Recover(ctx context.Context) error {
+	log := h.log
+	t := time.NewTicker(h.cfg.RecoverEvery)
 	defer t.Stop()
 	for {
 		calls, err := h.store.ClaimDue(ctx, 100, h.cfg.Lease)

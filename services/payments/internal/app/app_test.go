@@ -5,10 +5,8 @@ import (
 	"slices"
 	"testing"
 
-	"go.opentelemetry.io/otel/metric/noop"
-	tracenoop "go.opentelemetry.io/otel/trace/noop"
-
 	"github.com/example/sagasuite/platform/layering"
+	"github.com/example/sagasuite/platform/observe"
 	"github.com/example/sagasuite/services/orders/orderevents"
 	"github.com/example/sagasuite/services/payments/internal/app"
 	"github.com/example/sagasuite/services/payments/internal/app/appfake"
@@ -58,7 +56,7 @@ func (p *provider) Refund(context.Context, string, string) error {
 func TestChargesOnceBothFactsAreInAndRefundsOnCancel(t *testing.T) {
 	ctx := context.Background()
 	store, psp := appfake.New(), &provider{}
-	p, err := app.New(store, psp, tracenoop.NewTracerProvider(), noop.NewMeterProvider(), app.Config{})
+	p, err := app.New(store, psp, observe.Discard(), app.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

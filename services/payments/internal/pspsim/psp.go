@@ -38,6 +38,7 @@ import (
 	"github.com/example/sagasuite/platform/faults"
 	"github.com/example/sagasuite/platform/httpserver"
 	"github.com/example/sagasuite/platform/lifecycle"
+	"github.com/example/sagasuite/platform/observe"
 )
 
 // Test cards (README, "Test cards").
@@ -55,14 +56,10 @@ const (
 
 // Config is what a simulator needs. Keys is required.
 type Config struct {
-	Keys  *cardcrypt.Keyring
-	Meter metric.Meter // nil: no metrics
+	Keys *cardcrypt.Keyring
 	// LedgerFile keeps the ledger (charges, refunds, the answer to every
 	// idempotency key) across restarts; empty keeps it in memory only.
 	LedgerFile string
-	// Logger hears of a ledger that cannot be written; nil means
-	// slog.Default().
-	Logger *slog.Logger
 }
 
 // Simulator is the provider's state: issued charges and refunds, and the
@@ -93,21 +90,21 @@ type ChargeRecord struct {
 	CreatedAt      time.Time `json:"created_at"`
 }
 
-// New returns a simulator, with the ledger of cfg.LedgerFile if it has one.
-func New(cfg Config) (*Simulator, error) {
+// New returns a simulator, with the ledger of cfg.LedgerFile if it has
+// one. It counts requests, and logs a ledger that cannot be written,
+// through tel.
+func New(tel observe.Bundle, cfg Config) (*Simulator, error) {
 	if cfg.Keys == nil {
 		return nil, errors.New("pspsim: a keyring is required")
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
+	if err := tel.For("psp simulator"); err != nil {
+		return nil, err
 	}
-	s := &Simulator{keys: cfg.Keys, log: cfg.Logger, replies: map[string]reply{}, charges: map[string]*ChargeRecord{}}
-	if cfg.Meter != nil {
-		var err error
-		if s.calls, err = cfg.Meter.Int64Counter("psp.requests", metric.WithDescription("Requests the simulator received, by operation and outcome."),
-			metric.WithUnit("{request}")); err != nil {
-			return nil, err
-		}
+	s := &Simulator{keys: cfg.Keys, log: tel.Logger, replies: map[string]reply{}, charges: map[string]*ChargeRecord{}}
+	var err error
+	if s.calls, err = tel.Meter("github.com/example/sagasuite/services/payments/internal/pspsim").Int64Counter("psp.requests",
+		metric.WithDescription("Requests the simulator received, by operation and outcome."), metric.WithUnit("{request}")); err != nil {
+		return nil, err
 	}
 	if cfg.LedgerFile != "" {
 		j, err := openJournal(cfg.LedgerFile, s.replay)
@@ -159,9 +156,7 @@ func (s *Simulator) FaultsProbe() (string, bool) {
 }
 
 func (s *Simulator) count(c echo.Context, op, outcome string) {
-	if s.calls != nil {
-		s.calls.Add(c.Request().Context(), 1, metric.WithAttributes(attribute.String("operation", op), attribute.String("outcome", outcome)))
-	}
+	s.calls.Add(c.Request().Context(), 1, metric.WithAttributes(attribute.String("operation", op), attribute.String("outcome", outcome)))
 }
 
 // KeyResponse publishes the card-encryption key: its id and the key as

@@ -9,8 +9,7 @@ import (
 	"testing"
 
 	"github.com/example/sagasuite/platform/faults"
-
-	"go.opentelemetry.io/otel/metric/noop"
+	"github.com/example/sagasuite/platform/observe"
 
 	"github.com/example/sagasuite/platform/cardcrypt"
 	"github.com/example/sagasuite/platform/httpserver"
@@ -24,17 +23,20 @@ func server(t *testing.T) *httptest.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return serve(t, pspsim.Config{Keys: keys, Meter: noop.NewMeterProvider().Meter("")}, &faults.Injector{Detached: true})
+	return serve(t, pspsim.Config{Keys: keys}, &faults.Injector{Detached: true})
 }
 
 // serve runs a simulator of cfg, its latency faults set through injector.
 func serve(t *testing.T, cfg pspsim.Config, injector *faults.Injector) *httptest.Server {
 	t.Helper()
-	sim, err := pspsim.New(cfg)
+	sim, err := pspsim.New(observe.Discard(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httpserver.New(httpserver.Config{})
+	srv, err := httpserver.New(observe.Discard(), httpserver.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	sim.Routes(srv.Echo, srv.Echo.Group("/admin"), injector)
 	ts := httptest.NewServer(srv)
 	t.Cleanup(func() {

@@ -3,9 +3,7 @@ package saga_test
 import (
 	"testing"
 
-	"go.opentelemetry.io/otel/metric/noop"
-	tracenoop "go.opentelemetry.io/otel/trace/noop"
-
+	"github.com/example/sagasuite/platform/observe"
 	"github.com/example/sagasuite/services/inventory/inventoryevents"
 	"github.com/example/sagasuite/services/orders/orderevents"
 	"github.com/example/sagasuite/services/payments/internal/saga"
@@ -14,7 +12,7 @@ import (
 // Every type the producers' contracts list has a route here, handled or
 // deliberately ignored, and no route is for a type nobody writes.
 func TestRoutesCoverTheContracts(t *testing.T) {
-	h, err := saga.New(nil, nil, tracenoop.NewTracerProvider(), noop.NewMeterProvider(), saga.Config{})
+	h, err := saga.New(nil, nil, observe.Discard(), saga.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

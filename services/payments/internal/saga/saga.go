@@ -13,12 +13,11 @@ import (
 
 	"github.com/example/sagasuite/platform/inbox"
 	"github.com/example/sagasuite/platform/kafka"
+	"github.com/example/sagasuite/platform/observe"
 	"github.com/example/sagasuite/services/inventory/inventoryevents"
 	"github.com/example/sagasuite/services/orders/orderevents"
 	"github.com/example/sagasuite/services/payments/internal/app"
 	"github.com/example/sagasuite/services/payments/internal/paymentsdb"
-	"go.opentelemetry.io/otel/metric"
-	"go.opentelemetry.io/otel/trace"
 )
 
 // Topics payments consumes; it writes on paymentevents.Topic.
@@ -34,10 +33,10 @@ type Handlers struct {
 	store *paymentsdb.Store
 }
 
-// New returns the handlers on store. psp applies the retries, bulkheads and
-// breaker (pspclient.Guards).
-func New(store *paymentsdb.Store, psp app.PSP, tp trace.TracerProvider, mp metric.MeterProvider, cfg Config) (*Handlers, error) {
-	p, err := app.New(store.App(), psp, tp, mp, cfg)
+// New returns the handlers on store, reporting through tel. psp applies
+// the retries, bulkheads and breaker (pspclient.Guards).
+func New(store *paymentsdb.Store, psp app.PSP, tel observe.Bundle, cfg Config) (*Handlers, error) {
+	p, err := app.New(store.App(), psp, tel, cfg)
 	if err != nil {
 		return nil, err
 	}

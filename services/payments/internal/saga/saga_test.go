@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -13,10 +12,9 @@ import (
 	"time"
 
 	"github.com/example/sagasuite/platform/faults"
+	"github.com/example/sagasuite/platform/observe"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"go.opentelemetry.io/otel/metric/noop"
-	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/example/sagasuite/platform/bulkhead"
 	"github.com/example/sagasuite/platform/cardcrypt"
@@ -76,11 +74,14 @@ func newEnvWith(t *testing.T, guards pspclient.Guards, cfg saga.Config, timeout 
 	if err != nil {
 		t.Fatal(err)
 	}
-	sim, err := pspsim.New(pspsim.Config{Keys: keys})
+	sim, err := pspsim.New(observe.Discard(), pspsim.Config{Keys: keys})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httpserver.New(httpserver.Config{})
+	srv, err := httpserver.New(observe.Discard(), httpserver.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	sim.Routes(srv.Echo, srv.Echo.Group("/admin"), &faults.Injector{})
 	e := &env{t: t, store: paymentsdb.New(pool), pspKey: sim.PublicKey()}
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -104,12 +105,15 @@ func newEnvWith(t *testing.T, guards pspclient.Guards, cfg saga.Config, timeout 
 	t.Cleanup(ts.Close)
 	e.pspURL = ts.URL
 	client := pspclient.New(ts.URL, timeout, guards, http.DefaultTransport)
-	h, err := saga.New(e.store, client, tracenoop.NewTracerProvider(), noop.NewMeterProvider(), cfg)
+	if cfg.RecoverEvery == 0 {
+		cfg.RecoverEvery = 20 * time.Millisecond
+	}
+	h, err := saga.New(e.store, client, observe.Discard(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.saga, e.pool = h, pool
-	in, err := inbox.Setup(context.Background(), pool, inbox.Config{Consumer: "payments"})
+	in, err := inbox.Setup(context.Background(), pool, observe.Discard(), inbox.Config{Consumer: "payments"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -293,8 +297,8 @@ func TestBadEventsArePermanent(t *testing.T) {
 // Slow charges fill their pool; refunds, in their own pool, still complete
 // at once, and charges beyond the pool fail fast instead of queueing.
 func TestRefundsCompleteWhileChargesSaturate(t *testing.T) {
-	charges, _ := bulkhead.New(bulkhead.Settings{Name: "charge", MaxConcurrent: 2})
-	refunds, _ := bulkhead.New(bulkhead.Settings{Name: "refund", MaxConcurrent: 2, MaxQueue: 10, MaxWait: 5 * time.Second})
+	charges, _ := bulkhead.New(observe.Discard(), bulkhead.Settings{Name: "charge", MaxConcurrent: 2})
+	refunds, _ := bulkhead.New(observe.Discard(), bulkhead.Settings{Name: "refund", MaxConcurrent: 2, MaxQueue: 10, MaxWait: 5 * time.Second})
 	e := newEnvWith(t, pspclient.Guards{Charge: guard.Guard{Bulkhead: charges}, Refund: guard.Guard{Bulkhead: refunds}}, saga.Config{Lease: 200 * time.Millisecond}, 0)
 	paid := []string{"paid-1", "paid-2", "paid-3"}
 	for _, id := range paid {
@@ -340,7 +344,7 @@ func TestRefundsCompleteWhileChargesSaturate(t *testing.T) {
 // A dead provider and many orders: without a budget every charge would be
 // tried 3 times; with it, retries stay near 10% of charges.
 func TestRetryBudgetCapsAStorm(t *testing.T) {
-	budget, _ := retry.NewBudget(retry.BudgetSettings{Name: "psp", Ratio: 0.1, PerSecond: 1})
+	budget, _ := retry.NewBudget(observe.Discard(), retry.BudgetSettings{Name: "psp", Ratio: 0.1, PerSecond: 1})
 	policy := retry.Policy{Attempts: 3, Base: time.Microsecond, Budget: budget, Retryable: pspclient.Transient}
 	e := newEnvWith(t, pspclient.Guards{Charge: guard.Guard{Retry: policy}}, saga.Config{Lease: 200 * time.Millisecond}, 0)
 	e.chargeFail.Store(true)
@@ -409,7 +413,7 @@ func TestACrashBetweenDecisionAndOutcomeIsRecovered(t *testing.T) {
 	e.chargeDelay.Store(0)
 	rctx, stop := context.WithCancel(context.Background())
 	defer stop()
-	go func() { _ = e.saga.Recover(rctx, 50*time.Millisecond, slog.New(slog.DiscardHandler)) }()
+	go func() { _ = e.saga.Recover(rctx) }()
 	deadline := time.Now().Add(5 * time.Second)
 	for len(e.payments("o")) == 0 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
@@ -444,7 +448,7 @@ func TestCancelledWhileChargingIsRefunded(t *testing.T) {
 	}
 	rctx, stop := context.WithCancel(context.Background())
 	defer stop()
-	go func() { _ = e.saga.Recover(rctx, 20*time.Millisecond, slog.New(slog.DiscardHandler)) }()
+	go func() { _ = e.saga.Recover(rctx) }()
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
 		if ps := e.payments("o"); len(ps) == 1 && ps[0].Status == payment.Refunded {

@@ -3,17 +3,15 @@ package saga_test
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
-	"go.opentelemetry.io/otel/metric/noop"
-
 	"github.com/example/sagasuite/platform/breaker"
 	"github.com/example/sagasuite/platform/guard"
 	"github.com/example/sagasuite/platform/kafka"
+	"github.com/example/sagasuite/platform/observe"
 	"github.com/example/sagasuite/platform/retry"
 	"github.com/example/sagasuite/services/payments/internal/payment"
 	"github.com/example/sagasuite/services/payments/internal/pspclient"
@@ -45,7 +43,7 @@ func (e *env) ledger() map[string]pspsim.ChargeRecord {
 func (e *env) recover() {
 	ctx, stop := context.WithCancel(context.Background())
 	e.t.Cleanup(stop)
-	go func() { _ = e.saga.Recover(ctx, 20*time.Millisecond, slog.New(slog.DiscardHandler)) }()
+	go func() { _ = e.saga.Recover(ctx) }()
 }
 
 // until waits up to 10 s for o's payments to satisfy ok.
@@ -258,8 +256,7 @@ func TestAnUnknownChargeThatTheProviderThenRefusesIsSettled(t *testing.T) {
 // "breaker open" used to hide it: the charge was taken for unknown and
 // made again for ever, each time reopening the breaker.)
 func TestADefiniteAnswerIsNotHiddenByTheRetryTheBreakerRefuses(t *testing.T) {
-	br, err := breaker.New(breaker.Settings{Name: "psp", Failures: 1, OpenFor: time.Minute, IsFailure: pspclient.Transient,
-		MeterProvider: noop.NewMeterProvider()})
+	br, err := breaker.New(observe.Discard(), breaker.Settings{Name: "psp", Failures: 1, OpenFor: time.Minute, IsFailure: pspclient.Transient})
 	if err != nil {
 		t.Fatal(err)
 	}
