@@ -13,11 +13,11 @@
 //     the span that was running (grafana/otel-profiling-go).
 //
 // Nothing in the suite sets the OTel globals: a service's run function
-// hands [Telemetry]'s providers to every component it assembles, and its
-// HTTP clients get [Telemetry.Transport], so no trace depends on global
-// state. (Platform packages given nil providers fall back to the globals,
-// which are then no-ops.)
+// hands [Telemetry]'s observe.Bundle to every component it assembles, and
+// its HTTP clients get [Telemetry.Transport], so no trace depends on
+// global state. A component given a bundle without a provider refuses to
+// start (observe.Bundle.Check).
 //
 // To drop a signal, delete its part of [Setup]; to drop the package, pass
-// noop providers and slog.Default to the rest of the platform.
+// observe.Discard() to the rest of the platform.
 package telemetry
