@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -104,11 +105,13 @@ func (e *Env) Addr(name, def string) string {
 }
 
 // URL returns an absolute URL with one of the schemes.
+// A problem names the URL with its password (if any) redacted: a
+// DATABASE_URL's password must not reach the logs of a failed start.
 func (e *Env) URL(name, def string, schemes ...string) string {
 	v := e.raw(name, def)
 	u, err := url.Parse(v)
 	if err != nil || u.Host == "" {
-		e.Fail(name, "%q is not an absolute URL", v)
+		e.Fail(name, "%q is not an absolute URL", RedactURL(v))
 		return v
 	}
 	for _, s := range schemes {
@@ -165,4 +168,18 @@ func (e *Env) LogLevel(name string) slog.Level {
 		e.Fail(name, "%q is not one of debug, info, warn, error", v)
 	}
 	return l
+}
+
+// userinfo is the "user:password@" of a URL-like string that url.Parse
+// may refuse (a stray space, a bad escape).
+var userinfo = regexp.MustCompile(`(://[^/@:]*):[^/@]*@`)
+
+// RedactURL returns s with the password of its user info replaced by
+// "xxxxx", whether or not s parses as a URL: it is what error messages
+// and logs may show of a connection URL.
+func RedactURL(s string) string {
+	if u, err := url.Parse(s); err == nil {
+		return u.Redacted()
+	}
+	return userinfo.ReplaceAllString(s, "$1:xxxxx@")
 }

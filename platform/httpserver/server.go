@@ -96,7 +96,7 @@ func New(tel observe.Bundle, cfg Config) (*Server, error) {
 	e.GET("/healthz", func(c echo.Context) error {
 		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 	})
-	e.GET("/readyz", readyHandler(cfg.Ready))
+	e.GET("/readyz", readyHandler(cfg.Ready, tel.Logger))
 	if cfg.Metrics != nil {
 		e.GET("/metrics", echo.WrapHandler(cfg.Metrics))
 	}
@@ -197,7 +197,10 @@ func bodyLimit(limit int64) echo.MiddlewareFunc {
 	}
 }
 
-func readyHandler(r Readiness) echo.HandlerFunc {
+// The answer names a failing dependency, never its error: /readyz is on
+// the public port, and a driver's error carries users, database names and
+// addresses. The error goes to the log.
+func readyHandler(r Readiness, log *slog.Logger) echo.HandlerFunc {
 	var mu sync.Mutex
 	started := map[string]bool{} // startup checks that have passed once
 	run := func(ctx context.Context, check Check) error {
@@ -209,7 +212,8 @@ func readyHandler(r Readiness) echo.HandlerFunc {
 		ctx := c.Request().Context()
 		for _, name := range slices.Sorted(maps.Keys(r.Required)) {
 			if err := run(ctx, r.Required[name]); err != nil {
-				return NewError(http.StatusServiceUnavailable, "not_ready", name+": "+err.Error())
+				log.WarnContext(ctx, "not ready", "dependency", name, "error", err)
+				return NewError(http.StatusServiceUnavailable, "not_ready", name+" is not available")
 			}
 		}
 		degraded := map[string]string{}
@@ -224,9 +228,11 @@ func readyHandler(r Readiness) echo.HandlerFunc {
 			switch {
 			case err == nil:
 			case !ok:
-				return NewError(http.StatusServiceUnavailable, "not_ready", name+": "+err.Error())
+				log.WarnContext(ctx, "not ready", "dependency", name, "error", err)
+				return NewError(http.StatusServiceUnavailable, "not_ready", name+" is not available yet")
 			default:
-				degraded[name] = err.Error()
+				log.WarnContext(ctx, "degraded", "dependency", name, "error", err)
+				degraded[name] = "unavailable"
 			}
 		}
 		if len(degraded) > 0 {

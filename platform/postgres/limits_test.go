@@ -3,11 +3,13 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/example/sagasuite/platform/config"
 	"github.com/example/sagasuite/platform/observe"
 	"github.com/example/sagasuite/platform/postgres"
 	"github.com/example/sagasuite/platform/postgrestest"
@@ -68,5 +70,29 @@ func TestOpenSetsSessionLimits(t *testing.T) {
 	if err := def.QueryRow(ctx, `SELECT current_setting('statement_timeout') || ' ' || current_setting('lock_timeout') || ' ' ||
 		current_setting('idle_in_transaction_session_timeout')`).Scan(&v); err != nil || v != "30s 10s 30s" {
 		t.Errorf("default limits %q %v, want 30s 10s 30s", v, err)
+	}
+}
+
+// A malformed DATABASE_URL is reported without its password, by the
+// configuration check and by Open alike.
+func TestDatabaseURLPasswordsStayOutOfErrors(t *testing.T) {
+	for _, bad := range []string{
+		"postgres://app:s3cret-pw@db:5432/app?sslmode=disable%zz",
+		"postgres://app:s3cret-pw@db:5432/%zz",
+		"postgres://app:s3cret-pw@db :5432/app",
+	} {
+		env := config.New(func(k string) string {
+			return map[string]string{"DATABASE_URL": "postgres://app:s3cret-pw@/app", "DEV_MODE": "1"}[k]
+		})
+		postgres.FromEnv(env, "orders")
+		_, openErr := postgres.Open(context.Background(), bad, "orders", observe.Discard(), postgres.Config{})
+		for _, err := range []error{env.Err(), openErr} {
+			if err == nil {
+				t.Fatalf("%q: no error", bad)
+			}
+			if strings.Contains(err.Error(), "s3cret-pw") {
+				t.Errorf("the password is in %q", err)
+			}
+		}
 	}
 }

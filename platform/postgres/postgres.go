@@ -19,6 +19,7 @@ import (
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
 
+	"github.com/example/sagasuite/platform/config"
 	"github.com/example/sagasuite/platform/observe"
 )
 
@@ -59,12 +60,17 @@ func Open(ctx context.Context, adminURL, name string, tel observe.Bundle, cfg Co
 	if err := tel.For("database " + name); err != nil {
 		return nil, err
 	}
-	if err := ensureDatabase(ctx, adminURL, name); err != nil {
-		return nil, err
-	}
 	u, err := url.Parse(adminURL)
 	if err != nil {
-		return nil, fmt.Errorf("parse database url: %w", err)
+		// url.Error repeats the URL, password and all.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("parse database url %s: %w", config.RedactURL(adminURL), err)
+	}
+	if err := ensureDatabase(ctx, adminURL, name); err != nil {
+		return nil, err
 	}
 	u.Path = "/" + name
 	pcfg, err := pgxpool.ParseConfig(u.String())
