@@ -111,9 +111,12 @@ func TestMalformedMessagesGoToDLQAndConsumptionGoesOn(t *testing.T) {
 	}
 	marker := "poison-" + randHex(4)
 	poison := []kafkago.Message{
-		{Key: []byte(marker), Value: []byte(`{"order_id": `), Headers: hdr("ce_specversion", "1.0", "ce_id", marker+"-json", "ce_type", "orders.placed", "ce_source", "/e2e", "ce_time", now)},
-		{Key: []byte(marker), Value: []byte(`{"order_id":"x"}`), Headers: hdr("ce_specversion", "1.0", "ce_id", marker+"-type", "ce_type", "orders.teleported", "ce_source", "/e2e", "ce_time", now)},
+		{Key: []byte(marker), Value: []byte(`{"order_id": `), Headers: hdr("ce_specversion", "1.0", "ce_id", marker+"-json", "ce_type", "orders.placed", "ce_source", "/orders", "ce_time", now)},
+		{Key: []byte(marker), Value: []byte(`{"order_id":"x"}`), Headers: hdr("ce_specversion", "1.0", "ce_id", marker+"-type", "ce_type", "orders.teleported", "ce_source", "/orders", "ce_time", now)},
 		{Key: []byte(marker), Value: []byte(`{"order_id":"x"}`), Headers: hdr("ce_type", "orders.placed")},
+		// Any client of the broker asserting an orders event: refused
+		// for its ce_source, whatever its data.
+		{Key: []byte(marker), Value: []byte(`{"order_id":"forged"}`), Headers: hdr("ce_specversion", "1.0", "ce_id", marker+"-source", "ce_type", "orders.cancelled", "ce_source", "/e2e", "ce_time", now)},
 	}
 	w := writer("orders.events")
 	defer w.Close()
@@ -139,8 +142,15 @@ func TestMalformedMessagesGoToDLQAndConsumptionGoesOn(t *testing.T) {
 		}
 		reasons[h["dlq_group"]+"|"+string(m.Value)+"|"+h["dlq_reason"]]++
 	}
+	forged := 0
 	for k := range reasons {
 		t.Log("dead-lettered:", k)
+		if strings.Contains(k, `{"order_id":"forged"}`) && strings.Contains(k, `ce_source "/e2e"`) {
+			forged++
+		}
+	}
+	if forged != 2 {
+		t.Errorf("the forged orders.cancelled was refused for its ce_source by %d groups, want inventory and payments", forged)
 	}
 	// And the next good order still goes through.
 	o := place(t, "c-after-poison", "SKU-0009", 1, "4242424242424242")

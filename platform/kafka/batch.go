@@ -59,7 +59,7 @@ func (c *Consumer) deliverBatch(ctx context.Context, kms []kafkago.Message) erro
 	}
 	msgs := make([]Message, len(kms))
 	for i, km := range kms {
-		m, err := decode(km)
+		m, err := c.decode(km)
 		if err != nil {
 			return c.deliverEach(ctx, kms) // the policies decide about it
 		}

@@ -55,6 +55,13 @@ type ConsumerConfig struct {
 	Brokers []string
 	Group   string   // consumer group ID; also the messaging.consumer.group.name
 	Topics  []string // topics consumed by the group
+	// Sources names, for each topic, the ce_source its one producer
+	// writes (orderevents.Topic: orderevents.Source). A message with any
+	// other source is dead-lettered before a handler sees it: the inbox
+	// dispatches on ce_type, and without this check any client of the
+	// broker could assert any event type (an orders.placed on
+	// payments.events, say). Required for every topic.
+	Sources map[string]string
 	// StartAt is where a group without committed offsets begins;
 	// committed offsets always win.
 	StartAt StartOffset
@@ -105,6 +112,11 @@ func NewConsumer(h Handler, tel observe.Bundle, cfg ConsumerConfig) (*Consumer, 
 	}
 	if len(cfg.Topics) == 0 {
 		errs = append(errs, errors.New("no topics"))
+	}
+	for _, topic := range cfg.Topics {
+		if cfg.Sources[topic] == "" {
+			errs = append(errs, fmt.Errorf("no source for topic %s: name the ce_source of its producer", topic))
+		}
 	}
 	if h == nil {
 		errs = append(errs, errors.New("no handler"))
@@ -383,14 +395,14 @@ func (c *Consumer) waitWhilePaused(ctx context.Context) error {
 // it failed past every policy and the session must end without
 // committing it.
 func (c *Consumer) deliver(ctx context.Context, km kafkago.Message) error {
-	msg, decodeErr := decode(km)
+	msg, decodeErr := c.decode(km)
 	ctx, span := c.startSpan(ctx, km, msg)
 	defer span.End()
 	msg.Group, msg.Attempt = c.cfg.Group, 1
 	attrs := metric.WithAttributes(semconvTopicGroup(km.Topic, c.cfg.Group)...)
 	span.SetAttributes(attribute.Int("messaging.delivery_attempt", 1)) // Retry counts on
 	h := c.h
-	if decodeErr != nil { // not a CloudEvent: only the policies see it
+	if decodeErr != nil { // not a CloudEvent, or not its producer's: only the policies see it
 		h = Chain(HandlerFunc(func(context.Context, Message) error { return Permanent(decodeErr) }), c.cfg.Policies...)
 	}
 	start := time.Now()
@@ -449,4 +461,14 @@ func consumedCounter(meter metric.Meter) (metric.Int64Counter, error) {
 func semconvTopicGroup(topic, group string) []attribute.KeyValue {
 	return []attribute.KeyValue{semconv.MessagingSystemKafka, semconv.MessagingDestinationName(topic),
 		semconv.MessagingConsumerGroupName(group)}
+}
+
+// decode reads km as a CloudEvent from the producer of its topic
+// (ConsumerConfig.Sources); an error is permanent.
+func (c *Consumer) decode(km kafkago.Message) (Message, error) {
+	msg, err := decode(km)
+	if want := c.cfg.Sources[km.Topic]; err == nil && msg.Source != want {
+		err = fmt.Errorf("ce_source %q on %s, whose producer is %q: refused as forged", msg.Source, km.Topic, want)
+	}
+	return msg, err
 }

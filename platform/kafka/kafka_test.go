@@ -196,6 +196,9 @@ func TestUnprocessableMessagesGoToDLQAndConsumptionGoesOn(t *testing.T) {
 		{Key: []byte("k"), Value: []byte(`{}`), Headers: header("ce_type", nil)},
 		{Key: []byte("k"), Value: []byte(`{}`), Headers: header("", map[string]string{"ce_specversion": "0.3"})},
 		{Key: []byte("k"), Value: []byte(`{}`), Headers: header("", map[string]string{"ce_type": "unknown.type"})},
+		// A well-formed event of a known type, from a client that is not
+		// the topic's producer (Sources: only /test writes it).
+		{Key: []byte("k"), Value: []byte(`{"forged":true}`), Headers: header("", map[string]string{"ce_source": "/payments"})},
 	}
 	if err := w.WriteMessages(ctx, poison...); err != nil {
 		t.Fatal(err)
@@ -226,6 +229,9 @@ func TestUnprocessableMessagesGoToDLQAndConsumptionGoesOn(t *testing.T) {
 		}
 		if reason == "" || string(m.Value) != string(p.Value) || string(m.Key) != "k" {
 			t.Errorf("dlq message %d: value %q reason %q, want value %q and a reason", i, m.Value, reason, p.Value)
+		}
+		if string(p.Value) == `{"forged":true}` && !strings.Contains(reason, `ce_source "/payments"`) {
+			t.Errorf("the forged event was dead-lettered for %q, want its ce_source", reason)
 		}
 		t.Logf("dlq %d: %s", i, reason)
 	}
@@ -258,7 +264,7 @@ func TestUncommittedMessageIsRedeliveredAfterRestart(t *testing.T) {
 		failing <- struct{}{}
 		return errors.New("down")
 	})
-	c, err := kafka.NewConsumer(fail, observe.Discard(), kafka.ConsumerConfig{Brokers: e.brokers, Group: group, Topics: []string{e.topic},
+	c, err := kafka.NewConsumer(fail, observe.Discard(), kafka.ConsumerConfig{Brokers: e.brokers, Group: group, Topics: []string{e.topic}, Sources: map[string]string{e.topic: "/test"},
 		Policies: []kafka.Middleware{retry(t, 50*time.Millisecond), kafka.DeadLetter(e.pub)}, SessionTimeout: 6 * time.Second})
 	if err != nil {
 		t.Fatal(err)

@@ -17,6 +17,7 @@ import (
 func (e *env) run(t *testing.T, cfg kafka.ConsumerConfig, h kafka.HandlerFunc) {
 	t.Helper()
 	cfg.Brokers, cfg.Topics, cfg.SessionTimeout = e.brokers, []string{e.topic}, 6*time.Second
+	cfg.Sources = map[string]string{e.topic: "/test"}
 	c, err := kafka.NewConsumer(h, e.obs, cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -13,7 +13,7 @@ import (
 
 func consumer(t *testing.T, e *env, group string, workers int, h kafka.HandlerFunc) (*kafka.Consumer, func()) {
 	t.Helper()
-	c, err := kafka.NewConsumer(h, observe.Discard(), kafka.ConsumerConfig{Brokers: e.brokers, Group: group, Topics: []string{e.topic}, Policies: []kafka.Middleware{retry(t, 50*time.Millisecond), kafka.DeadLetter(e.pub)},
+	c, err := kafka.NewConsumer(h, observe.Discard(), kafka.ConsumerConfig{Brokers: e.brokers, Group: group, Topics: []string{e.topic}, Sources: map[string]string{e.topic: "/test"}, Policies: []kafka.Middleware{retry(t, 50*time.Millisecond), kafka.DeadLetter(e.pub)},
 		SessionTimeout: 6 * time.Second, Workers: workers})
 	if err != nil {
 		t.Fatal(err)

@@ -348,7 +348,7 @@ func (s *suite) duplicate(ctx context.Context, topics []string, n int) (int, err
 // reads the topic, and consumption must go on.
 func (s *suite) poison(ctx context.Context, topic string) (string, error) {
 	id := fmt.Sprintf("chaos-poison-%d", time.Now().UnixNano())
-	return id, s.inject(ctx, topic, id, "payments.authorized", "/chaos", "poison", `{"order_id": `)
+	return id, s.inject(ctx, topic, id, "payments.authorized", "/payments", "poison", `{"order_id": `)
 }
 
 // poisonValid writes an orders.placed that is valid JSON and a valid

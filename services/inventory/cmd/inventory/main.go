@@ -139,7 +139,7 @@ func assemble(ctx context.Context, p *process.Process, tel *telemetry.Telemetry,
 		return err
 	}
 	consumer, err := kafka.NewConsumer(in.Handler(handlers.Routes()), obs, kafka.ConsumerConfig{Brokers: cfg.Kafka.Brokers, Group: "inventory",
-		Topics: saga.Topics, Workers: cfg.Kafka.Workers, Policies: []kafka.Middleware{retries, kafka.DeadLetter(pub)}})
+		Topics: saga.Topics, Sources: saga.Sources, Workers: cfg.Kafka.Workers, Policies: []kafka.Middleware{retries, kafka.DeadLetter(pub)}})
 	if err != nil {
 		return err
 	}

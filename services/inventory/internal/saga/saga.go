@@ -27,6 +27,10 @@ import (
 // Topics inventory consumes; it writes on inventoryevents.Topic.
 var Topics = []string{orderevents.Topic, paymentevents.Topic}
 
+// Sources names each topic's one producer: a message on it from any other
+// ce_source is dead-lettered as forged (kafka.ConsumerConfig.Sources).
+var Sources = map[string]string{orderevents.Topic: orderevents.Source, paymentevents.Topic: paymentevents.Source}
+
 // Handlers applies saga events to the stock: each decodes its event
 // (inbox.On) and calls the use case of app in the message's transaction.
 type Handlers struct {

@@ -33,6 +33,10 @@ import (
 // Topics orders consumes; it writes on orderevents.Topic.
 var Topics = []string{inventoryevents.Topic, paymentevents.Topic}
 
+// Sources names each topic's one producer: a message on it from any other
+// ce_source is dead-lettered as forged (kafka.ConsumerConfig.Sources).
+var Sources = map[string]string{inventoryevents.Topic: inventoryevents.Source, paymentevents.Topic: paymentevents.Source}
+
 // Metrics records saga outcomes.
 type Metrics struct {
 	duration metric.Float64Histogram

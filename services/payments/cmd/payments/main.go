@@ -155,7 +155,7 @@ func assemble(ctx context.Context, p *process.Process, tel *telemetry.Telemetry,
 	if err != nil {
 		return err
 	}
-	consumer, err := kafka.NewConsumer(in.Handler(routes), obs, kafka.ConsumerConfig{Brokers: cfg.Kafka.Brokers, Group: "payments", Topics: saga.Topics,
+	consumer, err := kafka.NewConsumer(in.Handler(routes), obs, kafka.ConsumerConfig{Brokers: cfg.Kafka.Brokers, Group: "payments", Topics: saga.Topics, Sources: saga.Sources,
 		Workers: cfg.Kafka.Workers, Policies: []kafka.Middleware{retries, kafka.DeadLetter(pub)}, Batch: in.Batch(routes)})
 	if err != nil {
 		return err

@@ -23,6 +23,10 @@ import (
 // Topics payments consumes; it writes on paymentevents.Topic.
 var Topics = []string{orderevents.Topic, inventoryevents.Topic}
 
+// Sources names each topic's one producer: a message on it from any other
+// ce_source is dead-lettered as forged (kafka.ConsumerConfig.Sources).
+var Sources = map[string]string{orderevents.Topic: orderevents.Source, inventoryevents.Topic: inventoryevents.Source}
+
 // Config tunes the provider calls (app.Config).
 type Config = app.Config
 
