@@ -10,12 +10,14 @@
 // The construction is the standard one, HPKE (RFC 9180, crypto/hpke) in
 // base mode: DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, AES-256-GCM, with an
 // info string that binds a token to its purpose and to the key it was
-// sealed to. Keys are random (GenerateKey), never derived from a secret;
+// sealed to, and associated data that binds it to one payment (Binding:
+// the order id and the amount), so a token read from Kafka, a dead-letter
+// queue or a database cannot pay for any other order or amount. Keys are random (GenerateKey), never derived from a secret;
 // a Keyring holds the provider's keys by id, so keys can be rotated: new
 // tokens use the newest key, tokens sealed to older keys still open until
 // those keys are retired.
 //
-//	token = "enc_v2." + key id + "." + base64url(HPKE encapsulated key || ciphertext)
+//	token = "enc_v3." + key id + "." + base64url(HPKE encapsulated key || ciphertext)
 package cardcrypt
 
 import (
@@ -38,11 +40,16 @@ import (
 // Scheme names the construction, as the provider publishes it.
 const Scheme = "hpke-base-x25519-hkdfsha256-aes256gcm"
 
-const prefix = "enc_v2."
+const prefix = "enc_v3."
+
+// encLen is the size of DHKEM(X25519)'s encapsulated key, which leads the
+// sealed bytes.
+const encLen = 32
 
 var (
 	// ErrBadToken means a token that does not open: tampered with, sealed
-	// to another key with the same id, or not a token at all.
+	// to another key with the same id, sealed for another payment (order
+	// or amount), or not a token at all.
 	ErrBadToken = errors.New("cardcrypt: not a valid token")
 	// ErrUnknownKey means a token sealed to a key this keyring does not
 	// hold (never had it, or retired it).
@@ -51,7 +58,20 @@ var (
 
 // info binds a token to what it carries and to the key id in its header,
 // so a token cannot be replayed as something else or under another id.
-func info(keyID string) []byte { return []byte("sagasuite/cardcrypt/v2 card number; key " + keyID) }
+func info(keyID string) []byte { return []byte("sagasuite/cardcrypt/v3 card number; key " + keyID) }
+
+// Binding is the one payment a token may serve. Both sides build it from
+// what they know of the payment: orders when it seals the card, the
+// provider from the charge request.
+type Binding struct {
+	OrderID     string
+	AmountCents int64
+}
+
+// aad is the binding as HPKE associated data.
+func (b Binding) aad() []byte {
+	return fmt.Appendf(nil, "order %q; amount_cents %d", b.OrderID, b.AmountCents)
+}
 
 func suite() (hpke.KDF, hpke.AEAD) { return hpke.HKDFSHA256(), hpke.AES256GCM() }
 
@@ -87,18 +107,25 @@ func keyID(k *ecdh.PublicKey) string {
 	return hex.EncodeToString(sum[:8])
 }
 
-// Seal encrypts card to the provider's public key.
-func Seal(to PublicKey, card string) (string, error) {
+// Seal encrypts card to the provider's public key, for the one payment b.
+func Seal(to PublicKey, card string, b Binding) (string, error) {
+	if b.OrderID == "" || b.AmountCents <= 0 {
+		return "", errors.New("cardcrypt: seal: a token is bound to an order id and a positive amount")
+	}
 	pk, err := hpke.NewDHKEMPublicKey(to.Key)
 	if err != nil {
 		return "", fmt.Errorf("cardcrypt: %w", err)
 	}
 	kdf, aead := suite()
-	ct, err := hpke.Seal(pk, kdf, aead, info(to.ID), []byte(card))
+	enc, sender, err := hpke.NewSender(pk, kdf, aead, info(to.ID))
 	if err != nil {
 		return "", fmt.Errorf("cardcrypt: seal: %w", err)
 	}
-	return prefix + to.ID + "." + base64.RawURLEncoding.EncodeToString(ct), nil
+	ct, err := sender.Seal(b.aad(), []byte(card))
+	if err != nil {
+		return "", fmt.Errorf("cardcrypt: seal: %w", err)
+	}
+	return prefix + to.ID + "." + base64.RawURLEncoding.EncodeToString(append(enc, ct...)), nil
 }
 
 // Keyring is the provider's private keys by id; the newest is current
@@ -175,8 +202,9 @@ func (k *Keyring) Retire(id string) error {
 	return k.save()
 }
 
-// Open decrypts a token with the key its header names.
-func (k *Keyring) Open(token string) (string, error) {
+// Open decrypts a token with the key its header names, for the payment b:
+// a token sealed for another order or amount does not open (ErrBadToken).
+func (k *Keyring) Open(token string, b Binding) (string, error) {
 	rest, ok := strings.CutPrefix(token, prefix)
 	id, enc, ok2 := strings.Cut(rest, ".")
 	if !ok || !ok2 {
@@ -188,8 +216,8 @@ func (k *Keyring) Open(token string) (string, error) {
 	if priv == nil {
 		return "", ErrUnknownKey
 	}
-	ct, err := base64.RawURLEncoding.DecodeString(enc)
-	if err != nil {
+	sealed, err := base64.RawURLEncoding.DecodeString(enc)
+	if err != nil || len(sealed) <= encLen {
 		return "", ErrBadToken
 	}
 	sk, err := hpke.NewDHKEMPrivateKey(priv)
@@ -197,7 +225,11 @@ func (k *Keyring) Open(token string) (string, error) {
 		return "", fmt.Errorf("cardcrypt: %w", err)
 	}
 	kdf, aead := suite()
-	card, err := hpke.Open(sk, kdf, aead, info(id), ct)
+	recipient, err := hpke.NewRecipient(sealed[:encLen], sk, kdf, aead, info(id))
+	if err != nil {
+		return "", ErrBadToken
+	}
+	card, err := recipient.Open(b.aad(), sealed[encLen:])
 	if err != nil {
 		return "", ErrBadToken
 	}

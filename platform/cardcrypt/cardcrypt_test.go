@@ -13,6 +13,9 @@ import (
 
 const card = "4242424242424242"
 
+// pay is the payment the tests seal for.
+var pay = cardcrypt.Binding{OrderID: "0193-order", AmountCents: 4200}
+
 func TestSealOpen(t *testing.T) {
 	ring, err := cardcrypt.NewKeyring()
 	if err != nil {
@@ -22,15 +25,15 @@ func TestSealOpen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := cardcrypt.Seal(pub, card)
+	a, err := cardcrypt.Seal(pub, card, pay)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := cardcrypt.Seal(pub, card)
+	b, _ := cardcrypt.Seal(pub, card, pay)
 	if a == b || strings.Contains(a, "4242") {
 		t.Fatalf("tokens must be opaque and randomised: %s %s", a, b)
 	}
-	if got, err := ring.Open(a); err != nil || got != card {
+	if got, err := ring.Open(a, pay); err != nil || got != card {
 		t.Fatalf("open: %q %v", got, err)
 	}
 }
@@ -39,37 +42,37 @@ func TestSealOpen(t *testing.T) {
 func TestTokensThatMustNotOpen(t *testing.T) {
 	ring, _ := cardcrypt.NewKeyring()
 	other, _ := cardcrypt.NewKeyring()
-	token, _ := cardcrypt.Seal(ring.Current(), card)
+	token, _ := cardcrypt.Seal(ring.Current(), card, pay)
 
 	// Tampered: every byte of the ciphertext, flipped in turn.
-	id, enc, _ := strings.Cut(strings.TrimPrefix(token, "enc_v2."), ".")
+	id, enc, _ := strings.Cut(strings.TrimPrefix(token, "enc_v3."), ".")
 	raw, _ := base64.RawURLEncoding.DecodeString(enc)
 	for i := range raw {
 		bad := append([]byte(nil), raw...)
 		bad[i] ^= 0x01
-		if _, err := ring.Open("enc_v2." + id + "." + base64.RawURLEncoding.EncodeToString(bad)); !errors.Is(err, cardcrypt.ErrBadToken) {
+		if _, err := ring.Open("enc_v3." + id + "." + base64.RawURLEncoding.EncodeToString(bad), pay); !errors.Is(err, cardcrypt.ErrBadToken) {
 			t.Fatalf("flipped byte %d: %v", i, err)
 		}
 	}
 	// Wrong key: sealed to another provider's key, presented under our id.
-	foreign, _ := cardcrypt.Seal(cardcrypt.PublicKey{ID: ring.Current().ID, Key: other.Current().Key}, card)
-	if _, err := ring.Open(foreign); !errors.Is(err, cardcrypt.ErrBadToken) {
+	foreign, _ := cardcrypt.Seal(cardcrypt.PublicKey{ID: ring.Current().ID, Key: other.Current().Key}, card, pay)
+	if _, err := ring.Open(foreign, pay); !errors.Is(err, cardcrypt.ErrBadToken) {
 		t.Errorf("a token sealed to another key under our id: %v", err)
 	}
 	// The id is bound: our token relabelled with another id of ours fails.
 	rotated, _ := cardcrypt.NewKeyring()
 	old := rotated.Current().ID
-	tok, _ := cardcrypt.Seal(rotated.Current(), card)
+	tok, _ := cardcrypt.Seal(rotated.Current(), card, pay)
 	next, _ := rotated.Rotate()
-	if _, err := rotated.Open(strings.Replace(tok, old, next.ID, 1)); !errors.Is(err, cardcrypt.ErrBadToken) {
+	if _, err := rotated.Open(strings.Replace(tok, old, next.ID, 1), pay); !errors.Is(err, cardcrypt.ErrBadToken) {
 		t.Errorf("a token under another key's id: %v", err)
 	}
 	// Unknown key id.
-	if _, err := other.Open(token); !errors.Is(err, cardcrypt.ErrUnknownKey) {
+	if _, err := other.Open(token, pay); !errors.Is(err, cardcrypt.ErrUnknownKey) {
 		t.Errorf("a token for a key this keyring never had: %v", err)
 	}
-	for _, bad := range []string{"", "tok_x", "enc_v2.", "enc_v2." + id, "enc_v2." + id + ".!!", "enc_v1_" + strings.Repeat("A", 80)} {
-		if _, err := ring.Open(bad); err == nil {
+	for _, bad := range []string{"", "tok_x", "enc_v3.", "enc_v3." + id, "enc_v3." + id + ".!!", "enc_v1_" + strings.Repeat("A", 80)} {
+		if _, err := ring.Open(bad, pay); err == nil {
 			t.Errorf("opened %q", bad)
 		}
 	}
@@ -87,12 +90,12 @@ func TestRotationAndPersistence(t *testing.T) {
 		t.Fatalf("keyring file: %v %v", fi, err)
 	}
 	first := ring.Current()
-	before, _ := cardcrypt.Seal(first, card)
+	before, _ := cardcrypt.Seal(first, card, pay)
 	second, err := ring.Rotate()
 	if err != nil || second.ID == first.ID || ring.Current().ID != second.ID {
 		t.Fatalf("rotate: %v %v", second, err)
 	}
-	after, _ := cardcrypt.Seal(ring.Current(), card)
+	after, _ := cardcrypt.Seal(ring.Current(), card, pay)
 
 	restarted, err := cardcrypt.LoadOrCreateKeyring(path)
 	if err != nil {
@@ -102,7 +105,7 @@ func TestRotationAndPersistence(t *testing.T) {
 		t.Fatalf("after restart: current %s, keys %v", restarted.Current().ID, restarted.IDs())
 	}
 	for _, tok := range []string{before, after} {
-		if got, err := restarted.Open(tok); err != nil || got != card {
+		if got, err := restarted.Open(tok, pay); err != nil || got != card {
 			t.Errorf("open after restart: %q %v", got, err)
 		}
 	}
@@ -112,7 +115,7 @@ func TestRotationAndPersistence(t *testing.T) {
 	if err := restarted.Retire(first.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := restarted.Open(before); !errors.Is(err, cardcrypt.ErrUnknownKey) {
+	if _, err := restarted.Open(before, pay); !errors.Is(err, cardcrypt.ErrUnknownKey) {
 		t.Errorf("a token of a retired key: %v", err)
 	}
 	again, _ := cardcrypt.LoadOrCreateKeyring(path)
@@ -124,5 +127,34 @@ func TestRotationAndPersistence(t *testing.T) {
 	}
 	if _, err := cardcrypt.LoadOrCreateKeyring(path); err == nil {
 		t.Error("loaded a keyring of another scheme")
+	}
+}
+
+// A token is bound to its payment: read from Kafka or a dead-letter
+// queue, it cannot pay for another order, nor for another amount of the
+// same order.
+func TestATokenPaysOnlyForItsOrderAndAmount(t *testing.T) {
+	ring, err := cardcrypt.NewKeyring()
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, err := cardcrypt.Seal(ring.Current(), "4242424242424242", pay)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ring.Open(token, pay); err != nil || got != "4242424242424242" {
+		t.Fatalf("its own payment: %q, %v", got, err)
+	}
+	for name, other := range map[string]cardcrypt.Binding{
+		"another order":  {OrderID: "0193-other", AmountCents: pay.AmountCents},
+		"another amount": {OrderID: pay.OrderID, AmountCents: pay.AmountCents + 1},
+		"no payment":     {},
+	} {
+		if got, err := ring.Open(token, other); !errors.Is(err, cardcrypt.ErrBadToken) || got != "" {
+			t.Errorf("%s: opened to %q (%v), want ErrBadToken", name, got, err)
+		}
+	}
+	if _, err := cardcrypt.Seal(ring.Current(), "4242424242424242", cardcrypt.Binding{}); err == nil {
+		t.Error("sealed a token bound to no payment")
 	}
 }

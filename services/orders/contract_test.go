@@ -18,7 +18,7 @@ func TestContract(t *testing.T) {
 		orderevents.Placed: orderevents.OrderPlaced{OrderID: "0193a1b2-0000-7000-8000-000000000001", CustomerID: "c-42",
 			Items:      []orderevents.Item{{SKU: "SKU-001", Quantity: 2, UnitPriceCents: 1250}},
 			TotalCents: 2500, Currency: "EUR",
-			Payment: orderevents.Payment{Token: "enc_v2.k1.c2VhbGVk", CardLast4: "4242"}},
+			Payment: orderevents.Payment{Token: "enc_v3.k1.c2VhbGVk", CardLast4: "4242"}},
 		orderevents.Confirmed: orderevents.OrderFinished{OrderID: finished.OrderID, TotalCents: 2500},
 		orderevents.Rejected:  orderevents.OrderFinished{OrderID: finished.OrderID, Reason: "out_of_stock", TotalCents: 2500},
 		orderevents.Cancelled: finished,

@@ -32,9 +32,10 @@ type Quoter interface {
 	Prices(ctx context.Context, skus []string) (map[string]int64, error)
 }
 
-// Tokenizer exchanges a card number for the provider's token.
+// Tokenizer exchanges a card number for the provider's token, good for
+// one payment only: the order's id and total.
 type Tokenizer interface {
-	Tokenize(ctx context.Context, card string) (token, last4 string, err error)
+	Tokenize(ctx context.Context, card, orderID string, amountCents int64) (token, last4 string, err error)
 }
 
 // Store keeps orders: the command side. It owns its transactions.
@@ -277,14 +278,14 @@ func (s *Orders) place(ctx context.Context, req PlaceRequest) (Result, error) {
 	if len(unknown) > 0 {
 		return Result{}, &UnknownSKUError{SKUs: unknown}
 	}
-	token, last4, err := s.tokenizer.Tokenize(ctx, req.CardNumber)
+	id := uuid.Must(uuid.NewV7()).String() // time-ordered: index-friendly
+	trace.SpanFromContext(ctx).SetAttributes(attribute.String("order.id", id))
+	placed := order.Place(id, req.CustomerID, items, req.CardNumber[len(req.CardNumber)-4:], s.now().UTC().Truncate(time.Microsecond)) // PostgreSQL keeps microseconds
+	// The token pays for this order's total and nothing else.
+	token, last4, err := s.tokenizer.Tokenize(ctx, req.CardNumber, id, placed.Data.(order.Placed).TotalCents)
 	if err != nil {
 		return Result{}, fmt.Errorf("%w: %w", ErrPaymentUnavailable, err)
 	}
-
-	id := uuid.Must(uuid.NewV7()).String() // time-ordered: index-friendly
-	trace.SpanFromContext(ctx).SetAttributes(attribute.String("order.id", id))
-	placed := order.Place(id, req.CustomerID, items, last4, s.now().UTC().Truncate(time.Microsecond)) // PostgreSQL keeps microseconds
 	msg, err := announce.Placed(placed, orderevents.Payment{Token: token, CardLast4: last4})
 	if err != nil {
 		return Result{}, err

@@ -70,13 +70,15 @@ func (c *Client) Warm(ctx context.Context) error {
 	}
 }
 
-// Tokenize returns card sealed to the provider's key and its last four digits.
-func (c *Client) Tokenize(ctx context.Context, card string) (token, last4 string, err error) {
+// Tokenize returns card sealed to the provider's key, good only for the
+// payment of amountCents for orderID (cardcrypt.Binding), and its last
+// four digits.
+func (c *Client) Tokenize(ctx context.Context, card, orderID string, amountCents int64) (token, last4 string, err error) {
 	key, err := c.publicKey(ctx)
 	if err != nil {
 		return "", "", err
 	}
-	token, err = cardcrypt.Seal(key, card)
+	token, err = cardcrypt.Seal(key, card, cardcrypt.Binding{OrderID: orderID, AmountCents: amountCents})
 	if err != nil {
 		return "", "", fmt.Errorf("seal card: %w", err)
 	}

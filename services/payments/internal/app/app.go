@@ -86,7 +86,7 @@ type Tx interface {
 // payment.DeclinedError, payment.ErrRefused, payment.ErrNotSent, or
 // unknown (payment.Unknown).
 type PSP interface {
-	Charge(ctx context.Context, key, token string, amountCents int64) (payment.Charge, error)
+	Charge(ctx context.Context, key, orderID, token string, amountCents int64) (payment.Charge, error)
 	Refund(ctx context.Context, key, chargeID string) error
 }
 
@@ -160,6 +160,9 @@ func (h *Payments) Placed(ctx context.Context, tx Tx, e orderevents.OrderPlaced)
 	if err != nil {
 		return err
 	}
+	if in.Cancelled { // cancelled first (events of two topics race): never charged
+		return h.forgetUnused(ctx, tx, in)
+	}
 	return h.chargeIfReady(ctx, tx, in)
 }
 
@@ -205,15 +208,37 @@ func (h *Payments) plan(ctx context.Context, tx Tx, orderID, kind string) error 
 // after the commit. A charge still unsettled sees the cancellation when it
 // settles, and refunds then.
 func (h *Payments) Cancelled(ctx context.Context, tx Tx, orderID, trigger string) error {
-	if _, err := tx.UpdateIntent(ctx, orderID, payment.IntentChange{Cancelled: true}); err != nil {
+	in, err := tx.UpdateIntent(ctx, orderID, payment.IntentChange{Cancelled: true})
+	if err != nil {
 		return err
 	}
 	p, found, err := tx.Payment(ctx, orderID)
-	if err != nil || !found || !p.Holds() {
-		return err // nothing was taken (or a charge under way will see the cancellation)
+	if err != nil {
+		return err
+	}
+	if !found {
+		return h.forgetUnused(ctx, tx, in)
+	}
+	if !p.Holds() {
+		return nil // nothing was taken
 	}
 	trace.SpanFromContext(ctx).SetAttributes(attribute.String("saga.trigger", trigger))
 	return h.plan(ctx, tx, orderID, payment.CallRefund)
+}
+
+// forgetUnused drops the card token of a cancelled order for which no
+// charge was decided (none is planned; the caller knows no payment was
+// recorded): nothing will ever use it, and a token kept is a token that
+// can leak. A charge decided before the cancellation keeps its token: the
+// call may be under way, and the call forgets it when it settles.
+func (h *Payments) forgetUnused(ctx context.Context, tx Tx, in payment.Intent) error {
+	if in.PaymentToken == "" {
+		return nil
+	}
+	if _, planned, err := tx.PlannedCall(ctx, in.OrderID, payment.CallCharge); err != nil || planned {
+		return err
+	}
+	return tx.ForgetToken(ctx, in.OrderID)
 }
 
 // A provider call (psp_calls row) is settled only by an answer that says
@@ -419,7 +444,7 @@ func (h *Payments) charge(ctx context.Context, in payment.Intent) (payment.Charg
 		attribute.String("order.id", in.OrderID), attribute.Int64("payment.amount_cents", in.AmountCents),
 		attribute.String("payment.card_last4", in.CardLast4)))
 	defer span.End()
-	ch, err := h.psp.Charge(ctx, "charge-"+in.OrderID, in.PaymentToken, in.AmountCents)
+	ch, err := h.psp.Charge(ctx, "charge-"+in.OrderID, in.OrderID, in.PaymentToken, in.AmountCents)
 	if err != nil {
 		span.SetAttributes(attribute.Bool("payment.outcome_unknown", payment.Unknown(err)))
 		span.SetStatus(codes.Error, err.Error())

@@ -40,7 +40,7 @@ func TestAppImportsNoAdapter(t *testing.T) {
 // provider is a PSP that approves every charge and refund, and counts them.
 type provider struct{ charges, refunds int }
 
-func (p *provider) Charge(_ context.Context, key, _ string, _ int64) (payment.Charge, error) {
+func (p *provider) Charge(_ context.Context, key, _, _ string, _ int64) (payment.Charge, error) {
 	p.charges++
 	return payment.Charge{ChargeID: "ch-" + key}, nil
 }

@@ -59,9 +59,9 @@ func New(baseURL string, timeout time.Duration, g Guards, rt http.RoundTripper) 
 }
 
 // Charge asks the provider to take amount from the card behind token.
-func (c *Client) Charge(ctx context.Context, key, token string, amountCents int64) (payment.Charge, error) {
+func (c *Client) Charge(ctx context.Context, key, orderID, token string, amountCents int64) (payment.Charge, error) {
 	var ch payment.Charge
-	err := c.call(ctx, c.guards.Charge, "/charges", key, map[string]any{"token": token, "amount_cents": amountCents}, &ch)
+	err := c.call(ctx, c.guards.Charge, "/charges", key, map[string]any{"order_id": orderID, "token": token, "amount_cents": amountCents}, &ch)
 	return ch, err
 }
 

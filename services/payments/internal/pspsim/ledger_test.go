@@ -48,14 +48,14 @@ func put(t *testing.T, url, body string) {
 // charges nothing.
 func TestLedgerShowsEveryChargeAndItsRefund(t *testing.T) {
 	ts := server(t)
-	s, c := post(t, ts.URL+"/charges", "charge-a", `{"token":"`+token(t, ts, "4242424242424242")+`","amount_cents":700}`)
+	s, c := post(t, ts.URL+"/charges", "charge-a", `{"order_id":"o-test","token":"`+token(t, ts, "4242424242424242", 700)+`","amount_cents":700}`)
 	if s != 201 {
 		t.Fatal(s, c)
 	}
-	post(t, ts.URL+"/charges", "charge-b", `{"token":"`+token(t, ts, "4242424242424242")+`","amount_cents":300}`)
-	post(t, ts.URL+"/charges", "charge-d", `{"token":"`+token(t, ts, pspsim.CardDeclined)+`","amount_cents":300}`)
+	post(t, ts.URL+"/charges", "charge-b", `{"order_id":"o-test","token":"`+token(t, ts, "4242424242424242", 300)+`","amount_cents":300}`)
+	post(t, ts.URL+"/charges", "charge-d", `{"order_id":"o-test","token":"`+token(t, ts, pspsim.CardDeclined, 300)+`","amount_cents":300}`)
 	for range 2 {
-		if s, _ := post(t, ts.URL+"/charges", "charge-e", `{"token":"`+token(t, ts, pspsim.CardProcessingError)+`","amount_cents":300}`); s != 500 {
+		if s, _ := post(t, ts.URL+"/charges", "charge-e", `{"order_id":"o-test","token":"`+token(t, ts, pspsim.CardProcessingError, 300)+`","amount_cents":300}`); s != 500 {
 			t.Fatalf("processing error card: %d", s)
 		}
 	}
@@ -81,8 +81,8 @@ func TestLedgerSurvivesARestart(t *testing.T) {
 	}
 	cfg := pspsim.Config{Keys: keys, LedgerFile: filepath.Join(dir, "ledger.jsonl")}
 	first := serve(t, cfg, &faults.Injector{})
-	tok := token(t, first, "4242424242424242")
-	_, c1 := post(t, first.URL+"/charges", "charge-o", `{"token":"`+tok+`","amount_cents":900}`)
+	tok := token(t, first, "4242424242424242", 900)
+	_, c1 := post(t, first.URL+"/charges", "charge-o", `{"order_id":"o-test","token":"`+tok+`","amount_cents":900}`)
 	first.Close()
 
 	// A crash mid-write leaves half a line: it is dropped, nothing else.
@@ -94,7 +94,7 @@ func TestLedgerSurvivesARestart(t *testing.T) {
 	_ = f.Close()
 
 	again := serve(t, cfg, &faults.Injector{})
-	s, c2 := post(t, again.URL+"/charges", "charge-o", `{"token":"`+tok+`","amount_cents":900}`)
+	s, c2 := post(t, again.URL+"/charges", "charge-o", `{"order_id":"o-test","token":"`+tok+`","amount_cents":900}`)
 	if s != 201 || c2["charge_id"] != c1["charge_id"] || len(ledger(t, again.URL)) != 1 {
 		t.Fatalf("replay after a restart: %d %v (first %v), ledger %+v", s, c2, c1, ledger(t, again.URL))
 	}
@@ -109,11 +109,11 @@ func TestLatencyDoesNotStopTheCharge(t *testing.T) {
 	keys, _ := cardcrypt.NewKeyring()
 	injector := &faults.Injector{Detached: true}
 	ts := serve(t, pspsim.Config{Keys: keys}, injector)
-	tok := token(t, ts, "4242424242424242")
+	tok := token(t, ts, "4242424242424242", 5)
 	injector.Set(faults.Faults{LatencyMS: 300})
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, ts.URL+"/charges", strings.NewReader(`{"token":"`+tok+`","amount_cents":5}`))
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, ts.URL+"/charges", strings.NewReader(`{"order_id":"o-test","token":"`+tok+`","amount_cents":5}`))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Idempotency-Key", "charge-late")
 	if _, err := http.DefaultClient.Do(req); !errors.Is(err, context.DeadlineExceeded) {
@@ -131,8 +131,8 @@ func TestLatencyDoesNotStopTheCharge(t *testing.T) {
 // each time, and a replay of the key gets the real answer.
 func TestProviderFaultsChargeThenMisbehave(t *testing.T) {
 	ts := server(t)
-	tok := token(t, ts, "4242424242424242")
-	body := `{"token":"` + tok + `","amount_cents":5}`
+	tok := token(t, ts, "4242424242424242", 5)
+	body := `{"order_id":"o-test","token":"` + tok + `","amount_cents":5}`
 	charge := func(key string) (int, error) {
 		req, _ := http.NewRequest(http.MethodPost, ts.URL+"/charges", strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")

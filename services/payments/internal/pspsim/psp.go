@@ -204,6 +204,9 @@ func (s *Simulator) ledger(c echo.Context) error {
 }
 
 type chargeRequest struct {
+	// OrderID and AmountCents are the payment the token was sealed for
+	// (cardcrypt.Binding): a token opens for them only.
+	OrderID     string `json:"order_id"`
 	Token       string `json:"token"`
 	AmountCents int64  `json:"amount_cents"`
 }
@@ -233,9 +236,12 @@ func (s *Simulator) charge(c echo.Context) error {
 	if req.AmountCents <= 0 {
 		fields["amount_cents"] = "must be positive"
 	}
-	card, err := s.keys.Open(req.Token)
+	if !httpserver.Text(req.OrderID, 255) {
+		fields["order_id"] = "required, 1..255 characters of text"
+	}
+	card, err := s.keys.Open(req.Token, cardcrypt.Binding{OrderID: req.OrderID, AmountCents: req.AmountCents})
 	if err != nil {
-		fields["token"] = "not a card sealed to this provider's key"
+		fields["token"] = "not a card sealed to this provider's key for this order and amount"
 	}
 	if err := httpserver.Invalid(fields); err != nil {
 		s.count(c, "charge", "invalid")

@@ -66,7 +66,9 @@ func post(t *testing.T, url, key, body string) (int, map[string]any) {
 }
 
 // token seals card to the key the simulator publishes, as a merchant does.
-func token(t *testing.T, ts *httptest.Server, card string) string {
+// token seals card to ts's published key for the payment of amountCents
+// for order o-test, the order every test charges.
+func token(t *testing.T, ts *httptest.Server, card string, amountCents int64) string {
 	t.Helper()
 	resp, err := http.Get(ts.URL + "/card-encryption-key")
 	if err != nil {
@@ -81,7 +83,7 @@ func token(t *testing.T, ts *httptest.Server, card string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := cardcrypt.Seal(pub, card)
+	tok, err := cardcrypt.Seal(pub, card, cardcrypt.Binding{OrderID: "o-test", AmountCents: amountCents})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +104,7 @@ func TestTestCards(t *testing.T) {
 		{pspsim.CardProcessingError, 500, "processing_error"},
 	}
 	for i, tt := range tests {
-		status, out := post(t, ts.URL+"/charges", "k"+string(rune('a'+i)), `{"token":"`+token(t, ts, tt.card)+`","amount_cents":500}`)
+		status, out := post(t, ts.URL+"/charges", "k"+string(rune('a'+i)), `{"order_id":"o-test","token":"`+token(t, ts, tt.card, 500)+`","amount_cents":500}`)
 		code := ""
 		if e, ok := out["error"].(map[string]any); ok {
 			code, _ = e["code"].(string)
@@ -115,9 +117,9 @@ func TestTestCards(t *testing.T) {
 
 func TestChargesAndRefundsAreIdempotent(t *testing.T) {
 	ts := server(t)
-	tok := token(t, ts, "4242424242424242")
-	s1, c1 := post(t, ts.URL+"/charges", "order-1", `{"token":"`+tok+`","amount_cents":500}`)
-	s2, c2 := post(t, ts.URL+"/charges", "order-1", `{"token":"`+tok+`","amount_cents":500}`)
+	tok := token(t, ts, "4242424242424242", 500)
+	s1, c1 := post(t, ts.URL+"/charges", "order-1", `{"order_id":"o-test","token":"`+tok+`","amount_cents":500}`)
+	s2, c2 := post(t, ts.URL+"/charges", "order-1", `{"order_id":"o-test","token":"`+tok+`","amount_cents":500}`)
 	if s1 != 201 || s2 != 201 || c1["charge_id"] != c2["charge_id"] {
 		t.Fatalf("replayed charge: %v / %v", c1, c2)
 	}
@@ -138,12 +140,17 @@ func TestChargesAndRefundsAreIdempotent(t *testing.T) {
 func TestRejectsBadRequests(t *testing.T) {
 	ts := server(t)
 	other := server(t)
-	foreign := token(t, other, "4242424242424242")
+	foreign := token(t, other, "4242424242424242", 5)
 	for name, c := range map[string]struct{ key, body string }{
-		"no key":          {"", `{"token":"` + token(t, ts, "4242424242424242") + `","amount_cents":5}`},
-		"zero amount":     {"k", `{"token":"` + token(t, ts, "4242424242424242") + `","amount_cents":0}`},
-		"foreign token":   {"k", `{"token":"` + foreign + `","amount_cents":5}`},
-		"garbage token":   {"k", `{"token":"enc_v2.nope.nope","amount_cents":5}`},
+		"no key":        {"", `{"order_id":"o-test","token":"` + token(t, ts, "4242424242424242", 5) + `","amount_cents":5}`},
+		"zero amount":   {"k", `{"order_id":"o-test","token":"` + token(t, ts, "4242424242424242", 5) + `","amount_cents":0}`},
+		"foreign token": {"k", `{"order_id":"o-test","token":"` + foreign + `","amount_cents":5}`},
+		"garbage token": {"k", `{"order_id":"o-test","token":"enc_v3.nope.nope","amount_cents":5}`},
+		"no order":      {"k", `{"token":"` + token(t, ts, "4242424242424242", 5) + `","amount_cents":5}`},
+		// A token is good for its own payment only (read from Kafka or
+		// a DLQ, it cannot pay for another order or amount).
+		"another order":   {"k", `{"order_id":"o-other","token":"` + token(t, ts, "4242424242424242", 5) + `","amount_cents":5}`},
+		"another amount":  {"k", `{"order_id":"o-test","token":"` + token(t, ts, "4242424242424242", 5) + `","amount_cents":6}`},
 		"card in charges": {"k", `{"card_number":"4242424242424242","amount_cents":5}`},
 	} {
 		if s, out := post(t, ts.URL+"/charges", c.key, c.body); s != 400 {
@@ -156,17 +163,17 @@ func TestRejectsBadRequests(t *testing.T) {
 // cards sealed to the old one.
 func TestKeyRotation(t *testing.T) {
 	ts := server(t)
-	before := token(t, ts, "4242424242424242")
+	before := token(t, ts, "4242424242424242", 5)
 	if s, out := post(t, ts.URL+"/admin/card-encryption-key/rotate", "", ""); s != 200 {
 		t.Fatalf("rotate: %d %v", s, out)
 	}
-	after := token(t, ts, "4242424242424242")
+	after := token(t, ts, "4242424242424242", 5)
 	idOf := func(tok string) string { return strings.Split(tok, ".")[1] }
 	if idOf(before) == idOf(after) {
 		t.Fatalf("the published key did not change: %s", idOf(after))
 	}
 	for i, tok := range []string{before, after} {
-		if s, out := post(t, ts.URL+"/charges", fmt.Sprint("rot-", i), `{"token":"`+tok+`","amount_cents":5}`); s != 201 && s != 200 {
+		if s, out := post(t, ts.URL+"/charges", fmt.Sprint("rot-", i), `{"order_id":"o-test","token":"`+tok+`","amount_cents":5}`); s != 201 && s != 200 {
 			t.Errorf("charge with the key %s: %d %v", idOf(tok), s, out)
 		}
 	}

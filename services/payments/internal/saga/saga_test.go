@@ -135,10 +135,11 @@ func newEnvWith(t *testing.T, guards pspclient.Guards, cfg saga.Config, timeout 
 	return e
 }
 
-// token seals card to the simulator's key, as orders does.
-func (e *env) token(card string) string {
+// token seals card to the simulator's key for the payment of amountCents
+// for order, as orders does.
+func (e *env) token(card, order string, amountCents int64) string {
 	e.t.Helper()
-	tok, err := cardcrypt.Seal(e.pspKey, card)
+	tok, err := cardcrypt.Seal(e.pspKey, card, cardcrypt.Binding{OrderID: order, AmountCents: amountCents})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -179,7 +180,7 @@ func (e *env) deliverAsync(typ string, data any) <-chan error {
 func (e *env) placed(order, card string) {
 	e.deliver(orderevents.Placed, orderevents.OrderPlaced{OrderID: order, CustomerID: "c", Currency: "EUR", TotalCents: 1234,
 		Items:   []orderevents.Item{{SKU: "SKU-001", Quantity: 1, UnitPriceCents: 1234}},
-		Payment: orderevents.Payment{Token: e.token(card), CardLast4: card[len(card)-4:]}})
+		Payment: orderevents.Payment{Token: e.token(card, order, 1234), CardLast4: card[len(card)-4:]}})
 }
 
 // dieMidCharge places order and delivers its reservation to a process
@@ -457,4 +458,30 @@ func TestCancelledWhileChargingIsRefunded(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatalf("payments %+v, %d refunds", e.payments("o"), e.refunds.Load())
+}
+
+// An order that never charges keeps no card token: rejected before its
+// reservation, or cancelled before payments even saw it placed (the two
+// topics race), its token is forgotten in the same transaction.
+func TestTokensOfOrdersNeverChargedAreForgotten(t *testing.T) {
+	for name, events := range map[string]func(e *env){
+		"rejected after placed": func(e *env) {
+			e.placed("o", "4242424242424242")
+			e.deliver("orders.rejected", map[string]string{"order_id": "o", "reason": "out_of_stock"})
+		},
+		"cancelled before placed": func(e *env) {
+			e.deliver("orders.cancelled", map[string]string{"order_id": "o", "reason": "saga_timeout"})
+			e.placed("o", "4242424242424242")
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t)
+			events(e)
+			e.deliver("inventory.reserved", map[string]string{"order_id": "o"})
+			tokens := postgrestest.Strings(t, e.pool, `SELECT payment_token FROM payment_intents WHERE order_id = 'o'`)
+			if len(tokens) != 1 || tokens[0] != "" || e.charges.Load() != 0 {
+				t.Fatalf("tokens %q after %d charges, want the one intent's token forgotten and no charge", tokens, e.charges.Load())
+			}
+		})
+	}
 }

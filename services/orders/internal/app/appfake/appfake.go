@@ -204,7 +204,7 @@ type Tokenizer struct {
 }
 
 // Tokenize implements app.Tokenizer.
-func (t Tokenizer) Tokenize(ctx context.Context, card string) (string, string, error) {
+func (t Tokenizer) Tokenize(ctx context.Context, card, _ string, _ int64) (string, string, error) {
 	if t.Block {
 		<-ctx.Done()
 		return "", "", ctx.Err()
