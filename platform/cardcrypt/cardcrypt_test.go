@@ -50,7 +50,7 @@ func TestTokensThatMustNotOpen(t *testing.T) {
 	for i := range raw {
 		bad := append([]byte(nil), raw...)
 		bad[i] ^= 0x01
-		if _, err := ring.Open("enc_v3." + id + "." + base64.RawURLEncoding.EncodeToString(bad), pay); !errors.Is(err, cardcrypt.ErrBadToken) {
+		if _, err := ring.Open("enc_v3."+id+"."+base64.RawURLEncoding.EncodeToString(bad), pay); !errors.Is(err, cardcrypt.ErrBadToken) {
 			t.Fatalf("flipped byte %d: %v", i, err)
 		}
 	}
