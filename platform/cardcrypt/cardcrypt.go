@@ -30,6 +30,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -131,6 +132,7 @@ func Seal(to PublicKey, card string, b Binding) (string, error) {
 // Keyring is the provider's private keys by id; the newest is current
 // (published, used for new tokens). Safe for concurrent use.
 type Keyring struct {
+	change  sync.Mutex // one Rotate or Retire at a time
 	mu      sync.RWMutex
 	keys    map[string]*ecdh.PrivateKey
 	order   []string // oldest first; the last is current
@@ -140,7 +142,7 @@ type Keyring struct {
 // NewKeyring returns a keyring with one fresh key.
 func NewKeyring() (*Keyring, error) {
 	k := &Keyring{keys: map[string]*ecdh.PrivateKey{}}
-	if _, err := k.rotate(); err != nil {
+	if _, err := k.Rotate(); err != nil { // in memory: nothing to save yet
 		return nil, err
 	}
 	return k, nil
@@ -162,44 +164,51 @@ func (k *Keyring) IDs() []string {
 }
 
 // Rotate adds a fresh key and makes it current; tokens sealed to the
-// older keys still open. The keyring is saved when it has a file.
+// older keys still open. A keyring with a file saves the new key first
+// and makes it current only once it is on disk: a key published but not
+// saved would seal tokens that no restarted provider could open.
 func (k *Keyring) Rotate() (PublicKey, error) {
-	k.mu.Lock()
-	id, err := k.rotate()
-	var pub PublicKey
-	if err == nil {
-		pub = PublicKey{ID: id, Key: k.keys[id].PublicKey()}
-	}
-	k.mu.Unlock()
-	if err != nil {
-		return PublicKey{}, err
-	}
-	return pub, k.save()
-}
-
-func (k *Keyring) rotate() (string, error) {
+	k.change.Lock()
+	defer k.change.Unlock()
 	priv, err := ecdh.X25519().GenerateKey(rand.Reader)
 	if err != nil {
-		return "", fmt.Errorf("cardcrypt: generate key: %w", err)
+		return PublicKey{}, fmt.Errorf("cardcrypt: generate key: %w", err)
 	}
 	id := keyID(priv.PublicKey())
-	k.keys[id] = priv
-	k.order = append(k.order, id)
-	return id, nil
+	k.mu.RLock()
+	keys, order := maps.Clone(k.keys), append(slices.Clone(k.order), id)
+	k.mu.RUnlock()
+	keys[id] = priv
+	if err := k.save(keys, order); err != nil {
+		return PublicKey{}, err
+	}
+	k.mu.Lock()
+	k.keys, k.order = keys, order
+	k.mu.Unlock()
+	return PublicKey{ID: id, Key: priv.PublicKey()}, nil
 }
 
-// Retire drops a key that is not current: tokens sealed to it no longer open.
+// Retire drops a key that is not current: tokens sealed to it no longer
+// open. As with Rotate, the keyring changes once the change is saved.
 func (k *Keyring) Retire(id string) error {
-	k.mu.Lock()
+	k.change.Lock()
+	defer k.change.Unlock()
+	k.mu.RLock()
 	i := slices.Index(k.order, id)
-	if i < 0 || i == len(k.order)-1 {
-		k.mu.Unlock()
+	keys, order := maps.Clone(k.keys), slices.Clone(k.order)
+	k.mu.RUnlock()
+	if i < 0 || i == len(order)-1 {
 		return fmt.Errorf("cardcrypt: retire %s: not a key this keyring holds, or the current one", id)
 	}
-	delete(k.keys, id)
-	k.order = slices.Delete(k.order, i, i+1)
+	delete(keys, id)
+	order = slices.Delete(order, i, i+1)
+	if err := k.save(keys, order); err != nil {
+		return err
+	}
+	k.mu.Lock()
+	k.keys, k.order = keys, order
 	k.mu.Unlock()
-	return k.save()
+	return nil
 }
 
 // Open decrypts a token with the key its header names, for the payment b:
@@ -253,7 +262,7 @@ func LoadOrCreateKeyring(path string) (*Keyring, error) {
 			return nil, err
 		}
 		k.persist = path
-		return k, k.save()
+		return k, k.save(k.keys, k.order)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("cardcrypt: read keyring: %w", err)
@@ -279,29 +288,56 @@ func LoadOrCreateKeyring(path string) (*Keyring, error) {
 	return k, nil
 }
 
-func (k *Keyring) save() error {
+// save writes keys in order to the keyring's file, if it has one, so that
+// a crash at any point leaves either the old file or the new one, whole
+// and on disk: a temporary file written and synced, renamed over the old
+// one, and the directory synced so the rename itself survives.
+func (k *Keyring) save(keys map[string]*ecdh.PrivateKey, order []string) error {
 	if k.persist == "" {
 		return nil
 	}
-	k.mu.RLock()
 	f := keyringFile{Scheme: Scheme}
-	for _, id := range k.order {
-		f.Keys = append(f.Keys, base64.RawURLEncoding.EncodeToString(k.keys[id].Bytes()))
+	for _, id := range order {
+		f.Keys = append(f.Keys, base64.RawURLEncoding.EncodeToString(keys[id].Bytes()))
 	}
-	k.mu.RUnlock()
 	b, err := json.Marshal(f)
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(k.persist), 0o700); err != nil {
-		return fmt.Errorf("cardcrypt: save keyring: %w", err)
-	}
-	tmp := k.persist + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return fmt.Errorf("cardcrypt: save keyring: %w", err)
-	}
-	if err := os.Rename(tmp, k.persist); err != nil {
+	if err := writeSynced(k.persist, b); err != nil {
 		return fmt.Errorf("cardcrypt: save keyring: %w", err)
 	}
 	return nil
+}
+
+func writeSynced(path string, b []byte) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600) // #nosec G304 -- next to the operator's PSP_KEY_FILE
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	d, err := os.Open(dir) // #nosec G304 -- the keyring's own directory
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }

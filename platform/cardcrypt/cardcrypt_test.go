@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -156,5 +157,52 @@ func TestATokenPaysOnlyForItsOrderAndAmount(t *testing.T) {
 	}
 	if _, err := cardcrypt.Seal(ring.Current(), "4242424242424242", cardcrypt.Binding{}); err == nil {
 		t.Error("sealed a token bound to no payment")
+	}
+}
+
+// A rotation that cannot be saved changes nothing: the old key stays
+// current (and published), so no token is ever sealed to a key a
+// restarted provider would not have. The same for a retirement.
+func TestARotationThatCannotBeSavedKeepsTheOldKey(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "keys.json")
+	ring, err := cardcrypt.LoadOrCreateKeyring(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := ring.Current()
+	saved, _ := os.ReadFile(path)
+	// The temporary file cannot be created (a directory is in its
+	// place): as a full or read-only disk would, even for root.
+	if err := os.Mkdir(path+".tmp", 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ring.Rotate(); err == nil {
+		t.Fatal("the rotation was saved")
+	}
+	if ring.Current().ID != old.ID || len(ring.IDs()) != 1 {
+		t.Fatalf("current %s (keys %v) after a failed rotation, want %s alone", ring.Current().ID, ring.IDs(), old.ID)
+	}
+	if now, _ := os.ReadFile(path); string(now) != string(saved) {
+		t.Fatal("the keyring file changed")
+	}
+	restarted, err := cardcrypt.LoadOrCreateKeyring(path)
+	if err != nil || restarted.Current().ID != old.ID {
+		t.Fatalf("after a restart: %v, %v", restarted.IDs(), err)
+	}
+
+	// Saved once it can be: rotated, then retiring the old key fails to
+	// save and keeps it.
+	if err := os.Remove(path + ".tmp"); err != nil {
+		t.Fatal(err)
+	}
+	next, err := ring.Rotate()
+	if err != nil || ring.Current().ID != next.ID {
+		t.Fatalf("rotate: %v", err)
+	}
+	if err := os.Mkdir(path+".tmp", 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := ring.Retire(old.ID); err == nil || !slices.Contains(ring.IDs(), old.ID) {
+		t.Fatalf("retire without saving: %v, keys %v", err, ring.IDs())
 	}
 }

@@ -178,7 +178,11 @@ func (s *Simulator) publicKey(c echo.Context) error {
 func (s *Simulator) rotate(c echo.Context) error {
 	k, err := s.keys.Rotate()
 	if err != nil {
-		return err
+		// Nothing changed: the keyring makes a key current only once it
+		// is saved, so the published key stays the one a restart keeps.
+		s.log.ErrorContext(c.Request().Context(), "key rotation not saved; the current key is unchanged", "error", err)
+		return httpserver.NewError(http.StatusServiceUnavailable, "keyring_not_saved",
+			"the new key could not be saved; the current key is unchanged")
 	}
 	return c.JSON(http.StatusOK, map[string]any{"key_id": k.ID, "keys": s.keys.IDs()})
 }
