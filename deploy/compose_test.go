@@ -30,6 +30,12 @@ func loadCompose(t *testing.T, profiles ...string) *types.Project {
 // directory the project's.
 func loadComposeFile(t *testing.T, file string, profiles ...string) *types.Project {
 	t.Helper()
+	return loadComposeFileEnv(t, file, []string{}, profiles...)
+}
+
+// loadComposeFileEnv loads file with env as its only environment.
+func loadComposeFileEnv(t *testing.T, file string, env []string, profiles ...string) *types.Project {
+	t.Helper()
 	abs, err := filepath.Abs(file)
 	if err != nil {
 		t.Fatal(err)
@@ -38,7 +44,7 @@ func loadComposeFile(t *testing.T, file string, profiles ...string) *types.Proje
 		cli.WithWorkingDirectory(filepath.Dir(abs)), cli.WithProfiles(profiles), cli.WithConsistency(true),
 		cli.WithResolvedPaths(true), cli.WithInterpolation(true),
 		// Not the caller's environment: the file's own defaults are under test.
-		cli.WithEnv([]string{}))
+		cli.WithEnv(env))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,12 +215,13 @@ func TestComposePortsFollowTheContract(t *testing.T) {
 
 // binaries maps the commands the image runs to their packages.
 var binaries = map[string]string{
-	"orders":    "./services/orders/cmd/orders",
-	"payments":  "./services/payments/cmd/payments",
-	"psp":       "./services/payments/cmd/psp",
-	"inventory": "./services/inventory/cmd/inventory",
-	"sidecar":   "./platform/cmd/sidecar",
-	"probe":     "./platform/cmd/probe",
+	"admintoken": "./platform/cmd/admintoken",
+	"orders":     "./services/orders/cmd/orders",
+	"payments":   "./services/payments/cmd/payments",
+	"psp":        "./services/payments/cmd/psp",
+	"inventory":  "./services/inventory/cmd/inventory",
+	"sidecar":    "./platform/cmd/sidecar",
+	"probe":      "./platform/cmd/probe",
 }
 
 // sdkEnv are read by the OpenTelemetry SDK and the Go runtime, not by the
@@ -248,7 +255,7 @@ func TestScanEnvFindsWhatTheCodeReads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, v := range []string{"HTTP_ADDR", "ADMIN_TOKEN", "ADMIN_ADDR", "PSP_KEY_FILE", "PYROSCOPE_SERVER_ADDRESS", "LOG_LEVEL"} {
+	for _, v := range []string{"HTTP_ADDR", "ADMIN_TOKEN", "ADMIN_TOKEN_FILE", "ADMIN_ADDR", "PSP_KEY_FILE", "PYROSCOPE_SERVER_ADDRESS", "LOG_LEVEL"} {
 		if !use.Reads[v] {
 			t.Errorf("psp reads %s, the scan did not find it (found %v)", v, slices.Sorted(maps.Keys(use.Reads)))
 		}
@@ -309,5 +316,45 @@ func TestBackendConfigsParseAndNameComposeServices(t *testing.T) {
 		if _, ok := p.Services[host]; strings.HasSuffix(k, "_ENDPOINT") && !ok {
 			t.Errorf("the Collector's %s=%s is not a compose service", k, *v)
 		}
+	}
+}
+
+// Nothing is published on every interface by default: the suite (with
+// its admin routes), Kafka and etcd (which authenticate no one) and
+// Grafana are reachable from this machine only, unless BIND_ADDRESS opens
+// them, all at once.
+func TestComposePublishesOnLoopbackUnlessOpened(t *testing.T) {
+	for _, file := range []string{"compose.yaml", "deploy/compose/observability.yaml"} {
+		published := 0
+		for name, s := range loadComposeFile(t, filepath.Join(root, file), "load").Services {
+			for _, p := range s.Ports {
+				published++
+				if p.HostIP != "127.0.0.1" {
+					t.Errorf("%s: %s publishes %s on %q by default, want 127.0.0.1", file, name, p.Published, p.HostIP)
+				}
+			}
+		}
+		if published < 5 {
+			t.Fatalf("%s: only %d ports published: is the file loaded?", file, published)
+		}
+		opened := loadComposeFileEnv(t, filepath.Join(root, file), []string{"BIND_ADDRESS=0.0.0.0"}, "load")
+		for name, s := range opened.Services {
+			for _, p := range s.Ports {
+				if p.HostIP != "0.0.0.0" {
+					t.Errorf("%s: with BIND_ADDRESS=0.0.0.0, %s still publishes %s on %q", file, name, p.Published, p.HostIP)
+				}
+			}
+		}
+	}
+	// And the admin token is nobody's default: read from the file the
+	// one-shot admin-token writes, never a literal.
+	p := loadCompose(t, "load")
+	for name, s := range p.Services {
+		if v := s.Environment["ADMIN_TOKEN"]; v != nil && *v != "" {
+			t.Errorf("%s: ADMIN_TOKEN defaults to %q", name, *v)
+		}
+	}
+	if role := p.Services["grafana"].Environment["GF_AUTH_ANONYMOUS_ORG_ROLE"]; role == nil || *role != "Viewer" {
+		t.Errorf("Grafana's anonymous users are %v, want Viewer", role)
 	}
 }

@@ -82,6 +82,9 @@ func ScanEnv(root, pkg string) (EnvUse, error) {
 				if fn == "Required" || fn == "Secret" {
 					use.Required[name] = true
 				}
+				if fn == "Secret" { // or from the file <name>_FILE names
+					use.Reads[name+"_FILE"] = true
+				}
 				return true
 			})
 		}

@@ -13,7 +13,10 @@ import { check, sleep } from 'k6';
 import { Counter, Rate, Trend } from 'k6/metrics';
 
 const BASE_URL = __ENV.BASE_URL || 'http://127.0.0.1:8081';
-const ADMIN_TOKEN = __ENV.ADMIN_TOKEN || 'dev-admin-token';
+// The admin token: ADMIN_TOKEN, else the file ADMIN_TOKEN_FILE names (the
+// compose stack's generated token), else make dev's development token.
+const ADMIN_TOKEN = __ENV.ADMIN_TOKEN
+  || (__ENV.ADMIN_TOKEN_FILE ? open(__ENV.ADMIN_TOKEN_FILE).trim() : 'dev-admin-token');
 const TARGETS = {
   orders: [BASE_URL],
   psp: [__ENV.PSP_URL || 'http://127.0.0.1:8090'],

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -72,18 +73,28 @@ func (e *Env) Required(name string) string {
 	return v
 }
 
-// Secret is a required secret (a token, a password). Only in development
-// mode does it fall back to devDefault, so a deployment that forgets it
-// refuses to start instead of running with a value everyone knows.
+// Secret is a required secret (a token, a password): the variable, or
+// else the contents of the file <name>_FILE names (compose and Kubernetes
+// mount secrets as files; the value then never shows in the process's
+// environment). Only in development mode does it fall back to
+// devDefault, so a deployment that forgets it refuses to start instead of
+// running with a value everyone knows.
 func (e *Env) Secret(name, devDefault string) string {
 	v := e.raw(name, "")
+	if file := e.raw(name+"_FILE", ""); v == "" && file != "" {
+		b, err := os.ReadFile(file) // #nosec G304 -- the operator names the file
+		if v = strings.TrimSpace(string(b)); err != nil || v == "" {
+			e.Fail(name+"_FILE", "%s holds no secret (%v)", file, err)
+			return ""
+		}
+	}
 	switch {
 	case v != "":
 		return v
 	case e.dev:
 		return devDefault
 	}
-	e.Fail(name, "is required (a secret; DEV_MODE=1 gives it a development default, for local runs only)")
+	e.Fail(name, "is required (a secret, or %s_FILE naming a file that holds it; DEV_MODE=1 gives it a development default, for local runs only)", name)
 	return ""
 }
 

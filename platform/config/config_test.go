@@ -1,6 +1,8 @@
 package config_test
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -73,5 +75,35 @@ func TestSecretsHaveNoDefaultOutsideDevMode(t *testing.T) {
 	}
 	if addr := prod.OptionalAddr("ADMIN_ADDR"); addr != "" {
 		t.Errorf("unset ADMIN_ADDR = %q", addr)
+	}
+}
+
+// A secret may come from a file (ADMIN_TOKEN_FILE), as compose and
+// Kubernetes mount them; the variable itself wins; a file that holds
+// nothing is a problem, not an empty secret.
+func TestSecretsFromFiles(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "admin-token")
+	if err := os.WriteFile(file, []byte("from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	empty := filepath.Join(dir, "empty")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		env  map[string]string
+		want string
+		ok   bool
+	}{
+		{map[string]string{"ADMIN_TOKEN_FILE": file}, "from-file", true},
+		{map[string]string{"ADMIN_TOKEN_FILE": file, "ADMIN_TOKEN": "given"}, "given", true},
+		{map[string]string{"ADMIN_TOKEN_FILE": empty, "DEV_MODE": "1"}, "", false},
+		{map[string]string{"ADMIN_TOKEN_FILE": filepath.Join(dir, "missing"), "DEV_MODE": "1"}, "", false},
+	} {
+		env := config.New(func(k string) string { return tt.env[k] })
+		if got := env.Secret("ADMIN_TOKEN", "dev-admin-token"); got != tt.want || (env.Err() == nil) != tt.ok {
+			t.Errorf("%v: %q, %v; want %q", tt.env, got, env.Err(), tt.want)
+		}
 	}
 }
