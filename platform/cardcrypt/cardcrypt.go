@@ -82,6 +82,14 @@ type PublicKey struct {
 	Key *ecdh.PublicKey
 }
 
+// Fingerprint is the key's SHA-256, "sha256:<hex>": what a merchant
+// configures to accept a key it fetches (orders' PSP_KEY_FINGERPRINTS),
+// learnt from the provider out of band (psp logs it at start).
+func (p PublicKey) Fingerprint() string {
+	sum := sha256.Sum256(p.Key.Bytes())
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
 // String is the text form "<id>:<base64url key>" (PSP_PUBLIC_KEY).
 func (p PublicKey) String() string {
 	return p.ID + ":" + base64.RawURLEncoding.EncodeToString(p.Key.Bytes())
@@ -97,6 +105,9 @@ func ParsePublicKey(s string) (PublicKey, error) {
 	k, err := ecdh.X25519().NewPublicKey(b)
 	if err != nil {
 		return PublicKey{}, fmt.Errorf("cardcrypt: public key: %w", err)
+	}
+	if id != keyID(k) {
+		return PublicKey{}, fmt.Errorf("cardcrypt: public key: id %q is not the key's own (%s)", id, keyID(k))
 	}
 	return PublicKey{ID: id, Key: k}, nil
 }

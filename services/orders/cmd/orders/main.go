@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -68,7 +69,7 @@ type settings struct {
 	SnapshotEvery    int
 	ReadWait         time.Duration
 	BreakerOpenFor   time.Duration
-	PSPPublicKey     string
+	PSPKey           cardseal.Pinning
 	LeaderTTL        time.Duration
 	PlaceTimeout     time.Duration
 	SagaTarget       time.Duration
@@ -100,7 +101,8 @@ func loadConfig(getenv func(string) string) (settings, error) {
 		SnapshotEvery:  env.Int("SNAPSHOT_EVERY", 100, 1, 1_000_000),
 		ReadWait:       env.Duration("READ_WAIT", 2*time.Second),
 		BreakerOpenFor: env.Duration("BREAKER_OPEN_FOR", 5*time.Second),
-		PSPPublicKey:   env.String("PSP_PUBLIC_KEY", ""),
+		PSPKey: cardseal.Pinning{Key: env.String("PSP_PUBLIC_KEY", ""),
+			Fingerprints: strings.FieldsFunc(env.String("PSP_KEY_FINGERPRINTS", ""), func(r rune) bool { return r == ',' || r == ' ' })},
 	}
 	if s.InventoryURL != "" {
 		env.URL("INVENTORY_URL", "", "http", "https")
@@ -198,9 +200,12 @@ func assemble(ctx context.Context, p *process.Process, tel *telemetry.Telemetry,
 	if err != nil {
 		return err
 	}
-	sealer, err := cardseal.New(cfg.PSPURL, cfg.PSPTimeout, cfg.PSPPublicKey, tel.Transport(http.DefaultTransport))
+	sealer, err := cardseal.New(cfg.PSPURL, cfg.PSPTimeout, cfg.PSPKey, tel.Transport(http.DefaultTransport))
 	if err != nil {
 		return err
+	}
+	if !sealer.Pinned() {
+		p.Log.Warn("the card-encryption key is not pinned: whoever answers for PSP_URL reads the cards sealed to its key; set PSP_KEY_FINGERPRINTS (psp logs its key's fingerprint)")
 	}
 	p.Go(sealer.Warm)
 

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
 	"sync"
 	"time"
 
@@ -36,17 +37,45 @@ type Client struct {
 	mu      sync.Mutex
 	key     *cardcrypt.PublicKey
 	fetched time.Time // zero for a pinned key: never refetched
+	// accepted are the fingerprints a fetched key must have; empty
+	// accepts any key the provider's URL answers with.
+	accepted map[string]bool
+}
+
+// ErrKeyNotPinned means the provider answered with a key whose
+// fingerprint is not one of Pinning.Fingerprints: whoever answered for the
+// provider's URL is not trusted with card numbers.
+var ErrKeyNotPinned = errors.New("card-encryption key refused: its fingerprint is not pinned")
+
+// Pinning is how the provider's key is authenticated. The key fetched
+// over the network is only as trustworthy as the network: with neither
+// field set, whoever can answer for the provider's URL reads every card
+// sealed afterwards.
+type Pinning struct {
+	// Key is the provider's key itself (PSP_PUBLIC_KEY, "<id>:<base64url>"),
+	// used as is and never fetched: rotation then needs a new setting.
+	Key string
+	// Fingerprints are the keys accepted from a fetch
+	// (PSP_KEY_FINGERPRINTS, "sha256:<hex>", comma-separated): list the
+	// next key's before the provider rotates to it.
+	Fingerprints []string
 }
 
 // KeyRefresh is the default Client.Refresh.
 const KeyRefresh = 10 * time.Minute
 
-// New returns a client whose key fetch times out after timeout. A
-// non-empty pinned key (PSP_PUBLIC_KEY) is used as is and never fetched.
-func New(baseURL string, timeout time.Duration, pinned string, rt http.RoundTripper) (*Client, error) {
-	c := &Client{Refresh: KeyRefresh, base: baseURL, http: &http.Client{Timeout: timeout, Transport: rt}}
-	if pinned != "" {
-		key, err := cardcrypt.ParsePublicKey(pinned)
+// New returns a client whose key fetch times out after timeout, and
+// which accepts only the keys pin allows.
+func New(baseURL string, timeout time.Duration, pin Pinning, rt http.RoundTripper) (*Client, error) {
+	c := &Client{Refresh: KeyRefresh, base: baseURL, http: &http.Client{Timeout: timeout, Transport: rt}, accepted: map[string]bool{}}
+	for _, f := range pin.Fingerprints {
+		if !fingerprint.MatchString(f) {
+			return nil, fmt.Errorf("psp key fingerprint %q: want sha256:<64 hex digits>", f)
+		}
+		c.accepted[f] = true
+	}
+	if pin.Key != "" {
+		key, err := cardcrypt.ParsePublicKey(pin.Key)
 		if err != nil {
 			return nil, fmt.Errorf("pinned psp key: %w", err)
 		}
@@ -54,6 +83,12 @@ func New(baseURL string, timeout time.Duration, pinned string, rt http.RoundTrip
 	}
 	return c, nil
 }
+
+var fingerprint = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+
+// Pinned reports whether the provider's key is authenticated (a pinned
+// key or fingerprints) rather than taken from whoever answers.
+func (c *Client) Pinned() bool { return c.key != nil && c.fetched.IsZero() || len(c.accepted) > 0 }
 
 // Warm fetches the key at start, retrying until it has it or ctx ends, so
 // that a provider outage after start-up never stops orders.
@@ -126,6 +161,9 @@ func (c *Client) fetch(ctx context.Context) (cardcrypt.PublicKey, error) {
 	key, err := cardcrypt.ParsePublicKey(k.PublicKey)
 	if err != nil {
 		return cardcrypt.PublicKey{}, fmt.Errorf("fetch card-encryption key: %w: %w", ErrUnavailable, err)
+	}
+	if len(c.accepted) > 0 && !c.accepted[key.Fingerprint()] {
+		return cardcrypt.PublicKey{}, fmt.Errorf("fetch card-encryption key %s (%s): %w: %w", key.ID, key.Fingerprint(), ErrUnavailable, ErrKeyNotPinned)
 	}
 	return key, nil
 }

@@ -37,7 +37,7 @@ func TestSealsWithTheFetchedKeyOnce(t *testing.T) {
 	var down atomic.Bool
 	var fetches atomic.Int64
 	ts, _ := provider(t, &down, &fetches)
-	c, err := cardseal.New(ts.URL, time.Second, "", http.DefaultTransport)
+	c, err := cardseal.New(ts.URL, time.Second, cardseal.Pinning{}, http.DefaultTransport)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +64,7 @@ func TestUnavailableUntilWarmGetsTheKey(t *testing.T) {
 	var fetches atomic.Int64
 	down.Store(true)
 	ts, _ := provider(t, &down, &fetches)
-	c, _ := cardseal.New(ts.URL, time.Second, "", http.DefaultTransport)
+	c, _ := cardseal.New(ts.URL, time.Second, cardseal.Pinning{}, http.DefaultTransport)
 	if _, _, err := c.Tokenize(context.Background(), "4242424242424242", "o-1", 500); !errors.Is(err, cardseal.ErrUnavailable) {
 		t.Fatalf("provider down, no key: %v", err)
 	}
@@ -87,14 +87,14 @@ func TestPinnedKeyNeedsNoProvider(t *testing.T) {
 	var fetches atomic.Int64
 	down.Store(true)
 	ts, pub := provider(t, &down, &fetches)
-	c, err := cardseal.New(ts.URL, time.Second, pub, http.DefaultTransport)
+	c, err := cardseal.New(ts.URL, time.Second, cardseal.Pinning{Key: pub}, http.DefaultTransport)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := c.Tokenize(context.Background(), "4242424242424242", "o-1", 500); err != nil || fetches.Load() != 0 {
 		t.Fatalf("pinned: %v after %d fetches", err, fetches.Load())
 	}
-	if _, err := cardseal.New(ts.URL, time.Second, "not-a-key", http.DefaultTransport); err == nil {
+	if _, err := cardseal.New(ts.URL, time.Second, cardseal.Pinning{Key: "not-a-key"}, http.DefaultTransport); err == nil {
 		t.Fatal("a bad pinned key was accepted")
 	}
 }
@@ -105,7 +105,7 @@ func TestPicksUpARotatedKey(t *testing.T) {
 	var down atomic.Bool
 	var fetches atomic.Int64
 	ts, _ := provider(t, &down, &fetches)
-	c, _ := cardseal.New(ts.URL, time.Second, "", http.DefaultTransport)
+	c, _ := cardseal.New(ts.URL, time.Second, cardseal.Pinning{}, http.DefaultTransport)
 	c.Refresh = time.Millisecond
 	first, _, err := c.Tokenize(context.Background(), "4242424242424242", "o-1", 500)
 	if err != nil {
@@ -132,5 +132,32 @@ func TestPicksUpARotatedKey(t *testing.T) {
 		if card, err := keys.Open(tok, cardcrypt.Binding{OrderID: "o-1", AmountCents: 500}); err != nil || card != "4242424242424242" {
 			t.Errorf("the provider cannot open %s: %v", idOf(tok), err)
 		}
+	}
+}
+
+// With fingerprints pinned, a key from whoever answers for the
+// provider's URL is refused unless it is one of them: no card is sealed
+// to an impostor's key.
+func TestOnlyAPinnedFingerprintIsAccepted(t *testing.T) {
+	var down atomic.Bool
+	var fetches atomic.Int64
+	ts, _ := provider(t, &down, &fetches)
+	good, err := cardseal.New(ts.URL, time.Second, cardseal.Pinning{Fingerprints: []string{keys.Current().Fingerprint()}}, http.DefaultTransport)
+	if err != nil || !good.Pinned() {
+		t.Fatalf("new: %v, pinned %v", err, good.Pinned())
+	}
+	if _, _, err := good.Tokenize(context.Background(), "4242424242424242", "o-1", 500); err != nil {
+		t.Fatalf("the pinned key: %v", err)
+	}
+	impostor, _ := cardcrypt.NewKeyring()
+	c, _ := cardseal.New(ts.URL, time.Second, cardseal.Pinning{Fingerprints: []string{impostor.Current().Fingerprint()}}, http.DefaultTransport)
+	if tok, _, err := c.Tokenize(context.Background(), "4242424242424242", "o-1", 500); !errors.Is(err, cardseal.ErrKeyNotPinned) || tok != "" {
+		t.Fatalf("a key not pinned: token %q, %v; want ErrKeyNotPinned", tok, err)
+	}
+	if _, err := cardseal.New(ts.URL, time.Second, cardseal.Pinning{Fingerprints: []string{"md5:abc"}}, http.DefaultTransport); err == nil {
+		t.Fatal("a malformed fingerprint was accepted")
+	}
+	if unpinned, _ := cardseal.New(ts.URL, time.Second, cardseal.Pinning{}, http.DefaultTransport); unpinned.Pinned() {
+		t.Fatal("no pin reported as pinned")
 	}
 }

@@ -64,6 +64,9 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if ledgerFile == "" {
 		p.Log.Warn("PSP_LEDGER_FILE is not set: the ledger is kept in memory, and a restart forgets every charge")
 	}
+	// What merchants pin (orders' PSP_KEY_FINGERPRINTS), told out of band.
+	k := keys.Current()
+	p.Log.Info("card-encryption key", "key_id", k.ID, "fingerprint", k.Fingerprint())
 	sim, err := pspsim.New(tel.Bundle, pspsim.Config{Keys: keys, LedgerFile: ledgerFile})
 	if err != nil {
 		p.Close()

@@ -165,12 +165,15 @@ type KeyResponse struct {
 	Scheme    string `json:"scheme"`
 	KeyID     string `json:"key_id"`
 	PublicKey string `json:"public_key"`
+	// Fingerprint is informative: a merchant must learn the fingerprints
+	// it pins out of band, not from the answer it is checking.
+	Fingerprint string `json:"fingerprint"`
 }
 
 func (s *Simulator) publicKey(c echo.Context) error {
 	s.count(c, "key", "ok")
 	k := s.keys.Current()
-	return c.JSON(http.StatusOK, KeyResponse{Scheme: cardcrypt.Scheme, KeyID: k.ID, PublicKey: k.String()})
+	return c.JSON(http.StatusOK, KeyResponse{Scheme: cardcrypt.Scheme, KeyID: k.ID, PublicKey: k.String(), Fingerprint: k.Fingerprint()})
 }
 
 // rotate makes a fresh key current; tokens sealed to the older keys still
