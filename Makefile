@@ -19,7 +19,7 @@ DEV_DIR := .dev
 # test vets and tests and make lint checks.
 PACKAGES := $(shell sed -n 's|^[[:space:]]*\(\./[^[:space:]]*\)[[:space:]]*$$|\1/...|p' go.work)
 
-.PHONY: help build dev observability prometheus test test-go modules rename test-short k6-check api-check api-docs workflows lint load chaos fmt clean new-service bench-relay bench bench-history profile
+.PHONY: help build dev observability prometheus test test-go modules rename test-short k6-check api-check api-docs workflows lint vulncheck load chaos fmt clean new-service bench-relay bench bench-history profile
 
 # `make` alone lists the targets: each has its purpose after "## ".
 .DEFAULT_GOAL := help
@@ -99,10 +99,28 @@ workflows: ## check the GitHub workflows with actionlint
 # (its own module, outside go.work, so their dependencies do not mix with
 # the suite's). Zero findings; a suppression carries its reason:
 # // #nosec G404 -- why.
-lint: ## staticcheck and gosec at pinned versions
-	cd tools && GOWORK=off $(GO) build -o ../$(BIN)/ honnef.co/go/tools/cmd/staticcheck github.com/securego/gosec/v2/cmd/gosec
+lint: ## staticcheck, gosec and govulncheck at pinned versions
+	cd tools && GOWORK=off $(GO) build -o ../$(BIN)/ honnef.co/go/tools/cmd/staticcheck github.com/securego/gosec/v2/cmd/gosec \
+		golang.org/x/vuln/cmd/govulncheck golang.org/x/vulndb/cmd/indexdb
 	$(BIN)/staticcheck $(PACKAGES)
 	$(BIN)/gosec -quiet -exclude-generated $(PACKAGES)
+	$(MAKE) --no-print-directory vulncheck
+
+# Known vulnerabilities the code reaches, from the Go vulnerability
+# database at the version tools/go.mod pins (golang.org/x/vulndb, indexed
+# here: vuln.go.dev cannot be reached from every machine, and a pinned
+# database gives the same answer on every run). govulncheck runs per
+# module (it takes no go.work patterns); platform/cmd/vulngate fails on
+# any finding tools/vulncheck-accepted.txt does not list with its reason.
+# Update the database: cd tools && go get -tool golang.org/x/vulndb/cmd/indexdb@<newer pseudo-version>.
+VULNDB := $(BIN)/vulndb
+vulncheck: ## govulncheck against the pinned vulnerability database; fails on a reachable finding not accepted with a reason
+	rm -rf $(VULNDB)
+	$(BIN)/indexdb -vulns "$$(cd tools && GOWORK=off $(GO) list -m -f '{{.Dir}}' golang.org/x/vulndb)/data/osv" -out $(VULNDB)
+	@for m in $(patsubst ./%/...,%,$(PACKAGES)); do \
+		(cd $$m && $(CURDIR)/$(BIN)/govulncheck -db file://$(CURDIR)/$(VULNDB) -format json ./...) || exit 1; \
+		done > $(BIN)/vulncheck.json
+	$(GO) run ./platform/cmd/vulngate tools/vulncheck-accepted.txt < $(BIN)/vulncheck.json
 
 # Type-checks the k6 scripts (TypeScript over JavaScript, @types/k6): k6
 # itself cannot be installed here. Then runs them under Node with k6's
