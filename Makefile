@@ -19,7 +19,7 @@ DEV_DIR := .dev
 # test vets and tests and make lint checks.
 PACKAGES := $(shell sed -n 's|^[[:space:]]*\(\./[^[:space:]]*\)[[:space:]]*$$|\1/...|p' go.work)
 
-.PHONY: help build dev observability prometheus test test-go modules rename test-short k6-check api-check api-docs workflows lint vulncheck load chaos fmt clean new-service bench-relay bench bench-history profile
+.PHONY: help build dev observability prometheus test test-go modules rename test-short k6-check api-check api-docs workflows lint vulncheck sbom load chaos fmt clean new-service bench-relay bench bench-history profile
 
 # `make` alone lists the targets: each has its purpose after "## ".
 .DEFAULT_GOAL := help
@@ -101,10 +101,10 @@ workflows: ## check the GitHub workflows with actionlint
 # // #nosec G404 -- why.
 lint: ## staticcheck, gosec and govulncheck at pinned versions
 	cd tools && GOWORK=off $(GO) build -o ../$(BIN)/ honnef.co/go/tools/cmd/staticcheck github.com/securego/gosec/v2/cmd/gosec \
-		golang.org/x/vuln/cmd/govulncheck golang.org/x/vulndb/cmd/indexdb
+		golang.org/x/vuln/cmd/govulncheck golang.org/x/vulndb/cmd/indexdb github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod
 	$(BIN)/staticcheck $(PACKAGES)
 	$(BIN)/gosec -quiet -exclude-generated $(PACKAGES)
-	$(MAKE) --no-print-directory vulncheck
+	$(MAKE) --no-print-directory vulncheck sbom
 
 # Known vulnerabilities the code reaches, from the Go vulnerability
 # database at the version tools/go.mod pins (golang.org/x/vulndb, indexed
@@ -113,6 +113,18 @@ lint: ## staticcheck, gosec and govulncheck at pinned versions
 # module (it takes no go.work patterns); platform/cmd/vulngate fails on
 # any finding tools/vulncheck-accepted.txt does not list with its reason.
 # Update the database: cd tools && go get -tool golang.org/x/vulndb/cmd/indexdb@<newer pseudo-version>.
+# An SBOM (CycloneDX JSON, bin/sbom/<command>.cdx.json) for each binary the
+# image ships (the Dockerfile's list), built for the image's platform:
+# every module and version linked into it, for a scanner or an auditor.
+IMAGE_COMMANDS := platform/cmd:sidecar platform/cmd:redrive platform/cmd:probe platform/cmd:admintoken \
+	services/orders:cmd/orders services/payments:cmd/payments services/payments:cmd/psp services/inventory:cmd/inventory
+sbom: ## an SBOM of every binary the image ships (bin/sbom/, CycloneDX; make lint writes them)
+	@mkdir -p $(BIN)/sbom
+	@set -e; for mc in $(IMAGE_COMMANDS); do m=$${mc%%:*}; main=$${mc##*:}; \
+		(cd $$m && CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(CURDIR)/$(BIN)/cyclonedx-gomod app -json -licenses=false \
+			-main $$main -output $(CURDIR)/$(BIN)/sbom/$$(basename $$main).cdx.json .); done
+	@echo "sbom: $$(ls $(BIN)/sbom | wc -l) SBOMs in $(BIN)/sbom"
+
 VULNDB := $(BIN)/vulndb
 vulncheck: ## govulncheck against the pinned vulnerability database; fails on a reachable finding not accepted with a reason
 	rm -rf $(VULNDB)
