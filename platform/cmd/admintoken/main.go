@@ -35,7 +35,7 @@ func run(args []string, getenv func(string) string, stdout io.Writer) error {
 	path := args[0]
 	given := strings.TrimSpace(getenv("ADMIN_TOKEN"))
 	if given == "" {
-		if b, err := os.ReadFile(path); err == nil && strings.TrimSpace(string(b)) != "" { // #nosec G304 -- the file compose names
+		if b, err := os.ReadFile(path); err == nil && strings.TrimSpace(string(b)) != "" { // #nosec G304 G703 -- the file compose names
 			fmt.Fprintf(stdout, "admin token: kept in %s (unchanged)\n", path)
 			return nil
 		}
@@ -48,16 +48,16 @@ func run(args []string, getenv func(string) string, stdout io.Writer) error {
 		}
 		token = hex.EncodeToString(b)
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil { // #nosec G301 -- the containers' users read it
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil { // #nosec G301 G703 -- the file compose names; the containers' users read it
 		return err
 	}
 	// Readable by the suite's unprivileged users (and Grafana's) in their
 	// containers; the directory is the user's own checkout.
 	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(token+"\n"), 0o644); err != nil { // #nosec G306 -- see above
+	if err := os.WriteFile(tmp, []byte(token+"\n"), 0o644); err != nil { // #nosec G306 G703 -- see above
 		return err
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := os.Rename(tmp, path); err != nil { // #nosec G703 -- the file compose names
 		return err
 	}
 	if given != "" {
