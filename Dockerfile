@@ -15,7 +15,7 @@ COPY . .
 ARG VERSION=dev
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
     VERSION=${VERSION} deploy/build.sh /out \
-      ./platform/cmd/sidecar ./platform/cmd/redrive ./platform/cmd/probe ./platform/cmd/admintoken \
+      ./platform/cmd/sidecar ./platform/cmd/redrive ./platform/cmd/probe ./platform/cmd/localsecrets \
       ./services/orders/cmd/orders ./services/payments/cmd/payments ./services/payments/cmd/psp \
       ./services/inventory/cmd/inventory && \
     mkdir -p /out-data/var/lib/psp

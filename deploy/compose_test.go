@@ -215,13 +215,13 @@ func TestComposePortsFollowTheContract(t *testing.T) {
 
 // binaries maps the commands the image runs to their packages.
 var binaries = map[string]string{
-	"admintoken": "./platform/cmd/admintoken",
-	"orders":     "./services/orders/cmd/orders",
-	"payments":   "./services/payments/cmd/payments",
-	"psp":        "./services/payments/cmd/psp",
-	"inventory":  "./services/inventory/cmd/inventory",
-	"sidecar":    "./platform/cmd/sidecar",
-	"probe":      "./platform/cmd/probe",
+	"localsecrets": "./platform/cmd/localsecrets",
+	"orders":       "./services/orders/cmd/orders",
+	"payments":     "./services/payments/cmd/payments",
+	"psp":          "./services/payments/cmd/psp",
+	"inventory":    "./services/inventory/cmd/inventory",
+	"sidecar":      "./platform/cmd/sidecar",
+	"probe":        "./platform/cmd/probe",
 }
 
 // sdkEnv are read by the OpenTelemetry SDK and the Go runtime, not by the
@@ -347,7 +347,7 @@ func TestComposePublishesOnLoopbackUnlessOpened(t *testing.T) {
 		}
 	}
 	// And the admin token is nobody's default: read from the file the
-	// one-shot admin-token writes, never a literal.
+	// one-shot secrets writes, never a literal.
 	p := loadCompose(t, "load")
 	for name, s := range p.Services {
 		if v := s.Environment["ADMIN_TOKEN"]; v != nil && *v != "" {
@@ -356,5 +356,38 @@ func TestComposePublishesOnLoopbackUnlessOpened(t *testing.T) {
 	}
 	if role := p.Services["grafana"].Environment["GF_AUTH_ANONYMOUS_ORG_ROLE"]; role == nil || *role != "Viewer" {
 		t.Errorf("Grafana's anonymous users are %v, want Viewer", role)
+	}
+}
+
+// psp is reached over TLS with the stack's own CA: psp serves the
+// certificate the one-shot secrets issues (for the name psp), orders and
+// payments call https://psp with that CA alone, and every process and
+// scraper that talks to psp does so over https.
+func TestComposeReachesPspOverTLS(t *testing.T) {
+	p := loadCompose(t, "load")
+	env := func(svc, k string) string {
+		if v := p.Services[svc].Environment[k]; v != nil {
+			return *v
+		}
+		return ""
+	}
+	secrets := p.Services["secrets"]
+	if !slices.Contains(secrets.Command, "-tls") || !strings.Contains(strings.Join(secrets.Command, " "), "psp") {
+		t.Fatalf("the one-shot secrets issues no certificate for psp: %v", secrets.Command)
+	}
+	if env("psp", "TLS_CERT_FILE") != "/run/sagasuite/tls/psp.pem" || env("psp", "TLS_KEY_FILE") != "/run/sagasuite/tls/psp-key.pem" {
+		t.Errorf("psp does not serve the stack's certificate")
+	}
+	for _, svc := range []string{"orders", "payments"} {
+		if !strings.HasPrefix(env(svc, "PSP_URL"), "https://psp:") || env(svc, "PSP_CA_FILE") != "/run/sagasuite/tls/ca.pem" {
+			t.Errorf("%s calls psp at %q trusting %q", svc, env(svc, "PSP_URL"), env(svc, "PSP_CA_FILE"))
+		}
+	}
+	if hc := strings.Join(p.Services["psp"].HealthCheck.Test, " "); !strings.Contains(hc, "-ca /run/sagasuite/tls/ca.pem https://") {
+		t.Errorf("psp's healthcheck %q does not speak https with the CA", hc)
+	}
+	prom, err := os.ReadFile(filepath.Join(root, "prometheus", "prometheus.compose.yml"))
+	if err != nil || !strings.Contains(string(prom), "scheme: https") || !strings.Contains(string(prom), "ca_file: /run/sagasuite/tls/ca.pem") {
+		t.Errorf("Prometheus does not scrape psp over https with the CA")
 	}
 }

@@ -417,3 +417,70 @@ func portMatches(ports []networkingv1.NetworkPolicyPort, port int32, proto corev
 	}
 	return false
 }
+
+// Orders and payments reach psp over TLS and trust only the namespace's
+// CA: psp serves the certificate cert-manager issues into psp-tls (for
+// the name they call it by), they read that Secret's ca.crt, and the CA
+// issuer is the one that signs it.
+func TestK8sPspIsReachedOverTLS(t *testing.T) {
+	for _, overlay := range overlays {
+		r := render(t, overlay)
+		cert := r.certificates["psp"]
+		if cert == nil || cert.Spec.SecretName != "psp-tls" || !slices.Contains(cert.Spec.DNSNames, "psp") {
+			t.Fatalf("%s: want a Certificate psp for the name psp into the Secret psp-tls", overlay)
+		}
+		issuer := r.issuers[cert.Spec.IssuerRef.Name]
+		if issuer == nil || issuer.Spec.CA == nil || r.certificates["sagasuite-ca"] == nil || !r.certificates["sagasuite-ca"].Spec.IsCA ||
+			r.certificates["sagasuite-ca"].Spec.SecretName != issuer.Spec.CA.SecretName {
+			t.Errorf("%s: psp's certificate is not issued by the namespace's own CA", overlay)
+		}
+		env := func(c corev1.Container) map[string]string {
+			m := map[string]string{}
+			for _, e := range c.Env {
+				m[e.Name] = e.Value
+			}
+			return m
+		}
+		mounted := func(pod corev1.PodSpec, c corev1.Container, file string) (secret string, key string) {
+			for _, vm := range c.VolumeMounts {
+				if !strings.HasPrefix(file, vm.MountPath+"/") {
+					continue
+				}
+				for _, v := range pod.Volumes {
+					if v.Name == vm.Name && v.Secret != nil {
+						key = strings.TrimPrefix(file, vm.MountPath+"/")
+						for _, it := range v.Secret.Items {
+							if it.Path == key {
+								key = it.Key
+							}
+						}
+						return v.Secret.SecretName, key
+					}
+				}
+			}
+			return "", ""
+		}
+		psp := r.deployments["psp"].Spec.Template.Spec
+		pe := env(psp.Containers[0])
+		for _, f := range []string{"TLS_CERT_FILE", "TLS_KEY_FILE"} {
+			if s, _ := mounted(psp, psp.Containers[0], pe[f]); s != "psp-tls" {
+				t.Errorf("%s: psp's %s (%q) is not from the Secret psp-tls", overlay, f, pe[f])
+			}
+		}
+		for _, probe := range []*corev1.Probe{psp.Containers[0].ReadinessProbe, psp.Containers[0].LivenessProbe, psp.Containers[0].StartupProbe} {
+			if probe == nil || probe.HTTPGet == nil || probe.HTTPGet.Scheme != corev1.URISchemeHTTPS {
+				t.Errorf("%s: psp's probes must speak HTTPS", overlay)
+			}
+		}
+		for _, name := range []string{"orders", "payments"} {
+			pod := r.deployments[name].Spec.Template.Spec
+			e := env(pod.Containers[0])
+			if !strings.HasPrefix(e["PSP_URL"], "https://psp:") {
+				t.Errorf("%s: %s calls psp at %q, want https://psp:…", overlay, name, e["PSP_URL"])
+			}
+			if s, k := mounted(pod, pod.Containers[0], e["PSP_CA_FILE"]); s != "psp-tls" || k != "ca.crt" {
+				t.Errorf("%s: %s's PSP_CA_FILE (%q) is %s/%s, want psp-tls/ca.crt", overlay, name, e["PSP_CA_FILE"], s, k)
+			}
+		}
+	}
+}

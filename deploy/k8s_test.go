@@ -48,6 +48,8 @@ type rendered struct {
 	nodePools    map[string]*strimziNodePool
 	topics       map[string]*strimziTopic
 	pgClusters   map[string]*cnpgCluster
+	issuers      map[string]*certManagerIssuer
+	certificates map[string]*certManagerCertificate
 }
 
 // The custom resources, with the fields their operators document that
@@ -108,6 +110,39 @@ type (
 			Partitions int            `json:"partitions"`
 			Replicas   int            `json:"replicas"`
 			Config     map[string]any `json:"config"`
+		} `json:"spec"`
+	}
+	certManagerIssuer struct {
+		metav1.TypeMeta   `json:",inline"`
+		metav1.ObjectMeta `json:"metadata"`
+		Spec              struct {
+			SelfSigned *struct{} `json:"selfSigned,omitempty"`
+			CA         *struct {
+				SecretName string `json:"secretName"`
+			} `json:"ca,omitempty"`
+		} `json:"spec"`
+	}
+	certManagerCertificate struct {
+		metav1.TypeMeta   `json:",inline"`
+		metav1.ObjectMeta `json:"metadata"`
+		Spec              struct {
+			IsCA        bool     `json:"isCA,omitempty"`
+			CommonName  string   `json:"commonName,omitempty"`
+			SecretName  string   `json:"secretName"`
+			DNSNames    []string `json:"dnsNames,omitempty"`
+			IPAddresses []string `json:"ipAddresses,omitempty"`
+			Duration    string   `json:"duration,omitempty"`
+			RenewBefore string   `json:"renewBefore,omitempty"`
+			Usages      []string `json:"usages,omitempty"`
+			PrivateKey  *struct {
+				Algorithm      string `json:"algorithm"`
+				Size           int    `json:"size"`
+				RotationPolicy string `json:"rotationPolicy,omitempty"`
+			} `json:"privateKey,omitempty"`
+			IssuerRef struct {
+				Name string `json:"name"`
+				Kind string `json:"kind"`
+			} `json:"issuerRef"`
 		} `json:"spec"`
 	}
 	cnpgCluster struct {
@@ -182,7 +217,7 @@ func render(t *testing.T, overlay string) *rendered {
 		pdbs: map[string]*policyv1.PodDisruptionBudget{}, hpas: map[string]*autoscalingv2.HorizontalPodAutoscaler{},
 		policies: map[string]*networkingv1.NetworkPolicy{}, podMonitors: map[string]*monitoringv1.PodMonitor{},
 		kafkas: map[string]*strimziKafka{}, nodePools: map[string]*strimziNodePool{}, topics: map[string]*strimziTopic{},
-		pgClusters: map[string]*cnpgCluster{},
+		pgClusters: map[string]*cnpgCluster{}, issuers: map[string]*certManagerIssuer{}, certificates: map[string]*certManagerCertificate{},
 	}
 	for _, res := range resMap.Resources() {
 		doc, err := res.AsYAML()
@@ -221,6 +256,10 @@ func render(t *testing.T, overlay string) *rendered {
 			err = put(r.topics, name, doc)
 		case "postgresql.cnpg.io/v1/Cluster":
 			err = put(r.pgClusters, name, doc)
+		case "cert-manager.io/v1/Issuer":
+			err = put(r.issuers, name, doc)
+		case "cert-manager.io/v1/Certificate":
+			err = put(r.certificates, name, doc)
 		default:
 			err = fmt.Errorf("a kind these tests do not check")
 		}

@@ -2,6 +2,7 @@ package httpserver
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -54,6 +55,8 @@ type Config struct {
 	Metrics http.Handler
 	// ShutdownTimeout bounds the graceful drain in Run; 0 means 10 s.
 	ShutdownTimeout time.Duration
+	// TLS, when set, makes Run and Serve serve HTTPS (platform/tlsfiles).
+	TLS *tls.Config
 	// ServerName is the server.address of every span and metric point,
 	// e.g. the service's name. Without it otelhttp takes the request's
 	// Host header, and any client could mint new metric series.
@@ -146,6 +149,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	if s.cfg.TLS != nil {
+		ln = tls.NewListener(ln, s.cfg.TLS)
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

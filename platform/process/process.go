@@ -22,6 +22,7 @@ package process
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
@@ -35,6 +36,7 @@ import (
 	"github.com/example/sagasuite/platform/httpserver"
 	"github.com/example/sagasuite/platform/lifecycle"
 	"github.com/example/sagasuite/platform/telemetry"
+	"github.com/example/sagasuite/platform/tlsfiles"
 )
 
 // Config describes one service process.
@@ -48,6 +50,11 @@ type Config struct {
 	// AdminAddr, when set, serves the /admin routes on a listener of
 	// their own, e.g. 127.0.0.1:9101, and not on HTTPAddr.
 	AdminAddr string
+	// TLSCertFile and TLSKeyFile (PEM), when set, make the public
+	// listener (and the admin one) serve HTTPS: psp does, so that only
+	// the holder of the certificate the suite's CA issued can answer for
+	// it (platform/tlsfiles).
+	TLSCertFile, TLSKeyFile string
 	// StopTimeout bounds the whole shutdown once ctx ends: draining HTTP,
 	// stopping every component and closing what was opened; 0 means 8 s.
 	// Past it Run returns an error, so the process exits even when a
@@ -56,18 +63,21 @@ type Config struct {
 }
 
 // FromEnv reads the settings of the process itself (README, "Configuration",
-// "Environment"): INSTANCE_ID, LOG_LEVEL, HTTP_ADDR, ADMIN_TOKEN and ADMIN_ADDR.
-// Problems are collected in env with the service's own.
+// "Environment"): INSTANCE_ID, LOG_LEVEL, HTTP_ADDR, ADMIN_TOKEN, ADMIN_ADDR,
+// TLS_CERT_FILE and TLS_KEY_FILE. Problems are collected in env with the
+// service's own.
 func FromEnv(env *config.Env, name, version, defaultAddr string) Config {
 	host, _ := os.Hostname()
 	return Config{
-		Name:       name,
-		Version:    version,
-		InstanceID: env.String("INSTANCE_ID", name+"-"+host),
-		LogLevel:   env.LogLevel("LOG_LEVEL"),
-		HTTPAddr:   env.Addr("HTTP_ADDR", defaultAddr),
-		AdminToken: env.Secret("ADMIN_TOKEN", "dev-admin-token"),
-		AdminAddr:  env.OptionalAddr("ADMIN_ADDR"),
+		Name:        name,
+		Version:     version,
+		InstanceID:  env.String("INSTANCE_ID", name+"-"+host),
+		LogLevel:    env.LogLevel("LOG_LEVEL"),
+		HTTPAddr:    env.Addr("HTTP_ADDR", defaultAddr),
+		AdminToken:  env.Secret("ADMIN_TOKEN", "dev-admin-token"),
+		AdminAddr:   env.OptionalAddr("ADMIN_ADDR"),
+		TLSCertFile: env.String("TLS_CERT_FILE", ""),
+		TLSKeyFile:  env.String("TLS_KEY_FILE", ""),
 	}
 }
 
@@ -112,8 +122,16 @@ func New(tel *telemetry.Telemetry, cfg Config) (*Process, error) {
 			tel.Logger.Warn("telemetry shutdown", "error", err)
 		}
 	})
+	var tlsConfig *tls.Config
+	if cfg.TLSCertFile != "" || cfg.TLSKeyFile != "" {
+		var err error
+		if tlsConfig, err = tlsfiles.Server(cfg.TLSCertFile, cfg.TLSKeyFile); err != nil {
+			p.Close()
+			return nil, fmt.Errorf("TLS_CERT_FILE, TLS_KEY_FILE: %w", err)
+		}
+	}
 	var err error
-	p.Server, err = httpserver.New(tel.Bundle, httpserver.Config{
+	p.Server, err = httpserver.New(tel.Bundle, httpserver.Config{TLS: tlsConfig,
 		Metrics: tel.MetricsHandler, Ready: p.ready, ServerName: cfg.Name,
 		ShutdownTimeout: cfg.StopTimeout / 2, // the rest is for components and closers
 	})
@@ -123,7 +141,7 @@ func New(tel *telemetry.Telemetry, cfg Config) (*Process, error) {
 	}
 	p.Admin = p.Server.Echo.Group("/admin", httpserver.RequireToken(cfg.AdminToken))
 	if cfg.AdminAddr != "" {
-		p.adminServer, err = httpserver.New(tel.Bundle, httpserver.Config{ServerName: cfg.Name + "-admin", ShutdownTimeout: cfg.StopTimeout / 2})
+		p.adminServer, err = httpserver.New(tel.Bundle, httpserver.Config{ServerName: cfg.Name + "-admin", TLS: tlsConfig, ShutdownTimeout: cfg.StopTimeout / 2})
 		if err != nil {
 			p.Close()
 			return nil, err

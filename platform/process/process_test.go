@@ -6,6 +6,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 	"github.com/example/sagasuite/platform/lifecycle"
 	"github.com/example/sagasuite/platform/process"
 	"github.com/example/sagasuite/platform/telemetry"
+	"github.com/example/sagasuite/platform/tlsfiles"
 )
 
 func freeAddr(t *testing.T) string {
@@ -143,5 +146,60 @@ func TestAddWiresReadinessRunAndClose(t *testing.T) {
 	case <-c.closed:
 	default:
 		t.Error("Close was not called at stop")
+	}
+}
+
+// With TLS_CERT_FILE and TLS_KEY_FILE the process serves HTTPS only: a
+// client trusting its CA gets an answer, plain HTTP gets none.
+func TestServesHTTPSWithItsCertificate(t *testing.T) {
+	dir := t.TempDir()
+	ca, err := tlsfiles.NewCA("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, key, err := ca.Issue("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range map[string][]byte{"ca.pem": ca.PEM, "cert.pem": cert, "key.pem": key} {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	addr := freeAddr(t)
+	p := newProcess(t, process.Config{Name: "process-test", HTTPAddr: addr, AdminToken: "tok", StopTimeout: 2 * time.Second,
+		TLSCertFile: filepath.Join(dir, "cert.pem"), TLSKeyFile: filepath.Join(dir, "key.pem")})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	tr, err := tlsfiles.Client(filepath.Join(dir, "ca.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := &http.Client{Transport: tr, Timeout: time.Second}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		resp, err := client.Get("https://" + addr + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("healthz over https: %d", resp.StatusCode)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no answer over https: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if resp, err := (&http.Client{Timeout: time.Second}).Get("http://" + addr + "/healthz"); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			t.Error("plain HTTP answered 200 on the TLS listener")
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }

@@ -8,6 +8,7 @@
 //
 //	probe http://localhost:8081/readyz
 //	probe -timeout 2s http://localhost:3200/ready http://localhost:3200/status
+//	probe -ca /run/sagasuite/tls/ca.pem https://localhost:8090/readyz   (trusts only that CA)
 //	probe -install /opt/probe     (copies itself to /opt/probe/probe)
 package main
 
@@ -21,6 +22,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/example/sagasuite/platform/tlsfiles"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -39,6 +42,7 @@ func run(args []string, stderr io.Writer) error {
 	timeout := fs.Duration("timeout", 3*time.Second, "deadline for all the URLs together")
 	printVersion := fs.Bool("version", false, "print the version and exit")
 	install := fs.String("install", "", "copy this binary to DIR/probe and exit (compose's probe-init runs this)")
+	caFile := fs.String("ca", "", "for https URLs, trust only the CA certificates in this PEM file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -52,10 +56,15 @@ func run(args []string, stderr io.Writer) error {
 	if fs.NArg() == 0 {
 		return errors.New("usage: probe [-timeout d] URL [URL ...]")
 	}
+	tr, err := tlsfiles.Transport(*caFile)
+	if err != nil {
+		return err
+	}
+	client := &http.Client{Transport: tr}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
 	for _, url := range fs.Args() {
-		if err := check(ctx, url); err != nil {
+		if err := check(ctx, client, url); err != nil {
 			return err
 		}
 	}
@@ -98,12 +107,12 @@ func installTo(dir string, stderr io.Writer) error {
 	return nil
 }
 
-func check(ctx context.Context, url string) error {
+func check(ctx context.Context, client *http.Client, url string) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return err
 	}

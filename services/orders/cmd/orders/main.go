@@ -32,6 +32,7 @@ import (
 	"github.com/example/sagasuite/platform/projection"
 	"github.com/example/sagasuite/platform/retry"
 	"github.com/example/sagasuite/platform/telemetry"
+	"github.com/example/sagasuite/platform/tlsfiles"
 	"github.com/example/sagasuite/services/orders/internal/app"
 	"github.com/example/sagasuite/services/orders/internal/cardseal"
 	"github.com/example/sagasuite/services/orders/internal/httpapi"
@@ -64,6 +65,7 @@ type settings struct {
 	InventoryURL     string
 	InventoryTimeout time.Duration
 	PSPURL           string
+	PSPCAFile        string
 	PSPTimeout       time.Duration
 	SagaTimeout      time.Duration
 	SnapshotEvery    int
@@ -96,6 +98,7 @@ func loadConfig(getenv func(string) string) (settings, error) {
 		// this many rows; past it they are refused (503 overloaded).
 		OutboxBacklog:  int64(env.Int("OUTBOX_BACKLOG_LIMIT", 5000, 100, 1_000_000)),
 		PSPURL:         env.URL("PSP_URL", "http://127.0.0.1:8090", "http", "https"),
+		PSPCAFile:      env.String("PSP_CA_FILE", ""),
 		PSPTimeout:     env.Duration("PSP_TIMEOUT", 2*time.Second),
 		SagaTimeout:    env.Duration("SAGA_TIMEOUT", 30*time.Second),
 		SnapshotEvery:  env.Int("SNAPSHOT_EVERY", 100, 1, 1_000_000),
@@ -200,7 +203,12 @@ func assemble(ctx context.Context, p *process.Process, tel *telemetry.Telemetry,
 	if err != nil {
 		return err
 	}
-	sealer, err := cardseal.New(cfg.PSPURL, cfg.PSPTimeout, cfg.PSPKey, tel.Transport(http.DefaultTransport))
+	// PSP_CA_FILE: psp's certificate must come from this CA.
+	pspTransport, err := tlsfiles.Transport(cfg.PSPCAFile)
+	if err != nil {
+		return err
+	}
+	sealer, err := cardseal.New(cfg.PSPURL, cfg.PSPTimeout, cfg.PSPKey, tel.Transport(pspTransport))
 	if err != nil {
 		return err
 	}

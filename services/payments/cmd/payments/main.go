@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -25,6 +24,7 @@ import (
 	"github.com/example/sagasuite/platform/process"
 	"github.com/example/sagasuite/platform/retry"
 	"github.com/example/sagasuite/platform/telemetry"
+	"github.com/example/sagasuite/platform/tlsfiles"
 	"github.com/example/sagasuite/services/payments/internal/httpapi"
 	"github.com/example/sagasuite/services/payments/internal/paymentsdb"
 	"github.com/example/sagasuite/services/payments/internal/pspclient"
@@ -50,6 +50,7 @@ type settings struct {
 	Kafka             kafka.Settings
 	InboxRetention    time.Duration
 	PSPURL            string
+	PSPCAFile         string
 	PSPTimeout        time.Duration
 	Attempts          int
 	ChargeConcurrency int
@@ -69,6 +70,7 @@ func loadConfig(getenv func(string) string) (settings, error) {
 		Kafka:          kafka.FromEnv(env),
 		InboxRetention: inbox.RetentionFromEnv(env),
 		PSPURL:         env.URL("PSP_URL", "http://127.0.0.1:8090", "http", "https"),
+		PSPCAFile:      env.String("PSP_CA_FILE", ""),
 		PSPTimeout:     env.Duration("PSP_TIMEOUT", 2*time.Second),
 		Attempts:       env.Int("PSP_CHARGE_ATTEMPTS", 3, 1, 10),
 		// Refunds have their own pool: they compensate, so they must get
@@ -136,7 +138,12 @@ func assemble(ctx context.Context, p *process.Process, tel *telemetry.Telemetry,
 	if err != nil {
 		return err
 	}
-	psp := pspclient.New(cfg.PSPURL, cfg.PSPTimeout, guards, tel.Transport(http.DefaultTransport))
+	// PSP_CA_FILE: psp's certificate must come from this CA.
+	pspTransport, err := tlsfiles.Transport(cfg.PSPCAFile)
+	if err != nil {
+		return err
+	}
+	psp := pspclient.New(cfg.PSPURL, cfg.PSPTimeout, guards, tel.Transport(pspTransport))
 
 	// The saga: charge once placed and reserved, refund when cancelled.
 	handlers, err := saga.New(store, psp, obs, saga.Config{Lease: cfg.CallLease, DecideWithin: cfg.DecideWithin})
