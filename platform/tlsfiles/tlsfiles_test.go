@@ -1,6 +1,8 @@
 package tlsfiles_test
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -48,39 +50,77 @@ func TestClientTrustsOnlyItsCAForTheNameCalled(t *testing.T) {
 		t.Fatal(err)
 	}
 	ca, cert, key := issue(t, authority, "127.0.0.1", "localhost")
-	serve := func(cert, key string) *httptest.Server {
+	// Served as the suite serves it (a TLS listener with Server's
+	// config), not with httptest's own certificate.
+	serve := func(cert, key string) string {
 		cfg, err := tlsfiles.Server(cert, key)
 		if err != nil {
 			t.Fatal(err)
 		}
 		ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") }))
-		ts.TLS = cfg
-		ts.StartTLS()
+		ts.Listener = tls.NewListener(ts.Listener, cfg)
+		ts.Start()
 		t.Cleanup(ts.Close)
-		return ts
+		return "https://" + ts.Listener.Addr().String()
 	}
 	tr, err := tlsfiles.Client(ca)
 	if err != nil {
 		t.Fatal(err)
 	}
 	client := &http.Client{Transport: tr}
-	resp, err := client.Get(serve(cert, key).URL)
+	resp, err := client.Get(serve(cert, key))
 	if err != nil {
 		t.Fatalf("our own server: %v", err)
 	}
 	resp.Body.Close()
 
 	_, otherCert, otherKey := files(t, "127.0.0.1", "localhost")
-	if resp, err := client.Get(serve(otherCert, otherKey).URL); err == nil {
+	if resp, err := client.Get(serve(otherCert, otherKey)); err == nil {
 		resp.Body.Close()
 		t.Fatal("a server with another CA's certificate was trusted")
 	}
 	_, wrongCert, wrongKey := issue(t, authority, "psp")
-	if resp, err := client.Get(serve(wrongCert, wrongKey).URL); err == nil {
+	if resp, err := client.Get(serve(wrongCert, wrongKey)); err == nil {
 		resp.Body.Close()
 		t.Fatal("a certificate for another name was trusted")
 	}
 	if _, err := tlsfiles.Client(key); err == nil {
 		t.Fatal("a key file was taken for a CA certificate")
+	}
+}
+
+// A certificate renewed in place (cert-manager rewrites the Secret's
+// files) is served from the next handshake on, without a restart.
+func TestARenewedCertificateIsServedWithoutARestart(t *testing.T) {
+	authority, err := tlsfiles.NewCA("test ca")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, cert, key := issue(t, authority, "127.0.0.1")
+	cfg, err := tlsfiles.Server(cert, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serial := func() string {
+		c, err := cfg.GetCertificate(&tls.ClientHelloInfo{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaf, err := x509.ParseCertificate(c.Certificate[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return leaf.SerialNumber.String()
+	}
+	first := serial()
+	_, newCert, newKey := issue(t, authority, "127.0.0.1")
+	for from, to := range map[string]string{newCert: cert, newKey: key} {
+		b, _ := os.ReadFile(from)
+		if err := os.WriteFile(to, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if second := serial(); second == first {
+		t.Fatal("the renewed certificate is not served")
 	}
 }
