@@ -35,7 +35,7 @@ type Quoter interface {
 // Tokenizer exchanges a card number for the provider's token, good for
 // one payment only: the order's id and total.
 type Tokenizer interface {
-	Tokenize(ctx context.Context, card, orderID string, amountCents int64) (token, last4 string, err error)
+	Tokenize(ctx context.Context, card, orderID string, amountCents int64) (token string, err error)
 }
 
 // Store keeps orders: the command side. It owns its transactions.
@@ -280,9 +280,10 @@ func (s *Orders) place(ctx context.Context, req PlaceRequest) (Result, error) {
 	}
 	id := uuid.Must(uuid.NewV7()).String() // time-ordered: index-friendly
 	trace.SpanFromContext(ctx).SetAttributes(attribute.String("order.id", id))
-	placed := order.Place(id, req.CustomerID, items, req.CardNumber[len(req.CardNumber)-4:], s.now().UTC().Truncate(time.Microsecond)) // PostgreSQL keeps microseconds
+	last4 := req.CardNumber[len(req.CardNumber)-4:]
+	placed := order.Place(id, req.CustomerID, items, last4, s.now().UTC().Truncate(time.Microsecond)) // PostgreSQL keeps microseconds
 	// The token pays for this order's total and nothing else.
-	token, last4, err := s.tokenizer.Tokenize(ctx, req.CardNumber, id, placed.Data.(order.Placed).TotalCents)
+	token, err := s.tokenizer.Tokenize(ctx, req.CardNumber, id, placed.Data.(order.Placed).TotalCents)
 	if err != nil {
 		return Result{}, fmt.Errorf("%w: %w", ErrPaymentUnavailable, err)
 	}

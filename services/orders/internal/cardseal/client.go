@@ -106,18 +106,17 @@ func (c *Client) Warm(ctx context.Context) error {
 }
 
 // Tokenize returns card sealed to the provider's key, good only for the
-// payment of amountCents for orderID (cardcrypt.Binding), and its last
-// four digits.
-func (c *Client) Tokenize(ctx context.Context, card, orderID string, amountCents int64) (token, last4 string, err error) {
+// payment of amountCents for orderID (cardcrypt.Binding).
+func (c *Client) Tokenize(ctx context.Context, card, orderID string, amountCents int64) (string, error) {
 	key, err := c.publicKey(ctx)
 	if err != nil {
-		return "", "", err
+		return "", err
 	}
-	token, err = cardcrypt.Seal(key, card, cardcrypt.Binding{OrderID: orderID, AmountCents: amountCents})
+	token, err := cardcrypt.Seal(key, card, cardcrypt.Binding{OrderID: orderID, AmountCents: amountCents})
 	if err != nil {
-		return "", "", fmt.Errorf("seal card: %w", err)
+		return "", fmt.Errorf("seal card: %w", err)
 	}
-	return token, card[len(card)-4:], nil
+	return token, nil
 }
 
 func (c *Client) publicKey(ctx context.Context) (cardcrypt.PublicKey, error) {

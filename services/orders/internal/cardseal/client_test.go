@@ -41,16 +41,16 @@ func TestSealsWithTheFetchedKeyOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, last4, err := c.Tokenize(context.Background(), "4000000000000002", "o-1", 500)
-	if err != nil || last4 != "0002" {
-		t.Fatalf("%q %q %v", tok, last4, err)
+	tok, err := c.Tokenize(context.Background(), "4000000000000002", "o-1", 500)
+	if err != nil || strings.Contains(tok, "4000000000000002") {
+		t.Fatalf("%q %v", tok, err)
 	}
 	if card, err := keys.Open(tok, cardcrypt.Binding{OrderID: "o-1", AmountCents: 500}); err != nil || card != "4000000000000002" {
 		t.Fatalf("the provider cannot open the token: %q %v", card, err)
 	}
 	down.Store(true) // the key is cached: a provider outage does not stop orders
 	for range 5 {
-		if _, _, err := c.Tokenize(context.Background(), "4242424242424242", "o-1", 500); err != nil {
+		if _, err := c.Tokenize(context.Background(), "4242424242424242", "o-1", 500); err != nil {
 			t.Fatalf("with the key cached: %v", err)
 		}
 	}
@@ -65,7 +65,7 @@ func TestUnavailableUntilWarmGetsTheKey(t *testing.T) {
 	down.Store(true)
 	ts, _ := provider(t, &down, &fetches)
 	c, _ := cardseal.New(ts.URL, time.Second, cardseal.Pinning{}, http.DefaultTransport)
-	if _, _, err := c.Tokenize(context.Background(), "4242424242424242", "o-1", 500); !errors.Is(err, cardseal.ErrUnavailable) {
+	if _, err := c.Tokenize(context.Background(), "4242424242424242", "o-1", 500); !errors.Is(err, cardseal.ErrUnavailable) {
 		t.Fatalf("provider down, no key: %v", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -77,7 +77,7 @@ func TestUnavailableUntilWarmGetsTheKey(t *testing.T) {
 	if err := <-warmed; err != nil || ctx.Err() != nil {
 		t.Fatalf("warm: %v (ctx %v)", err, ctx.Err())
 	}
-	if _, _, err := c.Tokenize(context.Background(), "4242424242424242", "o-1", 500); err != nil {
+	if _, err := c.Tokenize(context.Background(), "4242424242424242", "o-1", 500); err != nil {
 		t.Fatalf("after warm-up: %v", err)
 	}
 }
@@ -91,7 +91,7 @@ func TestPinnedKeyNeedsNoProvider(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := c.Tokenize(context.Background(), "4242424242424242", "o-1", 500); err != nil || fetches.Load() != 0 {
+	if _, err := c.Tokenize(context.Background(), "4242424242424242", "o-1", 500); err != nil || fetches.Load() != 0 {
 		t.Fatalf("pinned: %v after %d fetches", err, fetches.Load())
 	}
 	if _, err := cardseal.New(ts.URL, time.Second, cardseal.Pinning{Key: "not-a-key"}, http.DefaultTransport); err == nil {
@@ -107,7 +107,7 @@ func TestPicksUpARotatedKey(t *testing.T) {
 	ts, _ := provider(t, &down, &fetches)
 	c, _ := cardseal.New(ts.URL, time.Second, cardseal.Pinning{}, http.DefaultTransport)
 	c.Refresh = time.Millisecond
-	first, _, err := c.Tokenize(context.Background(), "4242424242424242", "o-1", 500)
+	first, err := c.Tokenize(context.Background(), "4242424242424242", "o-1", 500)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +115,7 @@ func TestPicksUpARotatedKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(5 * time.Millisecond)
-	second, _, err := c.Tokenize(context.Background(), "4242424242424242", "o-1", 500)
+	second, err := c.Tokenize(context.Background(), "4242424242424242", "o-1", 500)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +125,7 @@ func TestPicksUpARotatedKey(t *testing.T) {
 	}
 	down.Store(true)
 	time.Sleep(5 * time.Millisecond)
-	if _, _, err := c.Tokenize(context.Background(), "4242424242424242", "o-1", 500); err != nil {
+	if _, err := c.Tokenize(context.Background(), "4242424242424242", "o-1", 500); err != nil {
 		t.Fatalf("provider down after a refresh interval: %v", err)
 	}
 	for _, tok := range []string{first, second} {
@@ -146,12 +146,12 @@ func TestOnlyAPinnedFingerprintIsAccepted(t *testing.T) {
 	if err != nil || !good.Pinned() {
 		t.Fatalf("new: %v, pinned %v", err, good.Pinned())
 	}
-	if _, _, err := good.Tokenize(context.Background(), "4242424242424242", "o-1", 500); err != nil {
+	if _, err := good.Tokenize(context.Background(), "4242424242424242", "o-1", 500); err != nil {
 		t.Fatalf("the pinned key: %v", err)
 	}
 	impostor, _ := cardcrypt.NewKeyring()
 	c, _ := cardseal.New(ts.URL, time.Second, cardseal.Pinning{Fingerprints: []string{impostor.Current().Fingerprint()}}, http.DefaultTransport)
-	if tok, _, err := c.Tokenize(context.Background(), "4242424242424242", "o-1", 500); !errors.Is(err, cardseal.ErrKeyNotPinned) || tok != "" {
+	if tok, err := c.Tokenize(context.Background(), "4242424242424242", "o-1", 500); !errors.Is(err, cardseal.ErrKeyNotPinned) || tok != "" {
 		t.Fatalf("a key not pinned: token %q, %v; want ErrKeyNotPinned", tok, err)
 	}
 	if _, err := cardseal.New(ts.URL, time.Second, cardseal.Pinning{Fingerprints: []string{"md5:abc"}}, http.DefaultTransport); err == nil {

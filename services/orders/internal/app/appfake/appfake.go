@@ -204,13 +204,13 @@ type Tokenizer struct {
 }
 
 // Tokenize implements app.Tokenizer.
-func (t Tokenizer) Tokenize(ctx context.Context, card, _ string, _ int64) (string, string, error) {
+func (t Tokenizer) Tokenize(ctx context.Context, card, _ string, _ int64) (string, error) {
 	if t.Block {
 		<-ctx.Done()
-		return "", "", ctx.Err()
+		return "", ctx.Err()
 	}
 	if t.Err != nil {
-		return "", "", t.Err
+		return "", t.Err
 	}
-	return "tok-" + card[len(card)-4:], card[len(card)-4:], nil
+	return "tok-" + card[len(card)-4:], nil
 }
