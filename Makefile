@@ -185,12 +185,14 @@ new-service: ## a new service from the template (NAME=shipping PORT=8085 [TOPIC=
 	@test -n "$(NAME)" -a -n "$(PORT)" || { echo "usage: make new-service NAME=shipping PORT=8085 [TOPIC=payments.events]"; exit 1; }
 	$(GO) run ./platform/cmd/newservice -name "$(NAME)" -port "$(PORT)" -topic "$(TOPIC)"
 
-# The suite's throughput beside PostgreSQL's ceiling, and its latency at
-# 100 orders/s (loadtest/bench.sh; docs/performance.md). Stop make dev
-# first: it drops make dev's databases. BENCH_RATES=50:1300:50.
-BENCH_RATES ?= 50:1300:50
-bench: build ## throughput search beside pgbench, latency at 100/s (stop make dev first)
-	loadtest/bench.sh $(BENCH_RATES)
+# The suite's throughput and cost per saga beside PostgreSQL's two
+# ceilings (loadtest/bench.sh; docs/performance.md). Stop make dev first:
+# it drops make dev's databases. BENCH_RATES=100:1300:50; BASE=<commit>
+# measures that commit too, alternately, ROUNDS times; PEER_DIR=<a checkout
+# of the Watermill peer> adds its saga step.
+BENCH_RATES ?= 100:1300:50
+bench: build ## throughput, cost per saga and latency beside PostgreSQL's ceilings (stop make dev first)
+	BASE="$(BASE)" ROUNDS="$(ROUNDS)" PEER_DIR="$(PEER_DIR)" loadtest/bench.sh $(BENCH_RATES)
 
 # The outbox relay end to end (8 writers, relay, broker, consumer): msg/s
 # and commit→consumed latency; docs/performance.md compares it with the

@@ -17,7 +17,7 @@ resume() {
   env DEV_MODE=1 LOG_LEVEL=info "$@" bin/devrun dev.procfile > "$OUT/dev-$name.log" 2>&1 & PID=$!
   for _ in $(seq 1 120); do grep -q "the suite is ready" "$OUT/dev-$name.log" && break; sleep 0.5; done
   grep -q "the suite is ready" "$OUT/dev-$name.log" || { echo "the suite did not start, see $OUT/dev-$name.log" >&2; kill -INT $PID; exit 1; }
-  sleep 10 # past the warm-up
+  sleep "${WARMUP:-10}" # past the warm-up (WARMUP=0: none)
 }
 
 # stop: Ctrl-C to the suite, and wait for it.
@@ -42,3 +42,17 @@ ticks() {
 
 # ticks_pg: CPU ticks of PostgreSQL's processes.
 ticks_pg() { sum_ticks $(pgrep -x postgres); }
+
+# cost: "TRANSACTIONS STATEMENTS" the suite's databases ran so far:
+# PostgreSQL's own count of committed and rolled-back transactions
+# (pg_stat_database), and the statements other than BEGIN and COMMIT the
+# services say they sent (db.client.statements on each /metrics; a batch
+# counts each of its statements). Backends report their counts when idle
+# for a moment, so take it with the suite quiet.
+cost() {
+  local tx st
+  tx=$(psql "$PG" -Atc "SELECT coalesce(sum(xact_commit + xact_rollback), 0) FROM pg_stat_database WHERE datname IN ('orders', 'payments', 'inventory')")
+  st=$(for port in ${COST_PORTS:-8081 8082 8083 8084}; do curl -sf "http://127.0.0.1:$port/metrics" || true; done |
+    awk '/^db_client_statements_total\{/ && !/db_operation_name="(BEGIN|COMMIT)"/ { s += $NF } END { printf "%d", s }')
+  echo "$tx $st"
+}

@@ -86,7 +86,10 @@ func Open(ctx context.Context, adminURL, name string, tel observe.Bundle, cfg Co
 	for k, v := range cfg.sessionLimits() {
 		pcfg.ConnConfig.RuntimeParams[k] = v
 	}
-	tracer := newPoolTracer(tel.TracerProvider, tel.MeterProvider, name)
+	tracer, err := newPoolTracer(tel.TracerProvider, tel.MeterProvider, name)
+	if err != nil {
+		return nil, fmt.Errorf("pool metrics: %w", err)
+	}
 	pcfg.ConnConfig.Tracer = tracer
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {

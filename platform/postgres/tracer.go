@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/exaring/otelpgx"
@@ -18,23 +19,44 @@ import (
 // maintained pgx instrumentation: a client span per query and batch under
 // the caller's span (background polling without a span makes none), and
 // the semconv histogram db.client.operation.duration. It also counts the
-// acquires waiting for a connection, which pgxpool.Stat does not report.
+// acquires waiting for a connection, which pgxpool.Stat does not report,
+// and every statement sent, batched or not (db.client.statements), which
+// otelpgx's histogram does not: it records a batch as one operation.
 type poolTracer struct {
 	*otelpgx.Tracer
-	db      string
-	pending atomic.Int64
+	db         string
+	pending    atomic.Int64
+	statements metric.Int64Counter
+	ops        sync.Map // operation name → metric.MeasurementOption
 }
 
-func newPoolTracer(tp trace.TracerProvider, mp metric.MeterProvider, db string) *poolTracer {
+func newPoolTracer(tp trace.TracerProvider, mp metric.MeterProvider, db string) (*poolTracer, error) {
+	statements, err := mp.Meter("github.com/example/sagasuite/platform/postgres").Int64Counter("db.client.statements",
+		metric.WithDescription("Statements sent to the database, by operation (BEGIN and COMMIT included); a batch counts each of its statements: what make bench divides by the sagas."),
+		metric.WithUnit("{statement}"))
+	if err != nil {
+		return nil, err
+	}
 	// Queries are parameterised, so the SQL text carries no values and is
 	// safe to record.
-	return &poolTracer{db: db, Tracer: otelpgx.NewTracer(
+	return &poolTracer{db: db, statements: statements, Tracer: otelpgx.NewTracer(
 		otelpgx.WithTracerProvider(tp), otelpgx.WithMeterProvider(mp),
 		otelpgx.WithSpanNameFunc(func(stmt string) string { return operation(stmt) + " " + db }),
 		otelpgx.WithDisableAcquireTracer(), otelpgx.WithDisableConnectionDetailsInAttributes(),
 		otelpgx.WithMeterAttributes(attribute.String("db.namespace", db)),
 		otelpgx.WithTracerAttributes(dbSpanAttributes(db)...),
-	)}
+	)}, nil
+}
+
+// count adds one statement of sql's operation to db.client.statements.
+func (t *poolTracer) count(ctx context.Context, sql string) {
+	op := operation(sql)
+	attrs, ok := t.ops.Load(op)
+	if !ok {
+		attrs, _ = t.ops.LoadOrStore(op, metric.WithAttributeSet(attribute.NewSet(
+			attribute.String("db.namespace", t.db), attribute.String("db.operation.name", op))))
+	}
+	t.statements.Add(ctx, 1, attrs.(metric.AddOption))
 }
 
 // dbSpanAttributes are what every database span carries beside otelpgx's
@@ -60,6 +82,7 @@ type skipSpan struct{}
 // time worth seeing and is a tenth of a saga's spans. (COMMIT keeps its
 // span: that is where the WAL flush shows.)
 func (t *poolTracer) TraceQueryStart(ctx context.Context, conn *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
+	t.count(ctx, data.SQL)
 	if isBegin(data.SQL) {
 		return context.WithValue(ctx, skipSpan{}, true)
 	}
@@ -73,6 +96,11 @@ func (t *poolTracer) TraceQueryStart(ctx context.Context, conn *pgx.Conn, data p
 // trip shows all a span per statement would, for less (otelpgx's spans
 // were 6 – 9 % of a service's CPU, docs/performance.md).
 func (t *poolTracer) TraceBatchStart(ctx context.Context, conn *pgx.Conn, data pgx.TraceBatchStartData) context.Context {
+	if data.Batch != nil {
+		for _, q := range data.Batch.QueuedQueries {
+			t.count(ctx, q.SQL)
+		}
+	}
 	ctx = t.Tracer.TraceBatchStart(ctx, conn, data)
 	if span := trace.SpanFromContext(ctx); span.IsRecording() && data.Batch != nil {
 		name := []string{"BATCH"}
