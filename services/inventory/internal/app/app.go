@@ -23,21 +23,21 @@ import (
 
 // Tx is one transaction on the stock.
 type Tx interface {
-	// HasReservations reports whether orderID holds reservations in any
-	// status: its reservation was decided before.
-	HasReservations(ctx context.Context, orderID string) (bool, error)
 	// LockStock locks the products of skus (in SKU order, so concurrent
-	// transactions never deadlock) and returns their available stock;
-	// unknown SKUs are absent.
-	LockStock(ctx context.Context, skus []string) (map[string]int64, error)
+	// transactions never deadlock) and returns their available stock
+	// (unknown SKUs are absent), and whether orderID holds reservations
+	// in any status: its reservation was decided before. One statement:
+	// both are needed before any reservation.
+	LockStock(ctx context.Context, orderID string, skus []string) (avail map[string]int64, decided bool, err error)
 	// Hold records orderID's reservations of items and moves their stock
 	// from available to reserved; LockStock has locked them.
 	Hold(ctx context.Context, orderID string, items []catalog.Item) error
-	// Held locks and returns orderID's reservations in status.
+	// Held locks orderID's reservations in status and their products (in
+	// SKU order) and returns them.
 	Held(ctx context.Context, orderID, status string) ([]catalog.Item, error)
 	// Move sets items of orderID from status from to status to and moves
 	// their stock with them (reserved → committed, reserved or committed
-	// → available).
+	// → available); Held has locked them.
 	Move(ctx context.Context, orderID string, items []catalog.Item, from, to string) error
 	// Emit announces an inventory event (through the outbox).
 	Emit(ctx context.Context, typ, orderID string, data any) error
@@ -52,19 +52,15 @@ func Reserve(ctx context.Context, tx Tx, orderID string, items []catalog.Item) (
 	for i, it := range items {
 		reserved.Items[i] = inventoryevents.Item{SKU: it.SKU, Quantity: it.Quantity}
 	}
-	decided, err := tx.HasReservations(ctx, orderID)
+	skus := make([]string, len(items))
+	for i, it := range items {
+		skus[i] = it.SKU
+	}
+	avail, decided, err := tx.LockStock(ctx, orderID, skus)
 	if err != nil {
 		return false, err
 	}
 	if !decided {
-		skus := make([]string, len(items))
-		for i, it := range items {
-			skus[i] = it.SKU
-		}
-		avail, err := tx.LockStock(ctx, skus)
-		if err != nil {
-			return false, err
-		}
 		if err := catalog.CanReserve(avail, items); err != nil {
 			if !errors.Is(err, catalog.ErrOutOfStock) {
 				return false, err

@@ -134,26 +134,29 @@ func (s *Store) Reservations(ctx context.Context, orderID string) ([]catalog.Res
 }
 
 // lockProducts locks the rows of skus in SKU order and returns their
-// available stock; the fixed order keeps concurrent transactions from
-// deadlocking.
-func lockProducts(ctx context.Context, tx Querier, skus []string) (map[string]int64, error) {
+// available stock, and whether orderID has reservations; the fixed order
+// keeps concurrent transactions from deadlocking (FOR UPDATE locks the
+// rows as the sort returns them).
+func lockProducts(ctx context.Context, tx Querier, orderID string, skus []string) (map[string]int64, bool, error) {
 	sorted := append([]string(nil), skus...)
 	sort.Strings(sorted)
-	rows, err := tx.Query(ctx, `SELECT sku, available FROM products WHERE sku = ANY($1) ORDER BY sku FOR UPDATE`, sorted)
+	rows, err := tx.Query(ctx, `SELECT p.sku, p.available, EXISTS (SELECT 1 FROM reservations r WHERE r.order_id = $2)
+		FROM products p WHERE p.sku = ANY($1) ORDER BY p.sku FOR UPDATE OF p`, sorted, orderID)
 	if err != nil {
-		return nil, fmt.Errorf("lock products: %w", err)
+		return nil, false, fmt.Errorf("lock products: %w", err)
 	}
 	defer rows.Close()
 	avail := map[string]int64{}
+	decided := false
 	for rows.Next() {
 		var sku string
 		var n int64
-		if err := rows.Scan(&sku, &n); err != nil {
-			return nil, fmt.Errorf("lock products: %w", err)
+		if err := rows.Scan(&sku, &n, &decided); err != nil {
+			return nil, false, fmt.Errorf("lock products: %w", err)
 		}
 		avail[sku] = n
 	}
-	return avail, rows.Err()
+	return avail, decided, rows.Err()
 }
 
 // In is the store inside tx, as the use cases see it (app.Tx): every
@@ -165,16 +168,8 @@ var events = outbox.Producer{Topic: inventoryevents.Topic, Source: inventoryeven
 
 type txStock struct{ tx pgx.Tx }
 
-func (t txStock) HasReservations(ctx context.Context, orderID string) (bool, error) {
-	var exists bool
-	if err := t.tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM reservations WHERE order_id = $1)`, orderID).Scan(&exists); err != nil {
-		return false, fmt.Errorf("check reservations: %w", err)
-	}
-	return exists, nil
-}
-
-func (t txStock) LockStock(ctx context.Context, skus []string) (map[string]int64, error) {
-	return lockProducts(ctx, t.tx, skus)
+func (t txStock) LockStock(ctx context.Context, orderID string, skus []string) (map[string]int64, bool, error) {
+	return lockProducts(ctx, t.tx, orderID, skus)
 }
 
 func (t txStock) Hold(ctx context.Context, orderID string, items []catalog.Item) error {
@@ -194,7 +189,10 @@ func (t txStock) Hold(ctx context.Context, orderID string, items []catalog.Item)
 }
 
 func (t txStock) Held(ctx context.Context, orderID, status string) ([]catalog.Item, error) {
-	rows, err := t.tx.Query(ctx, `SELECT sku, quantity FROM reservations WHERE order_id = $1 AND status = $2 ORDER BY sku FOR UPDATE`, orderID, status)
+	// The reservations and their products, locked in SKU order (as
+	// lockProducts): Move changes both.
+	rows, err := t.tx.Query(ctx, `SELECT r.sku, r.quantity FROM reservations r JOIN products p ON p.sku = r.sku
+		WHERE r.order_id = $1 AND r.status = $2 ORDER BY r.sku FOR UPDATE`, orderID, status)
 	if err != nil {
 		return nil, fmt.Errorf("read reservations: %w", err)
 	}
@@ -220,10 +218,7 @@ func (t txStock) Move(ctx context.Context, orderID string, items []catalog.Item,
 	if !ok {
 		return fmt.Errorf("move reservations of %s from %s to %s: no such change", orderID, from, to)
 	}
-	skus, qty := columns(items)
-	if _, err := lockProducts(ctx, t.tx, skus); err != nil {
-		return err
-	}
+	skus, qty := columns(items) // Held locked them
 	if err := postgres.Later(ctx, t.tx, stockSQL, skus, qty); err != nil {
 		return fmt.Errorf("move stock to %s: %w", to, err)
 	}

@@ -87,18 +87,14 @@ func (s *Stock) Events() []Event {
 
 type tx struct{ st *state }
 
-func (t *tx) HasReservations(_ context.Context, orderID string) (bool, error) {
-	return len(t.st.reservations[orderID]) > 0, nil
-}
-
-func (t *tx) LockStock(_ context.Context, skus []string) (map[string]int64, error) {
+func (t *tx) LockStock(_ context.Context, orderID string, skus []string) (map[string]int64, bool, error) {
 	avail := map[string]int64{}
 	for _, sku := range skus {
 		if p, ok := t.st.products[sku]; ok {
 			avail[sku] = p.Available
 		}
 	}
-	return avail, nil
+	return avail, len(t.st.reservations[orderID]) > 0, nil
 }
 
 func (t *tx) Hold(_ context.Context, orderID string, items []catalog.Item) error {
