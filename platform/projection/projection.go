@@ -17,6 +17,7 @@
 package projection
 
 import (
+	"slices"
 	"context"
 	"embed"
 	"errors"
@@ -104,9 +105,11 @@ type Projector struct {
 	watchers map[string][]*watcher // by stream ID
 }
 
-// watcher waits for an event of one stream newer than version.
+// watcher waits for an event of one stream newer than version, of one
+// of types (any type when there are none).
 type watcher struct {
 	version int64
+	types   []string
 	ch      chan struct{}
 }
 
@@ -496,9 +499,11 @@ func (p *Projector) WaitFor(ctx context.Context, position int64) error {
 // one entity to change without polling: thousands of waiters cost a map
 // entry each, and only the events of their own stream wake them. Only
 // the replica that runs the projection sees its events (see Active);
-// elsewhere the channel closes only by a later read.
-func (p *Projector) Watch(streamID string, version int64) (<-chan struct{}, func()) {
-	w := &watcher{version: version, ch: make(chan struct{})}
+// elsewhere the channel closes only by a later read. With types, only an
+// event of one of them wakes it: a waiter for an outcome is not woken by
+// the steps before it (each wake-up is a read of the read model).
+func (p *Projector) Watch(streamID string, version int64, types ...string) (<-chan struct{}, func()) {
+	w := &watcher{version: version, types: types, ch: make(chan struct{})}
 	p.watchMu.Lock()
 	p.watchers[streamID] = append(p.watchers[streamID], w)
 	p.watchMu.Unlock()
@@ -538,7 +543,7 @@ func (p *Projector) notify(events []eventstore.Event) {
 		}
 		kept := ws[:0]
 		for _, w := range ws {
-			if e.Version > w.version {
+			if e.Version > w.version && (len(w.types) == 0 || slices.Contains(w.types, e.Type)) {
 				close(w.ch)
 			} else {
 				kept = append(kept, w)

@@ -206,6 +206,8 @@ func TestWatchWakesOnlyForNewerEventsOfItsStream(t *testing.T) {
 	}
 	seen, unwatchSeen := p.Watch("watched", 2) // waits for version 3
 	defer unwatchSeen()
+	typed, unwatchTyped := p.Watch("watched", 2, "Tock") // waits for a Tock
+	defer unwatchTyped()
 	other, unwatchOther := p.Watch("other", 0)
 	defer unwatchOther()
 
@@ -229,6 +231,8 @@ func TestWatchWakesOnlyForNewerEventsOfItsStream(t *testing.T) {
 	select {
 	case <-other:
 		t.Fatal("a stream with no new event woke")
+	case <-typed:
+		t.Fatal("a watch for Tock woke on a Tick")
 	default:
 	}
 

@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -21,9 +22,16 @@ type laggingReadModel struct {
 	*appfake.Store // the event store's view; Current counts the rebuilds
 	rebuilds       atomic.Int64
 
+	reads          atomic.Int64
+
 	mu       sync.Mutex
 	rows     map[string]order.Order
-	watchers []chan struct{}
+	watchers []fakeWatch
+}
+
+type fakeWatch struct {
+	types []string
+	ch    chan struct{}
 }
 
 func (r *laggingReadModel) Current(ctx context.Context, id string) (order.Order, error) {
@@ -32,6 +40,7 @@ func (r *laggingReadModel) Current(ctx context.Context, id string) (order.Order,
 }
 
 func (r *laggingReadModel) Get(_ context.Context, id string) (order.Order, error) {
+	r.reads.Add(1)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	o, ok := r.rows[id]
@@ -41,7 +50,9 @@ func (r *laggingReadModel) Get(_ context.Context, id string) (order.Order, error
 	return o, nil
 }
 
-func (r *laggingReadModel) project(t *testing.T, id string) {
+// project copies order id to the read model, as the projector applying
+// an event of type typ, and wakes the watchers that wait for it.
+func (r *laggingReadModel) project(t *testing.T, id, typ string) {
 	o, err := r.Store.Current(context.Background(), id)
 	if err != nil {
 		t.Error(err)
@@ -50,26 +61,32 @@ func (r *laggingReadModel) project(t *testing.T, id string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.rows[id] = o
+	kept := r.watchers[:0]
 	for _, w := range r.watchers {
-		close(w)
+		if len(w.types) == 0 || slices.Contains(w.types, typ) {
+			close(w.ch)
+		} else {
+			kept = append(kept, w)
+		}
 	}
-	r.watchers = nil
+	r.watchers = kept
 }
 
 func (r *laggingReadModel) WaitFor(context.Context, int64) error { return nil }
 func (r *laggingReadModel) Active() bool                         { return true }
-func (r *laggingReadModel) Watch(string, int64) (<-chan struct{}, func()) {
+func (r *laggingReadModel) Watch(_ string, _ int64, types ...string) (<-chan struct{}, func()) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	w := make(chan struct{})
+	w := fakeWatch{types: types, ch: make(chan struct{})}
 	r.watchers = append(r.watchers, w)
-	return w, func() {}
+	return w.ch, func() {}
 }
 
 // A client that follows its POST with ?wait= before the projector has
 // applied the order waits for the projection: Await rebuilds nothing
-// from the event stream, and answers with the outcome. An order nobody
-// placed is still not found, after the grace.
+// from the event stream, reads nothing while the order is PENDING (two
+// reads in all: the first and the outcome), and answers with the
+// outcome. An order nobody placed is still not found, after the grace.
 func TestAwaitWaitsForTheProjectionOfANewOrder(t *testing.T) {
 	store := appfake.NewStore()
 	rm := &laggingReadModel{Store: store, rows: map[string]order.Order{}}
@@ -86,7 +103,7 @@ func TestAwaitWaitsForTheProjectionOfANewOrder(t *testing.T) {
 	id := res.Order.ID
 	go func() {
 		time.Sleep(20 * time.Millisecond) // the projector's lag
-		rm.project(t, id)                 // PENDING
+		rm.project(t, id, order.TypePlaced)
 		if _, _, err := store.Update(ctx, id, nil, func(o *order.Order) ([]order.Event, error) {
 			e, err := o.Confirm(time.Now())
 			return []order.Event{e}, err
@@ -94,7 +111,7 @@ func TestAwaitWaitsForTheProjectionOfANewOrder(t *testing.T) {
 			t.Error(err)
 		}
 		time.Sleep(20 * time.Millisecond)
-		rm.project(t, id) // CONFIRMED
+		rm.project(t, id, order.TypeConfirmed)
 	}()
 	stop := make(chan struct{})
 	time.AfterFunc(10*time.Second, func() { close(stop) })
@@ -104,6 +121,9 @@ func TestAwaitWaitsForTheProjectionOfANewOrder(t *testing.T) {
 	}
 	if n := rm.rebuilds.Load(); n != 0 {
 		t.Fatalf("Await rebuilt the order from its events %d times, want 0: the projection was a moment away", n)
+	}
+	if n := rm.reads.Load(); n > 2 {
+		t.Fatalf("Await read the read model %d times, want 2 at most: the first read and the outcome", n)
 	}
 	if _, err := orders.Await(ctx, "no-such-order", stop); !errors.Is(err, order.ErrNotFound) {
 		t.Fatalf("Await of an unknown order: %v, want order.ErrNotFound", err)

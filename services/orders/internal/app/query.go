@@ -49,35 +49,39 @@ func (s *Orders) Get(ctx context.Context, id string, minPosition int64) (order.O
 
 // Await returns the order once it has left PENDING, or as it stands when
 // stop is closed (the client's wait is over, or the server is draining).
-// It is woken by the projector applying the order's own events, so a
-// thousand waiting clients cost no queries while nothing happens to
-// their orders: one read per event of the order. Where another replica
-// runs the projector, it reads again every awaitPoll instead.
+// It is woken by the projector applying an event that ends the order
+// (order.TerminalTypes), so a thousand waiting clients cost no queries
+// while nothing happens to their orders, and a saga costs its waiting
+// client two reads at most: the first, and the outcome. Where another
+// replica runs the projector, it reads again every awaitPoll instead.
 //
 // An order the read model does not have yet is usually one placed a moment
 // ago: where this replica projects, Await first gives the projector
 // projectionGrace to apply it (a client that follows its POST with
-// ?wait= costs no rebuild from the event stream), then rebuilds it as Get
-// does.
+// ?wait= costs no rebuild from the event stream and no read while it is
+// PENDING), then rebuilds it as Get does.
 func (s *Orders) Await(ctx context.Context, id string, stop <-chan struct{}) (order.Order, error) {
 	stream := order.StreamID(id)
-	var seen int64 // the version last read; the watch fires on anything newer
+	var seen int64 // the version last read; the watches fire on anything newer
 	graced := false
 	for {
 		// Watch before reading, so that an event applied between the read
 		// and the wait still wakes us (at worst once too often).
-		changed, unwatch := s.proj.Watch(stream, seen)
+		ended, unwatch := s.proj.Watch(stream, seen, order.TerminalTypes...)
 		o, err := s.reader.Get(ctx, id)
 		if errors.Is(err, order.ErrNotFound) && !graced && s.proj.Active() {
 			graced = true
+			projected, unwatchProjected := s.proj.Watch(stream, seen)
 			select {
-			case <-changed:
-				unwatch()
-				continue // projected: read it
+			case <-projected:
+				// In the read model now, and PENDING unless the same
+				// step ended it (then ended is closed too): no read.
+				err, o = nil, order.Order{ID: id, Status: order.Pending}
 			case <-time.After(projectionGrace):
 			case <-stop:
 			case <-ctx.Done():
 			}
+			unwatchProjected()
 		}
 		if errors.Is(err, order.ErrNotFound) {
 			o, err = s.store.Current(ctx, id)
@@ -92,7 +96,7 @@ func (s *Orders) Await(ctx context.Context, id string, stop <-chan struct{}) (or
 			poll = time.After(awaitPoll)
 		}
 		select {
-		case <-changed:
+		case <-ended:
 		case <-poll:
 		case <-stop:
 			unwatch()

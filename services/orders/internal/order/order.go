@@ -164,6 +164,10 @@ func (o *Order) Apply(e Event) error {
 
 var terminal = map[string]Status{TypeConfirmed: Confirmed, TypeRejected: Rejected, TypeCancelled: Cancelled}
 
+// TerminalTypes are the event types that end an order (StatusAfter
+// knows them): what a client waiting for the outcome waits for.
+var TerminalTypes = []string{TypeConfirmed, TypeRejected, TypeCancelled}
+
 // StatusAfter is the terminal status an event type records, if any.
 func StatusAfter(eventType string) (Status, bool) {
 	s, ok := terminal[eventType]

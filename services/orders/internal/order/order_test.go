@@ -2,6 +2,7 @@ package order_test
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -157,5 +158,17 @@ func TestValidatePlace(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TerminalTypes lists exactly the types StatusAfter knows: a waiting
+// client woken by any other would read in vain, and one not woken by a
+// terminal type would wait until its timeout.
+func TestTerminalTypesAreTheTypesThatEndAnOrder(t *testing.T) {
+	for _, typ := range []string{order.TypePlaced, order.TypeConfirmed, order.TypeRejected, order.TypeCancelled, order.TypeNoteAdded} {
+		_, ends := order.StatusAfter(typ)
+		if ends != slices.Contains(order.TerminalTypes, typ) {
+			t.Errorf("%s: ends the order %v, in TerminalTypes %v", typ, ends, !ends)
+		}
 	}
 }

@@ -164,7 +164,7 @@ type Projection struct{}
 func (Projection) WaitFor(context.Context, int64) error { return nil }
 
 // Watch never fires.
-func (Projection) Watch(string, int64) (<-chan struct{}, func()) {
+func (Projection) Watch(string, int64, ...string) (<-chan struct{}, func()) {
 	return make(chan struct{}), func() {}
 }
 
