@@ -22,7 +22,7 @@ type laggingReadModel struct {
 	*appfake.Store // the event store's view; Current counts the rebuilds
 	rebuilds       atomic.Int64
 
-	reads          atomic.Int64
+	reads atomic.Int64
 
 	mu       sync.Mutex
 	rows     map[string]order.Order
