@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -50,6 +51,43 @@ func Record(ctx context.Context, tx Execer, consumer, eventID string) (first boo
 		return false, fmt.Errorf("inbox: record %s: %w", eventID, err)
 	}
 	return tag.RowsAffected() == 1, nil
+}
+
+// RecordAll notes that consumer applied the messages of eventIDs within
+// tx, in one statement, and reports for each whether it is the first
+// time: false for an ID recorded before, and for an ID repeated in
+// eventIDs after its first place. The IDs are inserted in sorted order,
+// so two transactions recording overlapping sets (a batch redelivered
+// while its first delivery still runs) wait for each other instead of
+// deadlocking.
+func RecordAll(ctx context.Context, tx Querier, consumer string, eventIDs []string) ([]bool, error) {
+	sorted := slices.Clone(eventIDs)
+	slices.Sort(sorted)
+	sorted = slices.Compact(sorted)
+	rows, err := tx.Query(ctx, `INSERT INTO inbox (consumer, event_id) SELECT $1, id FROM unnest($2::text[]) WITH ORDINALITY AS x(id, n)
+		ORDER BY n ON CONFLICT DO NOTHING RETURNING event_id`, consumer, sorted)
+	if err != nil {
+		return nil, fmt.Errorf("inbox: record %d messages: %w", len(eventIDs), err)
+	}
+	inserted, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("inbox: record %d messages: %w", len(eventIDs), err)
+	}
+	fresh := make(map[string]bool, len(inserted))
+	for _, id := range inserted {
+		fresh[id] = true
+	}
+	first := make([]bool, len(eventIDs))
+	for i, id := range eventIDs {
+		first[i] = fresh[id]
+		delete(fresh, id) // a repeat in this batch is a duplicate
+	}
+	return first, nil
+}
+
+// Querier is satisfied by pgx.Tx.
+type Querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
 // Prune forgets the IDs recorded before cutoff and returns how many. Keep
@@ -194,8 +232,9 @@ func handler(pool *pgxpool.Pool, consumer string, h TxHandler, mp metric.MeterPr
 }
 
 // batch returns a kafka.BatchHandler that applies a batch of messages in
-// one transaction, each once (as handler does), then runs what each asked
-// to run after the commit, in order. Any failure rolls the whole batch
+// one transaction, each once (as handler does, with the batch's IDs
+// recorded in one statement: RecordAll), then runs what each asked to run
+// after the commit, in order. Any failure rolls the whole batch
 // back; the consumer then hands the messages to the handler one at a time. An
 // AfterCommit call that fails is reported after the others ran; handled
 // again alone, its message is a duplicate, as with handler.
@@ -203,9 +242,17 @@ func batch(pool *pgxpool.Pool, consumer string, h TxHandler, mp metric.MeterProv
 	dups, byConsumer := duplicates(mp, consumer)
 	return kafka.BatchFunc(func(ctxs []context.Context, msgs []kafka.Message) error {
 		after := make([][]func(context.Context) error, len(msgs))
+		ids := make([]string, len(msgs))
+		for i, m := range msgs {
+			ids[i] = m.ID
+		}
 		err := postgres.InTx(ctxs[0], pool, func(tx pgx.Tx) error {
+			first, err := RecordAll(ctxs[0], tx, consumer, ids)
+			if err != nil {
+				return err
+			}
 			for i, m := range msgs {
-				if err := apply(ctxs[i], tx, consumer, h, m, &after[i], dups, byConsumer); err != nil {
+				if err := applyOnce(ctxs[i], tx, first[i], h, m, &after[i], dups, byConsumer); err != nil {
 					return fmt.Errorf("message %s in a batch of %d: %w", m.ID, len(msgs), err)
 				}
 			}
@@ -249,6 +296,13 @@ func apply(ctx context.Context, tx pgx.Tx, consumer string, h TxHandler, m kafka
 	if err != nil {
 		return err
 	}
+	return applyOnce(ctx, tx, first, h, m, after, dups, byConsumer)
+}
+
+// applyOnce runs h for m in tx if first (m's ID was recorded just now),
+// and otherwise counts m as a duplicate.
+func applyOnce(ctx context.Context, tx pgx.Tx, first bool, h TxHandler, m kafka.Message,
+	after *[]func(context.Context) error, dups metric.Int64Counter, byConsumer metric.MeasurementOption) error {
 	if !first {
 		trace.SpanFromContext(ctx).AddEvent("duplicate message skipped",
 			trace.WithAttributes(attribute.String("messaging.message.id", m.ID)))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -182,6 +183,36 @@ func TestBatchAppliesAllOrNothingEachOnce(t *testing.T) {
 	}
 	if n := count(); n != 4 || len(afterCalls) != 1 {
 		t.Fatalf("%d rows, after calls %v: want a and c skipped as applied, d applied once", n, afterCalls)
+	}
+	// An ID twice in one batch (one statement records the batch's IDs):
+	// applied once.
+	afterCalls = nil
+	if err := batch("f", "e", "f"); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(); n != 6 || len(afterCalls) != 2 {
+		t.Fatalf("%d rows, after calls %v: want e and f applied once each", n, afterCalls)
+	}
+}
+
+// RecordAll reports, in the order asked, which IDs are new: not an ID
+// recorded before, and not the repeat of an ID in the same call.
+func TestRecordAllReportsTheFirstOfEachID(t *testing.T) {
+	pool := postgrestest.Pool(t, map[string]fs.FS{"inbox": Migrations()})
+	ctx := context.Background()
+	if _, err := pool.Exec(ctx, `INSERT INTO inbox (consumer, event_id) VALUES ('c', 'old'), ('other', 'y')`); err != nil {
+		t.Fatal(err)
+	}
+	first, err := RecordAll(ctx, pool, "c", []string{"z", "old", "y", "z", "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []bool{true, false, true, false, true}; !slices.Equal(first, want) {
+		t.Fatalf("first %v, want %v", first, want)
+	}
+	var n int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM inbox WHERE consumer = 'c'`).Scan(&n); err != nil || n != 4 {
+		t.Fatalf("%d IDs of c recorded (%v), want old, z, y, a", n, err)
 	}
 }
 

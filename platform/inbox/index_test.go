@@ -21,7 +21,10 @@ func TestEveryQueryUsesAnIndexAtAMillionMessages(t *testing.T) {
 		SELECT 'orders', 'e-' || g, now() - make_interval(secs => (1000000 - g) * 0.864) FROM generate_series(0, 999999) g`, "inbox")
 	rpool, rec := postgrestest.Recording(t, pool)
 	if err := pgx.BeginFunc(ctx, rpool, func(tx pgx.Tx) error {
-		_, err := inbox.Record(ctx, tx, "orders", "e-new")
+		if _, err := inbox.Record(ctx, tx, "orders", "e-new"); err != nil {
+			return err
+		}
+		_, err := inbox.RecordAll(ctx, tx, "orders", []string{"e-5", "e-newer", "e-new"})
 		return err
 	}); err != nil {
 		t.Fatal(err)

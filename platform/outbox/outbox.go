@@ -79,8 +79,10 @@ type Execer interface {
 
 // Write stores msgs in tx, with the trace context of ctx. Whoever commits
 // tx then calls the relay's Wake. In a transaction of postgres.InTx the
-// rows travel with COMMIT (postgres.Later), and an error writing them is
-// the commit's.
+// rows travel with COMMIT (postgres.LaterRows): the rows of every message
+// written in the transaction, a consumer batch's included, are one
+// multi-row INSERT, in the order they were written; an error writing them
+// is the commit's.
 func Write(ctx context.Context, tx Execer, msgs ...Message) error {
 	carrier := propagation.MapCarrier{}
 	propagation.TraceContext{}.Inject(ctx, carrier)
@@ -90,11 +92,18 @@ func Write(ctx context.Context, tx Execer, msgs ...Message) error {
 	}
 	for _, m := range msgs {
 		e := m.Event
-		if err := postgres.Later(ctx, tx, `INSERT INTO outbox (topic, event_key, event_id, event_type, event_source, event_time, data, trace_context)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-			m.Topic, e.Key, e.ID, e.Type, e.Source, e.Time, e.Data, traceJSON); err != nil {
+		if err := postgres.LaterRows(ctx, tx, writeSQL,
+			m.Topic, e.Key, e.ID, e.Type, e.Source, e.Time, string(e.Data), string(traceJSON)); err != nil {
 			return fmt.Errorf("outbox: write %s event: %w", e.Type, err)
 		}
 	}
 	return nil
 }
+
+// writeSQL writes outbox rows from one array per column, in the arrays'
+// order (the relay publishes in id order).
+const writeSQL = `INSERT INTO outbox (topic, event_key, event_id, event_type, event_source, event_time, data, trace_context)
+	SELECT topic, event_key, event_id, event_type, event_source, event_time, data::jsonb, trace_context::jsonb
+	FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[], $8::text[])
+		WITH ORDINALITY AS x(topic, event_key, event_id, event_type, event_source, event_time, data, trace_context, n)
+	ORDER BY n`

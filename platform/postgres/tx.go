@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -56,6 +57,75 @@ func Later(ctx context.Context, tx Execer, sql string, args ...any) error {
 	return err
 }
 
+// LaterRows queues row for sql, a statement that takes one array per
+// column and writes a row per element, in the order the rows were queued:
+//
+//	INSERT INTO t (a, b) SELECT a, b FROM unnest($1::text[], $2::bigint[]) WITH ORDINALITY AS x(a, b, n) ORDER BY n
+//
+// In a transaction of [InTx] the rows queued for the same sql until the
+// next round trip travel as one statement, each argument the array of
+// its column: a consumer batch's outbox rows are one statement, not one
+// each (a statement costs PostgreSQL a fixed 20–35 µs and a few µs per
+// row). The statement takes the place of the group's first row among the
+// queued statements, so use it for rows nothing else in the transaction
+// reads or orders against, such as outbox rows. Elsewhere it runs now,
+// with one-element arrays. Every value must be non-nil, of the same type
+// for a column in every row.
+func LaterRows(ctx context.Context, tx Execer, sql string, row ...any) error {
+	p, ok := tx.(*pipeTx)
+	if !ok || p.done {
+		args := make([]any, len(row))
+		for i, v := range row {
+			if v == nil {
+				return fmt.Errorf("postgres: LaterRows: column %d is nil", i+1)
+			}
+			col := reflect.MakeSlice(reflect.SliceOf(reflect.TypeOf(v)), 1, 1)
+			col.Index(0).Set(reflect.ValueOf(v))
+			args[i] = col.Interface()
+		}
+		_, err := tx.Exec(ctx, sql, args...)
+		return err
+	}
+	return p.queueRow(sql, row)
+}
+
+// rowGroup is a statement of [LaterRows] being filled: its place in the
+// queue, and one growing array per column.
+type rowGroup struct {
+	q    *pgx.QueuedQuery
+	cols []reflect.Value
+}
+
+func (t *pipeTx) queueRow(sql string, row []any) error {
+	g := t.groups[sql]
+	if g == nil {
+		g = &rowGroup{cols: make([]reflect.Value, len(row))}
+		for i, v := range row {
+			if v == nil {
+				return fmt.Errorf("postgres: LaterRows: column %d is nil", i+1)
+			}
+			g.cols[i] = reflect.MakeSlice(reflect.SliceOf(reflect.TypeOf(v)), 0, 8)
+		}
+		g.q = t.later.Queue(sql, make([]any, len(row))...)
+		if t.groups == nil {
+			t.groups = map[string]*rowGroup{}
+		}
+		t.groups[sql] = g
+	}
+	if len(row) != len(g.cols) {
+		return fmt.Errorf("postgres: LaterRows: %d columns, the statement's earlier rows have %d", len(row), len(g.cols))
+	}
+	for i, v := range row {
+		if v == nil || reflect.TypeOf(v) != g.cols[i].Type().Elem() {
+			return fmt.Errorf("postgres: LaterRows: column %d is a %T, its earlier rows' are %s", i+1, v, g.cols[i].Type().Elem())
+		}
+	}
+	for i, v := range row {
+		g.cols[i] = reflect.Append(g.cols[i], reflect.ValueOf(v))
+	}
+	return nil
+}
+
 // Execer is what [Later] runs a statement on: a pgx.Tx.
 type Execer interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
@@ -72,11 +142,12 @@ type Execer interface {
 // statement after a failure returns [ErrTxFailed], and so does Commit,
 // also for a caller that dropped the first error.
 type pipeTx struct {
-	conn  *pgx.Conn
-	later pgx.Batch
-	sent  bool  // BEGIN has reached the server
-	done  bool  // committed or rolled back
-	err   error // the first failure: the transaction can only roll back
+	conn   *pgx.Conn
+	later  pgx.Batch
+	groups map[string]*rowGroup // LaterRows' statements in later, by SQL
+	sent   bool                 // BEGIN has reached the server
+	done   bool                 // committed or rolled back
+	err    error                // the first failure: the transaction can only roll back
 }
 
 var errTxDone = errors.New("transaction already ended")
@@ -113,8 +184,13 @@ func (t *pipeTx) send(ctx context.Context, sql string, args ...any) (pgx.BatchRe
 	if err := t.usable(); err != nil {
 		return nil, err
 	}
+	for _, g := range t.groups {
+		for i, col := range g.cols {
+			g.q.Arguments[i] = col.Interface()
+		}
+	}
 	b := t.later
-	t.later = pgx.Batch{}
+	t.later, t.groups = pgx.Batch{}, nil
 	n := b.Len()
 	if sql != "" {
 		b.Queue(sql, args...)
@@ -230,7 +306,7 @@ func (t *pipeTx) Rollback(ctx context.Context) error {
 		return errTxDone
 	}
 	t.done = true
-	t.later = pgx.Batch{}
+	t.later, t.groups = pgx.Batch{}, nil
 	if !t.sent {
 		return nil
 	}

@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -253,5 +254,80 @@ func TestInTxQueryNeverReturnsNilRows(t *testing.T) {
 	})
 	if !errors.Is(err, pgx.ErrTxCommitRollback) {
 		t.Fatalf("commit: %v, want pgx.ErrTxCommitRollback", err)
+	}
+}
+
+// Rows queued with LaterRows for one statement travel as one statement
+// (a statement trigger counts them) until the next round trip, in the
+// order they were queued; outside InTx each row is a statement of its
+// own; a row whose column types differ from the earlier rows' is refused.
+func TestLaterRowsWritesTheRowsOfAStatementAsOne(t *testing.T) {
+	pool, _ := countingPool(t)
+	ctx := context.Background()
+	for _, sql := range []string{
+		`CREATE TABLE rows (id bigserial PRIMARY KEY, v text NOT NULL, k bigint NOT NULL)`,
+		`CREATE TABLE statements (n int NOT NULL)`,
+		`CREATE FUNCTION counted() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO statements VALUES (1); RETURN NULL; END $$`,
+		`CREATE TRIGGER counted AFTER INSERT ON rows FOR EACH STATEMENT EXECUTE FUNCTION counted()`,
+	} {
+		if _, err := pool.Exec(ctx, sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const insert = `INSERT INTO rows (v, k) SELECT v, k FROM unnest($1::text[], $2::bigint[]) WITH ORDINALITY AS x(v, k, n) ORDER BY n`
+	statements := func() int {
+		var n int
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM statements`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	err := postgres.InTx(ctx, pool, func(tx pgx.Tx) error {
+		for i, v := range []string{"c", "a", "b"} {
+			if err := postgres.LaterRows(ctx, tx, insert, v, int64(i)); err != nil {
+				return err
+			}
+		}
+		if err := postgres.Later(ctx, tx, `INSERT INTO t VALUES (1, 'between')`); err != nil {
+			return err
+		}
+		var n int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM rows`).Scan(&n); err != nil || n != 3 {
+			t.Errorf("the queued rows before a read: %d, %v; want 3", n, err)
+		}
+		for i, v := range []string{"e", "d"} {
+			if err := postgres.LaterRows(ctx, tx, insert, v, int64(3+i)); err != nil {
+				return err
+			}
+		}
+		if err := postgres.LaterRows(ctx, tx, insert, "f", 5); err == nil {
+			t.Error("a row with an int where the earlier rows have an int64: want an error")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := statements(); n != 2 {
+		t.Fatalf("%d INSERT statements, want 2: the rows queued before the read, and those after", n)
+	}
+	rows, err := pool.Query(ctx, `SELECT v FROM rows ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil || strings.Join(got, "") != "cabed" {
+		t.Fatalf("rows in id order: %v, %v; want c a b e d, as queued", got, err)
+	}
+
+	// Outside InTx: now, one statement per row.
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if err := postgres.LaterRows(ctx, tx, insert, "g", int64(6)); err != nil {
+			return err
+		}
+		return postgres.LaterRows(ctx, tx, insert, "h", int64(7))
+	})
+	if err != nil || statements() != 4 {
+		t.Fatalf("outside InTx: %v, %d statements in all, want 4", err, statements())
 	}
 }
