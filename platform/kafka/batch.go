@@ -30,10 +30,15 @@ func (f BatchFunc) HandleBatch(ctxs []context.Context, msgs []Message) error { r
 
 // take returns km and the messages waiting behind it in q, up to
 // maxBatch: a quiet consumer handles one message at a time (no added
-// latency), a busy one as many as have piled up. A worker's queue holds
-// whole keys, in order, so a batch keeps each key's order.
-func take(km kafkago.Message, q <-chan kafkago.Message, maxBatch int) []kafkago.Message {
+// latency), a busy one as many as have piled up. With gather, it waits
+// that long for more once q is empty: the worker passes it only while
+// its previous batch was full (ConsumerConfig.Gather), so below
+// saturation nothing waits, and under load a batch is not cut short by a
+// message a moment away. A worker's queue holds whole keys, in order,
+// so a batch keeps each key's order.
+func take(km kafkago.Message, q <-chan kafkago.Message, maxBatch int, gather time.Duration) []kafkago.Message {
 	batch := []kafkago.Message{km}
+	var until <-chan time.Time
 	for len(batch) < maxBatch {
 		select {
 		case m, ok := <-q:
@@ -41,7 +46,24 @@ func take(km kafkago.Message, q <-chan kafkago.Message, maxBatch int) []kafkago.
 				return batch
 			}
 			batch = append(batch, m)
+			continue
 		default:
+		}
+		if gather <= 0 {
+			return batch
+		}
+		if until == nil {
+			t := time.NewTimer(gather)
+			defer t.Stop()
+			until = t.C
+		}
+		select {
+		case m, ok := <-q:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, m)
+		case <-until:
 			return batch
 		}
 	}

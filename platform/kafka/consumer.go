@@ -82,6 +82,13 @@ type ConsumerConfig struct {
 	Batch BatchHandler
 	// MaxBatch caps a batch; 0 means 32.
 	MaxBatch int
+	// Gather is how long a busy worker (its previous batch was full: the
+	// messages pile up) waits for more once its queue is empty before it
+	// hands a batch over; 0 means 1 ms, a negative value never waits. A
+	// worker that keeps up never waits: waiting whenever a batch held two
+	// messages cost 12 ms of saga p50 at 100 orders/s for 7 % fewer
+	// statements (docs/performance.md).
+	Gather time.Duration
 }
 
 // Consumer runs a consumer group with a bounded number of workers:
@@ -132,6 +139,9 @@ func NewConsumer(h Handler, tel observe.Bundle, cfg ConsumerConfig) (*Consumer, 
 	}
 	if cfg.MaxBatch <= 0 {
 		cfg.MaxBatch = 32
+	}
+	if cfg.Gather == 0 {
+		cfg.Gather = time.Millisecond
 	}
 	if cfg.Workers <= 0 {
 		cfg.Workers = 1
@@ -285,8 +295,14 @@ func (c *Consumer) session(parent context.Context) error {
 		workers.Add(1)
 		go func(q <-chan kafkago.Message) {
 			defer workers.Done()
+			busy := false // the previous batch was full: messages are piling up
 			for km := range q {
-				batch := take(km, q, c.cfg.MaxBatch)
+				gather := time.Duration(0)
+				if busy && c.cfg.Batch != nil {
+					gather = c.cfg.Gather
+				}
+				batch := take(km, q, c.cfg.MaxBatch, gather)
+				busy = len(batch) == c.cfg.MaxBatch
 				if ctx.Err() != nil {
 					continue // the session is ending: left uncommitted, redelivered
 				}

@@ -181,6 +181,17 @@ func (t *pipeTx) usable() error {
 // round trip and returns the batch results positioned at sql's result,
 // or the error of the first queued statement that failed.
 func (t *pipeTx) send(ctx context.Context, sql string, args ...any) (pgx.BatchResults, error) {
+	var then []*pgx.QueuedQuery
+	if sql != "" {
+		then = []*pgx.QueuedQuery{{SQL: sql, Arguments: args}}
+	}
+	return t.sendWith(ctx, then)
+}
+
+// sendWith sends the queued statements followed by then in one round
+// trip and returns the batch results positioned at then's first result,
+// or the error of the first queued statement that failed.
+func (t *pipeTx) sendWith(ctx context.Context, then []*pgx.QueuedQuery) (pgx.BatchResults, error) {
 	if err := t.usable(); err != nil {
 		return nil, err
 	}
@@ -192,9 +203,7 @@ func (t *pipeTx) send(ctx context.Context, sql string, args ...any) (pgx.BatchRe
 	b := t.later
 	t.later, t.groups = pgx.Batch{}, nil
 	n := b.Len()
-	if sql != "" {
-		b.Queue(sql, args...)
-	}
+	b.QueuedQueries = append(b.QueuedQueries, then...)
 	br := t.conn.SendBatch(ctx, &b)
 	t.sent = true
 	for i := 0; i < n; i++ {
@@ -330,11 +339,15 @@ func (t *pipeTx) flush(ctx context.Context) error {
 	return br.Close()
 }
 
+// SendBatch sends b's statements after what is queued (BEGIN, Later
+// writes), all in one round trip: independent reads sent together cost
+// one round trip, not one each.
 func (t *pipeTx) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
-	if err := t.flush(ctx); err != nil {
+	br, err := t.sendWith(ctx, b.QueuedQueries)
+	if err != nil {
 		return pgx.FailedBatchResults(b, err)
 	}
-	return &txBatch{BatchResults: t.conn.SendBatch(ctx, b), tx: t}
+	return &txBatch{BatchResults: br, tx: t}
 }
 
 func (t *pipeTx) CopyFrom(ctx context.Context, table pgx.Identifier, cols []string, src pgx.CopyFromSource) (int64, error) {

@@ -331,3 +331,49 @@ func TestLaterRowsWritesTheRowsOfAStatementAsOne(t *testing.T) {
 		t.Fatalf("outside InTx: %v, %d statements in all, want 4", err, statements())
 	}
 }
+
+// A batch of reads sent in a transaction of InTx goes with what is
+// queued (BEGIN, Later writes): one round trip, its results in order.
+func TestInTxSendBatchCarriesTheQueuedStatements(t *testing.T) {
+	pool, s := countingPool(t)
+	ctx := context.Background()
+	if _, err := pool.Exec(ctx, `INSERT INTO t VALUES (1, 'one')`); err != nil {
+		t.Fatal(err)
+	}
+	var trips int64
+	err := postgres.InTx(ctx, pool, func(tx pgx.Tx) error {
+		if err := postgres.Later(ctx, tx, `INSERT INTO t VALUES (2, 'two')`); err != nil {
+			return err
+		}
+		before := s.n.Load()
+		b := &pgx.Batch{}
+		b.Queue(`SELECT v FROM t WHERE id = 1 FOR UPDATE`)
+		b.Queue(`SELECT count(*) FROM t`)
+		br := tx.SendBatch(ctx, b)
+		var v string
+		var n int
+		if err := br.QueryRow().Scan(&v); err != nil {
+			return err
+		}
+		if err := br.QueryRow().Scan(&n); err != nil {
+			return err
+		}
+		if err := br.Close(); err != nil {
+			return err
+		}
+		trips = s.n.Load() - before
+		if v != "one" || n != 2 {
+			t.Errorf("read %q and %d rows, want one and 2 (the queued write is in)", v, n)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if trips != 1 {
+		t.Fatalf("the batch took %d round trips, want 1 (BEGIN and the queued write with it)", trips)
+	}
+	if n := count(t, pool); n != 2 {
+		t.Fatalf("%d rows committed, want 2", n)
+	}
+}

@@ -52,6 +52,17 @@ type Store interface {
 	Outstanding(ctx context.Context) ([]payment.CallsOutstanding, error)
 }
 
+// Settling is what Tx.Settling returns, each row locked: the intent, the
+// planned call (CallFound false: settled already) and the payment
+// (PaymentFound false: none recorded yet).
+type Settling struct {
+	Intent       payment.Intent
+	Call         payment.Call
+	CallFound    bool
+	Payment      payment.Payment
+	PaymentFound bool
+}
+
 // Tx is one transaction on payments' records: a message's (the inbox's)
 // or one a use case opens (Store.InTx).
 type Tx interface {
@@ -72,6 +83,10 @@ type Tx interface {
 	// lease unless settled first; false when it was planned already.
 	PlanCall(ctx context.Context, orderID, kind string, lease time.Duration) (bool, error)
 	PlannedCall(ctx context.Context, orderID, kind string) (c payment.Call, found bool, err error)
+	// Settling locks and returns, in this order and in one round trip,
+	// what recording a call's outcome decides on: the order's intent
+	// (one outcome per order), its planned call of kind and its payment.
+	Settling(ctx context.Context, orderID, kind string) (Settling, error)
 	// CallDone settles a planned call.
 	CallDone(ctx context.Context, orderID, kind string) error
 	// Emit announces a payments event (through the outbox).
@@ -331,14 +346,11 @@ func (h *Payments) settleCharge(ctx context.Context, c payment.Call, p payment.P
 	var recorded, refund bool
 	err := h.store.InTx(ctx, func(tx Tx) error {
 		recorded, refund = false, false
-		in, err := tx.Intent(ctx, p.OrderID) // locked: one outcome per order
-		if err != nil {
-			return err
-		}
-		call, found, err := tx.PlannedCall(ctx, p.OrderID, payment.CallCharge)
-		if err != nil || !found {
+		st, err := tx.Settling(ctx, p.OrderID, payment.CallCharge) // locked: one outcome per order
+		if err != nil || !st.CallFound {
 			return err // settled by an earlier run of this call
 		}
+		in, call, before := st.Intent, st.Call, st.Payment
 		if notSent && call.Attempts != c.Attempts {
 			return nil // the recovery loop claimed it meanwhile, and may have sent it: its to settle
 		}
@@ -348,11 +360,7 @@ func (h *Payments) settleCharge(ctx context.Context, c payment.Call, p payment.P
 		if err := tx.CallDone(ctx, p.OrderID, payment.CallCharge); err != nil {
 			return err
 		}
-		before, found, err := tx.Payment(ctx, p.OrderID)
-		if err != nil {
-			return err
-		}
-		if found {
+		if st.PaymentFound {
 			// FAILED while the charge was unknown: the order is
 			// cancelled already, so money taken goes back.
 			if p.Status != payment.Authorized || before.Status != payment.Failed {
@@ -404,19 +412,16 @@ func (h *Payments) unknownCharge(ctx context.Context, c payment.Call, p payment.
 	var giveUpAt time.Time // when the order is given up, while it is not yet
 	err := h.store.InTx(ctx, func(tx Tx) error {
 		recorded, giveUpAt = false, time.Time{}
-		if _, err := tx.Intent(ctx, p.OrderID); err != nil { // locked: one outcome per order
+		st, err := tx.Settling(ctx, p.OrderID, payment.CallCharge) // locked: one outcome per order
+		if err != nil || !st.CallFound {
 			return err
 		}
-		call, found, err := tx.PlannedCall(ctx, p.OrderID, payment.CallCharge)
-		if err != nil || !found {
-			return err
-		}
-		if at := call.CreatedAt.Add(h.cfg.DecideWithin); time.Now().Before(at) {
+		if at := st.Call.CreatedAt.Add(h.cfg.DecideWithin); time.Now().Before(at) {
 			giveUpAt = at
 			return nil
 		}
-		if _, found, err := tx.Payment(ctx, p.OrderID); err != nil || found {
-			return err // given up already
+		if st.PaymentFound {
+			return nil // given up already
 		}
 		p.Status, p.Reason = payment.Failed, payment.ReasonUnavailable
 		if err := tx.Insert(ctx, p); err != nil {

@@ -145,7 +145,7 @@ func (s *Store) PlanCall(ctx context.Context, tx pgx.Tx, orderID, kind string, l
 // PlannedCall reads orderID's call of kind, locked until tx ends; found
 // is false when there is none (settled already).
 func (s *Store) PlannedCall(ctx context.Context, tx pgx.Tx, orderID, kind string) (c payment.Call, found bool, err error) {
-	rows, _ := tx.Query(ctx, `SELECT order_id, kind, attempts, created_at FROM psp_calls WHERE order_id = $1 AND kind = $2 FOR UPDATE`, orderID, kind)
+	rows, _ := tx.Query(ctx, callSQL+` FOR UPDATE`, orderID, kind)
 	c, err = pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[payment.Call])
 	if errors.Is(err, pgx.ErrNoRows) {
 		return c, false, nil
@@ -155,6 +155,47 @@ func (s *Store) PlannedCall(ctx context.Context, tx pgx.Tx, orderID, kind string
 	}
 	return c, true, nil
 }
+
+// Settling locks, in this order, orderID's intent, its call of kind and its
+// payment, and returns them (app.Settling): three reads in one round trip.
+func (s *Store) Settling(ctx context.Context, tx pgx.Tx, orderID, kind string) (st app.Settling, err error) {
+	b := &pgx.Batch{}
+	b.Queue(intentSQL+` FOR UPDATE`, orderID)
+	b.Queue(callSQL+` FOR UPDATE`, orderID, kind)
+	b.Queue(`SELECT `+paymentColumns+` FROM payments WHERE order_id = $1 FOR UPDATE`, orderID)
+	br := tx.SendBatch(ctx, b)
+	defer func() {
+		if cerr := br.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("settling %s of %s: %w", kind, orderID, cerr)
+		}
+	}()
+	rows, _ := br.Query()
+	if st.Intent, err = pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[payment.Intent]); err != nil {
+		return st, fmt.Errorf("read payment intent %s: %w", orderID, err)
+	}
+	rows, _ = br.Query()
+	if st.Call, st.CallFound, err = optional(pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[payment.Call])); err != nil {
+		return st, fmt.Errorf("read %s of %s: %w", kind, orderID, err)
+	}
+	rows, _ = br.Query()
+	if st.Payment, st.PaymentFound, err = optional(pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[payment.Payment])); err != nil {
+		return st, fmt.Errorf("get payment of %s: %w", orderID, err)
+	}
+	return st, nil
+}
+
+// optional turns pgx.ErrNoRows into found false.
+func optional[T any](v T, err error) (T, bool, error) {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return v, false, nil
+	}
+	return v, err == nil, err
+}
+
+const (
+	intentSQL = `SELECT order_id, payment_token, card_last4, amount_cents, placed, reserved, cancelled FROM payment_intents WHERE order_id = $1`
+	callSQL   = `SELECT order_id, kind, attempts, created_at FROM psp_calls WHERE order_id = $1 AND kind = $2`
+)
 
 // CallDone forgets a call whose outcome tx records.
 func (s *Store) CallDone(ctx context.Context, tx pgx.Tx, orderID, kind string) error {
@@ -234,7 +275,7 @@ func (s *Store) PendingCalls(ctx context.Context) (int64, error) {
 // Intent reads orderID's intent; within a transaction (tx not nil) it
 // locks the row until tx ends.
 func (s *Store) Intent(ctx context.Context, tx pgx.Tx, orderID string) (payment.Intent, error) {
-	q := `SELECT order_id, payment_token, card_last4, amount_cents, placed, reserved, cancelled FROM payment_intents WHERE order_id = $1`
+	q := intentSQL
 	var rows pgx.Rows
 	if tx != nil {
 		rows, _ = tx.Query(ctx, q+` FOR UPDATE`, orderID)
@@ -292,6 +333,10 @@ type txStore struct {
 
 func (t txStore) UpdateIntent(ctx context.Context, orderID string, c payment.IntentChange) (payment.Intent, error) {
 	return t.s.UpdateIntent(ctx, t.tx, orderID, c)
+}
+
+func (t txStore) Settling(ctx context.Context, orderID, kind string) (app.Settling, error) {
+	return t.s.Settling(ctx, t.tx, orderID, kind)
 }
 
 func (t txStore) Intent(ctx context.Context, orderID string) (payment.Intent, error) {

@@ -243,6 +243,17 @@ func (t *tx) PlannedCall(_ context.Context, orderID, kind string) (payment.Call,
 	return c.Call, ok, nil
 }
 
+func (t *tx) Settling(ctx context.Context, orderID, kind string) (app.Settling, error) {
+	var st app.Settling
+	var err error
+	if st.Intent, err = t.Intent(ctx, orderID); err != nil {
+		return st, err
+	}
+	st.Call, st.CallFound, _ = t.PlannedCall(ctx, orderID, kind)
+	st.Payment, st.PaymentFound, _ = t.Payment(ctx, orderID)
+	return st, nil
+}
+
 func (t *tx) CallDone(_ context.Context, orderID, kind string) error {
 	delete(t.st.calls, [2]string{orderID, kind})
 	return nil
