@@ -109,6 +109,12 @@ func Prune(ctx context.Context, pool *pgxpool.Pool, cutoff time.Time) (int64, er
 	}
 }
 
+// LockFunc takes, in tx and in one fixed order, every row lock the
+// handlers of msgs will take (BatchLocking): a batch whose handlers lock
+// shared rows one message after another would lock them in the messages'
+// order, and two batches would deadlock.
+type LockFunc func(ctx context.Context, tx pgx.Tx, msgs []kafka.Message) error
+
 // TxHandler applies one message inside tx.
 type TxHandler func(ctx context.Context, tx pgx.Tx, m kafka.Message) error
 
@@ -238,7 +244,7 @@ func handler(pool *pgxpool.Pool, consumer string, h TxHandler, mp metric.MeterPr
 // back; the consumer then hands the messages to the handler one at a time. An
 // AfterCommit call that fails is reported after the others ran; handled
 // again alone, its message is a duplicate, as with handler.
-func batch(pool *pgxpool.Pool, consumer string, h TxHandler, mp metric.MeterProvider) kafka.BatchHandler {
+func batch(pool *pgxpool.Pool, consumer string, h TxHandler, lock LockFunc, mp metric.MeterProvider) kafka.BatchHandler {
 	dups, byConsumer := duplicates(mp, consumer)
 	return kafka.BatchFunc(func(ctxs []context.Context, msgs []kafka.Message) error {
 		after := make([][]func(context.Context) error, len(msgs))
@@ -250,6 +256,19 @@ func batch(pool *pgxpool.Pool, consumer string, h TxHandler, mp metric.MeterProv
 			first, err := RecordAll(ctxs[0], tx, consumer, ids)
 			if err != nil {
 				return err
+			}
+			if lock != nil {
+				var fresh []kafka.Message
+				for i, m := range msgs {
+					if first[i] {
+						fresh = append(fresh, m)
+					}
+				}
+				if len(fresh) > 0 {
+					if err := lock(ctxs[0], tx, fresh); err != nil {
+						return err
+					}
+				}
 			}
 			for i, m := range msgs {
 				if err := applyOnce(ctxs[i], tx, first[i], h, m, &after[i], dups, byConsumer); err != nil {

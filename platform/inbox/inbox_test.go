@@ -151,7 +151,7 @@ func TestBatchAppliesAllOrNothingEachOnce(t *testing.T) {
 			return nil
 		})
 		return nil
-	}, observe.Discard().MeterProvider)
+	}, nil, observe.Discard().MeterProvider)
 	batch := func(ids ...string) error {
 		ctxs := make([]context.Context, len(ids))
 		msgs := make([]kafka.Message, len(ids))

@@ -75,8 +75,15 @@ func (i *Inbox) Handler(routes Routes) kafka.Handler {
 // Batch applies a batch of messages in one transaction that records their
 // IDs (batch), for kafka.ConsumerConfig.Batch beside
 // Handler(routes); types routed to nil are left out, as in Handler.
-func (i *Inbox) Batch(routes Routes) kafka.BatchHandler {
-	inner := batch(i.pool, i.cfg.Consumer, Route(routes), i.tel.MeterProvider)
+func (i *Inbox) Batch(routes Routes) kafka.BatchHandler { return i.BatchLocking(routes, nil) }
+
+// BatchLocking is Batch for handlers that lock rows other messages share
+// (inventory's product rows): lock runs in the batch's transaction once
+// its IDs are recorded, on the messages applied for the first time, and
+// takes every lock their handlers will take, in one order, so that two
+// batches never deadlock.
+func (i *Inbox) BatchLocking(routes Routes, lock LockFunc) kafka.BatchHandler {
+	inner := batch(i.pool, i.cfg.Consumer, Route(routes), lock, i.tel.MeterProvider)
 	return kafka.BatchFunc(func(ctxs []context.Context, msgs []kafka.Message) error {
 		var keepCtxs []context.Context
 		var keep []kafka.Message

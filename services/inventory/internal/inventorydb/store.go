@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 	"sort"
 	"time"
 
@@ -157,6 +158,27 @@ func lockProducts(ctx context.Context, tx Querier, orderID string, skus []string
 		avail[sku] = n
 	}
 	return avail, decided, rows.Err()
+}
+
+// LockBatch locks, in tx and in one round trip, the reservations of
+// orders (by order and SKU), then the products of skus and of those
+// reservations (by SKU): every lock a batch's handlers take, in the
+// order every transaction here takes them (reservations before their
+// products, products by SKU), so batches never deadlock (saga.Lock).
+func (s *Store) LockBatch(ctx context.Context, tx pgx.Tx, skus, orders []string) error {
+	if len(skus) == 0 && len(orders) == 0 {
+		return nil
+	}
+	slices.Sort(orders)
+	orders = slices.Compact(orders)
+	b := &pgx.Batch{}
+	b.Queue(`SELECT 1 FROM reservations WHERE order_id = ANY($1) ORDER BY order_id, sku FOR UPDATE`, orders)
+	b.Queue(`SELECT 1 FROM products WHERE sku = ANY($1) OR sku IN (SELECT sku FROM reservations WHERE order_id = ANY($2))
+		ORDER BY sku FOR UPDATE`, skus, orders)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("lock the batch's stock: %w", err)
+	}
+	return nil
 }
 
 // In is the store inside tx, as the use cases see it (app.Tx): every
