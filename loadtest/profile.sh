@@ -8,7 +8,8 @@
 #
 # Run it on a quiet machine, with no make dev running: it drops make dev's
 # databases and .dev data. Results: .dev/profile/ (cpu.txt, *.pprof,
-# *.top.txt); open one with go tool pprof -http=: .dev/profile/orders.pprof
+# *.top.txt, and *.svg: each profile as a flame graph,
+# loadtest/cmd/flamegraph); open one with go tool pprof -http=: .dev/profile/orders.pprof
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RATE=${1:-150}; DURATION=${2:-30s}
@@ -16,7 +17,7 @@ OUT=.dev/profile; mkdir -p "$OUT"; rm -f "$OUT"/*.pprof
 PG=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable}
 TOKEN=dev-admin-token # DEV_MODE's ADMIN_TOKEN
 make -s build
-go build -o bin/ ./loadtest/cmd/loadrun
+go build -o bin/ ./loadtest/cmd/loadrun ./loadtest/cmd/flamegraph
 source loadtest/lib.sh
 
 declare -A PROCS=([orders]='bin/orders' [inventory]='bin/inventory' [payments]='bin/payments' [psp]='bin/psp'
@@ -50,5 +51,6 @@ SECS=${DURATION%s}
 stop
 for n in "${!PORTS[@]}"; do
   go tool pprof -top -nodecount=40 "$OUT/$n.pprof" > "$OUT/$n.top.txt" 2>/dev/null || true
+  bin/flamegraph -title "$n at $RATE orders/s ($(git rev-parse --short HEAD))" "$OUT/$n.pprof" > "$OUT/$n.svg" 2>/dev/null || true
 done
 grep -E "^(accepted|POST|saga)" "$OUT/load.txt"
