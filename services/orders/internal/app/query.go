@@ -68,10 +68,12 @@ func (s *Orders) Await(ctx context.Context, id string, stop <-chan struct{}) (or
 		// Watch before reading, so that an event applied between the read
 		// and the wait still wakes us (at worst once too often).
 		ended, unwatch := s.proj.Watch(stream, seen, order.TerminalTypes...)
+		projected, unwatchProjected := make(<-chan struct{}), func() {}
+		if !graced {
+			projected, unwatchProjected = s.proj.Watch(stream, seen)
+		}
 		o, err := s.reader.Get(ctx, id)
 		if errors.Is(err, order.ErrNotFound) && !graced && s.proj.Active() {
-			graced = true
-			projected, unwatchProjected := s.proj.Watch(stream, seen)
 			select {
 			case <-projected:
 				// In the read model now, and PENDING unless the same
@@ -81,8 +83,9 @@ func (s *Orders) Await(ctx context.Context, id string, stop <-chan struct{}) (or
 			case <-stop:
 			case <-ctx.Done():
 			}
-			unwatchProjected()
 		}
+		graced = true // once: an order the read model still lacks is rebuilt
+		unwatchProjected()
 		if errors.Is(err, order.ErrNotFound) {
 			o, err = s.store.Current(ctx, id)
 		}
