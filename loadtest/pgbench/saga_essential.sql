@@ -35,7 +35,8 @@
 \set s1 random(1, 20)
 \set s2 random(1, 20)
 
--- orders, POST /orders (one order per transaction): event store + outbox
+-- orders, POST /orders (one order per transaction): event store + outbox;
+-- written out four times, once per saga: pgbench scripts have no loops
 BEGIN;
 INSERT INTO events (stream_id, version, type, data, occurred_at) VALUES ('o' || :a, 1, 'OrderPlaced', '{"order_id":"o","customer_id":"c-1","total_cents":2500,"items":[{"sku":"SKU-1","quantity":1,"price_cents":2500}],"payment":{"token":"enc_v3.xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx","card_last4":"4242"}}', now());
 INSERT INTO outbox (topic, event_key, event_id, event_type, event_source, event_time, data) VALUES ('orders.events', 'o' || :a, 'e-p' || :a, 'orders.placed', 'orders', now(), '{"order_id":"o","customer_id":"c-1","total_cents":2500,"items":[{"sku":"SKU-1","quantity":1,"price_cents":2500}],"payment":{"token":"enc_v3.xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx","card_last4":"4242"}}');

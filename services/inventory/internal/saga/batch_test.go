@@ -3,18 +3,10 @@ package saga_test
 import (
 	"context"
 	"fmt"
-	"io/fs"
 	"sync"
 	"testing"
 
-	"github.com/example/sagasuite/platform/inbox"
 	"github.com/example/sagasuite/platform/kafka"
-	"github.com/example/sagasuite/platform/observe"
-	"github.com/example/sagasuite/platform/outbox"
-	"github.com/example/sagasuite/platform/postgrestest"
-	"github.com/example/sagasuite/services/inventory/internal/catalog"
-	"github.com/example/sagasuite/services/inventory/internal/inventorydb"
-	"github.com/example/sagasuite/services/inventory/internal/saga"
 	"github.com/example/sagasuite/services/orders/orderevents"
 	"github.com/example/sagasuite/services/payments/paymentevents"
 )
@@ -26,19 +18,7 @@ import (
 // unit of stock is accounted for. Without Lock, batches deadlock here.
 func TestBatchesOnSharedProductsDoNotDeadlock(t *testing.T) {
 	ctx := context.Background()
-	pool := postgrestest.Pool(t, map[string]fs.FS{"inventory": inventorydb.Migrations(), "outbox": outbox.Migrations(), "inbox": inbox.Migrations()})
-	store := inventorydb.New(pool)
-	if _, err := store.SeedIfEmpty(ctx, catalog.Seed(1000)); err != nil {
-		t.Fatal(err)
-	}
-	h, err := saga.New(store, observe.Discard())
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := inbox.Setup(ctx, pool, observe.Discard(), inbox.Config{Consumer: "inventory"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, store, h, in := stocked(t, 1000)
 	b := in.BatchLocking(h.Routes(), h.Lock)
 	skus := []string{"SKU-0001", "SKU-0002", "SKU-0003", "SKU-0004"}
 	message := func(typ, topic, order string, data any) kafka.Message {

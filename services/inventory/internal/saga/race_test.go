@@ -21,14 +21,14 @@ import (
 	"github.com/example/sagasuite/services/payments/paymentevents"
 )
 
-// placed is a store with one order reserved (two of SKU-0001 out of
-// ten) through the handlers, and how to deliver more events to them.
-func placed(t *testing.T) (*pgxpool.Pool, *inventorydb.Store, func(typ, topic string, data any)) {
+// stocked is a database with every product's stock at stock, the
+// handlers on it, and inventory's inbox.
+func stocked(t *testing.T, stock int64) (*pgxpool.Pool, *inventorydb.Store, *saga.Handlers, *inbox.Inbox) {
 	t.Helper()
 	ctx := context.Background()
 	pool := postgrestest.Pool(t, map[string]fs.FS{"inventory": inventorydb.Migrations(), "outbox": outbox.Migrations(), "inbox": inbox.Migrations()})
 	store := inventorydb.New(pool)
-	if _, err := store.SeedIfEmpty(ctx, catalog.Seed(10)); err != nil {
+	if _, err := store.SeedIfEmpty(ctx, catalog.Seed(stock)); err != nil {
 		t.Fatal(err)
 	}
 	h, err := saga.New(store, observe.Discard())
@@ -39,6 +39,15 @@ func placed(t *testing.T) (*pgxpool.Pool, *inventorydb.Store, func(typ, topic st
 	if err != nil {
 		t.Fatal(err)
 	}
+	return pool, store, h, in
+}
+
+// placed is a store with one order reserved (two of SKU-0001 out of
+// ten) through the handlers, and how to deliver more events to them.
+func placed(t *testing.T) (*pgxpool.Pool, *inventorydb.Store, func(typ, topic string, data any)) {
+	t.Helper()
+	ctx := context.Background()
+	pool, store, h, in := stocked(t, 10)
 	handle := in.Handler(h.Routes())
 	deliver := func(typ, topic string, data any) {
 		t.Helper()
