@@ -82,6 +82,11 @@ type Tx interface {
 	// PlanCall records the decision to make a provider call, due after
 	// lease unless settled first; false when it was planned already.
 	PlanCall(ctx context.Context, orderID, kind string, lease time.Duration) (bool, error)
+	// PlanCharge is PlanCall for the order's charge, decided only while
+	// no payment is recorded for it: the check and the plan in one
+	// statement. False when a payment exists or the charge was planned
+	// already.
+	PlanCharge(ctx context.Context, orderID string, lease time.Duration) (bool, error)
 	PlannedCall(ctx context.Context, orderID, kind string) (c payment.Call, found bool, err error)
 	// Settling locks and returns, in this order and in one round trip,
 	// what recording a call's outcome decides on: the order's intent
@@ -200,10 +205,14 @@ func (h *Payments) chargeIfReady(ctx context.Context, tx Tx, in payment.Intent) 
 	if !in.ReadyToCharge() {
 		return nil
 	}
-	if _, found, err := tx.Payment(ctx, in.OrderID); err != nil || found {
+	// Never a second charge: not while one is planned, nor once a payment
+	// is recorded (a second inventory.reserved for the order, say).
+	planned, err := tx.PlanCharge(ctx, in.OrderID, h.cfg.Lease)
+	if err != nil || !planned {
 		return err
 	}
-	return h.plan(ctx, tx, in.OrderID, payment.CallCharge)
+	h.callAfterCommit(ctx, tx, in.OrderID, payment.CallCharge)
+	return nil
 }
 
 // plan records a provider call and runs it once tx commits.
@@ -212,10 +221,15 @@ func (h *Payments) plan(ctx context.Context, tx Tx, orderID, kind string) error 
 	if err != nil || !planned {
 		return err
 	}
-	// Made at once after the commit by this process, which alone can
-	// have sent it until the recovery loop claims it (Attempts 0).
-	tx.AfterCommit(ctx, func(ctx context.Context) error { return h.Call(ctx, payment.Call{OrderID: orderID, Kind: kind}) })
+	h.callAfterCommit(ctx, tx, orderID, kind)
 	return nil
+}
+
+// callAfterCommit makes a call tx planned once tx commits: at once, by
+// this process, which alone can have sent it until the recovery loop
+// claims it (Attempts 0).
+func (h *Payments) callAfterCommit(ctx context.Context, tx Tx, orderID, kind string) {
+	tx.AfterCommit(ctx, func(ctx context.Context) error { return h.Call(ctx, payment.Call{OrderID: orderID, Kind: kind}) })
 }
 
 // Cancelled records the cancellation (trigger: the event that said so);

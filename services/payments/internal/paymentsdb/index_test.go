@@ -32,6 +32,9 @@ func TestEveryQueryUsesAnIndexAtAMillionPayments(t *testing.T) {
 		if _, err := store.Intent(ctx, tx, "o-new"); err != nil {
 			return err
 		}
+		if _, err := store.PlanCharge(ctx, tx, "o-42", time.Minute); err != nil {
+			return err
+		}
 		if _, err := store.PlanCall(ctx, tx, "o-new", payment.CallCharge, time.Minute); err != nil {
 			return err
 		}

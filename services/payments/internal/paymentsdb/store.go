@@ -142,6 +142,18 @@ func (s *Store) PlanCall(ctx context.Context, tx pgx.Tx, orderID, kind string, l
 	return tag.RowsAffected() == 1, nil
 }
 
+// PlanCharge plans orderID's charge (as PlanCall) unless a payment is
+// recorded for it, in one statement. The caller holds the order's intent
+// locked, so no payment can be recorded between the check and the plan.
+func (s *Store) PlanCharge(ctx context.Context, tx pgx.Tx, orderID string, lease time.Duration) (bool, error) {
+	tag, err := tx.Exec(ctx, `INSERT INTO psp_calls (order_id, kind, due_at) SELECT $1, $2, now() + $3::interval
+		WHERE NOT EXISTS (SELECT 1 FROM payments WHERE order_id = $1) ON CONFLICT DO NOTHING`, orderID, payment.CallCharge, lease.String())
+	if err != nil {
+		return false, fmt.Errorf("plan the charge of %s: %w", orderID, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
 // PlannedCall reads orderID's call of kind, locked until tx ends; found
 // is false when there is none (settled already).
 func (s *Store) PlannedCall(ctx context.Context, tx pgx.Tx, orderID, kind string) (c payment.Call, found bool, err error) {
@@ -365,6 +377,10 @@ func (t txStore) ForgetToken(ctx context.Context, orderID string) error {
 
 func (t txStore) PlanCall(ctx context.Context, orderID, kind string, lease time.Duration) (bool, error) {
 	return t.s.PlanCall(ctx, t.tx, orderID, kind, lease)
+}
+
+func (t txStore) PlanCharge(ctx context.Context, orderID string, lease time.Duration) (bool, error) {
+	return t.s.PlanCharge(ctx, t.tx, orderID, lease)
 }
 
 func (t txStore) PlannedCall(ctx context.Context, orderID, kind string) (payment.Call, bool, error) {

@@ -238,6 +238,13 @@ func (t *tx) PlanCall(_ context.Context, orderID, kind string, lease time.Durati
 	return true, nil
 }
 
+func (t *tx) PlanCharge(ctx context.Context, orderID string, lease time.Duration) (bool, error) {
+	if _, paid := t.st.payments[orderID]; paid {
+		return false, nil
+	}
+	return t.PlanCall(ctx, orderID, payment.CallCharge, lease)
+}
+
 func (t *tx) PlannedCall(_ context.Context, orderID, kind string) (payment.Call, bool, error) {
 	c, ok := t.st.calls[[2]string{orderID, kind}]
 	return c.Call, ok, nil

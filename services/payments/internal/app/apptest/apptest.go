@@ -34,6 +34,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 	}{
 		{"joins placed and reserved", join},
 		{"plans a call once and claims it by lease", calls},
+		{"plans a charge only while no payment is recorded", charges},
 		{"records one payment per order", payments},
 		{"applies a transaction whole or not at all", rollback},
 	} {
@@ -141,6 +142,34 @@ func calls(t *testing.T, s Store) {
 		if c.Count != 0 {
 			t.Fatalf("outstanding after settling: %+v", out)
 		}
+	}
+}
+
+func charges(t *testing.T, s Store) {
+	var first, again bool
+	in(t, s, func(tx app.Tx) (err error) {
+		if first, err = tx.PlanCharge(ctx, "o", 0); err != nil {
+			return err
+		}
+		again, err = tx.PlanCharge(ctx, "o", 0)
+		return err
+	})
+	if !first || again {
+		t.Fatalf("planned %v then %v, want true then false", first, again)
+	}
+	in(t, s, func(tx app.Tx) error {
+		if err := tx.CallDone(ctx, "o", payment.CallCharge); err != nil {
+			return err
+		}
+		return tx.Insert(ctx, payment.Payment{PaymentID: "p", OrderID: "o", AmountCents: 100, Status: payment.Authorized, CardLast4: "4242"})
+	})
+	var after bool
+	in(t, s, func(tx app.Tx) (err error) {
+		after, err = tx.PlanCharge(ctx, "o", 0)
+		return err
+	})
+	if after {
+		t.Fatal("a charge was planned for an order whose payment is recorded")
 	}
 }
 
