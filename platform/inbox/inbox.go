@@ -257,18 +257,8 @@ func batch(pool *pgxpool.Pool, consumer string, h TxHandler, lock LockFunc, mp m
 			if err != nil {
 				return err
 			}
-			if lock != nil {
-				var fresh []kafka.Message
-				for i, m := range msgs {
-					if first[i] {
-						fresh = append(fresh, m)
-					}
-				}
-				if len(fresh) > 0 {
-					if err := lock(ctxs[0], tx, fresh); err != nil {
-						return err
-					}
-				}
+			if err := lockFresh(ctxs[0], tx, lock, msgs, first); err != nil {
+				return err
 			}
 			for i, m := range msgs {
 				if err := applyOnce(ctxs[i], tx, first[i], h, m, &after[i], dups, byConsumer); err != nil {
@@ -290,6 +280,24 @@ func batch(pool *pgxpool.Pool, consumer string, h TxHandler, lock LockFunc, mp m
 		}
 		return errors.Join(errs...)
 	})
+}
+
+// lockFresh runs lock, if any, on the messages of msgs applied for the
+// first time (first), if there are some.
+func lockFresh(ctx context.Context, tx pgx.Tx, lock LockFunc, msgs []kafka.Message, first []bool) error {
+	if lock == nil {
+		return nil
+	}
+	var fresh []kafka.Message
+	for i, m := range msgs {
+		if first[i] {
+			fresh = append(fresh, m)
+		}
+	}
+	if len(fresh) == 0 {
+		return nil
+	}
+	return lock(ctx, tx, fresh)
 }
 
 // duplicates is the inbox.duplicates counter of consumer on mp, nil if

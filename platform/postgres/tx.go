@@ -72,21 +72,18 @@ func Later(ctx context.Context, tx Execer, sql string, args ...any) error {
 // with one-element arrays. Every value must be non-nil, of the same type
 // for a column in every row.
 func LaterRows(ctx context.Context, tx Execer, sql string, row ...any) error {
-	p, ok := tx.(*pipeTx)
-	if !ok || p.done {
-		args := make([]any, len(row))
-		for i, v := range row {
-			if v == nil {
-				return fmt.Errorf("postgres: LaterRows: column %d is nil", i+1)
-			}
-			col := reflect.MakeSlice(reflect.SliceOf(reflect.TypeOf(v)), 1, 1)
-			col.Index(0).Set(reflect.ValueOf(v))
-			args[i] = col.Interface()
-		}
-		_, err := tx.Exec(ctx, sql, args...)
+	if p, ok := tx.(*pipeTx); ok && !p.done {
+		return p.queueRow(sql, row)
+	}
+	g, err := newRowGroup(row)
+	if err == nil {
+		err = g.add(row)
+	}
+	if err != nil {
 		return err
 	}
-	return p.queueRow(sql, row)
+	_, err = tx.Exec(ctx, sql, g.args()...)
+	return err
 }
 
 // rowGroup is a statement of [LaterRows] being filled: its place in the
@@ -96,22 +93,22 @@ type rowGroup struct {
 	cols []reflect.Value
 }
 
-func (t *pipeTx) queueRow(sql string, row []any) error {
-	g := t.groups[sql]
-	if g == nil {
-		g = &rowGroup{cols: make([]reflect.Value, len(row))}
-		for i, v := range row {
-			if v == nil {
-				return fmt.Errorf("postgres: LaterRows: column %d is nil", i+1)
-			}
-			g.cols[i] = reflect.MakeSlice(reflect.SliceOf(reflect.TypeOf(v)), 0, 8)
+// newRowGroup returns a group with an empty array per column of row, of
+// its values' types.
+func newRowGroup(row []any) (*rowGroup, error) {
+	g := &rowGroup{cols: make([]reflect.Value, len(row))}
+	for i, v := range row {
+		if v == nil {
+			return nil, fmt.Errorf("postgres: LaterRows: column %d is nil", i+1)
 		}
-		g.q = t.later.Queue(sql, make([]any, len(row))...)
-		if t.groups == nil {
-			t.groups = map[string]*rowGroup{}
-		}
-		t.groups[sql] = g
+		g.cols[i] = reflect.MakeSlice(reflect.SliceOf(reflect.TypeOf(v)), 0, 8)
 	}
+	return g, nil
+}
+
+// add appends row to the group's arrays, or none of it when a value does
+// not fit its column.
+func (g *rowGroup) add(row []any) error {
 	if len(row) != len(g.cols) {
 		return fmt.Errorf("postgres: LaterRows: %d columns, the statement's earlier rows have %d", len(row), len(g.cols))
 	}
@@ -124,6 +121,31 @@ func (t *pipeTx) queueRow(sql string, row []any) error {
 		g.cols[i] = reflect.Append(g.cols[i], reflect.ValueOf(v))
 	}
 	return nil
+}
+
+// args is the statement's arguments: the arrays.
+func (g *rowGroup) args() []any {
+	args := make([]any, len(g.cols))
+	for i, col := range g.cols {
+		args[i] = col.Interface()
+	}
+	return args
+}
+
+func (t *pipeTx) queueRow(sql string, row []any) error {
+	g := t.groups[sql]
+	if g == nil {
+		var err error
+		if g, err = newRowGroup(row); err != nil {
+			return err
+		}
+		g.q = t.later.Queue(sql)
+		if t.groups == nil {
+			t.groups = map[string]*rowGroup{}
+		}
+		t.groups[sql] = g
+	}
+	return g.add(row)
 }
 
 // Execer is what [Later] runs a statement on: a pgx.Tx.
@@ -196,9 +218,7 @@ func (t *pipeTx) sendWith(ctx context.Context, then []*pgx.QueuedQuery) (pgx.Bat
 		return nil, err
 	}
 	for _, g := range t.groups {
-		for i, col := range g.cols {
-			g.q.Arguments[i] = col.Interface()
-		}
+		g.q.Arguments = g.args()
 	}
 	b := t.later
 	t.later, t.groups = pgx.Batch{}, nil

@@ -126,8 +126,13 @@ func (h *Handlers) Lock(ctx context.Context, tx pgx.Tx, msgs []kafka.Message) er
 			}
 			continue
 		}
-		if e, err := kafka.DecodeValid[paymentevents.Ref](m); err == nil {
-			orders = append(orders, e.OrderID)
+		// Every other type inventory acts on names the order whose
+		// reservations it changes.
+		var ref struct {
+			OrderID string `json:"order_id"`
+		}
+		if m.Decode(&ref) == nil && ref.OrderID != "" {
+			orders = append(orders, ref.OrderID)
 		}
 	}
 	return h.store.LockBatch(ctx, tx, skus, orders)

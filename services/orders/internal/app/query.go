@@ -68,7 +68,8 @@ func (s *Orders) Await(ctx context.Context, id string, stop <-chan struct{}) (or
 		// Watch before reading, so that an event applied between the read
 		// and the wait still wakes us (at worst once too often).
 		ended, unwatch := s.proj.Watch(stream, seen, order.TerminalTypes...)
-		projected, unwatchProjected := make(<-chan struct{}), func() {}
+		var projected <-chan struct{} // nil: never, once graced
+		unwatchProjected := func() {}
 		if !graced {
 			projected, unwatchProjected = s.proj.Watch(stream, seen)
 		}
