@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"github.com/example/sagasuite/platform/discovery"
 	"github.com/example/sagasuite/platform/etcdtest"
 	"github.com/example/sagasuite/platform/observe"
@@ -67,7 +69,15 @@ func TestRegistersOnlyWhileReady(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	wait("sidecar stopped", 0, 200*time.Millisecond)
+	// At once: etcd holds no registration when Run returns, a second
+	// before the lease (TTL 1 s) would have expired. The resolver's view
+	// follows through its watch, which a busy machine delays: it is given
+	// half the TTL.
+	got, err := cli.Get(context.Background(), discovery.Prefix+"inventory/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil || got.Count != 0 {
+		t.Fatalf("registrations in etcd once the sidecar stopped: %v (%v), want 0", got, err)
+	}
+	wait("sidecar stopped", 0, 500*time.Millisecond)
 	ready.Store(false)
 }
 
