@@ -217,8 +217,14 @@ func handler(pool *pgxpool.Pool, consumer string, h TxHandler, mp metric.MeterPr
 	dups, byConsumer := duplicates(mp, consumer)
 	return kafka.HandlerFunc(func(ctx context.Context, m kafka.Message) error {
 		var after []func(context.Context) error
+		dup := false
 		err := postgres.InTx(ctx, pool, func(tx pgx.Tx) error {
-			return apply(ctx, tx, consumer, h, m, &after, dups, byConsumer)
+			first, err := Record(ctx, tx, consumer, m.ID)
+			if err != nil {
+				return err
+			}
+			dup = !first
+			return applyOnce(ctx, tx, first, h, m, &after)
 		})
 		if postgres.IsDataError(err) {
 			// The message's data breaks a constraint or a column's range:
@@ -227,6 +233,9 @@ func handler(pool *pgxpool.Pool, consumer string, h TxHandler, mp metric.MeterPr
 		}
 		if err != nil {
 			return err
+		}
+		if dup {
+			countDuplicates(ctx, dups, byConsumer, 1)
 		}
 		for _, f := range after {
 			if err := f(ctx); err != nil {
@@ -252,8 +261,9 @@ func batch(pool *pgxpool.Pool, consumer string, h TxHandler, lock LockFunc, mp m
 		for i, m := range msgs {
 			ids[i] = m.ID
 		}
-		err := postgres.InTx(ctxs[0], pool, func(tx pgx.Tx) error {
-			first, err := RecordAll(ctxs[0], tx, consumer, ids)
+		var first []bool
+		err := postgres.InTx(ctxs[0], pool, func(tx pgx.Tx) (err error) {
+			first, err = RecordAll(ctxs[0], tx, consumer, ids)
 			if err != nil {
 				return err
 			}
@@ -261,7 +271,7 @@ func batch(pool *pgxpool.Pool, consumer string, h TxHandler, lock LockFunc, mp m
 				return err
 			}
 			for i, m := range msgs {
-				if err := applyOnce(ctxs[i], tx, first[i], h, m, &after[i], dups, byConsumer); err != nil {
+				if err := applyOnce(ctxs[i], tx, first[i], h, m, &after[i]); err != nil {
 					return fmt.Errorf("message %s in a batch of %d: %w", m.ID, len(msgs), err)
 				}
 			}
@@ -270,6 +280,13 @@ func batch(pool *pgxpool.Pool, consumer string, h TxHandler, lock LockFunc, mp m
 		if err != nil {
 			return err
 		}
+		skipped := 0
+		for _, f := range first {
+			if !f {
+				skipped++
+			}
+		}
+		countDuplicates(ctxs[0], dups, byConsumer, skipped)
 		var errs []error
 		for i, fs := range after {
 			for _, f := range fs {
@@ -315,28 +332,24 @@ func duplicates(mp metric.MeterProvider, consumer string) (metric.Int64Counter, 
 	return dups, byConsumer
 }
 
-// apply runs h for m in tx unless consumer applied m before; what h asks
-// to run after the commit is appended to after.
-func apply(ctx context.Context, tx pgx.Tx, consumer string, h TxHandler, m kafka.Message,
-	after *[]func(context.Context) error, dups metric.Int64Counter, byConsumer metric.MeasurementOption) error {
-	first, err := Record(ctx, tx, consumer, m.ID)
-	if err != nil {
-		return err
-	}
-	return applyOnce(ctx, tx, first, h, m, after, dups, byConsumer)
-}
-
-// applyOnce runs h for m in tx if first (m's ID was recorded just now),
-// and otherwise counts m as a duplicate.
+// applyOnce runs h for m in tx if first (m's ID was recorded just now);
+// otherwise it notes the skipped duplicate on m's span. The caller counts
+// duplicates once the transaction commits: a batch that rolls back is
+// handled again one message at a time, and its duplicates must not be
+// counted twice.
 func applyOnce(ctx context.Context, tx pgx.Tx, first bool, h TxHandler, m kafka.Message,
-	after *[]func(context.Context) error, dups metric.Int64Counter, byConsumer metric.MeasurementOption) error {
+	after *[]func(context.Context) error) error {
 	if !first {
 		trace.SpanFromContext(ctx).AddEvent("duplicate message skipped",
 			trace.WithAttributes(attribute.String("messaging.message.id", m.ID)))
-		if dups != nil {
-			dups.Add(ctx, 1, byConsumer)
-		}
 		return nil
 	}
 	return h(context.WithValue(ctx, afterCommitKey{}, after), tx, m)
+}
+
+// countDuplicates adds n committed skips to dups, if it could be made.
+func countDuplicates(ctx context.Context, dups metric.Int64Counter, byConsumer metric.MeasurementOption, n int) {
+	if dups != nil && n > 0 {
+		dups.Add(ctx, int64(n), byConsumer)
+	}
 }

@@ -52,21 +52,7 @@ func TestHandlerAppliesEachMessageOnce(t *testing.T) {
 		t.Fatalf("counter = %d (%v), want 2", n, err)
 	}
 	// The nine skipped redeliveries are counted.
-	var rm metricdata.ResourceMetrics
-	if err := reader.Collect(ctx, &rm); err != nil {
-		t.Fatal(err)
-	}
-	var dups int64
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			if sum, ok := m.Data.(metricdata.Sum[int64]); ok && m.Name == "inbox.duplicates" {
-				for _, dp := range sum.DataPoints {
-					dups += dp.Value
-				}
-			}
-		}
-	}
-	if dups != 9 {
+	if dups := duplicatesCounted(t, reader); dups != 9 {
 		t.Fatalf("inbox.duplicates = %d, want the 9 redeliveries", dups)
 	}
 	// Another consumer has its own record of the same ID.
@@ -120,10 +106,32 @@ func TestPruneForgetsOnlyOldIDs(t *testing.T) {
 	}
 }
 
+// duplicatesCounted is the sum of inbox.duplicates read by reader.
+func duplicatesCounted(t *testing.T, reader sdkmetric.Reader) int64 {
+	t.Helper()
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	var dups int64
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if sum, ok := m.Data.(metricdata.Sum[int64]); ok && m.Name == "inbox.duplicates" {
+				for _, dp := range sum.DataPoints {
+					dups += dp.Value
+				}
+			}
+		}
+	}
+	return dups
+}
+
 // A batch applies in one transaction: all of it, each message once (a
 // message applied before is skipped), or, when one message fails, none of
 // it. What the handlers ask to run after the commit runs after it, every
-// call even when one fails.
+// call even when one fails. Skipped duplicates are counted once their
+// batch commits: a batch that rolls back is handled again, one message at
+// a time, and counting its duplicates then too would count them twice.
 func TestBatchAppliesAllOrNothingEachOnce(t *testing.T) {
 	pool := postgrestest.Pool(t, map[string]fs.FS{"inbox": Migrations()})
 	ctx := context.Background()
@@ -131,6 +139,7 @@ func TestBatchAppliesAllOrNothingEachOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	var afterCalls []string
+	reader := sdkmetric.NewManualReader()
 	b := batch(pool, "test", func(ctx context.Context, tx pgx.Tx, m kafka.Message) error {
 		if m.ID == "poison" {
 			return errors.New("boom")
@@ -151,7 +160,7 @@ func TestBatchAppliesAllOrNothingEachOnce(t *testing.T) {
 			return nil
 		})
 		return nil
-	}, nil, observe.Discard().MeterProvider)
+	}, nil, sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)))
 	batch := func(ids ...string) error {
 		ctxs := make([]context.Context, len(ids))
 		msgs := make([]kafka.Message, len(ids))
@@ -177,6 +186,9 @@ func TestBatchAppliesAllOrNothingEachOnce(t *testing.T) {
 	if n := count(); n != 3 {
 		t.Fatalf("%d rows after a failed batch, want the first batch's 3: d must roll back with poison", n)
 	}
+	if dups := duplicatesCounted(t, reader); dups != 0 {
+		t.Fatalf("inbox.duplicates = %d after a batch that rolled back, want 0: c was skipped in no committed batch", dups)
+	}
 	afterCalls = nil
 	if err := batch("a", "d", "c"); err != nil {
 		t.Fatal(err)
@@ -192,6 +204,9 @@ func TestBatchAppliesAllOrNothingEachOnce(t *testing.T) {
 	}
 	if n := count(); n != 6 || len(afterCalls) != 2 {
 		t.Fatalf("%d rows, after calls %v: want e and f applied once each", n, afterCalls)
+	}
+	if dups := duplicatesCounted(t, reader); dups != 3 {
+		t.Fatalf("inbox.duplicates = %d, want 3: a and c skipped once, f's repeat", dups)
 	}
 }
 
