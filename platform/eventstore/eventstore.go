@@ -163,10 +163,28 @@ func (c Checkpoint) Passed(e Event) bool {
 // would sort every event past the checkpoint (in parallel workers, 13 ms a
 // call at a million events) instead of reading the first few off the index.
 func ReadAll(ctx context.Context, q Querier, after Checkpoint, limit int) ([]Event, error) {
-	return query(ctx, q, `SELECT `+columns+` FROM events
+	return query(ctx, q, readAllSQL, fmt.Sprint(after.TxID), after.Position, limit)
+}
+
+const readAllSQL = `SELECT ` + columns + ` FROM events
 		WHERE (transaction_id, position) > ($1::text::xid8, $2)
 		  AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-		ORDER BY events.transaction_id, events.position LIMIT $3`, fmt.Sprint(after.TxID), after.Position, limit)
+		ORDER BY events.transaction_id, events.position LIMIT $3`
+
+// QueueReadAll queues ReadAll's query on b, so that it travels in one
+// round trip with other statements; read its result with
+// ReadEvents(results.Query()).
+func QueueReadAll(b *pgx.Batch, after Checkpoint, limit int) {
+	b.Queue(readAllSQL, fmt.Sprint(after.TxID), after.Position, limit)
+}
+
+// ReadEvents reads the events of a query QueueReadAll queued, from its
+// batch result (rows and err as pgx.BatchResults.Query returns them).
+func ReadEvents(rows pgx.Rows, err error) ([]Event, error) {
+	if err != nil {
+		return nil, fmt.Errorf("read events: %w", err)
+	}
+	return collect(rows)
 }
 
 // At returns the checkpoint of the event at position; found is false when
@@ -227,6 +245,11 @@ func query(ctx context.Context, q Querier, sql string, args ...any) ([]Event, er
 	if err != nil {
 		return nil, fmt.Errorf("read events: %w", err)
 	}
+	return collect(rows)
+}
+
+// collect reads events off rows of columns, and closes them.
+func collect(rows pgx.Rows) ([]Event, error) {
 	defer rows.Close()
 	var out []Event
 	for rows.Next() {

@@ -213,19 +213,30 @@ func AfterCommit(ctx context.Context, f func(ctx context.Context) error) bool {
 // whose effect can never apply is dead-lettered after a few tries
 // instead of holding its partition for ever. Skipped redeliveries are counted in
 // inbox.duplicates on mp.
+//
+// The message's ID is recorded last, with the COMMIT (postgres.Later),
+// not first: a redelivery is rare, and recording first costs every
+// message a round trip before its handler can start. A redelivered
+// message's handler runs, and its transaction then fails on the inbox's
+// key (or its handler fails on what the first delivery changed), is
+// rolled back whole, and is found in the inbox: skipped. Two deliveries
+// racing each other still apply once: the second's insert waits for the
+// first's transaction, and fails once it commits.
 func handler(pool *pgxpool.Pool, consumer string, h TxHandler, mp metric.MeterProvider) kafka.Handler {
 	dups, byConsumer := duplicates(mp, consumer)
 	return kafka.HandlerFunc(func(ctx context.Context, m kafka.Message) error {
 		var after []func(context.Context) error
-		dup := false
 		err := postgres.InTx(ctx, pool, func(tx pgx.Tx) error {
-			first, err := Record(ctx, tx, consumer, m.ID)
-			if err != nil {
+			if err := h(context.WithValue(ctx, afterCommitKey{}, &after), tx, m); err != nil {
 				return err
 			}
-			dup = !first
-			return applyOnce(ctx, tx, first, h, m, &after)
+			return postgres.Later(ctx, tx, `INSERT INTO inbox (consumer, event_id) VALUES ($1, $2)`, consumer, m.ID)
 		})
+		if err != nil && applied(ctx, pool, consumer, m.ID, err) {
+			skipped(ctx, m)
+			countDuplicates(ctx, dups, byConsumer, 1)
+			return nil
+		}
 		if postgres.IsDataError(err) {
 			// The message's data breaks a constraint or a column's range:
 			// tried a few times, then dead-lettered (kafka.Retry).
@@ -234,9 +245,6 @@ func handler(pool *pgxpool.Pool, consumer string, h TxHandler, mp metric.MeterPr
 		if err != nil {
 			return err
 		}
-		if dup {
-			countDuplicates(ctx, dups, byConsumer, 1)
-		}
 		for _, f := range after {
 			if err := f(ctx); err != nil {
 				return err
@@ -244,6 +252,30 @@ func handler(pool *pgxpool.Pool, consumer string, h TxHandler, mp metric.MeterPr
 		}
 		return nil
 	})
+}
+
+// applied reports whether consumer applied eventID before, given err,
+// the failure of a transaction that tried to apply it again: its insert
+// into the inbox met the key of the first, or the handler failed (on
+// what the first delivery changed, or for a reason of its own), and the
+// inbox is asked. A failed look is not a duplicate: err stands.
+func applied(ctx context.Context, pool *pgxpool.Pool, consumer, eventID string, err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "inbox_pkey" {
+		return true
+	}
+	var found bool
+	if qerr := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM inbox WHERE consumer = $1 AND event_id = $2)`,
+		consumer, eventID).Scan(&found); qerr != nil {
+		return false
+	}
+	return found
+}
+
+// skipped notes on m's span that the inbox skipped it.
+func skipped(ctx context.Context, m kafka.Message) {
+	trace.SpanFromContext(ctx).AddEvent("duplicate message skipped",
+		trace.WithAttributes(attribute.String("messaging.message.id", m.ID)))
 }
 
 // batch returns a kafka.BatchHandler that applies a batch of messages in
@@ -340,8 +372,7 @@ func duplicates(mp metric.MeterProvider, consumer string) (metric.Int64Counter, 
 func applyOnce(ctx context.Context, tx pgx.Tx, first bool, h TxHandler, m kafka.Message,
 	after *[]func(context.Context) error) error {
 	if !first {
-		trace.SpanFromContext(ctx).AddEvent("duplicate message skipped",
-			trace.WithAttributes(attribute.String("messaging.message.id", m.ID)))
+		skipped(ctx, m)
 		return nil
 	}
 	return h(context.WithValue(ctx, afterCommitKey{}, after), tx, m)

@@ -62,6 +62,49 @@ func TestHandlerAppliesEachMessageOnce(t *testing.T) {
 	}
 }
 
+// A redelivered message runs its handler (the inbox records the ID with
+// the commit), which may then fail on what the first delivery changed: it
+// is skipped as a duplicate all the same, its effect rolled back, and
+// what it asked to run after the commit never runs.
+func TestRedeliveryWhoseHandlerFailsIsSkipped(t *testing.T) {
+	pool := postgrestest.Pool(t, map[string]fs.FS{"inbox": Migrations()})
+	ctx := context.Background()
+	if _, err := pool.Exec(ctx, `CREATE TABLE applied (id text PRIMARY KEY); CREATE TABLE log (id text NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	reader := sdkmetric.NewManualReader()
+	afterCalls := 0
+	h := handler(pool, "test", func(ctx context.Context, tx pgx.Tx, m kafka.Message) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO log (id) VALUES ($1)`, m.ID); err != nil {
+			return err
+		}
+		AfterCommit(ctx, func(context.Context) error { afterCalls++; return nil })
+		if m.Type == "strict" {
+			var n int
+			if err := tx.QueryRow(ctx, `SELECT count(*) FROM applied WHERE id = $1`, m.ID).Scan(&n); err != nil || n > 0 {
+				return kafka.Permanent(errors.New("applied already"))
+			}
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO applied (id) VALUES ($1)`, m.ID) // fails on a second delivery
+		return err
+	}, sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)))
+	for _, m := range []kafka.Message{
+		{Event: kafka.Event{ID: "a"}}, {Event: kafka.Event{ID: "a"}},
+		{Event: kafka.Event{ID: "b", Type: "strict"}}, {Event: kafka.Event{ID: "b", Type: "strict"}},
+	} {
+		if err := h.Handle(ctx, m); err != nil {
+			t.Fatalf("delivery of %s: %v, want the redelivery skipped", m.ID, err)
+		}
+	}
+	var logged int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM log`).Scan(&logged); err != nil || logged != 2 || afterCalls != 2 {
+		t.Fatalf("%d effects kept (%v), %d after-commit calls: want the first delivery's of each, 2", logged, err, afterCalls)
+	}
+	if dups := duplicatesCounted(t, reader); dups != 2 {
+		t.Fatalf("inbox.duplicates = %d, want the 2 redeliveries", dups)
+	}
+}
+
 func TestFailedHandlerRecordsNothing(t *testing.T) {
 	pool := postgrestest.Pool(t, map[string]fs.FS{"inbox": Migrations()})
 	ctx := context.Background()

@@ -260,15 +260,8 @@ func (p *Projector) Step(ctx context.Context) (int, error) {
 		limit = 1
 	}
 	var locked bool
-	err := postgres.InTx(ctx, p.pool, func(tx pgx.Tx) error {
-		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1)`, p.lock).Scan(&locked); err != nil || !locked {
-			return err
-		}
-		var err error
-		if cp, err = readCheckpoint(ctx, tx, p.cfg.Name); err != nil {
-			return err
-		}
-		if events, err = eventstore.ReadAll(ctx, tx, cp, limit); err != nil || len(events) == 0 {
+	err := postgres.InTx(ctx, p.pool, func(tx pgx.Tx) (err error) {
+		if locked, cp, events, err = p.next(ctx, tx, limit); err != nil || !locked || len(events) == 0 {
 			return err
 		}
 		cp, parked, err = p.apply(ctx, tx, p.cfg.Table, p.cfg.Name, events)
@@ -301,6 +294,41 @@ func (p *Projector) Step(ctx context.Context) (int, error) {
 		p.heldBack.Store(false)
 	}
 	return len(events), nil
+}
+
+// next takes the projection's lock in tx and reads its checkpoint and the
+// events after it, up to limit: three statements in one round trip (with
+// tx's BEGIN). The events are read after the checkpoint this replica last
+// knew, which is the stored one unless another replica projected since
+// (or this one has not stepped yet): then they are read again, after the
+// stored one. The lock comes first, so both reads see every step that
+// committed before it.
+func (p *Projector) next(ctx context.Context, tx pgx.Tx, limit int) (locked bool, cp eventstore.Checkpoint, events []eventstore.Event, err error) {
+	known := p.Status().Checkpoint
+	b := &pgx.Batch{}
+	b.Queue(`SELECT pg_try_advisory_xact_lock($1)`, p.lock)
+	b.Queue(checkpointSQL, p.cfg.Name)
+	eventstore.QueueReadAll(b, known, limit)
+	br := tx.SendBatch(ctx, b)
+	defer func() {
+		if cerr := br.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("read %s's next events: %w", p.cfg.Name, cerr)
+		}
+	}()
+	if err := br.QueryRow().Scan(&locked); err != nil || !locked {
+		return false, cp, nil, err
+	}
+	if cp, err = scanCheckpoint(br.QueryRow(), p.cfg.Name); err != nil {
+		return true, cp, nil, err
+	}
+	if events, err = eventstore.ReadEvents(br.Query()); err != nil || cp == known {
+		return true, cp, events, err
+	}
+	if err := br.Close(); err != nil {
+		return true, cp, nil, fmt.Errorf("read %s's next events: %w", p.cfg.Name, err)
+	}
+	events, err = eventstore.ReadAll(ctx, tx, cp, limit)
+	return true, cp, events, err
 }
 
 // committed updates what the projector knows after a step committed, and
@@ -431,9 +459,17 @@ func laterAll(ctx context.Context, tx pgx.Tx, b *pgx.Batch) error {
 }
 
 func readCheckpoint(ctx context.Context, q eventstore.Querier, name string) (eventstore.Checkpoint, error) {
+	return scanCheckpoint(q.QueryRow(ctx, checkpointSQL, name), name)
+}
+
+const checkpointSQL = `SELECT transaction_id, position FROM projection_checkpoints WHERE name = $1`
+
+// scanCheckpoint reads the checkpoint name off row (of checkpointSQL): the
+// start of the store when there is none yet.
+func scanCheckpoint(row pgx.Row, name string) (eventstore.Checkpoint, error) {
 	var cp eventstore.Checkpoint
 	var tx int64
-	err := q.QueryRow(ctx, `SELECT transaction_id, position FROM projection_checkpoints WHERE name = $1`, name).Scan(&tx, &cp.Position)
+	err := row.Scan(&tx, &cp.Position)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return cp, nil
 	}
