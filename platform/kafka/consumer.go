@@ -89,6 +89,14 @@ type ConsumerConfig struct {
 	// messages cost 12 ms of saga p50 at 100 orders/s for 7 % fewer
 	// statements (docs/performance.md).
 	Gather time.Duration
+	// CommitInterval is how long handled messages wait for others to
+	// commit with, in one request; 0 means 100 ms, a negative value
+	// commits as soon as a message is handled. A message handled but not
+	// yet committed when the consumer dies is delivered again, and the
+	// inbox skips it: a longer interval costs a few more redeliveries
+	// after a crash, a shorter one a commit request a message (at 150
+	// orders/s, 2 – 4 % of each service's CPU and the broker's work).
+	CommitInterval time.Duration
 }
 
 // Consumer runs a consumer group with a bounded number of workers:
@@ -145,6 +153,9 @@ func NewConsumer(h Handler, tel observe.Bundle, cfg ConsumerConfig) (*Consumer, 
 	}
 	if cfg.Workers <= 0 {
 		cfg.Workers = 1
+	}
+	if cfg.CommitInterval == 0 {
+		cfg.CommitInterval = 100 * time.Millisecond
 	}
 	c := &Consumer{cfg: cfg, h: Chain(h, cfg.Policies...), obs: build(tel)}
 	var err error
@@ -249,7 +260,8 @@ func (c *Consumer) session(parent context.Context) error {
 		cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 		defer cancel()
 		// Handled messages are committed together, a partition's highest
-		// handled prefix at a time, in one request per moment of traffic.
+		// handled prefix at a time, in one request per CommitInterval
+		// at most, and at once when the session ends.
 		ready := map[string]kafkago.Message{}
 		flush := func() {
 			if len(ready) == 0 {
@@ -265,24 +277,14 @@ func (c *Consumer) session(parent context.Context) error {
 				c.obs.log.Warn("commit offsets", "partitions", len(batch), "error", err)
 			}
 		}
-		for m := range completed {
+		note := func(m kafkago.Message) {
 			if commit, ok := track.complete(m); ok {
 				ready[key(commit)] = commit
 			}
-		drain:
-			for {
-				select {
-				case m, ok := <-completed:
-					if !ok {
-						break drain
-					}
-					if commit, ok := track.complete(m); ok {
-						ready[key(commit)] = commit
-					}
-				default:
-					break drain
-				}
-			}
+		}
+		for m := range completed {
+			note(m)
+			collect(completed, c.cfg.CommitInterval, note)
 			flush()
 		}
 		flush()
@@ -355,6 +357,41 @@ func (c *Consumer) session(parent context.Context) error {
 		case queues[c.worker(km)] <- km:
 		case <-ctx.Done():
 			return ended()
+		}
+	}
+}
+
+// collect passes what arrives on completed to note for up to interval
+// (what is already there, when interval is not positive), and returns
+// early once completed is closed: the session is ending.
+func collect(completed <-chan kafkago.Message, interval time.Duration, note func(kafkago.Message)) {
+	var until <-chan time.Time
+	if interval > 0 {
+		t := time.NewTimer(interval)
+		defer t.Stop()
+		until = t.C
+	}
+	for {
+		if until == nil {
+			select {
+			case m, ok := <-completed:
+				if !ok {
+					return
+				}
+				note(m)
+				continue
+			default:
+				return
+			}
+		}
+		select {
+		case m, ok := <-completed:
+			if !ok {
+				return
+			}
+			note(m)
+		case <-until:
+			return
 		}
 	}
 }

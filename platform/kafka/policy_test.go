@@ -40,6 +40,43 @@ func (e *env) run(t *testing.T, cfg kafka.ConsumerConfig, h kafka.HandlerFunc) {
 	}
 }
 
+// Handled messages wait up to CommitInterval to be committed together,
+// and are committed when the consumer stops, however long the interval:
+// the next member of the group does not receive them again.
+func TestHandledMessagesAreCommittedWhenTheConsumerStops(t *testing.T) {
+	e := newEnv(t)
+	group := "g-" + e.topic
+	got := make(chan kafka.Message, 10)
+	c, err := kafka.NewConsumer(kafka.HandlerFunc(func(_ context.Context, m kafka.Message) error { got <- m; return nil }), e.obs,
+		kafka.ConsumerConfig{Brokers: e.brokers, Group: group, Topics: []string{e.topic}, Sources: map[string]string{e.topic: "/test"},
+			SessionTimeout: 6 * time.Second, CommitInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	first := event(t, "t", "k", "first")
+	if err := e.pub.Publish(context.Background(), e.topic, first); err != nil {
+		t.Fatal(err)
+	}
+	if m := waitMessage(t, got); m.ID != first.ID {
+		t.Fatalf("got %s, want %s", m.ID, first.ID)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	second := event(t, "t", "k", "second")
+	if err := e.pub.Publish(context.Background(), e.topic, second); err != nil {
+		t.Fatal(err)
+	}
+	e.run(t, kafka.ConsumerConfig{Group: group}, func(_ context.Context, m kafka.Message) error { got <- m; return nil })
+	if m := waitMessage(t, got); m.ID != second.ID {
+		t.Fatalf("the next member got %s first, want %s: the handled message was not committed at the stop", m.ID, second.ID)
+	}
+}
+
 // Without a Retry policy a failed message is not skipped: the session
 // ends uncommitted and the rejoined member receives it again, before the
 // message behind it.

@@ -38,3 +38,43 @@ func TestTakeGathersOnlyWhenTold(t *testing.T) {
 		t.Fatalf("a full batch: %d messages, want 2 (at once)", len(b))
 	}
 }
+
+// collect takes what is handled within the interval, so one commit
+// request serves it all; it returns at once when the session ends, and
+// without an interval it takes only what is already there.
+func TestCollectWaitsTheIntervalUnlessTheSessionEnds(t *testing.T) {
+	var noted []int64
+	note := func(m kafkago.Message) { noted = append(noted, m.Offset) }
+	completed := make(chan kafkago.Message, 4)
+	completed <- kafkago.Message{Offset: 1}
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		completed <- kafkago.Message{Offset: 2}
+	}()
+	start := time.Now()
+	collect(completed, 100*time.Millisecond, note)
+	if len(noted) != 2 || time.Since(start) < 100*time.Millisecond {
+		t.Fatalf("noted %v after %v: want both, after the interval", noted, time.Since(start))
+	}
+
+	noted = nil
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		completed <- kafkago.Message{Offset: 3}
+	}()
+	collect(completed, -1, note)
+	if len(noted) != 0 {
+		t.Fatalf("no interval: noted %v, want nothing (nothing was there)", noted)
+	}
+	<-completed // the late one
+
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		close(completed)
+	}()
+	start = time.Now()
+	collect(completed, time.Minute, note)
+	if time.Since(start) > 10*time.Second {
+		t.Fatal("waited out the interval after the session ended")
+	}
+}
