@@ -4,7 +4,8 @@
 //   - [Publisher] sends synchronously and waits for every in-sync replica
 //     to acknowledge: an error is returned, never swallowed.
 //   - [Consumer] runs a consumer group and commits a message's offset only
-//     after its handler succeeded. A message that can never be processed
+//     after its handler succeeded, with the others handled within
+//     ConsumerConfig.CommitInterval, and at once when it stops. A message that can never be processed
 //     (missing CloudEvents headers, invalid JSON, or a handler error wrapped
 //     with [Permanent]) goes to "<topic>.dlq" with the reason in the
 //     dlq_reason header, and consumption goes on. Other handler errors are
