@@ -312,13 +312,13 @@ func batch(pool *pgxpool.Pool, consumer string, h TxHandler, lock LockFunc, mp m
 		if err != nil {
 			return err
 		}
-		skipped := 0
+		repeats := 0
 		for _, f := range first {
 			if !f {
-				skipped++
+				repeats++
 			}
 		}
-		countDuplicates(ctxs[0], dups, byConsumer, skipped)
+		countDuplicates(ctxs[0], dups, byConsumer, repeats)
 		var errs []error
 		for i, fs := range after {
 			for _, f := range fs {

@@ -361,29 +361,18 @@ func (c *Consumer) session(parent context.Context) error {
 	}
 }
 
-// collect passes what arrives on completed to note for up to interval
-// (what is already there, when interval is not positive), and returns
-// early once completed is closed: the session is ending.
+// collect passes what arrives on completed to note for up to interval,
+// and returns early once completed is closed: the session is ending.
+// Without an interval it returns at once, having taken at most what was
+// already there.
 func collect(completed <-chan kafkago.Message, interval time.Duration, note func(kafkago.Message)) {
-	var until <-chan time.Time
+	until := closedNow
 	if interval > 0 {
 		t := time.NewTimer(interval)
 		defer t.Stop()
 		until = t.C
 	}
 	for {
-		if until == nil {
-			select {
-			case m, ok := <-completed:
-				if !ok {
-					return
-				}
-				note(m)
-				continue
-			default:
-				return
-			}
-		}
 		select {
 		case m, ok := <-completed:
 			if !ok {
@@ -395,6 +384,13 @@ func collect(completed <-chan kafkago.Message, interval time.Duration, note func
 		}
 	}
 }
+
+// closedNow is a channel that is always ready: a deadline already past.
+var closedNow = func() <-chan time.Time {
+	ch := make(chan time.Time)
+	close(ch)
+	return ch
+}()
 
 // worker picks the goroutine for km: by key, so a key's messages stay in
 // order; by partition for messages without a key.
