@@ -64,12 +64,22 @@ func (p Producer) Message(typ, key string, data any) (Message, error) {
 
 // Emit writes one event in tx (Write).
 func (p Producer) Emit(ctx context.Context, tx Execer, typ, key string, data any) error {
+	return p.EmitWith(ctx, Write, tx, typ, key, data)
+}
+
+// EmitWith writes one event in tx with write: a relay's Write in a
+// service, which hands the row to its relay once tx has committed.
+func (p Producer) EmitWith(ctx context.Context, write WriteFunc, tx Execer, typ, key string, data any) error {
 	m, err := p.Message(typ, key, data)
 	if err != nil {
 		return err
 	}
-	return Write(ctx, tx, m)
+	return write(ctx, tx, m)
 }
+
+// WriteFunc writes messages in a transaction: the package's [Write], or
+// a relay's ([Relay.Write]), which also hands them to the relay at commit.
+type WriteFunc func(ctx context.Context, tx Execer, msgs ...Message) error
 
 // Execer is satisfied by pgx.Tx: Write must run inside the caller's
 // transaction to be atomic with the change.
@@ -77,33 +87,47 @@ type Execer interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 }
 
-// Write stores msgs in tx, with the trace context of ctx. Whoever commits
-// tx then calls the relay's Wake. In a transaction of postgres.InTx the
+// Write stores msgs in tx, with the trace context of ctx, for the relay
+// to find: whoever commits tx then calls the relay's Wake (a relay's own
+// Write needs none). In a transaction of postgres.InTx the
 // rows travel with COMMIT (postgres.LaterRows): the rows of every message
 // written in the transaction, a consumer batch's included, are one
 // multi-row INSERT, in the order they were written; an error writing them
 // is the commit's.
 func Write(ctx context.Context, tx Execer, msgs ...Message) error {
-	carrier := propagation.MapCarrier{}
-	propagation.TraceContext{}.Inject(ctx, carrier)
-	traceJSON, err := json.Marshal(carrier)
+	_, traceJSON, err := traceOf(ctx)
 	if err != nil {
-		return fmt.Errorf("outbox: encode trace context: %w", err)
+		return err
 	}
 	for _, m := range msgs {
 		e := m.Event
 		if err := postgres.LaterRows(ctx, tx, writeSQL,
-			m.Topic, e.Key, e.ID, e.Type, e.Source, e.Time, string(e.Data), string(traceJSON)); err != nil {
+			m.Topic, e.Key, e.ID, e.Type, e.Source, e.Time, string(e.Data), traceJSON); err != nil {
 			return fmt.Errorf("outbox: write %s event: %w", e.Type, err)
 		}
 	}
 	return nil
 }
 
+// traceOf is ctx's W3C trace context, as a map and as the JSON the
+// outbox row keeps.
+func traceOf(ctx context.Context) (map[string]string, string, error) {
+	carrier := propagation.MapCarrier{}
+	propagation.TraceContext{}.Inject(ctx, carrier)
+	traceJSON, err := json.Marshal(carrier)
+	if err != nil {
+		return nil, "", fmt.Errorf("outbox: encode trace context: %w", err)
+	}
+	return carrier, string(traceJSON), nil
+}
+
 // writeSQL writes outbox rows from one array per column, in the arrays'
 // order (the relay publishes in id order).
 const writeSQL = `INSERT INTO outbox (topic, event_key, event_id, event_type, event_source, event_time, data, trace_context)
-	SELECT topic, event_key, event_id, event_type, event_source, event_time, data::jsonb, trace_context::jsonb
+	SELECT topic, event_key, event_id, event_type, event_source, event_time, data::json, trace_context::jsonb
 	FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[], $8::text[])
 		WITH ORDINALITY AS x(topic, event_key, event_id, event_type, event_source, event_time, data, trace_context, n)
 	ORDER BY n`
+
+// handSQL is writeSQL returning each row's id, in the arrays' order.
+const handSQL = writeSQL + ` RETURNING id`

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,6 +22,7 @@ import (
 	"github.com/example/sagasuite/platform/observe"
 	"github.com/example/sagasuite/platform/observe/observetest"
 	"github.com/example/sagasuite/platform/outbox"
+	"github.com/example/sagasuite/platform/postgres"
 	"github.com/example/sagasuite/platform/postgrestest"
 )
 
@@ -349,4 +352,106 @@ func TestRelaySpanLinksTheMessagesTraces(t *testing.T) {
 		}
 	}
 	t.Fatal("no relay span")
+}
+
+// reads counts the relay's reads of the outbox table.
+type reads struct{ n atomic.Int64 }
+
+func (r *reads) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
+	r.count(d.SQL)
+	return ctx
+}
+func (r *reads) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+func (r *reads) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	return ctx
+}
+func (r *reads) TraceBatchQuery(_ context.Context, _ *pgx.Conn, d pgx.TraceBatchQueryData) { r.count(d.SQL) }
+func (r *reads) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData)          {}
+func (r *reads) count(sql string) {
+	if strings.Contains(sql, "FROM outbox ORDER BY id") {
+		r.n.Add(1)
+	}
+}
+
+// Rows written with the relay's Write are handed to it at commit and
+// published as they are, in order, without the relay reading them back:
+// one read of the table when it takes its lock, and a few polls that back
+// off while they find nothing, not one read per commit (as when it read
+// the table on every wake-up). A rolled-back
+// transaction hands over nothing.
+func TestRelayPublishesHandedRowsWithoutReadingThem(t *testing.T) {
+	cfg := postgrestest.Pool(t, map[string]fs.FS{"outbox": outbox.Migrations()}).Config()
+	counted := &reads{}
+	cfg.ConnConfig.Tracer = counted
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	ctx := context.Background()
+	pub := &failingPublisher{}
+	relay := runRelay(t, pool, pub, outbox.RelayConfig{PollInterval: time.Hour, HoldIdle: 10 * time.Second})
+
+	const n = 100
+	var sent []kafka.Event
+	for i := range n {
+		e := newEvent(t, "same-key", i)
+		if err := postgres.InTx(ctx, pool, func(tx pgx.Tx) error {
+			return relay.Write(ctx, tx, outbox.Message{Topic: "t", Event: e})
+		}); err != nil {
+			t.Fatal(err)
+		}
+		sent = append(sent, e)
+		// As a saga's hops at a low rate: the next write waits for the
+		// last to be published, so no read serves several.
+		for deadline := time.Now().Add(5 * time.Second); pub.published() <= i && time.Now().Before(deadline); {
+			time.Sleep(100 * time.Microsecond)
+		}
+		if i == n/2 {
+			err := postgres.InTx(ctx, pool, func(tx pgx.Tx) error {
+				if err := relay.Write(ctx, tx, outbox.Message{Topic: "t", Event: newEvent(t, "same-key", -1)}); err != nil {
+					return err
+				}
+				return errors.New("rolled back")
+			})
+			if err == nil {
+				t.Fatal("want the rollback")
+			}
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for pub.published() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("published %d of %d", pub.published(), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond) // anything published twice shows now
+	pub.mu.Lock()
+	got := append([]kafka.Event(nil), pub.got...)
+	pub.mu.Unlock()
+	if len(got) != n {
+		t.Fatalf("published %d, want the %d committed once each", len(got), n)
+	}
+	for i, e := range got {
+		if e.ID != sent[i].ID || string(e.Data) != string(sent[i].Data) || e.Trace == nil {
+			t.Fatalf("message %d is %s %s, want %s %s: order or content lost", i, e.ID, e.Data, sent[i].ID, sent[i].Data)
+		}
+	}
+	if r := counted.n.Load(); r > n/5 {
+		t.Fatalf("the relay read the table %d times for %d rows handed to it: it reads them back", r, n)
+	}
+	t.Logf("%d reads of the table for %d rows", counted.n.Load(), n)
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		var left int
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM outbox`).Scan(&left); err != nil {
+			t.Fatal(err)
+		}
+		if left == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d published rows left in the outbox", left)
+		}
+	}
 }

@@ -1,11 +1,14 @@
 package outbox
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -46,6 +49,7 @@ type RelayConfig struct {
 type Relay struct {
 	pool      *pgxpool.Pool
 	wake      *postgres.Signal
+	handed    handoff // rows this process's Write committed, not yet published
 	pub       Publisher
 	cfg       RelayConfig
 	log       *slog.Logger
@@ -132,44 +136,121 @@ func Waiting(ctx context.Context, pool *pgxpool.Pool, eventType string) (ofType,
 	return ofType, all, nil
 }
 
-// Wake tells the relay that a transaction which wrote the outbox has
-// committed. Writers call it after their commit (not inside: the relay
-// would look before the rows are visible); it never blocks.
+// Wake tells the relay that a transaction which wrote the outbox with the
+// package's Write has committed. Writers call it after their commit (not
+// inside: the relay would look before the rows are visible); it never
+// blocks. Rows written with [Relay.Write] need none.
 func (r *Relay) Wake() { r.wake.Raise() }
+
+// Write stores msgs in tx as the package's [Write] does and, once tx (a
+// transaction of postgres.InTx) has committed, hands them to the relay,
+// which wakes and publishes them as they are, without reading them back:
+// a batch's read is a statement and a round trip, and the most frequent
+// one, since writers commit one at a time. Rows the relay was not handed
+// (another replica's, a transaction outside InTx, a commit whose outcome
+// was lost, rows left by a crash) it finds by reading the table, on taking
+// its lock and at its polls.
+func (r *Relay) Write(ctx context.Context, tx Execer, msgs ...Message) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	trace, traceJSON, err := traceOf(ctx)
+	if err != nil {
+		return err
+	}
+	rows := make([]row, len(msgs))
+	if !postgres.AfterCommit(tx, func() { r.hand(rows) }) {
+		return Write(ctx, tx, msgs...)
+	}
+	now := time.Now()
+	for i, m := range msgs {
+		x, e := &rows[i], m.Event
+		x.topic, x.event, x.created = m.Topic, e, now
+		x.event.Trace = trace
+		if err := postgres.LaterRowsReturning(ctx, tx, handSQL, func(row pgx.Row) error { return row.Scan(&x.id) },
+			m.Topic, e.Key, e.ID, e.Type, e.Source, e.Time, string(e.Data), traceJSON); err != nil {
+			return fmt.Errorf("outbox: write %s event: %w", e.Type, err)
+		}
+	}
+	return nil
+}
+
+// hand queues committed rows for the relay and wakes it.
+func (r *Relay) hand(rows []row) {
+	r.handed.add(rows)
+	r.wake.Raise()
+}
+
+// handoff is the rows committed in this process and not yet published, in
+// the order their transactions committed. It holds at most maxHanded: past
+// that (Kafka down, the lock held elsewhere) it forgets them and asks for
+// a read of the table, where they are.
+type handoff struct {
+	mu       sync.Mutex
+	rows     []row
+	overflow bool
+}
+
+// maxHanded bounds the rows waiting in memory.
+const maxHanded = 10_000
+
+func (h *handoff) add(rows []row) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.overflow || len(h.rows)+len(rows) > maxHanded {
+		h.rows, h.overflow = nil, true
+		return
+	}
+	h.rows = append(h.rows, rows...)
+}
+
+// take empties the handoff: its rows, and whether some were forgotten.
+func (h *handoff) take() ([]row, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	rows, overflow := h.rows, h.overflow
+	h.rows, h.overflow = nil, false
+	return rows, overflow
+}
 
 // Lifecycle: run beside the server.
 func (r *Relay) Lifecycle() lifecycle.Parts { return lifecycle.Parts{Run: r.Run} }
 
-// Run publishes until ctx is done, woken by Wake with a slow poll behind
-// it. It returns nil on shutdown; failures are logged and retried.
+// Run publishes until ctx is done, woken by what Write hands over (or by
+// Wake) with a slow poll behind it. It returns nil on shutdown; failures
+// are logged and retried.
 //
-// While there is traffic the relay keeps the lock (and its connection)
-// and looks every busyPoll as well as on each Wake, so a message costs
-// two statements (read, delete) shared by its batch rather than four; it
-// lets the lock go after HoldIdle without rows. Rows that another
-// replica wrote are seen by whichever relay holds the lock: a relay
-// locked out looks again, backing off from lockedOut to maxLockedOut,
-// until the holder let go or has had time to see them (2 × HoldIdle).
+// While there is traffic the relay keeps the lock (and its connection).
+// It publishes the rows handed over as they come, and deletes what it
+// published every deleteEvery, in one statement. It reads the table on
+// taking the lock, and then every busyPoll for rows no one handed over
+// (another replica's), doubling the interval up to maxBusyPoll while such
+// reads find none: a replica alone reads the table ten times a second, not
+// once per commit. It lets the lock go after HoldIdle without rows. Rows
+// that another replica wrote are seen by whichever relay holds the lock:
+// a relay locked out looks again, backing off from lockedOut to
+// maxLockedOut, until the holder let go or has had time to see them
+// (2 × HoldIdle).
 func (r *Relay) Run(ctx context.Context) error {
-	var held *pgxpool.Conn
+	var s *session // the lock, while held
 	var lastWork, lockedOutSince, nextTry time.Time
 	var backoff time.Duration // between looks while locked out
 	last := 0                 // rows in the previous batch
-	var sent []int64          // published, deleted with the next look
 	defer func() {
-		if held != nil {
-			r.unlock(ctx, held, sent)
+		if s != nil {
+			r.unlock(ctx, s)
 		}
 	}()
 	// No gathering after a wake-up unless rows come in groups (below).
 	postgres.Follow(ctx, "outbox relay", r.wake, postgres.FollowConfig{Poll: r.cfg.PollInterval}, r.log,
 		func(ctx context.Context) (time.Duration, error) {
 			now := time.Now()
-			if held == nil {
+			if s == nil {
 				if now.Before(nextTry) {
-					// Locked out: a Wake (this replica's commits, many a
+					// Locked out: a wake-up (this replica's commits, many a
 					// second) does not make it look sooner; the holder
 					// polls and sees those rows.
+					r.handed.take()
 					return nextTry.Sub(now), nil
 				}
 				conn, locked, err := r.lock(ctx)
@@ -182,13 +263,16 @@ func (r *Relay) Run(ctx context.Context) error {
 					backoff = min(2*backoff, maxLockedOut)
 				case !locked:
 					lockedOutSince, nextTry = time.Time{}, time.Time{}
+					r.handed.take() // the holder has read the table since
 					return postgres.Idle, nil
 				}
 				if !locked {
+					r.handed.take() // in the table, for the holder
 					nextTry = now.Add(backoff)
 					return backoff, nil
 				}
-				held, lastWork, lockedOutSince, nextTry = conn, now, time.Time{}, time.Time{}
+				s = &session{conn: conn, nextRead: now, poll: busyPoll}
+				lastWork, lockedOutSince, nextTry = now, time.Time{}, time.Time{}
 			}
 			if last > 1 {
 				// Rows come faster than batches go: let the next
@@ -196,32 +280,50 @@ func (r *Relay) Run(ctx context.Context) error {
 				// row per batch) a row goes at once.
 				time.Sleep(time.Millisecond)
 			}
-			n, err := r.drain(ctx, held, &sent)
+			handed, forgotten := r.handed.take()
+			read := forgotten || !now.Before(s.nextRead)
+			n, foreign, err := r.drain(ctx, s, handed, read)
+			if err == nil {
+				err = r.deleteDue(ctx, s, time.Now())
+			}
 			last = n
 			switch {
 			case err != nil:
-				r.unlock(ctx, held, sent)
-				held, sent = nil, nil
+				r.unlock(ctx, s)
+				s = nil
 				return postgres.Idle, err
-			case n == r.cfg.BatchSize:
+			case read && n == r.cfg.BatchSize:
 				lastWork = now
 				return postgres.Now, nil // a full batch: more may be waiting
 			case n > 0:
 				lastWork = now
 			case now.Sub(lastWork) >= r.cfg.HoldIdle:
-				r.unlock(ctx, held, sent)
-				held, sent = nil, nil
+				r.unlock(ctx, s)
+				s = nil
 				return postgres.Idle, nil
 			}
-			return busyPoll, nil
+			if read {
+				if foreign > 0 {
+					s.poll = busyPoll
+				} else {
+					s.poll = min(2*s.poll, maxBusyPoll)
+				}
+				s.nextRead = now.Add(s.poll)
+			}
+			return s.wait(time.Now()), nil
 		})
 	return nil
 }
 
 const (
-	// busyPoll is how often a relay holding the lock looks for rows that
-	// no Wake announced (other replicas').
-	busyPoll = 5 * time.Millisecond
+	// busyPoll is how often a relay holding the lock first reads the
+	// table for rows no one handed over (other replicas'); maxBusyPoll is
+	// how far that backs off while the reads find none.
+	busyPoll    = 5 * time.Millisecond
+	maxBusyPoll = 100 * time.Millisecond
+	// deleteEvery is how long published rows may stay in the table before
+	// the relay deletes them (after a crash they are published again).
+	deleteEvery = 20 * time.Millisecond
 	// lockedOut is how soon a relay looks again after finding another
 	// replica's relay holding the lock; each further look waits twice as
 	// long, up to maxLockedOut (a replica that writes all the time found
@@ -229,6 +331,51 @@ const (
 	lockedOut    = 5 * time.Millisecond
 	maxLockedOut = 50 * time.Millisecond
 )
+
+// session is a relay's hold of the lock: its connection, the rows it
+// published and has not deleted yet, and when it reads the table next.
+type session struct {
+	conn     *pgxpool.Conn
+	sent     []int64   // published, deleted with the next read or when due
+	sentAt   time.Time // when the first of sent was published
+	nextRead time.Time
+	poll     time.Duration // the interval between reads of the table
+	recent   recentIDs     // rows published from reads of the table
+}
+
+// wait is how long the relay may sleep from now (a wake-up cuts it
+// short): until its next read of the table or its next delete.
+func (s *session) wait(now time.Time) time.Duration {
+	until := s.nextRead
+	if len(s.sent) > 0 {
+		if due := s.sentAt.Add(deleteEvery); due.Before(until) {
+			until = due
+		}
+	}
+	return max(until.Sub(now), time.Millisecond)
+}
+
+// recentIDs remembers the ids of rows published from reads of the table
+// for a second or two: a row read from the table in the moment between
+// its commit and its handover is then not published twice.
+type recentIDs struct {
+	cur, prev map[int64]bool
+	since     time.Time
+}
+
+func (r *recentIDs) add(now time.Time, rows []row) {
+	if len(rows) == 0 {
+		return
+	}
+	if r.cur == nil || now.Sub(r.since) > time.Second {
+		r.prev, r.cur, r.since = r.cur, make(map[int64]bool, len(rows)), now
+	}
+	for _, x := range rows {
+		r.cur[x.id] = true
+	}
+}
+
+func (r *recentIDs) has(id int64) bool { return r.cur[id] || r.prev[id] }
 
 type row struct {
 	id      int64
@@ -252,9 +399,11 @@ func (r *Relay) PublishBatch(ctx context.Context) (n int, err error) {
 	if err != nil || !locked {
 		return 0, err
 	}
-	var sent []int64
-	defer func() { r.unlock(ctx, conn, sent) }()
-	return r.drain(ctx, conn, &sent)
+	s := &session{conn: conn}
+	defer r.unlock(ctx, s)
+	handed, _ := r.handed.take()
+	n, _, err = r.drain(ctx, s, handed, true)
+	return n, err
 }
 
 // lock takes the relays' advisory lock on a connection of its own, which
@@ -275,10 +424,10 @@ func (r *Relay) lock(ctx context.Context) (*pgxpool.Conn, bool, error) {
 	return conn, true, nil
 }
 
-// unlock deletes the rows sent last, gives the lock back, also on
+// unlock deletes the rows published last, gives the lock back, also on
 // shutdown, and the connection to the pool (or closes it: the lock must
 // not stay with a pooled connection).
-func (r *Relay) unlock(ctx context.Context, conn *pgxpool.Conn, sent []int64) {
+func (r *Relay) unlock(ctx context.Context, s *session) {
 	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
 	// The delete commits before the lock is given back, in a round trip
@@ -286,32 +435,84 @@ func (r *Relay) unlock(ctx context.Context, conn *pgxpool.Conn, sent []int64) {
 	// transaction, the unlock at once and the delete only at its commit,
 	// and a relay taking the lock in between would read the rows still
 	// there and publish them again.
-	if len(sent) > 0 {
-		if _, err := conn.Exec(uctx, `DELETE FROM outbox WHERE id = ANY($1)`, sent); err != nil {
-			r.log.Warn("outbox relay: published rows not deleted; they will be published again", "rows", len(sent), "error", err)
-		}
+	if err := r.deleteSent(uctx, s); err != nil {
+		r.log.Warn("outbox relay: published rows not deleted; they will be published again", "rows", len(s.sent), "error", err)
 	}
-	if _, err := conn.Exec(uctx, `SELECT pg_advisory_unlock($1)`, lockKey); err != nil {
-		_ = conn.Conn().Close(uctx) // the lock must not stay with a pooled connection
+	if _, err := s.conn.Exec(uctx, `SELECT pg_advisory_unlock($1)`, lockKey); err != nil {
+		_ = s.conn.Conn().Close(uctx) // the lock must not stay with a pooled connection
 	}
-	conn.Release()
+	s.conn.Release()
 }
 
-// drain deletes the rows *sent published before, then publishes up to
-// BatchSize more and leaves their ids in *sent, holding the lock on conn.
-// A batch's rows are deleted with the next look (one round trip and one
-// commit for both) or at unlock: until then they are still in the outbox,
-// and after a crash they are published again, as rows between publish and
-// delete always were (at least once; consumers deduplicate on ce_id).
-func (r *Relay) drain(ctx context.Context, conn *pgxpool.Conn, sent *[]int64) (int, error) {
-	rows, err := r.load(ctx, conn, *sent)
-	if err != nil {
-		return 0, err
+// deleteDue deletes the rows published when there are a batch of them or
+// the first has waited deleteEvery.
+func (r *Relay) deleteDue(ctx context.Context, s *session, now time.Time) error {
+	if len(s.sent) < r.cfg.BatchSize && now.Before(s.sentAt.Add(deleteEvery)) {
+		return nil
 	}
-	*sent = nil
+	return r.deleteSent(ctx, s)
+}
+
+// deleteSent deletes the rows published.
+func (r *Relay) deleteSent(ctx context.Context, s *session) error {
+	if len(s.sent) == 0 {
+		return nil
+	}
+	if _, err := s.conn.Exec(ctx, `DELETE FROM outbox WHERE id = ANY($1)`, s.sent); err != nil {
+		return fmt.Errorf("outbox relay: delete published rows: %w", err)
+	}
+	s.sent = nil
+	return nil
+}
+
+// drain publishes the rows handed over and, when read, reads the table
+// first: it deletes the rows published before in the same round trip,
+// and publishes the oldest BatchSize rows it holds together with the rows
+// handed over that the read did not return (committed since), in id
+// order. A full read leaves the handed rows to the next read, which finds
+// them. foreign counts the rows the read found that were not handed over.
+// Published rows stay in the table, in s.sent, until deleted: after a
+// crash they are published again, as rows between publish and delete
+// always were (at least once; consumers deduplicate on ce_id).
+func (r *Relay) drain(ctx context.Context, s *session, handed []row, read bool) (n, foreign int, err error) {
+	rows := handed[:0:0]
+	for _, x := range handed {
+		if !s.recent.has(x.id) { // published from a read before its handover
+			rows = append(rows, x)
+		}
+	}
+	if read {
+		table, err := r.load(ctx, s.conn, s.sent)
+		if err != nil {
+			return 0, 0, err
+		}
+		s.sent = nil
+		mine := make(map[int64]bool, len(rows))
+		for _, x := range rows {
+			mine[x.id] = true
+		}
+		seen := make(map[int64]bool, len(table))
+		for _, x := range table {
+			seen[x.id] = true
+			if !mine[x.id] {
+				foreign++
+			}
+		}
+		if len(table) == r.cfg.BatchSize {
+			rows = nil
+		}
+		for _, x := range rows {
+			if !seen[x.id] {
+				table = append(table, x)
+			}
+		}
+		rows = table
+		s.recent.add(time.Now(), table)
+	}
 	if len(rows) == 0 {
-		return 0, nil
+		return 0, foreign, nil
 	}
+	slices.SortFunc(rows, func(a, b row) int { return cmp.Compare(a.id, b.id) })
 	// One span per batch, linked to each message's own trace (the
 	// producer spans themselves join those traces).
 	links := make([]trace.Link, 0, len(rows))
@@ -326,20 +527,19 @@ func (r *Relay) drain(ctx context.Context, conn *pgxpool.Conn, sent *[]int64) (i
 	if err := r.publish(sctx, rows); err != nil {
 		span.RecordError(err)
 		span.SetStatus(codes.Error, err.Error())
-		return 0, fmt.Errorf("outbox relay: %w", err)
+		return 0, foreign, fmt.Errorf("outbox relay: %w", err)
 	}
-	ids := make([]int64, len(rows))
-	for i, x := range rows {
-		ids[i] = x.id
-	}
-	*sent = ids
 	now := time.Now()
+	if len(s.sent) == 0 {
+		s.sentAt = now
+	}
 	for _, x := range rows {
+		s.sent = append(s.sent, x.id)
 		attrs := metric.WithAttributes(attribute.String("topic", x.topic))
 		r.published.Add(ctx, 1, attrs)
 		r.lag.Record(ctx, now.Sub(x.created).Seconds(), attrs)
 	}
-	return len(rows), nil
+	return len(rows), foreign, nil
 }
 
 // load deletes the rows sent (published before) and reads the next

@@ -86,11 +86,86 @@ func LaterRows(ctx context.Context, tx Execer, sql string, row ...any) error {
 	return err
 }
 
+// LaterRowsReturning is [LaterRows] for a statement with a RETURNING
+// clause: scan reads the row it returned for row, once the statement has
+// run (in a transaction of [InTx], when the group is sent). The statement
+// must return one row per row queued, in the order queued (an INSERT …
+// SELECT … ORDER BY n returns them in the order it inserts them); scan's
+// error, or a count that differs, is the statement's error.
+func LaterRowsReturning(ctx context.Context, tx Execer, sql string, scan func(pgx.Row) error, row ...any) error {
+	if p, ok := tx.(*pipeTx); ok && !p.done {
+		if err := p.queueRow(sql, row); err != nil {
+			return err
+		}
+		g := p.groups[sql]
+		g.scans = append(g.scans, scan)
+		return nil
+	}
+	g, err := newRowGroup(row)
+	if err == nil {
+		err = g.add(row)
+	}
+	if err != nil {
+		return err
+	}
+	g.scans = []func(pgx.Row) error{scan}
+	q, ok := tx.(interface {
+		Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	})
+	if !ok {
+		return fmt.Errorf("postgres: LaterRowsReturning: a %T cannot query", tx)
+	}
+	rows, err := q.Query(ctx, sql, g.args()...)
+	if err != nil {
+		return err
+	}
+	return g.scanReturned(rows)
+}
+
+// AfterCommit runs f once tx, a transaction of [InTx], has committed, and
+// never when it rolls back or its commit fails (including a commit whose
+// outcome is unknown: what it wrote may have committed, and whatever
+// follows the table finds it there). It reports false, running nothing,
+// for any other transaction.
+func AfterCommit(tx Execer, f func()) bool {
+	p, ok := tx.(*pipeTx)
+	if !ok || p.done {
+		return false
+	}
+	p.after = append(p.after, f)
+	return true
+}
+
 // rowGroup is a statement of [LaterRows] being filled: its place in the
-// queue, and one growing array per column.
+// queue, one growing array per column, and for [LaterRowsReturning] the
+// scan of each row's returned row.
 type rowGroup struct {
-	q    *pgx.QueuedQuery
-	cols []reflect.Value
+	q     *pgx.QueuedQuery
+	cols  []reflect.Value
+	scans []func(pgx.Row) error
+}
+
+// scanReturned hands each row of rows, the statement's result, to the
+// scan of the row queued in its place.
+func (g *rowGroup) scanReturned(rows pgx.Rows) error {
+	defer rows.Close()
+	i := 0
+	for rows.Next() {
+		if i == len(g.scans) {
+			return fmt.Errorf("postgres: LaterRowsReturning: more rows returned than the %d written", len(g.scans))
+		}
+		if err := g.scans[i](rows); err != nil {
+			return err
+		}
+		i++
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if i != len(g.scans) {
+		return fmt.Errorf("postgres: LaterRowsReturning: %d rows returned for the %d written", i, len(g.scans))
+	}
+	return nil
 }
 
 // newRowGroup returns a group with an empty array per column of row, of
@@ -167,6 +242,7 @@ type pipeTx struct {
 	conn   *pgx.Conn
 	later  pgx.Batch
 	groups map[string]*rowGroup // LaterRows' statements in later, by SQL
+	after  []func()             // AfterCommit's
 	sent   bool                 // BEGIN has reached the server
 	done   bool                 // committed or rolled back
 	err    error                // the first failure: the transaction can only roll back
@@ -217,8 +293,15 @@ func (t *pipeTx) sendWith(ctx context.Context, then []*pgx.QueuedQuery) (pgx.Bat
 	if err := t.usable(); err != nil {
 		return nil, err
 	}
+	var returning map[*pgx.QueuedQuery]*rowGroup
 	for _, g := range t.groups {
 		g.q.Arguments = g.args()
+		if len(g.scans) > 0 {
+			if returning == nil {
+				returning = map[*pgx.QueuedQuery]*rowGroup{}
+			}
+			returning[g.q] = g
+		}
 	}
 	b := t.later
 	t.later, t.groups = pgx.Batch{}, nil
@@ -227,7 +310,16 @@ func (t *pipeTx) sendWith(ctx context.Context, then []*pgx.QueuedQuery) (pgx.Bat
 	br := t.conn.SendBatch(ctx, &b)
 	t.sent = true
 	for i := 0; i < n; i++ {
-		if _, err := br.Exec(); err != nil {
+		var err error
+		if g := returning[b.QueuedQueries[i]]; g != nil {
+			var rows pgx.Rows
+			if rows, err = br.Query(); err == nil {
+				err = g.scanReturned(rows)
+			}
+		} else {
+			_, err = br.Exec()
+		}
+		if err != nil {
 			_ = br.Close()
 			return nil, t.fail(fmt.Errorf("%s: %w", operation(b.QueuedQueries[i].SQL), err))
 		}
@@ -307,6 +399,7 @@ func (t *pipeTx) Commit(ctx context.Context) error {
 	}
 	if !t.sent && t.later.Len() == 1 { // only BEGIN: nothing to commit
 		t.done = true
+		t.runAfter()
 		return nil
 	}
 	if t.sent && t.conn.PgConn().TxStatus() != 'T' { // failed ('E') or never began ('I')
@@ -326,7 +419,17 @@ func (t *pipeTx) Commit(ctx context.Context) error {
 	if tag.String() == "ROLLBACK" { // the server had aborted the transaction
 		return pgx.ErrTxCommitRollback
 	}
+	t.runAfter()
 	return nil
+}
+
+// runAfter runs what AfterCommit queued, once.
+func (t *pipeTx) runAfter() {
+	after := t.after
+	t.after = nil
+	for _, f := range after {
+		f()
+	}
 }
 
 // Rollback ends the transaction, dropping what is still queued.
@@ -335,7 +438,7 @@ func (t *pipeTx) Rollback(ctx context.Context) error {
 		return errTxDone
 	}
 	t.done = true
-	t.later, t.groups = pgx.Batch{}, nil
+	t.later, t.groups, t.after = pgx.Batch{}, nil, nil
 	if !t.sent {
 		return nil
 	}

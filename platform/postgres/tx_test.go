@@ -377,3 +377,113 @@ func TestInTxSendBatchCarriesTheQueuedStatements(t *testing.T) {
 		t.Fatalf("%d rows committed, want 2", n)
 	}
 }
+
+// The rows of LaterRowsReturning's statement reach their scans once it
+// runs, each its own row, and the group still travels with COMMIT.
+func TestLaterRowsReturningScansEachRowsResult(t *testing.T) {
+	pool, s := countingPool(t)
+	ctx := context.Background()
+	if _, err := pool.Exec(ctx, `CREATE TABLE rows (id bigserial PRIMARY KEY, v text NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	const insert = `INSERT INTO rows (v) SELECT v FROM unnest($1::text[]) WITH ORDINALITY AS x(v, n) ORDER BY n RETURNING id, v`
+	got := map[string]int64{}
+	scan := func(want string) func(pgx.Row) error {
+		return func(r pgx.Row) error {
+			var id int64
+			var v string
+			if err := r.Scan(&id, &v); err != nil {
+				return err
+			}
+			if v != want {
+				return errors.New("row " + v + " returned in the place of " + want)
+			}
+			got[v] = id
+			return nil
+		}
+	}
+	before := s.n.Load()
+	err := postgres.InTx(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO t VALUES (1, 'one')`); err != nil {
+			return err
+		}
+		for _, v := range []string{"c", "a", "b"} {
+			if err := postgres.LaterRowsReturning(ctx, tx, insert, scan(v), v); err != nil {
+				return err
+			}
+		}
+		if len(got) != 0 {
+			t.Error("scanned before the statement ran")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := s.n.Load() - before; n != 2 {
+		t.Errorf("%d round trips, want 2 (BEGIN with the write, the rows with COMMIT)", n)
+	}
+	if len(got) != 3 || !(got["c"] < got["a"] && got["a"] < got["b"]) {
+		t.Fatalf("ids %v: want one per row, in the order queued", got)
+	}
+
+	// Outside InTx: now.
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if err := postgres.LaterRowsReturning(ctx, tx, insert, scan("d"), "d"); err != nil {
+			return err
+		}
+		if got["d"] == 0 {
+			t.Error("outside InTx: not scanned at once")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// AfterCommit's work runs once the transaction committed, and not when
+// it rolls back or its COMMIT fails.
+func TestAfterCommitRunsOnlyOnCommit(t *testing.T) {
+	pool, _ := countingPool(t)
+	ctx := context.Background()
+	ran := 0
+	err := postgres.InTx(ctx, pool, func(tx pgx.Tx) error {
+		if !postgres.AfterCommit(tx, func() { ran++ }) {
+			t.Error("AfterCommit refused InTx's transaction")
+		}
+		if err := postgres.Later(ctx, tx, `INSERT INTO t VALUES (1, 'one')`); err != nil {
+			return err
+		}
+		if ran != 0 {
+			t.Error("ran before the commit")
+		}
+		return nil
+	})
+	if err != nil || ran != 1 {
+		t.Fatalf("committed: %v, ran %d times, want once", err, ran)
+	}
+	err = postgres.InTx(ctx, pool, func(tx pgx.Tx) error {
+		postgres.AfterCommit(tx, func() { ran++ })
+		return errors.New("changed its mind")
+	})
+	if err == nil || ran != 1 {
+		t.Fatalf("rolled back: %v, ran %d times in all, want still 1", err, ran)
+	}
+	err = postgres.InTx(ctx, pool, func(tx pgx.Tx) error {
+		postgres.AfterCommit(tx, func() { ran++ })
+		return postgres.Later(ctx, tx, `INSERT INTO t VALUES (1, 'taken')`) // fails with COMMIT
+	})
+	if err == nil || ran != 1 {
+		t.Fatalf("failed at COMMIT: %v, ran %d times in all, want still 1", err, ran)
+	}
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if postgres.AfterCommit(tx, func() { ran++ }) {
+			t.Error("AfterCommit took a transaction it cannot see commit")
+		}
+		return nil
+	})
+	if err != nil || ran != 1 {
+		t.Fatalf("pgx's transaction: %v, ran %d times in all, want still 1", err, ran)
+	}
+}

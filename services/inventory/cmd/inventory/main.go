@@ -118,10 +118,10 @@ func assemble(ctx context.Context, p *process.Process, tel *telemetry.Telemetry,
 		return err
 	}
 	p.Add("outbox", relay)
-	store.OnCommit(relay.Wake) // writers wake the relay after each commit
+	store.Outbox(relay.Write) // events are handed to the relay as their transactions commit
 
 	// The saga: reserve, commit, release.
-	in, err := inbox.Setup(ctx, db.Pool, obs, inbox.Config{Consumer: "inventory", Retention: cfg.InboxRetention, Committed: relay.Wake})
+	in, err := inbox.Setup(ctx, db.Pool, obs, inbox.Config{Consumer: "inventory", Retention: cfg.InboxRetention})
 	if err != nil {
 		return err
 	}

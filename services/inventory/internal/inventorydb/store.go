@@ -40,8 +40,8 @@ type Querier interface {
 
 // Store reads through the pool; changes take the caller's transaction.
 type Store struct {
-	pool      *pgxpool.Pool
-	committed func()
+	pool  *pgxpool.Pool
+	write outbox.WriteFunc // how events reach the outbox (Outbox)
 }
 
 // Setup creates or updates inventory' tables in pool's database and returns
@@ -54,7 +54,7 @@ func Setup(ctx context.Context, pool *pgxpool.Pool) (*Store, error) {
 }
 
 // New returns a store on pool, whose tables exist (tests, Setup).
-func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool, write: outbox.Write} }
 
 // SeedIfEmpty inserts products when the catalogue is empty; replicas
 // starting together insert once.
@@ -183,12 +183,15 @@ func (s *Store) LockBatch(ctx context.Context, tx pgx.Tx, skus, orders []string)
 
 // In is the store inside tx, as the use cases see it (app.Tx): every
 // change joins tx, and events go to the outbox in it.
-func (s *Store) In(tx pgx.Tx) app.Tx { return txStock{tx: tx} }
+func (s *Store) In(tx pgx.Tx) app.Tx { return txStock{tx: tx, write: s.write} }
 
 // events is inventory's side of its contract, through the outbox.
 var events = outbox.Producer{Topic: inventoryevents.Topic, Source: inventoryevents.Source}
 
-type txStock struct{ tx pgx.Tx }
+type txStock struct {
+	tx    pgx.Tx
+	write outbox.WriteFunc
+}
 
 func (t txStock) LockStock(ctx context.Context, orderID string, skus []string) (map[string]int64, bool, error) {
 	return lockProducts(ctx, t.tx, orderID, skus)
@@ -252,7 +255,7 @@ func (t txStock) Move(ctx context.Context, orderID string, items []catalog.Item,
 }
 
 func (t txStock) Emit(ctx context.Context, typ, orderID string, data any) error {
-	return events.Emit(ctx, t.tx, typ, orderID, data)
+	return events.EmitWith(ctx, t.write, t.tx, typ, orderID, data)
 }
 
 func columns(items []catalog.Item) ([]string, []int64) {
@@ -300,14 +303,13 @@ type Expired struct {
 	Traceparent string
 }
 
-// InTx runs f in a transaction, then what OnCommit set.
+// InTx runs f in a transaction.
 func (s *Store) InTx(ctx context.Context, f func(tx pgx.Tx) error) error {
-	if s.committed != nil {
-		defer s.committed()
-	}
 	return postgres.InTx(ctx, s.pool, f)
 }
 
-// OnCommit sets what runs after each InTx transaction: the place to wake
-// the outbox relay of this process. Call it before the store is used.
-func (s *Store) OnCommit(f func()) { s.committed = f }
+// Outbox sets how events reach the outbox: the relay's Write, which hands
+// them to the relay of this process once their transaction has committed
+// (outbox.Write, the default, leaves them for the relay to find). Call it
+// before the store is used.
+func (s *Store) Outbox(write outbox.WriteFunc) { s.write = write }

@@ -158,10 +158,10 @@ func assemble(ctx context.Context, p *process.Process, tel *telemetry.Telemetry,
 	p.Add("projector", projector)
 
 	// The write side (event store) and the read side (order_summaries),
-	// each with its tables. Whoever commits wakes the relay and the
-	// projector of this process.
-	committed := func() { relay.Wake(); projector.Wake() }
-	repo, err := ordersdb.Setup(ctx, db.Pool, obs, ordersdb.Config{SnapshotEvery: int64(cfg.SnapshotEvery), Committed: committed})
+	// each with its tables. Whoever commits wakes the projector of this
+	// process; events are handed to the relay as their transactions commit.
+	committed := projector.Wake
+	repo, err := ordersdb.Setup(ctx, db.Pool, obs, ordersdb.Config{SnapshotEvery: int64(cfg.SnapshotEvery), Committed: committed, Outbox: relay.Write})
 	if err != nil {
 		return err
 	}

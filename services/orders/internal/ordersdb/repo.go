@@ -65,9 +65,13 @@ type Config struct {
 	// of this many events; 0 means 100.
 	SnapshotEvery int64
 	// Committed runs after each transaction the repository owns (Create,
-	// Update, InTx): the place to wake the outbox relay and projector of
-	// this process; nil: nothing.
+	// Update, InTx): the place to wake the projector of this process; nil:
+	// nothing.
 	Committed func()
+	// Outbox is how messages reach the outbox: the relay's Write, which
+	// hands them to the relay of this process once their transaction has
+	// committed; nil means outbox.Write (the relay finds them).
+	Outbox outbox.WriteFunc
 }
 
 // Repo is the orders repository. It owns its transactions, except in
@@ -91,6 +95,9 @@ func New(pool *pgxpool.Pool, tel observe.Bundle, cfg Config) (*Repo, error) {
 	}
 	if cfg.SnapshotEvery <= 0 {
 		cfg.SnapshotEvery = 100
+	}
+	if cfg.Outbox == nil {
+		cfg.Outbox = outbox.Write
 	}
 	h, err := tel.Meter("github.com/example/sagasuite/services/orders/internal/postgres").Float64Histogram("eventstore.append.duration",
 		metric.WithDescription("Time to append a command's events, inside its transaction."), metric.WithUnit("s"),
@@ -126,7 +133,7 @@ func (r *Repo) Create(ctx context.Context, placed order.Event, key *app.Idempote
 		if pos, err = r.append(ctx, tx, &o, []order.Event{placed}, meta); err != nil {
 			return err
 		}
-		return outbox.Write(ctx, tx, msgs...)
+		return r.cfg.Outbox(ctx, tx, msgs...)
 	})
 	if postgres.IsUniqueViolation(err, "idempotency_keys_pkey") {
 		return o, 0, app.ErrKeyTaken
@@ -176,7 +183,7 @@ func (r *Repo) UpdateTx(ctx context.Context, tx pgx.Tx, id string, decide func(o
 	if err != nil {
 		return o, 0, err
 	}
-	return o, pos, outbox.Write(ctx, tx, d.Messages...)
+	return o, pos, r.cfg.Outbox(ctx, tx, d.Messages...)
 }
 
 // In is the repository inside tx, as the use cases see it (app.Tx).

@@ -131,7 +131,7 @@ func assemble(ctx context.Context, p *process.Process, tel *telemetry.Telemetry,
 		return err
 	}
 	p.Add("outbox", relay)
-	store.OnCommit(relay.Wake) // writers wake the relay after each commit
+	store.Outbox(relay.Write) // events are handed to the relay as their transactions commit
 
 	// The provider, behind its circuit breaker, bulkheads and retries.
 	guards, err := pspGuards(obs, cfg)
@@ -150,7 +150,7 @@ func assemble(ctx context.Context, p *process.Process, tel *telemetry.Telemetry,
 	if err != nil {
 		return err
 	}
-	in, err := inbox.Setup(ctx, db.Pool, obs, inbox.Config{Consumer: "payments", Retention: cfg.InboxRetention, Committed: relay.Wake})
+	in, err := inbox.Setup(ctx, db.Pool, obs, inbox.Config{Consumer: "payments", Retention: cfg.InboxRetention})
 	if err != nil {
 		return err
 	}

@@ -29,8 +29,8 @@ func Migrations() fs.FS { return postgres.Dir(migrations, "migrations") }
 
 // Store reads through the pool; changes take the caller's transaction.
 type Store struct {
-	pool      *pgxpool.Pool
-	committed func()
+	pool  *pgxpool.Pool
+	write outbox.WriteFunc // how events reach the outbox (Outbox)
 }
 
 // Setup creates or updates payments' tables in pool's database and returns
@@ -43,7 +43,7 @@ func Setup(ctx context.Context, pool *pgxpool.Pool) (*Store, error) {
 }
 
 // New returns a store on pool, whose tables exist (tests, Setup).
-func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool, write: outbox.Write} }
 
 // UpdateIntent records c and returns the intent, locked until tx ends so
 // events of one order arriving on different topics are applied one by one.
@@ -301,17 +301,16 @@ func (s *Store) Intent(ctx context.Context, tx pgx.Tx, orderID string) (payment.
 	return in, nil
 }
 
-// InTx runs f in a transaction, then what OnCommit set.
+// InTx runs f in a transaction.
 func (s *Store) InTx(ctx context.Context, f func(tx pgx.Tx) error) error {
-	if s.committed != nil {
-		defer s.committed()
-	}
 	return postgres.InTx(ctx, s.pool, f)
 }
 
-// OnCommit sets what runs after each InTx transaction: the place to wake
-// the outbox relay of this process. Call it before the store is used.
-func (s *Store) OnCommit(f func()) { s.committed = f }
+// Outbox sets how events reach the outbox: the relay's Write, which hands
+// them to the relay of this process once their transaction has committed
+// (outbox.Write, the default, leaves them for the relay to find). Call it
+// before the store is used.
+func (s *Store) Outbox(write outbox.WriteFunc) { s.write = write }
 
 // App is the store as payments' use cases see it (app.Store).
 func (s *Store) App() app.Store { return appStore{s} }
@@ -392,7 +391,7 @@ func (t txStore) CallDone(ctx context.Context, orderID, kind string) error {
 }
 
 func (t txStore) Emit(ctx context.Context, typ, orderID string, data any) error {
-	return events.Emit(ctx, t.tx, typ, orderID, data)
+	return events.EmitWith(ctx, t.s.write, t.tx, typ, orderID, data)
 }
 
 func (t txStore) AfterCommit(ctx context.Context, f func(ctx context.Context) error) {
