@@ -365,8 +365,10 @@ func (r *reads) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData)
 func (r *reads) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
 	return ctx
 }
-func (r *reads) TraceBatchQuery(_ context.Context, _ *pgx.Conn, d pgx.TraceBatchQueryData) { r.count(d.SQL) }
-func (r *reads) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData)          {}
+func (r *reads) TraceBatchQuery(_ context.Context, _ *pgx.Conn, d pgx.TraceBatchQueryData) {
+	r.count(d.SQL)
+}
+func (r *reads) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
 func (r *reads) count(sql string) {
 	if strings.Contains(sql, "FROM outbox ORDER BY id") {
 		r.n.Add(1)
