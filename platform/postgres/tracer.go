@@ -49,14 +49,16 @@ func newPoolTracer(tp trace.TracerProvider, mp metric.MeterProvider, db string) 
 }
 
 // count adds one statement of sql's operation to db.client.statements.
-func (t *poolTracer) count(ctx context.Context, sql string) {
-	op := operation(sql)
+func (t *poolTracer) count(ctx context.Context, sql string) { t.countOp(ctx, operation(sql), 1) }
+
+// countOp adds n statements of operation op to db.client.statements.
+func (t *poolTracer) countOp(ctx context.Context, op string, n int64) {
 	attrs, ok := t.ops.Load(op)
 	if !ok {
 		attrs, _ = t.ops.LoadOrStore(op, metric.WithAttributeSet(attribute.NewSet(
 			attribute.String("db.namespace", t.db), attribute.String("db.operation.name", op))))
 	}
-	t.statements.Add(ctx, 1, attrs.(metric.AddOption))
+	t.statements.Add(ctx, n, attrs.(metric.AddOption))
 }
 
 // dbSpanAttributes are what every database span carries beside otelpgx's
@@ -97,8 +99,16 @@ func (t *poolTracer) TraceQueryStart(ctx context.Context, conn *pgx.Conn, data p
 // were 6 – 9 % of a service's CPU, docs/performance.md).
 func (t *poolTracer) TraceBatchStart(ctx context.Context, conn *pgx.Conn, data pgx.TraceBatchStartData) context.Context {
 	if data.Batch != nil {
-		for _, q := range data.Batch.QueuedQueries {
-			t.count(ctx, q.SQL)
+		// One Add per run of an operation: a consumer batch's statements
+		// repeat.
+		qs := data.Batch.QueuedQueries
+		for i := 0; i < len(qs); {
+			op, j := operation(qs[i].SQL), i+1
+			for j < len(qs) && operation(qs[j].SQL) == op {
+				j++
+			}
+			t.countOp(ctx, op, int64(j-i))
+			i = j
 		}
 	}
 	ctx = t.Tracer.TraceBatchStart(ctx, conn, data)
@@ -184,10 +194,29 @@ func observePool(mp metric.MeterProvider, pool *pgxpool.Pool, t *poolTracer, db 
 	return err
 }
 
+// operation is sql's first word in upper case ("SELECT"), or "SQL" when
+// it has none. It runs for every statement sent (the count, the span's
+// name), so it allocates only for a word not already in upper case.
 func operation(sql string) string {
-	f := strings.Fields(sql)
-	if len(f) == 0 {
-		return "SQL"
+	start := 0
+	for start < len(sql) && isSpace(sql[start]) {
+		start++
 	}
-	return strings.ToUpper(f[0])
+	end := start
+	upper := true
+	for end < len(sql) && !isSpace(sql[end]) {
+		upper = upper && !('a' <= sql[end] && sql[end] <= 'z')
+		end++
+	}
+	switch {
+	case start == end:
+		return "SQL"
+	case upper:
+		return sql[start:end]
+	}
+	return strings.ToUpper(sql[start:end])
+}
+
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'
 }
