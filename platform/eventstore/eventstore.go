@@ -171,14 +171,47 @@ const readAllSQL = `SELECT ` + columns + ` FROM events
 		  AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
 		ORDER BY events.transaction_id, events.position LIMIT $3`
 
-// QueueReadAll queues ReadAll's query on b, so that it travels in one
-// round trip with other statements; read its result with
-// ReadEvents(results.Query()).
-func QueueReadAll(b *pgx.Batch, after Checkpoint, limit int) {
-	b.Queue(readAllSQL, fmt.Sprint(after.TxID), after.Position, limit)
+// After is ReadAll and Pending after a checkpoint that is stored in the
+// database, read in the same statement: a projector reads its
+// checkpoint and the events after it in one statement instead of two.
+type After struct{ readSQL, pendingSQL string }
+
+// AfterStored returns the reads after the checkpoint that stored selects:
+// a query of one row (transaction_id and position, as bigints), or of none
+// for the beginning, whose one parameter is $1. The statement reads it in
+// its own snapshot, so a reader that locked out other writers of the
+// checkpoint in an earlier statement sees the latest.
+func AfterStored(stored string) After {
+	after := `(transaction_id, position) > ((SELECT coalesce(max(c.transaction_id), 0) FROM (` + stored + `) c)::text::xid8,
+		(SELECT coalesce(max(c.position), 0) FROM (` + stored + `) c))`
+	return After{
+		readSQL: `SELECT ` + columns + ` FROM events WHERE ` + after + `
+		  AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+		ORDER BY events.transaction_id, events.position LIMIT $2`,
+		pendingSQL: `SELECT count(*) FROM (SELECT 1 FROM events WHERE ` + after + `
+		ORDER BY transaction_id, position LIMIT $2) pending`,
+	}
 }
 
-// ReadEvents reads the events of a query QueueReadAll queued, from its
+// Read is ReadAll after the stored checkpoint (stored's $1 = arg).
+func (a After) Read(ctx context.Context, q Querier, arg any, limit int) ([]Event, error) {
+	return query(ctx, q, a.readSQL, arg, limit)
+}
+
+// QueueRead queues Read's query on b; read its result with
+// ReadEvents(results.Query()).
+func (a After) QueueRead(b *pgx.Batch, arg any, limit int) { b.Queue(a.readSQL, arg, limit) }
+
+// Pending is Pending after the stored checkpoint.
+func (a After) Pending(ctx context.Context, q Querier, arg any, limit int) (int64, error) {
+	var n int64
+	if err := q.QueryRow(ctx, a.pendingSQL, arg, limit).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count pending events: %w", err)
+	}
+	return n, nil
+}
+
+// ReadEvents reads the events of a query After.QueueRead queued, from its
 // batch result (rows and err as pgx.BatchResults.Query returns them).
 func ReadEvents(rows pgx.Rows, err error) ([]Event, error) {
 	if err != nil {

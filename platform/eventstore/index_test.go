@@ -2,6 +2,7 @@ package eventstore_test
 
 import (
 	"context"
+	"fmt"
 	"io/fs"
 	"strings"
 	"testing"
@@ -48,6 +49,21 @@ func TestEveryQueryUsesAnIndexAtAMillionEvents(t *testing.T) {
 	if _, err := eventstore.Pending(ctx, rpool, cp, 1); err != nil {
 		t.Fatal(err)
 	}
+	// The projector's reads, after a checkpoint stored in a table.
+	if _, err := pool.Exec(ctx, `CREATE TABLE checkpoints (name text PRIMARY KEY, transaction_id bigint, position bigint);
+		INSERT INTO checkpoints VALUES ('p', `+fmt.Sprint(cp.TxID)+`, `+fmt.Sprint(cp.Position)+`)`); err != nil {
+		t.Fatal(err)
+	}
+	after := eventstore.AfterStored(`SELECT transaction_id, position FROM checkpoints WHERE name = $1`)
+	if events, err := after.Read(ctx, rpool, "p", 500); err != nil || len(events) != 500 || events[0].Position != 999_001 {
+		t.Fatalf("read after the stored checkpoint: %d events from %v, %v; want 500 from 999,001", len(events), events, err)
+	}
+	if events, err := after.Read(ctx, rpool, "none", 1); err != nil || len(events) != 1 || events[0].Position != 1 {
+		t.Fatalf("read with no checkpoint stored: %v, %v; want the first event", events, err)
+	}
+	if n, err := after.Pending(ctx, rpool, "p", 1); err != nil || n != 1 {
+		t.Fatalf("pending after the stored checkpoint: %d, %v", n, err)
+	}
 	if _, err := eventstore.Head(ctx, rpool); err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +83,7 @@ func TestEveryQueryUsesAnIndexAtAMillionEvents(t *testing.T) {
 	// ReadAll, the projectors' query, takes its first rows off the index
 	// in order: a sort would read every event past the checkpoint.
 	for _, s := range rec.Statements() {
-		if strings.Contains(s.SQL, "pg_snapshot_xmin") {
+		if strings.Contains(s.SQL, "pg_snapshot_xmin") || strings.Contains(s.SQL, "pending") {
 			if plan := postgrestest.Plan(t, pool, s); strings.Contains(plan, "Sort") {
 				t.Errorf("ReadAll sorts:\n%s", plan)
 			}

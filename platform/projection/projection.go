@@ -261,7 +261,7 @@ func (p *Projector) Step(ctx context.Context) (int, error) {
 	}
 	var locked bool
 	err := postgres.InTx(ctx, p.pool, func(tx pgx.Tx) (err error) {
-		if locked, cp, events, err = p.next(ctx, tx, limit); err != nil || !locked || len(events) == 0 {
+		if locked, events, err = p.next(ctx, tx, limit); err != nil || !locked || len(events) == 0 {
 			return err
 		}
 		cp, parked, err = p.apply(ctx, tx, p.cfg.Table, p.cfg.Name, events)
@@ -285,7 +285,7 @@ func (p *Projector) Step(ctx context.Context) (int, error) {
 	p.committed(ctx, cp, events, parked, locked)
 	if len(events) == 0 && locked {
 		// Nothing visible: are events held back by a writer in flight?
-		pending, err := eventstore.Pending(ctx, p.pool, cp, 1)
+		pending, err := afterCheckpoint.Pending(ctx, p.pool, p.cfg.Name, 1)
 		if err != nil {
 			return 0, err
 		}
@@ -296,19 +296,15 @@ func (p *Projector) Step(ctx context.Context) (int, error) {
 	return len(events), nil
 }
 
-// next takes the projection's lock in tx and reads its checkpoint and the
-// events after it, up to limit: three statements in one round trip (with
-// tx's BEGIN). The events are read after the checkpoint this replica last
-// knew, which is the stored one unless another replica projected since
-// (or this one has not stepped yet): then they are read again, after the
-// stored one. The lock comes first, so both reads see every step that
+// next takes the projection's lock in tx and reads the events after its
+// stored checkpoint, up to limit: two statements in one round trip (with
+// tx's BEGIN). The lock comes first, so the read, a statement of its own
+// (its own snapshot) that reads the checkpoint too, sees every step that
 // committed before it.
-func (p *Projector) next(ctx context.Context, tx pgx.Tx, limit int) (locked bool, cp eventstore.Checkpoint, events []eventstore.Event, err error) {
-	known := p.Status().Checkpoint
+func (p *Projector) next(ctx context.Context, tx pgx.Tx, limit int) (locked bool, events []eventstore.Event, err error) {
 	b := &pgx.Batch{}
 	b.Queue(`SELECT pg_try_advisory_xact_lock($1)`, p.lock)
-	b.Queue(checkpointSQL, p.cfg.Name)
-	eventstore.QueueReadAll(b, known, limit)
+	afterCheckpoint.QueueRead(b, p.cfg.Name, limit)
 	br := tx.SendBatch(ctx, b)
 	defer func() {
 		if cerr := br.Close(); err == nil && cerr != nil {
@@ -316,20 +312,14 @@ func (p *Projector) next(ctx context.Context, tx pgx.Tx, limit int) (locked bool
 		}
 	}()
 	if err := br.QueryRow().Scan(&locked); err != nil || !locked {
-		return false, cp, nil, err
+		return false, nil, err
 	}
-	if cp, err = scanCheckpoint(br.QueryRow(), p.cfg.Name); err != nil {
-		return true, cp, nil, err
-	}
-	if events, err = eventstore.ReadEvents(br.Query()); err != nil || cp == known {
-		return true, cp, events, err
-	}
-	if err := br.Close(); err != nil {
-		return true, cp, nil, fmt.Errorf("read %s's next events: %w", p.cfg.Name, err)
-	}
-	events, err = eventstore.ReadAll(ctx, tx, cp, limit)
-	return true, cp, events, err
+	events, err = eventstore.ReadEvents(br.Query())
+	return true, events, err
 }
+
+// afterCheckpoint reads the event store after a projection's checkpoint.
+var afterCheckpoint = eventstore.AfterStored(checkpointSQL)
 
 // committed updates what the projector knows after a step committed, and
 // wakes whoever waits for it.

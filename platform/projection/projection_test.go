@@ -164,7 +164,10 @@ func TestWaitForSeesTheWrite(t *testing.T) {
 	defer func() { cancel(); <-done }()
 	for i := range 50 {
 		pos := appendN(t, pool, "s", i, 1)
-		wctx, wcancel := context.WithTimeout(context.Background(), 2*time.Second)
+		// Generous: a test of another package filling a million-row
+		// table holds a transaction open for seconds, and transaction
+		// ids are cluster-wide, so the write may be held back that long.
+		wctx, wcancel := context.WithTimeout(context.Background(), 15*time.Second)
 		err := p.WaitFor(wctx, pos)
 		wcancel()
 		if err != nil {
