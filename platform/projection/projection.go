@@ -110,7 +110,7 @@ type Projector struct {
 type watcher struct {
 	version int64
 	types   []string
-	ch      chan struct{}
+	ch      chan eventstore.Event // buffered: the one event that woke it
 }
 
 // Status is what the projector knows of itself, for the admin endpoint.
@@ -519,17 +519,18 @@ func (p *Projector) WaitFor(ctx context.Context, position int64) error {
 	}
 }
 
-// Watch returns a channel that is closed once this projector has applied
-// an event of streamID with a version above version, and a func that
+// Watch returns a channel that receives the first event of streamID with
+// a version above version once this projector has applied it (the event
+// may spare the waiter a read of what it changed), and a func that
 // stops watching (call it when done waiting). It is how a query waits for
 // one entity to change without polling: thousands of waiters cost a map
 // entry each, and only the events of their own stream wake them. Only
 // the replica that runs the projection sees its events (see Active);
-// elsewhere the channel closes only by a later read. With types, only an
-// event of one of them wakes it: a waiter for an outcome is not woken by
-// the steps before it (each wake-up is a read of the read model).
-func (p *Projector) Watch(streamID string, version int64, types ...string) (<-chan struct{}, func()) {
-	w := &watcher{version: version, types: types, ch: make(chan struct{})}
+// elsewhere nothing arrives, and the waiter must read again. With types,
+// only an event of one of them wakes it: a waiter for an outcome is not
+// woken by the steps before it.
+func (p *Projector) Watch(streamID string, version int64, types ...string) (<-chan eventstore.Event, func()) {
+	w := &watcher{version: version, types: types, ch: make(chan eventstore.Event, 1)}
 	p.watchMu.Lock()
 	p.watchers[streamID] = append(p.watchers[streamID], w)
 	p.watchMu.Unlock()
@@ -570,7 +571,7 @@ func (p *Projector) notify(events []eventstore.Event) {
 		kept := ws[:0]
 		for _, w := range ws {
 			if e.Version > w.version && (len(w.types) == 0 || slices.Contains(w.types, e.Type)) {
-				close(w.ch)
+				w.ch <- e // once: it is forgotten now
 			} else {
 				kept = append(kept, w)
 			}

@@ -97,10 +97,10 @@ var ErrBadCursor = errors.New("invalid cursor")
 type Projection interface {
 	// WaitFor returns once the read model holds the event at position.
 	WaitFor(ctx context.Context, position int64) error
-	// Watch returns a channel closed once the projector applies an event
-	// of streamID above version (of one of types, if any), and a func
-	// that stops watching.
-	Watch(streamID string, version int64, types ...string) (<-chan struct{}, func())
+	// Watch returns a channel that receives the first event of streamID
+	// above version (of one of types, if any) once the projector has
+	// applied it, and a func that stops watching.
+	Watch(streamID string, version int64, types ...string) (<-chan eventstore.Event, func())
 	// Active reports whether this replica runs the projector (and so
 	// Watch sees its events).
 	Active() bool

@@ -51,9 +51,11 @@ func (s *Orders) Get(ctx context.Context, id string, minPosition int64) (order.O
 // stop is closed (the client's wait is over, or the server is draining).
 // It is woken by the projector applying an event that ends the order
 // (order.TerminalTypes), so a thousand waiting clients cost no queries
-// while nothing happens to their orders, and a saga costs its waiting
-// client two reads at most: the first, and the outcome. Where another
-// replica runs the projector, it reads again every awaitPoll instead.
+// while nothing happens to their orders. The event itself is the
+// outcome: applied to the order as read (when it is the very next
+// version), it gives what the read model now holds, so a saga costs its
+// waiting client one read, the first. Where another replica runs the
+// projector, it reads again every awaitPoll instead.
 //
 // An order the read model does not have yet is usually one placed a moment
 // ago: where this replica projects, Await first gives the projector
@@ -68,7 +70,7 @@ func (s *Orders) Await(ctx context.Context, id string, stop <-chan struct{}) (or
 		// Watch before reading, so that an event applied between the read
 		// and the wait still wakes us (at worst once too often).
 		ended, unwatch := s.proj.Watch(stream, seen, order.TerminalTypes...)
-		var projected <-chan struct{} // nil: never, once graced
+		var projected <-chan eventstore.Event // nil: never, once graced
 		unwatchProjected := func() {}
 		if !graced {
 			projected, unwatchProjected = s.proj.Watch(stream, seen)
@@ -76,10 +78,15 @@ func (s *Orders) Await(ctx context.Context, id string, stop <-chan struct{}) (or
 		o, err := s.reader.Get(ctx, id)
 		if errors.Is(err, order.ErrNotFound) && !graced && s.proj.Active() {
 			select {
-			case <-projected:
-				// In the read model now, and PENDING unless the same
-				// step ended it (then ended is closed too): no read.
-				err, o = nil, order.Order{ID: id, Status: order.Pending}
+			case e := <-projected:
+				// In the read model now: as the event made it, and
+				// PENDING unless the same step ended it (then ended
+				// holds that event too). No read.
+				if placed, ok := next(order.Order{}, e); ok {
+					err, o = nil, placed
+				} else {
+					err, o = nil, order.Order{ID: id, Status: order.Pending}
+				}
 			case <-time.After(projectionGrace):
 			case <-stop:
 			case <-ctx.Done():
@@ -100,7 +107,11 @@ func (s *Orders) Await(ctx context.Context, id string, stop <-chan struct{}) (or
 			poll = time.After(awaitPoll)
 		}
 		select {
-		case <-ended:
+		case e := <-ended:
+			if done, ok := next(o, e); ok {
+				unwatch()
+				return done, nil
+			}
 		case <-poll:
 		case <-stop:
 			unwatch()
@@ -111,6 +122,21 @@ func (s *Orders) Await(ctx context.Context, id string, stop <-chan struct{}) (or
 		}
 		unwatch()
 	}
+}
+
+// next is o after e, the event the projector applied after it, as the
+// read model holds it: when e is o's very next version (no event in
+// between that o's read did not see) and decodes. Otherwise ok is false,
+// and the caller reads the order instead.
+func next(o order.Order, e eventstore.Event) (order.Order, bool) {
+	if e.Version != o.Version+1 {
+		return o, false
+	}
+	ev, err := order.Decode(e.Type, e.Schema, e.OccurredAt, e.Data)
+	if err != nil || o.Apply(ev) != nil {
+		return o, false
+	}
+	return o, true
 }
 
 // awaitPoll is how often Await reads an order whose events this replica

@@ -164,8 +164,8 @@ type Projection struct{}
 func (Projection) WaitFor(context.Context, int64) error { return nil }
 
 // Watch never fires.
-func (Projection) Watch(string, int64, ...string) (<-chan struct{}, func()) {
-	return make(chan struct{}), func() {}
+func (Projection) Watch(string, int64, ...string) (<-chan eventstore.Event, func()) {
+	return make(chan eventstore.Event), func() {}
 }
 
 // Active reports true.
