@@ -121,7 +121,7 @@ func run(args []string, root string, stdout io.Writer) error {
 	if err := goCmd(dir, "mod", "tidy"); err != nil {
 		return err
 	}
-	line := fmt.Sprintf("%s: HTTP_ADDR=:%d INSTANCE_ID=%s-1 exec bin/%s\n", *name, *port, *name, *name)
+	line := fmt.Sprintf("%s: GOGC=400 HTTP_ADDR=:%d INSTANCE_ID=%s-1 exec bin/%s\n", *name, *port, *name, *name)
 	proc = bytes.Replace(proc, []byte(marker), []byte(line+marker), 1)
 	if err := os.WriteFile(procPath, proc, 0o644); err != nil { // #nosec G306 G703 -- a committed source file; the path is root/dev.procfile
 		return err

@@ -48,7 +48,7 @@ func TestGeneratedServiceBuildsAndPassesItsTests(t *testing.T) {
 		t.Fatal(err)
 	}
 	proc, _ := os.ReadFile(filepath.Join(root, "dev.procfile"))
-	if !strings.Contains(string(proc), "shipping: HTTP_ADDR=:8085 INSTANCE_ID=shipping-1 exec bin/shipping\n"+marker) {
+	if !strings.Contains(string(proc), "shipping: GOGC=400 HTTP_ADDR=:8085 INSTANCE_ID=shipping-1 exec bin/shipping\n"+marker) {
 		t.Errorf("dev.procfile has no shipping line above the marker:\n%s", proc)
 	}
 	if w, _ := os.ReadFile(filepath.Join(root, "go.work")); !strings.Contains(string(w), "./services/shipping") {
