@@ -3,10 +3,14 @@
 // they describe, and a [Relay] publishes them to Kafka afterwards. Either
 // both the change and its events happen or neither does, whatever crashes.
 //
-// The writer wakes the relay of its own process once its transaction has
-// committed ([Relay.Wake]), so a hop costs milliseconds rather than a
-// polling interval; a slow poll remains for rows another replica wrote. Rows are published in commit order per
-// key and deleted once Kafka acknowledged them. Delivery is at least once:
+// A service writes through its relay ([Relay.Write]): once the transaction
+// has committed, its rows are handed to the relay of the same process,
+// which publishes them at once and as they are, without reading them back,
+// so a hop costs a millisecond and no statement beyond the insert and a
+// share of a delete. The relay reads the table itself when it takes its
+// lock (rows a crash left) and at polls that back off while they find
+// nothing, for rows another replica wrote. Rows are published in commit
+// order per key and deleted once Kafka acknowledged them. Delivery is at least once:
 // a relay that dies between publishing and deleting publishes again, and
 // consumers deduplicate on the event ID (package inbox).
 //

@@ -149,7 +149,12 @@ func (r *Relay) Wake() { r.wake.Raise() }
 // one, since writers commit one at a time. Rows the relay was not handed
 // (another replica's, a transaction outside InTx, a commit whose outcome
 // was lost, rows left by a crash) it finds by reading the table, on taking
-// its lock and at its polls.
+// its lock and at its polls. A batch goes out in id order, like a read's.
+// Rows of one key reach the relay in commit order when each is written
+// after the one before it was handed over: so it is in the saga, where an
+// order's next event is decided only once its last one came back through
+// Kafka (two writers racing on one order's rows serialise on their locks,
+// and the second then finds nothing left to announce).
 func (r *Relay) Write(ctx context.Context, tx Execer, msgs ...Message) error {
 	if len(msgs) == 0 {
 		return nil
