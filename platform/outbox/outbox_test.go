@@ -457,3 +457,38 @@ func TestRelayPublishesHandedRowsWithoutReadingThem(t *testing.T) {
 		}
 	}
 }
+
+// A relay that found another replica's rows (written without handing
+// them over) keeps reading the table every few milliseconds, quiet or
+// not: that replica's next row waits for those reads. Alone, it backs
+// off (TestRelayPublishesHandedRowsWithoutReadingThem).
+func TestRelayKeepsReadingWhileAnotherReplicaWrites(t *testing.T) {
+	cfg := postgrestest.Pool(t, map[string]fs.FS{"outbox": outbox.Migrations()}).Config()
+	counted := &reads{}
+	cfg.ConnConfig.Tracer = counted
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	ctx := context.Background()
+	pub := &failingPublisher{}
+	relay := runRelay(t, pool, pub, outbox.RelayConfig{PollInterval: time.Hour, HoldIdle: 10 * time.Second})
+	if err := postgres.InTx(ctx, pool, func(tx pgx.Tx) error {
+		return relay.Write(ctx, tx, outbox.Message{Topic: "t", Event: newEvent(t, "k", 0)})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	write(t, ctx, pool, outbox.Message{Topic: "t", Event: newEvent(t, "k", 1)}) // another replica's row
+	for deadline := time.Now().Add(5 * time.Second); pub.published() < 2; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the other replica's row was not published")
+		}
+	}
+	before := counted.n.Load()
+	time.Sleep(time.Second)
+	// Every 5 ms: about 200 reads; backing off to 100 ms: about 13.
+	if n := counted.n.Load() - before; n < 50 {
+		t.Fatalf("%d reads of the table in the second after another replica's row: it backed off", n)
+	}
+}
