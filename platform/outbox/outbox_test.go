@@ -122,19 +122,23 @@ func TestRelayPublishesInOrderWithTrace(t *testing.T) {
 			t.Fatalf("message %d traceparent %q, want trace %s", i, traceparent, want)
 		}
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	emptied(t, pool)
+}
+
+// emptied waits until the outbox is empty: every published row deleted.
+func emptied(t *testing.T, pool *pgxpool.Pool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		var left int
-		if err := pool.QueryRow(ctx, `SELECT count(*) FROM outbox`).Scan(&left); err != nil {
+		if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM outbox`).Scan(&left); err != nil {
 			t.Fatal(err)
 		}
 		if left == 0 {
-			break
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d rows left in the outbox", left)
+			t.Fatalf("%d published rows left in the outbox", left)
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -375,13 +379,10 @@ func (r *reads) count(sql string) {
 	}
 }
 
-// Rows written with the relay's Write are handed to it at commit and
-// published as they are, in order, without the relay reading them back:
-// one read of the table when it takes its lock, and a few polls that back
-// off while they find nothing, not one read per commit (as when it read
-// the table on every wake-up). A rolled-back
-// transaction hands over nothing.
-func TestRelayPublishesHandedRowsWithoutReadingThem(t *testing.T) {
+// countedRelay runs a relay that keeps its lock (HoldIdle 10 s) on a pool
+// whose reads of the outbox table are counted.
+func countedRelay(t *testing.T) (*pgxpool.Pool, *reads, *failingPublisher, *outbox.Relay) {
+	t.Helper()
 	cfg := postgrestest.Pool(t, map[string]fs.FS{"outbox": outbox.Migrations()}).Config()
 	counted := &reads{}
 	cfg.ConnConfig.Tracer = counted
@@ -390,9 +391,19 @@ func TestRelayPublishesHandedRowsWithoutReadingThem(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	ctx := context.Background()
 	pub := &failingPublisher{}
-	relay := runRelay(t, pool, pub, outbox.RelayConfig{PollInterval: time.Hour, HoldIdle: 10 * time.Second})
+	return pool, counted, pub, runRelay(t, pool, pub, outbox.RelayConfig{PollInterval: time.Hour, HoldIdle: 10 * time.Second})
+}
+
+// Rows written with the relay's Write are handed to it at commit and
+// published as they are, in order, without the relay reading them back:
+// one read of the table when it takes its lock, and a few polls that back
+// off while they find nothing, not one read per commit (as when it read
+// the table on every wake-up). A rolled-back transaction hands over
+// nothing.
+func TestRelayPublishesHandedRowsWithoutReadingThem(t *testing.T) {
+	pool, counted, pub, relay := countedRelay(t)
+	ctx := context.Background()
 
 	const n = 100
 	var sent []kafka.Event
@@ -444,18 +455,7 @@ func TestRelayPublishesHandedRowsWithoutReadingThem(t *testing.T) {
 		t.Fatalf("the relay read the table %d times for %d rows handed to it: it reads them back", r, n)
 	}
 	t.Logf("%d reads of the table for %d rows", counted.n.Load(), n)
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		var left int
-		if err := pool.QueryRow(ctx, `SELECT count(*) FROM outbox`).Scan(&left); err != nil {
-			t.Fatal(err)
-		}
-		if left == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d published rows left in the outbox", left)
-		}
-	}
+	emptied(t, pool)
 }
 
 // A relay that found another replica's rows (written without handing
@@ -463,17 +463,8 @@ func TestRelayPublishesHandedRowsWithoutReadingThem(t *testing.T) {
 // not: that replica's next row waits for those reads. Alone, it backs
 // off (TestRelayPublishesHandedRowsWithoutReadingThem).
 func TestRelayKeepsReadingWhileAnotherReplicaWrites(t *testing.T) {
-	cfg := postgrestest.Pool(t, map[string]fs.FS{"outbox": outbox.Migrations()}).Config()
-	counted := &reads{}
-	cfg.ConnConfig.Tracer = counted
-	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
+	pool, counted, pub, relay := countedRelay(t)
 	ctx := context.Background()
-	pub := &failingPublisher{}
-	relay := runRelay(t, pool, pub, outbox.RelayConfig{PollInterval: time.Hour, HoldIdle: 10 * time.Second})
 	if err := postgres.InTx(ctx, pool, func(tx pgx.Tx) error {
 		return relay.Write(ctx, tx, outbox.Message{Topic: "t", Event: newEvent(t, "k", 0)})
 	}); err != nil {
