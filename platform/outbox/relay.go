@@ -240,7 +240,7 @@ func (r *Relay) Run(ctx context.Context) error {
 	var s *session // the lock, while held
 	var lastWork, lockedOutSince, nextTry time.Time
 	var lastForeign time.Time // when a read last found another replica's rows
-	var suspects []int64      // rows the last read found that were not handed over (yet)
+	suspects := suspects{}    // rows reads found that were not handed over (yet)
 	var backoff time.Duration // between looks while locked out
 	last := 0                 // rows in the previous batch
 	defer func() {
@@ -288,12 +288,16 @@ func (r *Relay) Run(ctx context.Context) error {
 				time.Sleep(time.Millisecond)
 			}
 			handed, forgotten := r.handed.take()
-			if anotherWrote(suspects, handed) {
-				lastForeign = now
+			if suspects.anotherWrote(now, handed) {
+				// Another replica writes: its rows wait for these reads.
+				lastForeign, s.poll = now, busyPoll
+				if soon := now.Add(busyPoll); soon.Before(s.nextRead) {
+					s.nextRead = soon
+				}
 			}
 			read := forgotten || !now.Before(s.nextRead)
 			n, foreign, err := r.drain(ctx, s, handed, read)
-			suspects = foreign
+			suspects.add(now, foreign)
 			if err == nil {
 				err = r.deleteDue(ctx, s, time.Now())
 			}
@@ -314,14 +318,15 @@ func (r *Relay) Run(ctx context.Context) error {
 				return postgres.Idle, nil
 			}
 			if read {
-				if len(foreign) > 0 || now.Sub(lastForeign) < otherReplicas {
+				switch {
+				case now.Sub(lastForeign) < otherReplicas:
 					s.poll = busyPoll // another replica writes: its rows wait for these reads
-				} else {
+				case len(foreign) == 0:
 					s.poll = min(2*s.poll, maxBusyPoll)
-				}
+				} // else rows not handed over (yet): the interval stays until they are, or are another replica's
 				s.nextRead = now.Add(s.poll)
 			}
-			return s.wait(time.Now()), nil
+			return s.wait(time.Now(), suspects.due()), nil
 		})
 	return nil
 }
@@ -338,8 +343,11 @@ const (
 	// replica, at 50 orders/s, writes one every 40 ms).
 	otherReplicas = 10 * time.Second
 	// deleteEvery is how long published rows may stay in the table before
-	// the relay deletes them (after a crash they are published again).
-	deleteEvery = 20 * time.Millisecond
+	// the relay deletes them (after a crash they are published again):
+	// as long as maxBusyPoll, so that a relay alone deletes with its reads
+	// (one round trip, one transaction), ten times a second rather than
+	// once a commit.
+	deleteEvery = 100 * time.Millisecond
 	// lockedOut is how soon a relay looks again after finding another
 	// replica's relay holding the lock; each further look waits twice as
 	// long, up to maxLockedOut (a replica that writes all the time found
@@ -360,9 +368,13 @@ type session struct {
 }
 
 // wait is how long the relay may sleep from now (a wake-up cuts it
-// short): until its next read of the table or its next delete.
-func (s *session) wait(now time.Time) time.Duration {
+// short): until its next read of the table, its next delete, or check
+// (when not zero) of rows not handed over.
+func (s *session) wait(now, check time.Time) time.Duration {
 	until := s.nextRead
+	if !check.IsZero() && check.Before(until) {
+		until = check
+	}
 	if len(s.sent) > 0 {
 		if due := s.sentAt.Add(deleteEvery); due.Before(until) {
 			until = due
@@ -371,17 +383,56 @@ func (s *session) wait(now time.Time) time.Duration {
 	return max(until.Sub(now), time.Millisecond)
 }
 
-// anotherWrote reports whether rows a read found without their handover
-// (suspects) are still not handed over a step later: a row of this
-// process, read between its commit and its handover, is in handed by now;
-// one of another replica's never is.
-func anotherWrote(suspects []int64, handed []row) bool {
-	for _, id := range suspects {
-		if !slices.ContainsFunc(handed, func(x row) bool { return x.id == id }) {
-			return true
+// suspects is the rows reads found that were not handed over, and when:
+// another replica's, or this process's, read between their commit and
+// their handover. With many writers committing at once a read often lands
+// in that moment, and a handover can come several steps later (the writer
+// waits for a core): a row is taken for another replica's only when it is
+// still not handed over after handoverGrace.
+type suspects map[int64]time.Time
+
+// handoverGrace is how long a row may take from its commit to its
+// handover in this process.
+const handoverGrace = 50 * time.Millisecond
+
+func (s suspects) add(now time.Time, ids []int64) {
+	for _, id := range ids {
+		s[id] = now
+	}
+}
+
+// due is when the oldest suspect has waited handoverGrace; zero for none.
+func (s suspects) due() time.Time {
+	var first time.Time
+	for _, at := range s {
+		if first.IsZero() || at.Before(first) {
+			first = at
 		}
 	}
-	return false
+	if first.IsZero() {
+		return first
+	}
+	return first.Add(handoverGrace)
+}
+
+// anotherWrote forgets the suspects handed over now, and reports whether
+// one has waited past handoverGrace (which it forgets too): another
+// replica's row.
+func (s suspects) anotherWrote(now time.Time, handed []row) bool {
+	if len(s) == 0 {
+		return false
+	}
+	for _, x := range handed {
+		delete(s, x.id)
+	}
+	found := false
+	for id, at := range s {
+		if now.Sub(at) >= handoverGrace {
+			delete(s, id)
+			found = true
+		}
+	}
+	return found
 }
 
 // recentIDs remembers the ids of rows published from reads of the table
