@@ -171,53 +171,69 @@ const readAllSQL = `SELECT ` + columns + ` FROM events
 		  AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
 		ORDER BY events.transaction_id, events.position LIMIT $3`
 
-// After is ReadAll and Pending after a checkpoint that is stored in the
-// database, read in the same statement: a projector reads its
-// checkpoint and the events after it in one statement instead of two.
-type After struct{ readSQL, pendingSQL string }
+// After reads the event store after a checkpoint that is stored in the
+// database, read in the same statement: a projector reads its checkpoint
+// and the events after it in one statement instead of two.
+type After struct{ readSQL string }
 
 // AfterStored returns the reads after the checkpoint that stored selects:
 // a query of one row (transaction_id and position, as bigints), or of none
 // for the beginning, whose one parameter is $1. The statement reads it in
 // its own snapshot, so a reader that locked out other writers of the
 // checkpoint in an earlier statement sees the latest.
+//
+// Unlike ReadAll's, the statement does not leave out the events held back
+// (committed by a transaction younger than the oldest one in flight): it
+// marks them, and the reader stops at the first, so that one statement
+// also says whether events are held back, which an idle projector asked
+// in a statement of its own after every read that returned nothing. In
+// the reading order every held-back event comes after every other, so
+// what is read before the first is what ReadAll would return.
 func AfterStored(stored string) After {
 	after := `(transaction_id, position) > ((SELECT coalesce(max(c.transaction_id), 0) FROM (` + stored + `) c)::text::xid8,
 		(SELECT coalesce(max(c.position), 0) FROM (` + stored + `) c))`
 	return After{
-		readSQL: `SELECT ` + columns + ` FROM events WHERE ` + after + `
-		  AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+		readSQL: `SELECT transaction_id >= pg_snapshot_xmin(pg_current_snapshot()), ` + columns + ` FROM events WHERE ` + after + `
 		ORDER BY events.transaction_id, events.position LIMIT $2`,
-		pendingSQL: `SELECT count(*) FROM (SELECT 1 FROM events WHERE ` + after + `
-		ORDER BY transaction_id, position LIMIT $2) pending`,
 	}
 }
 
-// Read is ReadAll after the stored checkpoint (stored's $1 = arg).
-func (a After) Read(ctx context.Context, q Querier, arg any, limit int) ([]Event, error) {
-	return query(ctx, q, a.readSQL, arg, limit)
+// Read is ReadAll after the stored checkpoint (stored's $1 = arg), and
+// whether events after those are held back.
+func (a After) Read(ctx context.Context, q Querier, arg any, limit int) (events []Event, heldBack bool, err error) {
+	rows, err := q.Query(ctx, a.readSQL, arg, limit)
+	return ReadHeld(rows, err)
 }
 
 // QueueRead queues Read's query on b; read its result with
-// ReadEvents(results.Query()).
+// ReadHeld(results.Query()).
 func (a After) QueueRead(b *pgx.Batch, arg any, limit int) { b.Queue(a.readSQL, arg, limit) }
 
-// Pending is Pending after the stored checkpoint.
-func (a After) Pending(ctx context.Context, q Querier, arg any, limit int) (int64, error) {
-	var n int64
-	if err := q.QueryRow(ctx, a.pendingSQL, arg, limit).Scan(&n); err != nil {
-		return 0, fmt.Errorf("count pending events: %w", err)
-	}
-	return n, nil
-}
-
-// ReadEvents reads the events of a query After.QueueRead queued, from its
-// batch result (rows and err as pgx.BatchResults.Query returns them).
-func ReadEvents(rows pgx.Rows, err error) ([]Event, error) {
+// ReadHeld reads the events of a query After.QueueRead queued, from its
+// batch result (rows and err as pgx.BatchResults.Query returns them): the
+// events up to the first held back, and whether there was one.
+func ReadHeld(rows pgx.Rows, err error) (events []Event, heldBack bool, _ error) {
 	if err != nil {
-		return nil, fmt.Errorf("read events: %w", err)
+		return nil, false, fmt.Errorf("read events: %w", err)
 	}
-	return collect(rows)
+	defer rows.Close()
+	for rows.Next() {
+		var held bool
+		e, err := scanEvent(rows, &held)
+		if err != nil {
+			return nil, false, err
+		}
+		if held {
+			heldBack = true
+			break
+		}
+		events = append(events, e)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, false, fmt.Errorf("read events: %w", err)
+	}
+	return events, heldBack, nil
 }
 
 // At returns the checkpoint of the event at position; found is false when

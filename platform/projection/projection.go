@@ -259,9 +259,9 @@ func (p *Projector) Step(ctx context.Context) (int, error) {
 	if p.oneByOne.Load() > 0 {
 		limit = 1
 	}
-	var locked bool
+	var locked, heldBack bool
 	err := postgres.InTx(ctx, p.pool, func(tx pgx.Tx) (err error) {
-		if locked, events, err = p.next(ctx, tx, limit); err != nil || !locked || len(events) == 0 {
+		if locked, events, heldBack, err = p.next(ctx, tx, limit); err != nil || !locked || len(events) == 0 {
 			return err
 		}
 		cp, parked, err = p.apply(ctx, tx, p.cfg.Table, p.cfg.Name, events)
@@ -283,25 +283,18 @@ func (p *Projector) Step(ctx context.Context) (int, error) {
 		p.oneByOne.Add(-1)
 	}
 	p.committed(ctx, cp, events, parked, locked)
-	if len(events) == 0 && locked {
-		// Nothing visible: are events held back by a writer in flight?
-		pending, err := afterCheckpoint.Pending(ctx, p.pool, p.cfg.Name, 1)
-		if err != nil {
-			return 0, err
-		}
-		p.heldBack.Store(pending > 0)
-	} else {
-		p.heldBack.Store(false)
-	}
+	// Nothing to apply while events are held back by a writer in flight:
+	// Run looks again soon.
+	p.heldBack.Store(locked && len(events) == 0 && heldBack)
 	return len(events), nil
 }
 
 // next takes the projection's lock in tx and reads the events after its
-// stored checkpoint, up to limit: two statements in one round trip (with
-// tx's BEGIN). The lock comes first, so the read, a statement of its own
-// (its own snapshot) that reads the checkpoint too, sees every step that
-// committed before it.
-func (p *Projector) next(ctx context.Context, tx pgx.Tx, limit int) (locked bool, events []eventstore.Event, err error) {
+// stored checkpoint, up to limit, and whether events after those are held
+// back: two statements in one round trip (with tx's BEGIN). The lock comes
+// first, so the read, a statement of its own (its own snapshot) that reads
+// the checkpoint too, sees every step that committed before it.
+func (p *Projector) next(ctx context.Context, tx pgx.Tx, limit int) (locked bool, events []eventstore.Event, heldBack bool, err error) {
 	b := &pgx.Batch{}
 	b.Queue(`SELECT pg_try_advisory_xact_lock($1)`, p.lock)
 	afterCheckpoint.QueueRead(b, p.cfg.Name, limit)
@@ -312,10 +305,10 @@ func (p *Projector) next(ctx context.Context, tx pgx.Tx, limit int) (locked bool
 		}
 	}()
 	if err := br.QueryRow().Scan(&locked); err != nil || !locked {
-		return false, nil, err
+		return false, nil, false, err
 	}
-	events, err = eventstore.ReadEvents(br.Query())
-	return true, events, err
+	events, heldBack, err = eventstore.ReadHeld(br.Query())
+	return true, events, heldBack, err
 }
 
 // afterCheckpoint reads the event store after a projection's checkpoint.
