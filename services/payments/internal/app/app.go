@@ -211,7 +211,14 @@ func (h *Payments) chargeIfReady(ctx context.Context, tx Tx, in payment.Intent) 
 	if err != nil || !planned {
 		return err
 	}
-	h.callAfterCommit(ctx, tx, in.OrderID, payment.CallCharge)
+	// Charged by this process once tx commits, with the intent as this
+	// transaction decided on it: reading it again after the commit would
+	// cost a statement a saga to learn of a cancellation in the moment
+	// between the commit and the call, which settleCharge sees anyway (and
+	// refunds).
+	tx.AfterCommit(ctx, func(ctx context.Context) error {
+		return h.chargeWith(ctx, payment.Call{OrderID: in.OrderID, Kind: payment.CallCharge}, in)
+	})
 	return nil
 }
 
@@ -300,28 +307,13 @@ func (h *Payments) chargeNow(ctx context.Context, c payment.Call) error {
 	if err != nil {
 		return err
 	}
+	return h.chargeWith(ctx, c, in)
+}
+
+// chargeWith makes the charge c of intent in, as read after c was planned.
+func (h *Payments) chargeWith(ctx context.Context, c payment.Call, in payment.Intent) error {
 	if in.PaymentToken == "" { // settled already: nothing to send
 		return h.store.InTx(ctx, func(tx Tx) error { return tx.CallDone(ctx, c.OrderID, payment.CallCharge) })
-	}
-	if in.Cancelled && c.Attempts == 0 {
-		// Cancelled between the decision and this first call, which
-		// nobody has sent yet (unless the recovery loop claimed it in
-		// the meantime): never charged.
-		dropped := false
-		err := h.store.InTx(ctx, func(tx Tx) error {
-			call, found, err := tx.PlannedCall(ctx, c.OrderID, payment.CallCharge)
-			if err != nil || !found || call.Attempts > 0 {
-				return err
-			}
-			dropped = true
-			if err := tx.ForgetToken(ctx, c.OrderID); err != nil {
-				return err
-			}
-			return tx.CallDone(ctx, c.OrderID, payment.CallCharge)
-		})
-		if err != nil || dropped {
-			return err
-		}
 	}
 	ch, err := h.charge(ctx, in)
 	var declined *payment.DeclinedError

@@ -50,6 +50,7 @@ type env struct {
 	handle        kafka.Handler
 	saga          *saga.Handlers
 	pool          *pgxpool.Pool
+	rec           *postgrestest.Recorder // the statements run through pool
 	// outboxTypes lists the event types written to the outbox, in order.
 	outboxTypes func() []string
 }
@@ -69,7 +70,7 @@ func retrying() pspclient.Guards {
 // attempt timing out after timeout (0: never).
 func newEnvWith(t *testing.T, guards pspclient.Guards, cfg saga.Config, timeout time.Duration) *env {
 	t.Helper()
-	pool := postgrestest.Pool(t, map[string]fs.FS{"payments": paymentsdb.Migrations(), "inbox": inbox.Migrations(), "outbox": outbox.Migrations()})
+	pool, rec := postgrestest.Recording(t, postgrestest.Pool(t, map[string]fs.FS{"payments": paymentsdb.Migrations(), "inbox": inbox.Migrations(), "outbox": outbox.Migrations()}))
 	keys, err := cardcrypt.NewKeyring()
 	if err != nil {
 		t.Fatal(err)
@@ -83,7 +84,7 @@ func newEnvWith(t *testing.T, guards pspclient.Guards, cfg saga.Config, timeout 
 		t.Fatal(err)
 	}
 	sim.Routes(srv.Echo, srv.Echo.Group("/admin"), &faults.Injector{})
-	e := &env{t: t, store: paymentsdb.New(pool), pspKey: sim.PublicKey()}
+	e := &env{t: t, store: paymentsdb.New(pool), pspKey: sim.PublicKey(), rec: rec}
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/charges":
@@ -229,6 +230,13 @@ func TestChargesOnceBothFactsAreInWhicheverComesLast(t *testing.T) {
 		}
 		if got := e.outboxTypes(); len(got) != 1 || got[0] != "payments.authorized" {
 			t.Fatalf("outbox %v", got)
+		}
+		// The charge goes with the intent its decision read: nothing
+		// reads it back between the commit and the call.
+		for _, st := range e.rec.Statements() {
+			if strings.HasSuffix(st.SQL, "FROM payment_intents WHERE order_id = $1") {
+				t.Fatalf("placed first %v: the intent was read again before the charge: %s", placedFirst, st.SQL)
+			}
 		}
 	}
 }
