@@ -358,8 +358,8 @@ func TestRelaySpanLinksTheMessagesTraces(t *testing.T) {
 	t.Fatal("no relay span")
 }
 
-// reads counts the relay's reads of the outbox table.
-type reads struct{ n atomic.Int64 }
+// reads counts the relay's reads of the outbox table, and its deletes.
+type reads struct{ n, deletes atomic.Int64 }
 
 func (r *reads) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
 	r.count(d.SQL)
@@ -374,8 +374,11 @@ func (r *reads) TraceBatchQuery(_ context.Context, _ *pgx.Conn, d pgx.TraceBatch
 }
 func (r *reads) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
 func (r *reads) count(sql string) {
-	if strings.Contains(sql, "FROM outbox ORDER BY id") {
+	if strings.Contains(sql, "FROM outbox WHERE id <> ALL") {
 		r.n.Add(1)
+	}
+	if strings.Contains(sql, "DELETE FROM outbox WHERE id = ANY") {
+		r.deletes.Add(1)
 	}
 }
 
@@ -529,4 +532,44 @@ func TestRelayBacksOffWhileManyWritersHandRowsOver(t *testing.T) {
 		t.Fatalf("%d reads of the table in 2 s while one process wrote %d rows, all handed over: it took its own rows for another replica's", n, written.Load())
 	}
 	t.Logf("%d reads of the table in 2 s, %d rows written", n, written.Load())
+}
+
+// A relay reading every few milliseconds for another replica's rows
+// deletes what it published every 100 ms, not with each read, and its
+// reads pass over the rows published and not deleted yet: each row is
+// published once.
+func TestRelayReadingOftenDeletesSeldomAndPublishesOnce(t *testing.T) {
+	pool, counted, pub, _ := countedRelay(t)
+	ctx := context.Background()
+	var written int
+	start := time.Now()
+	for ; time.Since(start) < 1500*time.Millisecond; written++ {
+		write(t, ctx, pool, outbox.Message{Topic: "t", Event: newEvent(t, "k", written)}) // another replica's rows
+		time.Sleep(2 * time.Millisecond)
+	}
+	for deadline := time.Now().Add(5 * time.Second); pub.published() < written; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("published %d of %d", pub.published(), written)
+		}
+	}
+	time.Sleep(100 * time.Millisecond) // anything published twice shows now
+	pub.mu.Lock()
+	seen := map[string]bool{}
+	for _, e := range pub.got {
+		if seen[e.ID] {
+			t.Errorf("%s published twice", e.ID)
+		}
+		seen[e.ID] = true
+	}
+	n := len(pub.got)
+	pub.mu.Unlock()
+	if n != written {
+		t.Fatalf("published %d, want the %d written once each", n, written)
+	}
+	reads, deletes := counted.n.Load(), counted.deletes.Load()
+	if reads < 100 || deletes > 25 {
+		t.Fatalf("%d reads and %d deletes in 1.5 s of another replica's rows: want a read every few ms, a delete every 100 ms", reads, deletes)
+	}
+	t.Logf("%d rows: %d reads, %d deletes", written, reads, deletes)
+	emptied(t, pool)
 }
