@@ -182,21 +182,42 @@ type After struct{ readSQL string }
 // its own snapshot, so a reader that locked out other writers of the
 // checkpoint in an earlier statement sees the latest.
 //
-// Unlike ReadAll's, the statement does not leave out the events held back
-// (committed by a transaction younger than the oldest one in flight): it
-// marks them, and the reader stops at the first, so that one statement
+// Unlike ReadAll's, the statement does not leave out the events held back:
+// it marks them, and the reader stops at the first, so that one statement
 // also says whether events are held back, which an idle projector asked
 // in a statement of its own after every read that returned nothing. In
 // the reading order every held-back event comes after every other, so
 // what is read before the first is what ReadAll would return.
+//
+// And it holds back less: only the events after the oldest transaction in
+// flight that may be this database's. Transaction ids are cluster-wide,
+// and ReadAll waits for every transaction on the server, so one database's
+// writers (or a long transaction anywhere) held back every other
+// database's projectors, which looked again and again. A transaction in
+// flight in the statement's snapshot is known to be another database's
+// when pg_stat_get_activity shows it on a backend of that database (ids
+// are unique, and a backend stays in one database); one it cannot place
+// (it ended since, or the role may not see other roles' sessions) still
+// holds the events back. The look at the sessions runs only when an event
+// is past the oldest transaction in flight.
 func AfterStored(stored string) After {
 	after := `(transaction_id, position) > ((SELECT coalesce(max(c.transaction_id), 0) FROM (` + stored + `) c)::text::xid8,
 		(SELECT coalesce(max(c.position), 0) FROM (` + stored + `) c))`
 	return After{
-		readSQL: `SELECT transaction_id >= pg_snapshot_xmin(pg_current_snapshot()), ` + columns + ` FROM events WHERE ` + after + `
+		readSQL: `SELECT transaction_id >= pg_snapshot_xmin(pg_current_snapshot()) AND transaction_id >= ` + ownHorizon + `,
+			` + columns + ` FROM events WHERE ` + after + `
 		ORDER BY events.transaction_id, events.position LIMIT $2`,
 	}
 }
+
+// ownHorizon is the oldest transaction in flight in the statement's
+// snapshot that is not known to be another database's (the snapshot's
+// xmax when there is none): every event of an older transaction is
+// committed or never will be.
+const ownHorizon = `(SELECT coalesce(min(x), pg_snapshot_xmax(pg_current_snapshot()))
+		FROM pg_snapshot_xip(pg_current_snapshot()) x
+		WHERE NOT EXISTS (SELECT 1 FROM pg_stat_get_activity(NULL) a WHERE a.backend_xid = x::xid
+			AND a.datid <> (SELECT oid FROM pg_database WHERE datname = current_database())))`
 
 // Read is ReadAll after the stored checkpoint (stored's $1 = arg), and
 // whether events after those are held back.
