@@ -130,9 +130,14 @@ func (p *Projector) Rebuild(ctx context.Context) (err error) {
 	})
 }
 
-// catchUp applies one batch after cp into table and reports how many.
+// catchUp applies one batch after the checkpoint stored as checkpoint (cp)
+// into table and reports how many. It reads as the live projector does:
+// a transaction in flight in another database holds nothing back (with
+// ReadAll's wait for every transaction on the server, a long one anywhere
+// made the rebuild take "nothing to read" for "caught up" and swap in a
+// model without the events it held back).
 func (p *Projector) catchUp(ctx context.Context, tx pgx.Tx, table, checkpoint string, cp eventstore.Checkpoint) (eventstore.Checkpoint, int, error) {
-	events, err := eventstore.ReadAll(ctx, tx, cp, p.cfg.BatchSize)
+	events, _, err := afterCheckpoint.Read(ctx, tx, checkpoint, p.cfg.BatchSize)
 	if err != nil || len(events) == 0 {
 		return cp, 0, err
 	}
