@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/example/sagasuite/platform/eventstore"
 	"github.com/example/sagasuite/platform/postgrestest"
@@ -132,35 +133,19 @@ func TestReadAllNeverSkipsALateCommit(t *testing.T) {
 	if _, err := eventstore.Append(ctx, slow, "slow", 0, ev("Created", 1)); err != nil {
 		t.Fatal(err)
 	}
-	if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		_, err := eventstore.Append(ctx, tx, "fast", 0, ev("Created", 2))
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
+	appendFirst(t, pool, "fast", 2)
 	got, _ := eventstore.ReadAll(ctx, pool, eventstore.Checkpoint{}, 10)
 	if len(got) != 0 {
 		t.Fatalf("read %d events while an older transaction is in flight: a reader would checkpoint past it", len(got))
 	}
-	after := eventstore.AfterStored(`SELECT 0::bigint AS transaction_id, 0::bigint AS position WHERE $1::text = ''`)
-	got, held, err := after.Read(ctx, pool, "none stored", 10)
+	got, held, err := fromStart.Read(ctx, pool, "none stored", 10)
 	if err != nil || len(got) != 0 || !held {
 		t.Fatalf("read after a stored checkpoint while an older transaction is in flight: %d events, held back %v, %v; want none, held back", len(got), held, err)
 	}
 	if err := slow.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
-	// Transaction ids are cluster-wide: a writer elsewhere may hold both
-	// back a moment longer.
-	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		got, held, err := after.Read(ctx, pool, "none stored", 10)
-		if err == nil && len(got) == 2 && !held {
-			break
-		}
-		if err != nil || len(got) > 2 || time.Now().After(deadline) {
-			t.Fatalf("read after a stored checkpoint once it committed: %d events, held back %v, %v; want both, none held back", len(got), held, err)
-		}
-	}
+	readFromStart(t, pool, 2, 15*time.Second)
 	got = readAll(t, pool, 2)
 	if len(got) != 2 || got[0].StreamID != "slow" || got[1].StreamID != "fast" || got[0].Position > got[1].Position {
 		t.Fatalf("after commit: %+v", got)
@@ -190,23 +175,40 @@ func TestAnotherDatabasesTransactionHoldsNothingBack(t *testing.T) {
 	if _, err := long.Exec(ctx, `SELECT pg_current_xact_id()`); err != nil { // it takes an id, older than the event's
 		t.Fatal(err)
 	}
+	appendFirst(t, pool, "s", 1)
+	// A writer elsewhere that ends between the read's snapshot and its
+	// look at the sessions cannot be placed, and holds the event back
+	// for that read: readFromStart looks again.
+	readFromStart(t, pool, 1, 5*time.Second)
+}
+
+// fromStart reads after a checkpoint that is never stored: from the start.
+var fromStart = eventstore.AfterStored(`SELECT 0::bigint AS transaction_id, 0::bigint AS position WHERE $1::text = ''`)
+
+// appendFirst appends stream's first event in a transaction of its own.
+func appendFirst(t *testing.T, pool *pgxpool.Pool, stream string, n int) {
+	t.Helper()
+	ctx := context.Background()
 	if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		_, err := eventstore.Append(ctx, tx, "s", 0, ev("Created", 1))
+		_, err := eventstore.Append(ctx, tx, stream, 0, ev("Created", n))
 		return err
 	}); err != nil {
 		t.Fatal(err)
 	}
-	after := eventstore.AfterStored(`SELECT 0::bigint AS transaction_id, 0::bigint AS position WHERE $1::text = ''`)
-	// A writer elsewhere that ends between the read's snapshot and its
-	// look at the sessions cannot be placed, and holds the event back
-	// for that read: look again.
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		got, held, err := after.Read(ctx, pool, "none stored", 10)
-		if err == nil && len(got) == 1 && !held {
-			break
+}
+
+// readFromStart reads from the start until it gets want events and none
+// held back, for up to within: transaction ids are cluster-wide, and a
+// writer elsewhere may hold them back a moment.
+func readFromStart(t *testing.T, pool *pgxpool.Pool, want int, within time.Duration) {
+	t.Helper()
+	for deadline := time.Now().Add(within); ; time.Sleep(5 * time.Millisecond) {
+		got, held, err := fromStart.Read(context.Background(), pool, "none stored", 10)
+		if err == nil && len(got) == want && !held {
+			return
 		}
-		if err != nil || time.Now().After(deadline) {
-			t.Fatalf("read while another database's transaction is in flight: %d events, held back %v, %v; want the event", len(got), held, err)
+		if err != nil || len(got) > want || time.Now().After(deadline) {
+			t.Fatalf("read from the start: %d events, held back %v, %v; want %d, none held back", len(got), held, err, want)
 		}
 	}
 }
