@@ -38,6 +38,23 @@ func (r *Recorder) TraceQueryStart(ctx context.Context, _ *pgx.Conn, data pgx.Tr
 // TraceQueryEnd implements pgx.QueryTracer.
 func (r *Recorder) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
 
+// TraceBatchStart implements pgx.BatchTracer: the statements of a batch
+// (pgx.Batch, and postgres.InTx's statements sent with the next one or
+// the commit) are recorded as they run, like the others.
+func (r *Recorder) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	return ctx
+}
+
+// TraceBatchQuery implements pgx.BatchTracer.
+func (r *Recorder) TraceBatchQuery(_ context.Context, _ *pgx.Conn, data pgx.TraceBatchQueryData) {
+	r.mu.Lock()
+	r.stmts = append(r.stmts, Statement{SQL: data.SQL, Args: data.Args})
+	r.mu.Unlock()
+}
+
+// TraceBatchEnd implements pgx.BatchTracer.
+func (r *Recorder) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
+
 // Statements returns what was recorded, each distinct SQL text once (with
 // the arguments of its first run).
 func (r *Recorder) Statements() []Statement {
