@@ -231,8 +231,9 @@ func (r *Relay) Lifecycle() lifecycle.Parts { return lifecycle.Parts{Run: r.Run}
 // taking the lock, and then every busyPoll for rows no one handed over
 // (another replica's) while another replica's rows turned up in the last
 // otherReplicas; otherwise it doubles the interval up to maxBusyPoll: a
-// replica alone reads the table ten times a second, not once per commit. It lets the lock go after HoldIdle without rows. Rows
-// that another replica wrote are seen by whichever relay holds the lock:
+// replica alone reads the table ten times a second, not once per commit.
+// It lets the lock go after HoldIdle without rows. Rows that another
+// replica wrote are seen by whichever relay holds the lock:
 // a relay locked out looks again, backing off from lockedOut to
 // maxLockedOut, until the holder let go or has had time to see them
 // (2 × HoldIdle).
@@ -552,9 +553,9 @@ func (r *Relay) deleteSent(ctx context.Context, s *session) error {
 
 // drain publishes the rows handed over and, when read, reads the table
 // first (deleting the rows published before in the same round trip when
-// they are due, and passing over them otherwise), and publishes the oldest BatchSize rows it holds together with the rows
-// handed over that the read did not return (committed since), in id
-// order. A full read leaves the handed rows to the next read, which finds
+// they are due, and passing over them otherwise), and publishes the oldest
+// BatchSize rows it holds together with the rows handed over that the read
+// did not return (committed since), in id order. A full read leaves the handed rows to the next read, which finds
 // them. foreign is the rows the read found that were not handed over.
 // Published rows stay in the table, in s.sent, until deleted: after a
 // crash they are published again, as rows between publish and delete

@@ -29,10 +29,14 @@ type Recorder struct {
 
 // TraceQueryStart implements pgx.QueryTracer.
 func (r *Recorder) TraceQueryStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
-	r.mu.Lock()
-	r.stmts = append(r.stmts, Statement{SQL: data.SQL, Args: data.Args})
-	r.mu.Unlock()
+	r.record(data.SQL, data.Args)
 	return ctx
+}
+
+func (r *Recorder) record(sql string, args []any) {
+	r.mu.Lock()
+	r.stmts = append(r.stmts, Statement{SQL: sql, Args: args})
+	r.mu.Unlock()
 }
 
 // TraceQueryEnd implements pgx.QueryTracer.
@@ -47,9 +51,7 @@ func (r *Recorder) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.Trace
 
 // TraceBatchQuery implements pgx.BatchTracer.
 func (r *Recorder) TraceBatchQuery(_ context.Context, _ *pgx.Conn, data pgx.TraceBatchQueryData) {
-	r.mu.Lock()
-	r.stmts = append(r.stmts, Statement{SQL: data.SQL, Args: data.Args})
-	r.mu.Unlock()
+	r.record(data.SQL, data.Args)
 }
 
 // TraceBatchEnd implements pgx.BatchTracer.

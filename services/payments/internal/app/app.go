@@ -310,7 +310,8 @@ func (h *Payments) chargeNow(ctx context.Context, c payment.Call) error {
 	return h.chargeWith(ctx, c, in)
 }
 
-// chargeWith makes the charge c of intent in, as read after c was planned.
+// chargeWith makes the charge c of intent in, as read when c was planned
+// (chargeIfReady) or since (chargeNow).
 func (h *Payments) chargeWith(ctx context.Context, c payment.Call, in payment.Intent) error {
 	if in.PaymentToken == "" { // settled already: nothing to send
 		return h.store.InTx(ctx, func(tx Tx) error { return tx.CallDone(ctx, c.OrderID, payment.CallCharge) })
