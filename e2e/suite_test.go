@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -140,6 +141,7 @@ func runSuite(m *testing.M) (int, error) {
 			"OTEL_BSP_SCHEDULE_DELAY=50",
 			"LOG_LEVEL=debug",
 		}
+		env = append(env, procfile.RuntimeEnv(os.LookupEnv, runtime.NumCPU())...)
 		for k, v := range p.Env {
 			for dev, port := range ports {
 				v = strings.ReplaceAll(v, "127.0.0.1:"+dev, "127.0.0.1:"+port)

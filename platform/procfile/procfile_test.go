@@ -65,3 +65,18 @@ func TestDevProcfile(t *testing.T) {
 		}
 	}
 }
+
+// Every process gets half the cores as GOMAXPROCS, one at least, unless
+// the developer set GOMAXPROCS.
+func TestRuntimeEnv(t *testing.T) {
+	unset := func(string) (string, bool) { return "", false }
+	for cpus, want := range map[int]string{1: "GOMAXPROCS=1", 2: "GOMAXPROCS=1", 3: "GOMAXPROCS=1", 8: "GOMAXPROCS=4"} {
+		if got := procfile.RuntimeEnv(unset, cpus); len(got) != 1 || got[0] != want {
+			t.Errorf("%d cores: %q, want %q", cpus, got, want)
+		}
+	}
+	set := func(k string) (string, bool) { return "3", k == "GOMAXPROCS" }
+	if got := procfile.RuntimeEnv(set, 8); got != nil {
+		t.Errorf("GOMAXPROCS set: %q, want nothing", got)
+	}
+}

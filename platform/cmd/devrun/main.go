@@ -24,6 +24,8 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -61,6 +63,10 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	out := &lockedWriter{w: stdout}
 	env := telemetryEnv(ctx, os.LookupEnv, answers, out)
+	if rt := procfile.RuntimeEnv(os.LookupEnv, runtime.NumCPU()); len(rt) > 0 {
+		fmt.Fprintf(out, "devrun: %s for every process (half the cores: they share them)\n", strings.Join(rt, " "))
+		env = append(env, rt...)
+	}
 	width := 0
 	for _, g := range groups {
 		for _, p := range g {
