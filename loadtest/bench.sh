@@ -120,7 +120,14 @@ echo "naive ceiling             $NAIVE tps (pgbench, one-row commits, 8 clients)
 echo "pattern-faithful ceiling  $CEILING sagas/s (pgbench, loadtest/pgbench/saga_essential.sql, 8 clients)"
 for f in "$OUT"/*/summary.txt; do [ -f "$f" ] && cat "$f"; done
 if [ -n "${BASE:-}" ]; then
-  awk '/^head/ { h += $2; nh++ } /^base/ { b += $2; nb++ } END { if (nb && b) printf "this checkout / %s       %.2f× sustained sagas/s (%d alternated rounds)\n", "'"$BASE"'", (h/nh)/(b/nb), nh }' "$OUT/sustained.txt"
+  # A round that sustained none of the search's steps (0) would halve
+  # its variant's mean, and the ratio would say more about the first step
+  # than about the code: no ratio then.
+  awk -v first="${RATES%%:*}" '$2 == 0 { zero = zero " " $1 } /^head/ { h += $2; nh++ } /^base/ { b += $2; nb++ }
+    END {
+      if (zero != "") printf "this checkout / %s       not computed: %s sustained not even the first step (%s/s); search lower (BENCH_RATES)\n", "'"$BASE"'", substr(zero, 2), first
+      else if (nb && b) printf "this checkout / %s       %.2f× sustained sagas/s (%d alternated rounds)\n", "'"$BASE"'", (h/nh)/(b/nb), nh
+    }' "$OUT/sustained.txt"
 fi
 if [ -n "$PEER" ]; then
   awk '/^head/ { h += $2; n++ } END { printf "Watermill peer            %s saga-step msg/s; 5 × sagas/s / that = %.2f\n", "'"$PEER"'", 5*(h/n)/'"$PEER"' }' "$OUT/sustained.txt"
