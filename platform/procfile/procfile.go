@@ -109,7 +109,7 @@ func parseCommand(name, command string) Process {
 // The suite runs a dozen Go processes beside PostgreSQL. With a P for
 // every core each, a process that wakes for one message wakes a second
 // thread to look for more work, and the processes contend for the same
-// cores. On two cores, one P each cut the CPU a saga took by 7 to 11 %,
+// cores. On two cores, one P each cut the CPU a saga took by 6 to 12 %,
 // and the saga's median time at 100 orders/s to half
 // (docs/performance.md). Half the cores still lets one busy process use
 // half of a larger machine.
