@@ -555,11 +555,12 @@ func (r *Relay) deleteSent(ctx context.Context, s *session) error {
 // first (deleting the rows published before in the same round trip when
 // they are due, and passing over them otherwise), and publishes the oldest
 // BatchSize rows it holds together with the rows handed over that the read
-// did not return (committed since), in id order. A full read leaves the handed rows to the next read, which finds
-// them. foreign is the rows the read found that were not handed over.
-// Published rows stay in the table, in s.sent, until deleted: after a
-// crash they are published again, as rows between publish and delete
-// always were (at least once; consumers deduplicate on ce_id).
+// did not return (committed since), in id order. A full read leaves the
+// handed rows to the next read, which finds them. foreign is the rows the
+// read found that were not handed over. Published rows stay in the table,
+// in s.sent, until deleted: after a crash they are published again, as
+// rows between publish and delete always were (at least once; consumers
+// deduplicate on ce_id).
 func (r *Relay) drain(ctx context.Context, s *session, handed []row, read bool) (n int, foreign []int64, err error) {
 	rows := handed[:0:0]
 	for _, x := range handed {
