@@ -7,10 +7,11 @@
 // has committed, its rows are handed to the relay of the same process,
 // which publishes them at once and as they are, without reading them back,
 // so a hop costs a millisecond and no statement beyond the insert and a
-// share of a delete. The relay reads the table itself when it takes its
-// lock (rows a crash left) and at polls that back off while they find
-// nothing, for rows another replica wrote. Rows are published in commit
-// order per key and deleted once Kafka acknowledged them. Delivery is at least once:
+// share of a delete. Every replica publishes its own rows this way; the
+// table is read, by one relay at a time, only for rows no one handed
+// over (a crash's, a replica's that stopped): on start and at a slow
+// poll. Rows are published in commit order per key and deleted once
+// Kafka acknowledged them. Delivery is at least once:
 // a relay that dies between publishing and deleting publishes again, and
 // consumers deduplicate on the event ID (package inbox).
 //
