@@ -212,7 +212,7 @@ func TestRelayLockedOutLooksAgain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The other replica's relay, mid-batch: it holds the lock.
+	// The other replica's relay, reading the table: it holds the lock.
 	other, err := pool.Acquire(ctx)
 	if err != nil {
 		t.Fatal(err)
