@@ -238,10 +238,10 @@ func (r *Relay) Lifecycle() lifecycle.Parts { return lifecycle.Parts{Run: r.Run}
 // rows were forgotten or failed to go, the read takes every row, young
 // or not, and a relay locked out looks again soon.
 //
-// (Before, one relay held the lock while busy and read the table every
-// 5 ms for another replica's rows, which that replica's relay could not
-// publish: 1.8 statements and transactions a saga at 100 orders/s in
-// inventory, the one service with two replicas.)
+// Why not one relay for all, holding the lock: it would have to read the
+// table every few milliseconds for the other replicas' rows, which cost
+// inventory (two replicas) 1.8 statements and transactions a saga at
+// 100 orders/s, and held half of its events back until the next read.
 func (r *Relay) Run(ctx context.Context) error {
 	var mine published   // published from the handoff, not deleted yet
 	var recent recentIDs // published from reads of the table
