@@ -283,6 +283,35 @@ func TestRelaysPublishRowsNoOneHandedOverOnce(t *testing.T) {
 	}
 }
 
+// Rows handed over that the broker refused are in the table, and go out
+// once it takes them again: the failure makes the relay read every row,
+// not only those old enough for its poll (an hour here).
+func TestRelayPublishesHandedRowsTheBrokerRefused(t *testing.T) {
+	pool := postgrestest.Pool(t, map[string]fs.FS{"outbox": outbox.Migrations()})
+	ctx := context.Background()
+	pub := &failingPublisher{fails: 3}
+	relay := runRelay(t, pool, pub, outbox.RelayConfig{PollInterval: time.Hour})
+	time.Sleep(200 * time.Millisecond) // past the read of every row on start
+	e := newEvent(t, "k", 1)
+	if err := postgres.InTx(ctx, pool, func(tx pgx.Tx) error {
+		return relay.Write(ctx, tx, outbox.Message{Topic: "t", Event: e})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); pub.published() == 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("a row the broker refused waits for the poll")
+		}
+	}
+	time.Sleep(100 * time.Millisecond) // anything published twice shows now
+	pub.mu.Lock()
+	defer pub.mu.Unlock()
+	if len(pub.got) != 1 || pub.got[0].ID != e.ID {
+		t.Fatalf("published %d, want the refused row once", len(pub.got))
+	}
+	emptied(t, pool)
+}
+
 // slowPublisher takes its time, like a broker under load.
 type slowPublisher struct {
 	delay   time.Duration
