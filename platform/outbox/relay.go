@@ -243,7 +243,7 @@ func (r *Relay) Lifecycle() lifecycle.Parts { return lifecycle.Parts{Run: r.Run}
 // inventory (two replicas) 1.8 statements and transactions a saga at
 // 100 orders/s, and held half of its events back until the next read.
 func (r *Relay) Run(ctx context.Context) error {
-	var mine published   // published from the handoff, not deleted yet
+	var mine published   // published, not deleted yet
 	var recent recentIDs // published from reads of the table
 	readAll := true      // the first read takes every row: rows a crash left
 	var nextRead time.Time
@@ -318,8 +318,7 @@ const (
 	maxLockedOut = 50 * time.Millisecond
 )
 
-// published is the rows a relay published from its handoff and has not
-// deleted yet.
+// published is the rows a relay published and has not deleted yet.
 type published struct {
 	ids   []int64
 	since time.Time // when the first of ids was published
@@ -434,19 +433,13 @@ func (r *Relay) sweep(ctx context.Context, mine *published, recent *recentIDs, a
 	}
 	recent.add(time.Now(), rows)
 	if err := r.publishBatch(ctx, rows); err != nil {
-		return 0, true, fmt.Errorf("outbox relay: %w", err)
+		return 0, true, err
 	}
-	// Deleted before the lock goes back: a relay taking it would read
-	// the rows still there and publish them again.
-	ids := mine.ids
-	for _, x := range rows {
-		ids = append(ids, x.id)
-	}
-	if _, err := conn.Exec(ctx, `DELETE FROM outbox WHERE id = ANY($1)`, ids); err != nil {
-		return len(rows), true, fmt.Errorf("outbox relay: delete published rows: %w", err)
-	}
-	mine.ids = nil
-	return len(rows), true, nil
+	// Deleted before the lock goes back, with this relay's own: a relay
+	// taking the lock would read the rows still there and publish them
+	// again.
+	mine.add(time.Now(), rows)
+	return len(rows), true, deletePublished(ctx, conn, mine)
 }
 
 // lock takes the relays' advisory lock on a connection of its own, which
@@ -484,23 +477,25 @@ func (r *Relay) deleteDue(ctx context.Context, mine *published, now time.Time) e
 	if len(mine.ids) == 0 || (len(mine.ids) < r.cfg.BatchSize && now.Before(mine.since.Add(deleteEvery))) {
 		return nil
 	}
-	return r.deletePublished(ctx, mine)
+	return deletePublished(ctx, r.pool, mine)
 }
 
 // deleteOnStop deletes what was published, on shutdown too.
 func (r *Relay) deleteOnStop(ctx context.Context, mine *published) {
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
-	if err := r.deletePublished(dctx, mine); err != nil {
+	if err := deletePublished(dctx, r.pool, mine); err != nil {
 		r.log.Warn("outbox relay: published rows not deleted; they will be published again", "rows", len(mine.ids), "error", err)
 	}
 }
 
-func (r *Relay) deletePublished(ctx context.Context, mine *published) error {
+// deletePublished deletes mine's rows through db (the pool, or the
+// connection holding the lock).
+func deletePublished(ctx context.Context, db Execer, mine *published) error {
 	if len(mine.ids) == 0 {
 		return nil
 	}
-	if _, err := r.pool.Exec(ctx, `DELETE FROM outbox WHERE id = ANY($1)`, mine.ids); err != nil {
+	if _, err := db.Exec(ctx, `DELETE FROM outbox WHERE id = ANY($1)`, mine.ids); err != nil {
 		return fmt.Errorf("outbox relay: delete published rows: %w", err)
 	}
 	mine.ids = nil
@@ -524,7 +519,7 @@ func (r *Relay) publishBatch(ctx context.Context, rows []row) error {
 	if err := r.publish(sctx, rows); err != nil {
 		span.RecordError(err)
 		span.SetStatus(codes.Error, err.Error())
-		return err
+		return fmt.Errorf("outbox relay: %w", err)
 	}
 	now := time.Now()
 	for _, x := range rows {
