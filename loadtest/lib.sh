@@ -43,6 +43,17 @@ ticks() {
 # ticks_pg: CPU ticks of PostgreSQL's processes.
 ticks_pg() { sum_ticks $(pgrep -x postgres); }
 
+# ticks_split: "POSTGRES SERVICES REST", the CPU ticks so far of
+# PostgreSQL, of the three services (every replica), and of the processes
+# make dev adds around them (broker, etcd, the PSP simulator, sidecars).
+ticks_split() {
+  echo "$(ticks_pg) $(ticks 'bin/(orders|payments|inventory)') $(ticks 'bin/(devkafka|devetcd|psp|sidecar)')"
+}
+
+# busy_ticks: CPU ticks the whole machine has spent busy (/proc/stat:
+# user, nice, system, irq, softirq), whoever spent them.
+busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }
+
 # cost: "TRANSACTIONS STATEMENTS" the suite's databases ran so far:
 # PostgreSQL's own count of committed and rolled-back transactions
 # (pg_stat_database), and the statements other than BEGIN and COMMIT the
